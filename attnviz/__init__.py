@@ -1,0 +1,69 @@
+"""attnviz: look inside Hugging Face transformers.
+
+Extract attention maps and hidden states correctly (eager attention switched on for
+the call, padding removed, everything on the CPU), summarise them, plot them for
+papers, explore them in notebooks and compare them before and after fine-tuning.
+
+Heavy parts (plotting, notebook views, fine-tuning) are imported on first use.
+
+Example:
+    >>> import attnviz
+    >>> from attnviz.testing import tiny_model
+    >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat on the mat"])
+    >>> print(attnviz.shape_report(cap).rows[0].name)
+    attentions[0]
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+from attnviz.capture import Capture, Example, load  # noqa: E402
+from attnviz.extract import extract  # noqa: E402
+from attnviz.modeling import AttentionUnavailableError, load_model  # noqa: E402
+from attnviz.shapes import ShapeReport, shape_report  # noqa: E402
+
+# Public names imported lazily: name -> (module, attribute or None for the module itself).
+_LAZY = {
+    "plot": ("attnviz.plot", None),
+    "metrics": ("attnviz.metrics", None),
+    "notebook": ("attnviz.notebook", None),
+    "data": ("attnviz.data", None),
+    "save_figure": ("attnviz.plot.style", "save_figure"),
+    "paper_theme": ("attnviz.plot.style", "paper_theme"),
+    "finetune": ("attnviz.finetune", "finetune"),
+    "FinetuneResult": ("attnviz.finetune", "FinetuneResult"),
+    "AttentionCaptureCallback": ("attnviz.finetune", "AttentionCaptureCallback"),
+    "compare": ("attnviz.compare", "compare"),
+    "Comparison": ("attnviz.compare", "Comparison"),
+    "extract_generation": ("attnviz.generate", "extract_generation"),
+}
+
+__all__ = [
+    "AttentionUnavailableError",
+    "Capture",
+    "Example",
+    "ShapeReport",
+    "__version__",
+    "extract",
+    "load",
+    "load_model",
+    "shape_report",
+    *sorted(_LAZY),
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'attnviz' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,72 @@
+"""Atomic file writes: a failure never leaves half a file on disk.
+
+Every writer in attnviz (captures, figures, HTML views, reports) goes through
+:func:`atomic_path`, which hands out a temporary path in the target's folder and
+renames it over the target only when the block finished without an exception.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("hello")
+    >>> target.read_text()
+    'hello'
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it onto ``path`` on success.
+
+    The temporary file keeps the target's extension (or ``suffix``) so that
+    writers that pick a format by extension (matplotlib, for one) still work.
+    On an exception the temporary file is removed and ``path`` is untouched.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.json"
+        >>> with atomic_path(p) as tmp:
+        ...     _ = tmp.write_text("{}")
+        >>> p.exists()
+        True
+    """
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.exists():
+        raise FileNotFoundError(
+            f"cannot write {target}: the folder {folder} does not exist; create it first "
+            f"(for example with `mkdir -p {folder}`)"
+        )
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=suffix if suffix is not None else target.suffix,
+        dir=folder,
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (UTF-8) and return the path.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = atomic_write_text(pathlib.Path(tempfile.mkdtemp()) / "n.md", "# hi")
+        >>> p.read_text()
+        '# hi'
+    """
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)

@@ -1,0 +1,415 @@
+"""The central data objects: :class:`Capture` (many examples) and :class:`Example` (one).
+
+A Capture is what one call of :func:`attnviz.extract` produced. It holds plain numpy
+arrays on the CPU, with padding removed, and the provenance of the run; it keeps no
+reference to the model. Dimension names are fixed and 0-based everywhere:
+
+* ``attentions``: (layer, head, query, key); rows are queries (who attends), columns keys.
+* ``hidden_states``: (layer + 1, position, hidden), the embedding output first.
+
+Encoder-decoder examples also carry ``decoder_tokens``, ``decoder_attentions``
+(layer, head, decoder query, decoder key), ``cross_attentions`` (layer, head, decoder
+query, encoder key) and ``decoder_hidden_states``; there ``tokens`` and ``attentions``
+are the encoder's.
+
+Captures are saved as one safetensors file with the metadata as JSON in its header:
+no pickle, written atomically, and the round trip is exact.
+
+Example:
+    >>> import attnviz
+    >>> from attnviz.testing import tiny_model
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, tok, ["the cat sat", "a dog"])
+    >>> len(cap), cap[0].attentions.shape[:2] == (cap.num_layers, cap.num_heads)
+    (2, True)
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from attnviz.atomic import atomic_path
+
+FORMAT_VERSION = 1
+
+# Array fields of an Example, saved as tensors; every other field goes to the JSON header.
+ARRAY_FIELDS = (
+    "attentions",
+    "hidden_states",
+    "decoder_attentions",
+    "cross_attentions",
+    "decoder_hidden_states",
+    "logits",
+)
+
+
+@dataclass
+class Example:
+    """One text's tokens, attention maps and hidden states, padding removed.
+
+    Attributes:
+        tokens: raw tokens of the (encoder) input, as the tokenizer writes them.
+        display_tokens: readable forms (``Ġ``/``▁``/``##`` cleaned) for labels.
+        special_mask: True where a token is a special token ([CLS], [SEP], BOS, EOS, ...).
+        attentions: (layer, head, query, key) self-attention (the encoder's for seq2seq).
+        hidden_states: (layer + 1, position, hidden), embedding output first, or None.
+        text / text_pair: the input strings.
+        word_ids / offsets: per token word index and character span (fast tokenizers).
+        decoder_*: the decoder side of an encoder-decoder model.
+        cross_attentions: (layer, head, decoder query, encoder key).
+        logits / predicted_label / predicted_label_name: a sequence-classification head's output.
+        prompt_length: for generated captures, how many tokens of the sequence were the prompt.
+
+    Example:
+        >>> ex = Example(tokens=["a", "b"], attentions=np.full((1, 1, 2, 2), 0.5, "float32"))
+        >>> ex.num_tokens
+        2
+    """
+
+    tokens: list[str]
+    attentions: np.ndarray | None = None
+    hidden_states: np.ndarray | None = None
+    display_tokens: list[str] | None = None
+    special_mask: list[bool] | None = None
+    text: str | None = None
+    text_pair: str | None = None
+    word_ids: list[int | None] | None = None
+    offsets: list[tuple[int, int]] | None = None
+    decoder_tokens: list[str] | None = None
+    decoder_display_tokens: list[str] | None = None
+    decoder_special_mask: list[bool] | None = None
+    decoder_text: str | None = None
+    decoder_attentions: np.ndarray | None = None
+    cross_attentions: np.ndarray | None = None
+    decoder_hidden_states: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    predicted_label: int | None = None
+    predicted_label_name: str | None = None
+    prompt_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.display_tokens is None:
+            self.display_tokens = list(self.tokens)
+        if self.special_mask is None:
+            self.special_mask = [False] * len(self.tokens)
+        if self.decoder_tokens is not None:
+            if self.decoder_display_tokens is None:
+                self.decoder_display_tokens = list(self.decoder_tokens)
+            if self.decoder_special_mask is None:
+                self.decoder_special_mask = [False] * len(self.decoder_tokens)
+
+    @property
+    def num_tokens(self) -> int:
+        """Number of real (encoder) tokens.
+
+        Example:
+            >>> Example(tokens=["x", "y", "z"]).num_tokens
+            3
+        """
+        return len(self.tokens)
+
+    @property
+    def encoder_tokens(self) -> list[str]:
+        """The encoder's tokens (the same list as ``tokens``), named for seq2seq code.
+
+        Example:
+            >>> Example(tokens=["x"]).encoder_tokens
+            ['x']
+        """
+        return self.tokens
+
+    @property
+    def is_encoder_decoder(self) -> bool:
+        """True when the example has a decoder side.
+
+        Example:
+            >>> Example(tokens=["x"]).is_encoder_decoder
+            False
+        """
+        return self.decoder_tokens is not None
+
+    @property
+    def is_generated(self) -> bool:
+        """True when part of the sequence was generated (see ``prompt_length``).
+
+        Example:
+            >>> Example(tokens=["a", "b"], prompt_length=1).is_generated
+            True
+        """
+        return self.prompt_length is not None
+
+    def attention(self, kind: str = "self") -> np.ndarray:
+        """Return one kind of attention: "self"/"encoder", "decoder" or "cross".
+
+        Raises a ValueError that names the kinds this example has when asked for
+        one it lacks.
+
+        Example:
+            >>> ex = Example(tokens=["a"], attentions=np.ones((1, 1, 1, 1), "float32"))
+            >>> ex.attention("self").shape
+            (1, 1, 1, 1)
+        """
+        key = {"self": "attentions", "encoder": "attentions",
+               "decoder": "decoder_attentions", "cross": "cross_attentions"}.get(kind)
+        if key is None:
+            raise ValueError(
+                f"unknown attention kind {kind!r}: use 'self' (or 'encoder'), 'decoder' or 'cross'"
+            )
+        value = getattr(self, key)
+        if value is None:
+            have = [k for k, f in (("self", "attentions"), ("decoder", "decoder_attentions"),
+                                   ("cross", "cross_attentions")) if getattr(self, f) is not None]
+            raise ValueError(
+                f"this example has no {kind!r} attention (it has: {', '.join(have) or 'none'}); "
+                "extract with attentions kept, and pass decoder_texts= for encoder-decoder models"
+            )
+        return value
+
+    def axis_tokens(self, kind: str = "self", *, display: bool = True) -> tuple[list[str], list[str]]:
+        """The (query tokens, key tokens) of an attention kind, for axis labels.
+
+        Example:
+            >>> Example(tokens=["a", "b"]).axis_tokens("self")
+            (['a', 'b'], ['a', 'b'])
+        """
+        enc = self.display_tokens if display else self.tokens
+        dec = self.decoder_display_tokens if display else self.decoder_tokens
+        if kind in ("self", "encoder"):
+            return list(enc), list(enc)
+        if dec is None:
+            raise ValueError(f"this example has no decoder, so no {kind!r} attention")
+        if kind == "decoder":
+            return list(dec), list(dec)
+        if kind == "cross":
+            return list(dec), list(enc)
+        raise ValueError(f"unknown attention kind {kind!r}: use 'self', 'decoder' or 'cross'")
+
+
+@dataclass
+class Capture:
+    """Attention maps and hidden states of many examples from one model, with provenance.
+
+    ``len(cap)`` examples; ``cap[i]`` is an :class:`Example`. ``layers`` and ``heads``
+    list the model's layer and head indices that were kept (axis 0 and 1 of each
+    attention array); ``decoder_layers`` likewise for the decoder/cross maps.
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> cap = attnviz.extract(*tiny_model("gpt2"), "hello there")
+        >>> cap.model_type, cap[0].attentions.ndim
+        ('gpt2', 4)
+    """
+
+    examples: list[Example]
+    model_name: str = ""
+    model_type: str = ""
+    num_layers: int = 0
+    num_heads: int = 0
+    hidden_size: int = 0
+    layers: list[int] = field(default_factory=list)
+    heads: list[int] = field(default_factory=list)
+    decoder_layers: list[int] | None = None
+    num_decoder_layers: int | None = None
+    is_encoder_decoder: bool = False
+    is_decoder: bool = False
+    attn_implementation: str = ""
+    dtype: str = "float32"
+    id2label: dict[int, str] | None = None
+    transformers_version: str = ""
+    torch_version: str = ""
+    attnviz_version: str = ""
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # --- container protocol -------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> Example:
+        if not isinstance(index, (int, np.integer)):
+            raise TypeError(f"index a Capture with an int, not {type(index).__name__}")
+        n = len(self.examples)
+        if not -n <= index < n:
+            raise IndexError(
+                f"example {index} is out of range: this capture has {n} example(s), "
+                f"so use an index from 0 to {n - 1}"
+            )
+        return self.examples[index]
+
+    def __iter__(self) -> Iterator[Example]:
+        return iter(self.examples)
+
+    def __repr__(self) -> str:
+        return (
+            f"Capture({len(self)} example(s), model={self.model_name or self.model_type!r}, "
+            f"layers={len(self.layers)}/{self.num_layers}, heads={len(self.heads)}/{self.num_heads}, "
+            f"dtype={self.dtype})"
+        )
+
+    # --- helpers used by plots, metrics and views ----------------------------------
+    def example(self, index: int) -> Example:
+        """Same as ``cap[index]``, named for readability in keyword-heavy code.
+
+        Example:
+            >>> Capture([Example(tokens=["a"])]).example(0).tokens
+            ['a']
+        """
+        return self[index]
+
+    def layer_position(self, layer: int, *, kind: str = "self") -> int:
+        """Position along axis 0 of the attention arrays of model layer ``layer``.
+
+        Raises a ValueError naming the kept layers when ``layer`` was not captured.
+
+        Example:
+            >>> Capture([], layers=[2, 4], heads=[0]).layer_position(4)
+            1
+        """
+        kept = self.decoder_layers if kind in ("decoder", "cross") and self.decoder_layers is not None else self.layers
+        if layer not in kept:
+            raise ValueError(
+                f"layer {layer} is not in this capture (kept layers: {_ranges(kept)}); "
+                "pick one of those, or extract again with layers= including it"
+            )
+        return kept.index(layer)
+
+    def head_position(self, head: int) -> int:
+        """Position along axis 1 of the attention arrays of model head ``head``.
+
+        Example:
+            >>> Capture([], layers=[0], heads=[3, 5]).head_position(5)
+            1
+        """
+        if head not in self.heads:
+            raise ValueError(
+                f"head {head} is not in this capture (kept heads: {_ranges(self.heads)}); "
+                "pick one of those, or extract again with heads= including it"
+            )
+        return self.heads.index(head)
+
+    @property
+    def has_attentions(self) -> bool:
+        """True when the examples carry attention maps.
+
+        Example:
+            >>> Capture([Example(tokens=["a"])]).has_attentions
+            False
+        """
+        return bool(self.examples) and self.examples[0].attentions is not None
+
+    def provenance(self) -> dict[str, Any]:
+        """Provenance as a JSON-ready dict (model, versions, layers, heads, time).
+
+        Example:
+            >>> Capture([], model_name="m").provenance()["model_name"]
+            'm'
+        """
+        meta = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "examples"}
+        if meta.get("id2label") is not None:
+            meta["id2label"] = {str(k): v for k, v in meta["id2label"].items()}
+        return meta
+
+    # --- persistence ---------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Save as one ``.safetensors`` file (arrays) with JSON metadata; atomic.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> cap = Capture([Example(tokens=["a"], attentions=np.ones((1, 1, 1, 1), "float32"))],
+            ...               layers=[0], heads=[0], num_layers=1, num_heads=1)
+            >>> p = cap.save(pathlib.Path(tempfile.mkdtemp()) / "cap.safetensors")
+            >>> load(p)[0].tokens
+            ['a']
+        """
+        from safetensors.numpy import save_file
+
+        path = Path(path)
+        tensors: dict[str, np.ndarray] = {}
+        records = []
+        for i, ex in enumerate(self.examples):
+            record = {}
+            for f in dataclasses.fields(ex):
+                value = getattr(ex, f.name)
+                if f.name in ARRAY_FIELDS:
+                    if value is not None:
+                        tensors[f"{i}.{f.name}"] = np.ascontiguousarray(value)
+                else:
+                    record[f.name] = value
+            records.append(record)
+        header = {
+            "attnviz_format": str(FORMAT_VERSION),
+            "meta": json.dumps(self.provenance()),
+            "examples": json.dumps(records),
+        }
+        with atomic_path(path, suffix=".tmp") as tmp:
+            save_file(tensors, str(tmp), metadata=header)
+        return path
+
+
+def load(path: str | os.PathLike) -> Capture:
+    """Load a Capture written by :meth:`Capture.save`.
+
+    Raises FileNotFoundError for a missing file and ValueError for a file that is
+    not a readable attnviz capture (truncated, corrupted or of another kind).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = Capture([Example(tokens=["hi"])]).save(pathlib.Path(tempfile.mkdtemp()) / "c.safetensors")
+        >>> len(load(p))
+        1
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no capture file at {path}: check the path, or create one with "
+            "attnviz.extract(...).save(path)"
+        )
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            header = f.metadata() or {}
+            arrays = {k: f.get_tensor(k) for k in f.keys()}
+        if "attnviz_format" not in header:
+            raise ValueError("its header has no attnviz metadata")
+        meta = json.loads(header["meta"])
+        records = json.loads(header["examples"])
+    except Exception as exc:  # safetensors raises several error types for a bad file
+        raise ValueError(
+            f"{path} is not a readable attnviz capture ({exc}); it may be truncated or "
+            "corrupted: extract again and save it with Capture.save"
+        ) from exc
+    examples = []
+    for i, record in enumerate(records):
+        for name in ARRAY_FIELDS:
+            record[name] = arrays.get(f"{i}.{name}")
+        if record.get("offsets") is not None:
+            record["offsets"] = [tuple(o) for o in record["offsets"]]
+        examples.append(Example(**record))
+    if meta.get("id2label") is not None:
+        meta["id2label"] = {int(k): v for k, v in meta["id2label"].items()}
+    return Capture(examples=examples, **meta)
+
+
+def _ranges(values: Sequence[int]) -> str:
+    """Compact text for a list of ints: [0, 1, 2, 5] -> '0-2, 5'."""
+    values = sorted(values)
+    if not values:
+        return "none"
+    parts, start, prev = [], values[0], values[0]
+    for v in values[1:] + [None]:
+        if v is not None and v == prev + 1:
+            prev = v
+            continue
+        parts.append(f"{start}" if start == prev else f"{start}-{prev}")
+        if v is not None:
+            start = prev = v
+    return ", ".join(parts)

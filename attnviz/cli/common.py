@@ -1,0 +1,130 @@
+"""Arguments and helpers shared by the subcommands: model, texts, output.
+
+Example:
+    >>> import argparse
+    >>> p = argparse.ArgumentParser(); add_input_args(p)
+    >>> texts_from(p.parse_args(["--text", "a", "--text", "b"]))
+    ['a', 'b']
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from attnviz.modeling import default_model_path, load_model
+
+
+def add_input_args(parser: argparse.ArgumentParser, *, texts: bool = True) -> None:
+    """Add ``--model`` (default: the packaged MiniLM) and ``--text``/``--data``.
+
+    Example:
+        >>> p = argparse.ArgumentParser(); add_input_args(p)
+        >>> p.parse_args([]).model is None
+        True
+    """
+    parser.add_argument("--model", metavar="PATH", default=None,
+                        help="local model folder (default: the packaged all-MiniLM-L6-v2)")
+    if texts:
+        parser.add_argument("--text", action="append", metavar="TEXT", default=None,
+                            help="an input text; repeat for several")
+        parser.add_argument("--data", metavar="FILE", default=None,
+                            help="a text file (one text per line), CSV or JSONL with a 'text' column")
+        parser.add_argument("--text-column", default="text", help="column of --data holding the texts")
+        parser.add_argument("--batch-size", type=int, default=8, help="texts per forward pass (default 8)")
+        parser.add_argument("--max-length", type=int, default=None, help="truncate longer inputs to N tokens")
+
+
+def model_from(args: argparse.Namespace, **kwargs: Any):
+    """``(model, tokenizer)`` for ``--model`` (the packaged MiniLM when not given).
+
+    Example:
+        >>> model_from(argparse.Namespace(model="/no/such/dir"))  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        FileNotFoundError: no model at /no/such/dir ...
+    """
+    path = args.model or default_model_path()
+    return load_model(path, **kwargs)
+
+
+def texts_from(args: argparse.Namespace, *, default: list[str] | None = None) -> list[str]:
+    """The texts of ``--text`` (repeatable) or ``--data FILE``.
+
+    A .csv/.jsonl file gives its ``--text-column``; any other file one text per
+    non-empty line.
+
+    Example:
+        >>> texts_from(argparse.Namespace(text=["x"], data=None))
+        ['x']
+    """
+    texts = list(args.text or [])
+    data = getattr(args, "data", None)
+    if data:
+        texts += read_texts(data, getattr(args, "text_column", "text"))
+    if not texts:
+        if default is not None:
+            return default
+        raise ValueError('no input text: pass --text "some text" (repeatable) or --data FILE')
+    for i, t in enumerate(texts):
+        if not t.strip():
+            raise ValueError(f"text {i + 1} is empty: give --text some words")
+    return texts
+
+
+def read_texts(path: str | os.PathLike, column: str = "text") -> list[str]:
+    """Texts from a .txt (one per line), .csv or .jsonl file.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.txt"; _ = p.write_text("a\\n\\nb\\n")
+        >>> read_texts(p)
+        ['a', 'b']
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no data file at {path}: check the path")
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        import csv
+
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
+        return [_column(r, column, path) for r in rows]
+    if suffix in (".jsonl", ".json"):
+        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        return [_column(json.loads(ln), column, path) for ln in lines]
+    return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+
+
+def _column(row: dict, column: str, path: Path) -> str:
+    if column not in row:
+        raise ValueError(f"{path} has no column {column!r} (columns: {', '.join(row)}); "
+                         "name the right one with --text-column")
+    return str(row[column])
+
+
+def output_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` (and parents) if needed and return it.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> output_dir(pathlib.Path(tempfile.mkdtemp()) / "a" / "b").is_dir()
+        True
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"--out {path} is a file, not a folder: pass a folder path")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def show_warnings_briefly() -> None:
+    """Print warnings as one line each (no source line) on the terminal.
+
+    Example:
+        >>> show_warnings_briefly()
+    """
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"attnviz: warning: {msg}\n"

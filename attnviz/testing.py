@@ -1,0 +1,219 @@
+"""Tiny random models and tokenizers, built locally, for tests, docs and examples.
+
+Nothing here downloads anything: the tokenizers are trained in memory on a short
+built-in corpus (WordPiece for BERT-like models, byte-level BPE for GPT-2, RoBERTa
+and BART, a SentencePiece-style Unigram for T5), and the models are built from
+configs with a few layers and random weights (seeded).
+
+Example:
+    >>> model, tok = tiny_model("bert")
+    >>> model.config.num_hidden_layers, model.config.num_attention_heads
+    (2, 4)
+"""
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+KINDS = ("bert", "distilbert", "roberta", "gpt2", "bart", "t5")
+
+CORPUS = [
+    "The cat sat on the mat and looked at the dog.",
+    "A quick brown fox jumps over the lazy dog!",
+    "This movie was wonderful, the acting was great and the story moving.",
+    "I did not like the film: it was slow, long and boring.",
+    "Attention heads look at the previous token, the next token or the separator.",
+    "Hello world, this is a small test of tokenization in attnviz.",
+    "Transformers read text as tokens; each layer mixes them with attention.",
+    "She said that the weather in Paris was lovely in spring.",
+    "Numbers like 1, 2, 3 and 42 appear too, with punctuation: commas, dots?",
+    "The translation of this sentence is hard to guess. Le chat est noir.",
+    "an unbelievable performance, truly remarkable and unforgettable",
+    "terrible plot, awful dialogue, a waste of two hours",
+]
+
+
+def _corpus() -> list[str]:
+    return CORPUS * 4 + [s.lower() for s in CORPUS] * 4
+
+
+@functools.lru_cache(maxsize=None)
+def _backend(kind: str):
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    if kind in ("bert", "distilbert"):
+        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+        tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+        tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        tok.train_from_iterator(_corpus(), trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials))
+        cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+        tok.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+            special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
+        tok.decoder = decoders.WordPiece()
+        return tok
+    if kind in ("gpt2", "roberta", "bart"):
+        specials = ["<|endoftext|>"] if kind == "gpt2" else ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        tok.train_from_iterator(_corpus(), trainers.BpeTrainer(
+            vocab_size=500, special_tokens=specials,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+        if kind != "gpt2":
+            bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+            tok.post_processor = processors.TemplateProcessing(
+                single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
+                special_tokens=[("<s>", bos), ("</s>", eos)])
+        return tok
+    if kind == "t5":
+        specials = ["<pad>", "</s>", "<unk>"]
+        tok = Tokenizer(models.Unigram())
+        tok.pre_tokenizer = pre_tokenizers.Metaspace()
+        tok.decoder = decoders.Metaspace()
+        tok.train_from_iterator(_corpus(), trainers.UnigramTrainer(
+            vocab_size=300, special_tokens=specials, unk_token="<unk>"))
+        eos = tok.token_to_id("</s>")
+        tok.post_processor = processors.TemplateProcessing(
+            single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", eos)])
+        return tok
+    raise ValueError(f"unknown tiny model kind {kind!r}: use one of {', '.join(KINDS)}")
+
+
+_SPECIALS = {
+    "bert": dict(unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"),
+    "gpt2": dict(bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>"),
+    "roberta": dict(bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+                    unk_token="<unk>", pad_token="<pad>", mask_token="<mask>"),
+    "t5": dict(eos_token="</s>", unk_token="<unk>", pad_token="<pad>"),
+}
+_SPECIALS["distilbert"] = _SPECIALS["bert"]
+_SPECIALS["bart"] = _SPECIALS["roberta"]
+
+
+def tiny_tokenizer(kind: str = "bert"):
+    """A small fast tokenizer of the family of ``kind``, trained in memory.
+
+    Example:
+        >>> tok = tiny_tokenizer("bert")
+        >>> tok.convert_ids_to_tokens(tok("the cat")["input_ids"])
+        ['[CLS]', 'the', 'cat', '[SEP]']
+    """
+    from transformers import PreTrainedTokenizerFast
+
+    backend = _backend(kind).__class__.from_str(_backend(kind).to_str())
+    names = ["input_ids", "attention_mask"]
+    if kind == "bert":
+        names.insert(1, "token_type_ids")
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, model_input_names=names,
+                                  model_max_length=64, **_SPECIALS[kind])
+    return tok
+
+
+def tiny_config(kind: str, tokenizer: Any, **overrides: Any):
+    """A config with 2 layers, 4 heads and hidden size 32 (T5/BART: 2 + 2 layers).
+
+    Example:
+        >>> tiny_config("gpt2", tiny_tokenizer("gpt2")).n_layer
+        2
+    """
+    import transformers as tf
+
+    vocab = len(tokenizer)
+    if kind == "bert":
+        cfg = tf.BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                            intermediate_size=64, max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id)
+    elif kind == "distilbert":
+        cfg = tf.DistilBertConfig(vocab_size=vocab, dim=32, n_layers=2, n_heads=4, hidden_dim=64,
+                                  max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id)
+    elif kind == "roberta":
+        cfg = tf.RobertaConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                               intermediate_size=64, max_position_embeddings=64 + tokenizer.pad_token_id + 1,
+                               pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                               eos_token_id=tokenizer.eos_token_id)
+    elif kind == "gpt2":
+        cfg = tf.GPT2Config(vocab_size=vocab, n_embd=32, n_layer=2, n_head=4, n_positions=64,
+                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    elif kind == "bart":
+        cfg = tf.BartConfig(vocab_size=vocab, d_model=32, encoder_layers=2, decoder_layers=2,
+                            encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
+                            decoder_ffn_dim=64, max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id,
+                            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                            decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=None)
+    elif kind == "t5":
+        cfg = tf.T5Config(vocab_size=vocab, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
+                          num_heads=4, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                          decoder_start_token_id=tokenizer.pad_token_id)
+    else:
+        raise ValueError(f"unknown tiny model kind {kind!r}: use one of {', '.join(KINDS)}")
+    for key, value in overrides.items():
+        setattr(cfg, key, value)
+    return cfg
+
+
+_HEAD_CLASSES = {
+    None: {"bert": "BertModel", "distilbert": "DistilBertModel", "roberta": "RobertaModel",
+           "gpt2": "GPT2Model", "bart": "BartModel", "t5": "T5Model"},
+    "lm": {"bert": "BertForMaskedLM", "distilbert": "DistilBertForMaskedLM", "roberta": "RobertaForMaskedLM",
+           "gpt2": "GPT2LMHeadModel", "bart": "BartForConditionalGeneration", "t5": "T5ForConditionalGeneration"},
+    "sequence-classification": {"bert": "BertForSequenceClassification",
+                                "distilbert": "DistilBertForSequenceClassification",
+                                "roberta": "RobertaForSequenceClassification",
+                                "gpt2": "GPT2ForSequenceClassification",
+                                "bart": "BartForSequenceClassification"},
+}
+
+
+def tiny_model(kind: str = "bert", *, head: str | None = None, seed: int = 0,
+               attn_implementation: str = "sdpa", **config_overrides: Any):
+    """A tiny random model and its tokenizer: ``(model, tokenizer)``, in eval mode.
+
+    ``head`` is None (bare model), ``"lm"`` or ``"sequence-classification"`` (2 labels).
+    The model is loaded with ``attn_implementation="sdpa"`` by default, as transformers 5
+    loads real checkpoints, so that code paths that must switch to eager are exercised.
+
+    Example:
+        >>> model, tok = tiny_model("t5", head="lm")
+        >>> type(model).__name__
+        'T5ForConditionalGeneration'
+    """
+    import torch
+    import transformers as tf
+
+    if head not in _HEAD_CLASSES or kind not in _HEAD_CLASSES[head]:
+        raise ValueError(f"no tiny {kind!r} model with head {head!r}; heads: "
+                         f"{[h for h in _HEAD_CLASSES if kind in _HEAD_CLASSES[h]]}")
+    tok = tiny_tokenizer(kind)
+    cfg = tiny_config(kind, tok, **config_overrides)
+    if head == "sequence-classification":
+        cfg.num_labels = 2
+        cfg.id2label = {0: "negative", 1: "positive"}
+        cfg.label2id = {"negative": 0, "positive": 1}
+        if kind == "gpt2":
+            cfg.pad_token_id = tok.eos_token_id
+    cls = getattr(tf, _HEAD_CLASSES[head][kind])
+    cfg._attn_implementation = attn_implementation
+    torch.manual_seed(seed)
+    model = cls(cfg)
+    model.eval()
+    return model, tok
+
+
+def save_tiny_model(kind: str, path: str | os.PathLike, **kwargs: Any) -> Path:
+    """Build a tiny model and save it, with its tokenizer, to ``path``.
+
+    Example:
+        >>> import tempfile
+        >>> p = save_tiny_model("bert", tempfile.mkdtemp())
+        >>> (p / "config.json").exists()
+        True
+    """
+    model, tok = tiny_model(kind, **kwargs)
+    path = Path(path)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+

