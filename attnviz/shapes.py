@@ -223,6 +223,8 @@ def _from_model_output(out: Any) -> ShapeReport:
         if value is None:
             continue
         kind = "attention" if name in ATTENTION_FIELDS else "hidden"
+        if len(value) == 0 and name == "cross_attentions" and getattr(out, "decoder_attentions", None) is None:
+            continue  # encoder-only models (BERT) report an empty cross_attentions: nothing is missing
         if len(value) == 0:
             note = (f"{name} is empty: the model ran with sdpa/flash attention, which returns no weights; "
                     "load it with attn_implementation='eager' or use attnviz.extract")

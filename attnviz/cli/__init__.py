@@ -63,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    _quiet_transformers()
     try:
         result = args.func(args)
         return int(result or 0)
@@ -77,6 +78,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.debug:
             print("(run with --debug for the full traceback)", file=sys.stderr)
         return 1
+
+
+def _quiet_transformers() -> None:
+    """No weight-loading progress bars or info logs from transformers on the terminal."""
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,8 +30,9 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Extract and print the report."""
     show_warnings_briefly()
+    texts = texts_from(args)
     model, tok = model_from(args)
-    cap = extract(model, tok, texts_from(args), batch_size=args.batch_size, max_length=args.max_length,
+    cap = extract(model, tok, texts, batch_size=args.batch_size, max_length=args.max_length,
                   progress=True)
     report = shape_report(cap)
     text = {"text": str, "markdown": lambda r: r.to_markdown(), "json": lambda r: r.to_json(indent=2)}[args.format](report)

@@ -1,0 +1,106 @@
+"""Capture / Example: container protocol, helpers, exact save/load round trip, bad files."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import attnviz
+from attnviz.capture import Capture, Example, load
+
+
+def _assert_same(a: Capture, b: Capture) -> None:
+    assert a.provenance() == b.provenance()
+    assert len(a) == len(b)
+    for ea, eb in zip(a, b):
+        for name, value in vars(ea).items():
+            other = getattr(eb, name)
+            if isinstance(value, np.ndarray):
+                assert other.dtype == value.dtype
+                np.testing.assert_array_equal(other, value)
+            else:
+                assert other == value, name
+
+
+@pytest.mark.parametrize("fixture", ["bert_capture", "gpt2_capture", "t5_capture"])
+def test_round_trip_is_exact(fixture, request, tmp_path):
+    cap = request.getfixturevalue(fixture)
+    path = cap.save(tmp_path / "cap.safetensors")
+    _assert_same(cap, attnviz.load(path))
+
+
+def test_round_trip_float16_and_classifier(tmp_path, texts):
+    from attnviz.testing import tiny_model
+
+    cap = attnviz.extract(*tiny_model("bert", head="sequence-classification"), texts, dtype="float16")
+    back = load(cap.save(tmp_path / "c.safetensors"))
+    _assert_same(cap, back)
+    assert back.id2label == {0: "negative", 1: "positive"}
+
+
+def test_indexing_and_errors(bert_capture):
+    assert bert_capture[-1] is bert_capture.examples[-1]
+    with pytest.raises(IndexError, match="has 3 example"):
+        bert_capture[3]
+    with pytest.raises(ValueError, match="layer 7 is not in this capture"):
+        bert_capture.layer_position(7)
+    with pytest.raises(ValueError, match="head 9 is not in this capture"):
+        bert_capture.head_position(9)
+    assert "3 example(s)" in repr(bert_capture)
+
+
+def test_example_attention_kinds(t5_capture, bert_capture):
+    ex = t5_capture[0]
+    assert ex.attention("cross") is ex.cross_attentions
+    assert ex.attention("encoder") is ex.attentions
+    with pytest.raises(ValueError, match="no 'cross' attention"):
+        bert_capture[0].attention("cross")
+    with pytest.raises(ValueError, match="unknown attention kind"):
+        ex.attention("sideways")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no capture file"):
+        load(tmp_path / "nothing.safetensors")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "foreign"])
+def test_corrupted_file_is_a_clear_error(bert_capture, tmp_path, damage):
+    path = bert_capture.save(tmp_path / "cap.safetensors")
+    data = path.read_bytes()
+    if damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"not a capture at all" * 10)
+    else:
+        from safetensors.numpy import save_file
+
+        save_file({"x": np.zeros(3, "float32")}, str(path))
+    with pytest.raises(ValueError, match="not a readable attnviz capture"):
+        load(path)
+
+
+def test_failed_save_leaves_nothing_and_keeps_old_file(bert_capture, tmp_path, monkeypatch):
+    path = tmp_path / "cap.safetensors"
+    path.write_bytes(b"previous content")
+    import safetensors.numpy
+
+    def explode(*args, **kwargs):
+        open(args[1], "wb").write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(safetensors.numpy, "save_file", explode)
+    with pytest.raises(OSError, match="disk full"):
+        bert_capture.save(path)
+    assert path.read_bytes() == b"previous content"
+    assert [p.name for p in tmp_path.iterdir()] == ["cap.safetensors"]
+
+
+def test_save_into_missing_folder_names_the_fix(bert_capture, tmp_path):
+    with pytest.raises(FileNotFoundError, match="mkdir -p"):
+        bert_capture.save(tmp_path / "missing" / "cap.safetensors")
+
+
+def test_example_defaults():
+    ex = Example(tokens=["a", "b"], decoder_tokens=["<s>"])
+    assert ex.display_tokens == ["a", "b"] and ex.special_mask == [False, False]
+    assert ex.decoder_special_mask == [False] and ex.is_encoder_decoder and not ex.is_generated

@@ -1,0 +1,38 @@
+"""Display forms of tokens, special-token masks and word grouping."""
+from __future__ import annotations
+
+import numpy as np
+
+from attnviz.testing import tiny_tokenizer
+from attnviz.tokens import display_token, display_tokens, group_words, is_byte_level, special_mask
+
+
+def test_wordpiece_sentencepiece_and_byte_level_forms():
+    assert display_tokens(["[CLS]", "play", "##ing", "[SEP]"]) == ["[CLS]", "play", "ing", "[SEP]"]
+    assert display_tokens(["▁The", "▁", "cat"]) == ["The", "␣", "cat"]
+    assert display_tokens(["ĠThe", "Ċ", "Ġ"], byte_level=True) == ["The", "\\n", "␣"]
+    assert display_token("##") == "##"
+
+
+def test_byte_level_tokens_decode_non_ascii():
+    tok = tiny_tokenizer("gpt2")
+    ids = tok("café")["input_ids"]
+    shown = "".join(display_tokens(tok.convert_ids_to_tokens(ids), byte_level=True))
+    assert shown.replace("�", "") in ("café", "caf")  # a split multi-byte letter shows as U+FFFD
+    assert is_byte_level(tok) and not is_byte_level(tiny_tokenizer("bert"))
+
+
+def test_special_mask_uses_the_tokenizer_special_ids():
+    tok = tiny_tokenizer("t5")
+    ids = tok("the cat")["input_ids"]
+    assert special_mask(ids, tok) == [False] * (len(ids) - 1) + [True]
+
+
+def test_group_words_sums_keys_and_averages_queries():
+    rng = np.random.default_rng(0)
+    m = rng.random((5, 5))
+    m /= m.sum(-1, keepdims=True)
+    merged, ids = group_words([None, 0, 0, 1, None], m)
+    assert ids == [None, 0, 1, None]
+    np.testing.assert_allclose(merged.sum(-1), 1.0)
+    np.testing.assert_allclose(merged[1, 1], (m[1, 1] + m[1, 2] + m[2, 1] + m[2, 2]) / 2)
