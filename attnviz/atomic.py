@@ -14,6 +14,8 @@ Example:
 """
 from __future__ import annotations
 
+__all__ = ["atomic_path", "atomic_write_text"]
+
 import contextlib
 import os
 import tempfile

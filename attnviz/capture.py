@@ -25,6 +25,8 @@ Example:
 """
 from __future__ import annotations
 
+__all__ = ["Capture", "Example", "load"]
+
 import dataclasses
 import datetime as _dt
 import json

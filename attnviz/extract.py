@@ -17,6 +17,8 @@ Example:
 """
 from __future__ import annotations
 
+__all__ = ["extract"]
+
 import inspect
 import os
 import warnings

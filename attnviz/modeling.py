@@ -19,6 +19,9 @@ Example:
 """
 from __future__ import annotations
 
+__all__ = ["AttentionUnavailableError", "check_attentions", "default_model_path", "input_device",
+           "inspection_mode", "load_model", "max_positions", "tokenizer_for"]
+
 import contextlib
 import os
 from pathlib import Path
@@ -29,7 +32,12 @@ ROBERTA_LIKE = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2v
 
 
 class AttentionUnavailableError(RuntimeError):
-    """The model cannot return attention weights (e.g. it only supports sdpa/flash attention)."""
+    """The model cannot return attention weights (e.g. it only supports sdpa/flash attention).
+
+    Example:
+        >>> issubclass(AttentionUnavailableError, RuntimeError)
+        True
+    """
 
 
 def default_model_path() -> Path:

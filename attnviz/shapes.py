@@ -17,6 +17,8 @@ Example:
 """
 from __future__ import annotations
 
+__all__ = ["ShapeReport", "ShapeRow", "shape_report"]
+
 import json
 import warnings
 from dataclasses import asdict, dataclass, field

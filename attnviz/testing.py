@@ -12,6 +12,8 @@ Example:
 """
 from __future__ import annotations
 
+__all__ = ["save_tiny_model", "tiny_config", "tiny_model", "tiny_tokenizer"]
+
 import functools
 import os
 from pathlib import Path

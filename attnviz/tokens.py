@@ -13,6 +13,8 @@ Example:
 """
 from __future__ import annotations
 
+__all__ = ["display_token", "display_tokens", "group_words", "is_byte_level", "special_mask"]
+
 import functools
 from typing import Any, Sequence
 
