@@ -13,7 +13,8 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["display_token", "display_tokens", "group_words", "is_byte_level", "special_mask"]
+__all__ = ["TokenTable", "display_token", "display_tokens", "group_words", "is_byte_level", "special_mask",
+           "token_table"]
 
 import functools
 from typing import Any, Sequence
@@ -131,3 +132,71 @@ def group_words(word_ids: Sequence[int | None], matrix: np.ndarray, *, axis: str
         fn = np.mean if reduce == "mean" else np.max
         out = np.stack([fn(out[..., g, :], axis=-2) for g in groups], axis=-2)
     return out, labels
+
+
+class TokenTable:
+    """A table of how a tokenizer split texts: position, token, display form, id,
+    special flag, word id and character span, one row per token.
+
+    Shows as an HTML table in notebooks and as aligned text in a terminal.
+
+    Example:
+        >>> from attnviz.testing import tiny_tokenizer
+        >>> table = token_table(tiny_tokenizer("bert"), "the cat")
+        >>> [row["token"] for row in table.rows]
+        ['[CLS]', 'the', 'cat', '[SEP]']
+    """
+
+    COLUMNS = ("example", "position", "token", "display", "id", "special", "word", "chars")
+
+    def __init__(self, rows: list[dict[str, Any]]):
+        self.rows = rows
+
+    def __str__(self) -> str:
+        cells = [[str(r[c]) for c in self.COLUMNS] for r in self.rows]
+        widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(self.COLUMNS)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(self.COLUMNS, widths))]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"TokenTable({len(self.rows)} tokens)"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = "".join(f"<th>{c}</th>" for c in self.COLUMNS)
+        body = "".join(
+            "<tr" + (' style="color:#b35806"' if r["special"] else "") + ">"
+            + "".join(f"<td>{html.escape(str(r[c]))}</td>" for c in self.COLUMNS) + "</tr>"
+            for r in self.rows)
+        return f'<table class="attnviz-tokens"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def token_table(tokenizer: Any, texts: str | Sequence[str], text_pairs: Sequence[str] | None = None) -> TokenTable:
+    """Tokenize ``texts`` and return a :class:`TokenTable` of every token.
+
+    The word ids and character spans come from fast tokenizers (``None`` otherwise),
+    the special flags from the tokenizer's special ids, the display forms from
+    :func:`display_tokens`.
+
+    Example:
+        >>> from attnviz.testing import tiny_tokenizer
+        >>> print(token_table(tiny_tokenizer("bert"), "cat").rows[1]["chars"])
+        (0, 3)
+    """
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    fast = getattr(tokenizer, "is_fast", False)
+    enc = tokenizer(texts, text_pairs, return_offsets_mapping=fast)
+    byte_level = is_byte_level(tokenizer)
+    rows = []
+    for i, ids in enumerate(enc["input_ids"]):
+        tokens = tokenizer.convert_ids_to_tokens(ids)
+        shown = display_tokens(tokens, byte_level=byte_level)
+        specials = special_mask(ids, tokenizer)
+        words = enc.word_ids(i) if fast else [None] * len(ids)
+        spans = enc["offset_mapping"][i] if fast else [None] * len(ids)
+        for pos, (tok, disp, tid, sp, w, ch) in enumerate(zip(tokens, shown, ids, specials, words, spans)):
+            rows.append({"example": i, "position": pos, "token": tok, "display": disp, "id": int(tid),
+                         "special": sp, "word": w, "chars": tuple(ch) if ch is not None else None})
+    return TokenTable(rows)

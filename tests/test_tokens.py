@@ -36,3 +36,15 @@ def test_group_words_sums_keys_and_averages_queries():
     assert ids == [None, 0, 1, None]
     np.testing.assert_allclose(merged.sum(-1), 1.0)
     np.testing.assert_allclose(merged[1, 1], (m[1, 1] + m[1, 2] + m[2, 1] + m[2, 2]) / 2)
+
+
+def test_token_table_rows_match_the_tokenizer():
+    from attnviz.tokens import token_table
+
+    tok = tiny_tokenizer("bert")
+    table = token_table(tok, ["the cat", "hello world"])
+    first = [r for r in table.rows if r["example"] == 0]
+    assert [r["token"] for r in first] == ["[CLS]", "the", "cat", "[SEP]"]
+    assert [r["special"] for r in first] == [True, False, False, True]
+    assert first[2]["chars"] == (4, 7) and first[2]["word"] == 1
+    assert "[CLS]" in str(table) and "<table" in table._repr_html_()
