@@ -23,6 +23,8 @@ Example:
 """
 from __future__ import annotations
 
+__all__ = ["cache_argument", "final_step", "stitch_rows", "step_maps", "step_states"]
+
 import inspect
 from typing import Any, Sequence
 

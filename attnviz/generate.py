@@ -24,6 +24,8 @@ Example:
 """
 from __future__ import annotations
 
+__all__ = ["extract_generation"]
+
 import os
 import types
 from typing import Any
