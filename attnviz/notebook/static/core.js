@@ -1,0 +1,181 @@
+/* attnviz views: shared runtime (decoding, maps, colours, controls, mounting).
+ * Our own code, no libraries, no network. The only global is window.attnvizViews. */
+(function () {
+  "use strict";
+  var NS = window.attnvizViews = window.attnvizViews || {};
+  if (NS.core) { return; }
+  var core = NS.core = {};
+
+  core.PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+    "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#ad494a", "#637939", "#8c6d31", "#7b4173", "#3182bd"];
+  core.SCALES = [["linear", "weight (0-1)"], ["sqrt", "sqrt(weight)"], ["map", "per map max"]];
+
+  core.el = function (tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) { e.className = cls; }
+    if (text !== undefined && text !== null) { e.textContent = text; }
+    return e;
+  };
+
+  core.headColour = function (head) { return core.PALETTE[head % core.PALETTE.length]; };
+
+  /* 256-entry white-to-dark-blue colour table (like matplotlib's "Blues"). */
+  core.LUT = (function () {
+    var stops = [[247, 251, 255], [198, 219, 239], [107, 174, 214], [33, 113, 181], [8, 48, 107]];
+    var lut = new Uint8Array(256 * 3);
+    for (var i = 0; i < 256; i++) {
+      var t = i / 255 * (stops.length - 1), s = Math.min(Math.floor(t), stops.length - 2), f = t - s;
+      for (var c = 0; c < 3; c++) { lut[i * 3 + c] = Math.round(stops[s][c] * (1 - f) + stops[s + 1][c] * f); }
+    }
+    return lut;
+  })();
+
+  /* A function from a weight to an intensity in 0..1 for the chosen scale. */
+  core.scaler = function (scale, peak) {
+    if (scale === "sqrt") { return function (w) { return Math.sqrt(w); }; }
+    if (scale === "map") { var p = peak > 0 ? peak : 1; return function (w) { return w / p; }; }
+    return function (w) { return w; };
+  };
+
+  function b64ToBytes(s) {
+    var bin = atob(s), n = bin.length, out = new Uint8Array(n);
+    for (var i = 0; i < n; i++) { out[i] = bin.charCodeAt(i); }
+    return out;
+  }
+
+  core.decode = function (entry) {
+    var bytes = b64ToBytes(entry.data);
+    if (entry.encoding === "raw") { return Promise.resolve(bytes); }
+    if (typeof DecompressionStream === "undefined") {
+      return Promise.reject(new Error("this browser cannot decompress the view: build it with compress=False"));
+    }
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate"));
+    return new Response(stream).arrayBuffer().then(function (buf) { return new Uint8Array(buf); });
+  };
+
+  /* One attention kind: uint8 maps (layer, head, query, key) and a scale per map. */
+  function Kind(entry, bytes) {
+    var self = this;
+    ["name", "label", "layers", "heads", "q", "k", "qSpecial", "kSpecial", "promptLength", "scales"]
+      .forEach(function (key) { self[key] = entry[key]; });
+    this.bytes = bytes;
+    this.nq = entry.q.length;
+    this.nk = entry.k.length;
+    this.size = this.nq * this.nk;
+    if (bytes.length !== this.layers.length * this.heads.length * this.size) {
+      throw new Error("attnviz: the data of the " + this.name + " maps has the wrong length");
+    }
+  }
+  Kind.prototype.map = function (l, h) {
+    var off = (l * this.heads.length + h) * this.size, f = this.scales[l * this.heads.length + h] / 255;
+    var out = new Float32Array(this.size);
+    for (var i = 0; i < this.size; i++) { out[i] = this.bytes[off + i] * f; }
+    return out;
+  };
+  Kind.prototype.meanMap = function (l, heads) {
+    var out = new Float32Array(this.size);
+    for (var t = 0; t < heads.length; t++) {
+      var m = this.map(l, heads[t]);
+      for (var i = 0; i < this.size; i++) { out[i] += m[i] / heads.length; }
+    }
+    return out;
+  };
+  /* Visible query / key indices (special tokens left out when hide is set). */
+  Kind.prototype.visible = function (hide) {
+    function keep(flags) {
+      var out = [];
+      for (var i = 0; i < flags.length; i++) { if (!hide || !flags[i]) { out.push(i); } }
+      return out.length ? out : flags.map(function (_, i) { return i; });
+    }
+    return { q: keep(this.qSpecial), k: keep(this.kSpecial) };
+  };
+  /* Position in a visible list where the generated tokens start (or -1). */
+  Kind.prototype.boundary = function (indices) {
+    if (this.promptLength === null || this.promptLength === undefined) { return -1; }
+    var b = 0;
+    while (b < indices.length && indices[b] < this.promptLength) { b++; }
+    return (b > 0 && b < indices.length) ? b : -1;
+  };
+  core.Kind = Kind;
+
+  core.peak = function (map, nk, vq, vk) {
+    var p = 0;
+    for (var a = 0; a < vq.length; a++) {
+      for (var b = 0; b < vk.length; b++) { var w = map[vq[a] * nk + vk[b]]; if (w > p) { p = w; } }
+    }
+    return p;
+  };
+
+  /* A token label element: special and generated tokens styled apart. */
+  core.token = function (kind, side, index) {
+    var text = side === "q" ? kind.q[index] : kind.k[index];
+    var special = (side === "q" ? kind.qSpecial : kind.kSpecial)[index];
+    var e = core.el("div", "av-tok", text);
+    if (special) { e.classList.add("av-special"); }
+    var gen = kind.promptLength !== null && kind.promptLength !== undefined && index >= kind.promptLength;
+    if (gen) { e.classList.add("av-gen"); }
+    e.title = "#" + index + " " + text + (special ? " (special)" : "") + (gen ? " (generated)" : "");
+    e.setAttribute("data-i", String(index));
+    return e;
+  };
+
+  core.select = function (label, options, value, onChange) {
+    var wrap = core.el("label", "av-ctl"), sel = core.el("select");
+    wrap.appendChild(document.createTextNode(label + " "));
+    wrap.appendChild(sel);
+    core.setOptions(sel, options, value);
+    sel.addEventListener("change", function () { onChange(sel.value); });
+    return { wrap: wrap, select: sel };
+  };
+  core.setOptions = function (sel, options, value) {
+    sel.textContent = "";
+    options.forEach(function (o) {
+      var opt = core.el("option", null, o[1]);
+      opt.value = String(o[0]);
+      sel.appendChild(opt);
+    });
+    sel.value = String(value);
+  };
+  core.checkbox = function (label, checked, onChange) {
+    var wrap = core.el("label", "av-ctl"), box = core.el("input");
+    box.type = "checkbox";
+    box.checked = checked;
+    box.addEventListener("change", function () { onChange(box.checked); });
+    wrap.appendChild(box);
+    wrap.appendChild(document.createTextNode(" " + label));
+    return { wrap: wrap, input: box };
+  };
+
+  /* A canvas sized in CSS pixels, sharp on high-density screens. */
+  core.sizeCanvas = function (canvas, w, h) {
+    var r = window.devicePixelRatio || 1;
+    canvas.width = Math.max(1, Math.round(w * r));
+    canvas.height = Math.max(1, Math.round(h * r));
+    canvas.style.width = w + "px";
+    canvas.style.height = h + "px";
+    var ctx = canvas.getContext("2d");
+    ctx.setTransform(r, 0, 0, r, 0, 0);
+    return ctx;
+  };
+
+  NS.mount = function (id) {
+    var root = document.getElementById(id);
+    if (!root || root.getAttribute("data-attnviz-mounted")) { return; }
+    root.setAttribute("data-attnviz-mounted", "1");
+    var payload = JSON.parse(document.getElementById(id + "-data").textContent);
+    var type = root.getAttribute("data-attnviz-view");
+    Promise.all(payload.kinds.map(function (e) {
+      return core.decode(e).then(function (bytes) { return new Kind(e, bytes); });
+    })).then(function (kinds) {
+      var fallback = root.querySelector(".av-fallback");
+      if (fallback) { fallback.parentNode.removeChild(fallback); }
+      NS[type].render(root, payload, kinds);
+      root.setAttribute("data-attnviz-rendered", "1");
+    }).catch(function (err) {
+      var fallback = root.querySelector(".av-fallback");
+      if (fallback) { fallback.textContent = "attnviz: " + err.message; }
+      root.setAttribute("data-attnviz-error", String(err.message || err));
+      throw err;
+    });
+  };
+})();

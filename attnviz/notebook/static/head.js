@@ -1,0 +1,147 @@
+/* attnviz head view: tokens in two columns, lines whose opacity is the attention weight. */
+(function () {
+  "use strict";
+  var NS = window.attnvizViews;
+  if (NS.head) { return; }
+  var core = NS.core;
+  var ROW = 20, WIDTH = 200, LEVELS = 32;
+
+  function render(root, payload, kinds) {
+    var st = { kind: 0, layer: payload.initialLayer || 0, heads: [], mean: false, hide: false,
+      scale: payload.scale, focus: null, vis: null };
+    var ui = core.el("div", "av-ui"), bar = core.el("div", "av-bar"), headBar = core.el("div", "av-heads");
+    var body = core.el("div", "av-head-body"), left = core.el("div", "av-col av-left");
+    var canvas = core.el("canvas", "av-lines"), right = core.el("div", "av-col av-right");
+    var note = core.el("div", "av-note");
+    body.appendChild(left); body.appendChild(canvas); body.appendChild(right);
+    root.appendChild(ui);
+    function kind() { return kinds[st.kind]; }
+
+    if (kinds.length > 1) {
+      bar.appendChild(core.select("Attention", kinds.map(function (k, i) { return [i, k.label]; }), 0,
+        function (v) { st.kind = +v; st.layer = Math.min(st.layer, kind().layers.length - 1); rebuild(true); }).wrap);
+    }
+    var layerSel = core.select("Layer", [], 0, function (v) { st.layer = +v; draw(); });
+    bar.appendChild(layerSel.wrap);
+    bar.appendChild(core.select("Scale", core.SCALES, st.scale, function (v) { st.scale = v; draw(); }).wrap);
+    bar.appendChild(core.checkbox("mean of selected heads", false, function (c) { st.mean = c; draw(); }).wrap);
+    bar.appendChild(core.checkbox("hide special tokens", false, function (c) { st.hide = c; rebuild(false); }).wrap);
+    ui.appendChild(bar); ui.appendChild(headBar); ui.appendChild(note); ui.appendChild(body);
+
+    function headButtons() {
+      headBar.textContent = "";
+      headBar.appendChild(core.el("span", "av-label", "Heads"));
+      kind().heads.forEach(function (h, hi) {
+        var b = core.el("button", "av-head-btn", "H" + h);
+        b.type = "button";
+        b.style.setProperty("--av-head", core.headColour(h));
+        b.title = "head " + h + ": click to toggle, double-click to show it alone";
+        b.setAttribute("data-head", String(h));
+        b.classList.toggle("av-on", st.heads.indexOf(hi) >= 0);
+        b.addEventListener("click", function () {
+          var at = st.heads.indexOf(hi);
+          if (at >= 0) { st.heads.splice(at, 1); } else { st.heads.push(hi); st.heads.sort(function (x, y) { return x - y; }); }
+          b.classList.toggle("av-on", at < 0);
+          draw();
+        });
+        b.addEventListener("dblclick", function () {
+          st.heads = [hi];
+          Array.prototype.forEach.call(headBar.querySelectorAll(".av-head-btn"), function (o) { o.classList.toggle("av-on", o === b); });
+          draw();
+        });
+        headBar.appendChild(b);
+      });
+      var all = core.el("button", "av-small", "all");
+      all.type = "button";
+      all.addEventListener("click", function () { st.heads = kind().heads.map(function (_, i) { return i; }); headButtons(); draw(); });
+      headBar.appendChild(all);
+    }
+
+    function column(el, side, indices, boundary) {
+      el.textContent = "";
+      indices.forEach(function (idx, p) {
+        var t = core.token(kind(), side, idx);
+        t.style.height = ROW + "px";
+        t.style.lineHeight = ROW + "px";
+        if (p === boundary) { t.classList.add("av-boundary"); }
+        t.addEventListener("mouseenter", function () { st.focus = { side: side, pos: p }; draw(); });
+        t.addEventListener("mouseleave", function () { st.focus = null; draw(); });
+        el.appendChild(t);
+      });
+    }
+
+    function rebuild(newKind) {
+      var k = kind();
+      if (newKind) { st.heads = k.heads.map(function (_, i) { return i; }); }
+      core.setOptions(layerSel.select, k.layers.map(function (l, i) { return [i, String(l)]; }), st.layer);
+      headButtons();
+      st.vis = k.visible(st.hide);
+      column(left, "q", st.vis.q, k.boundary(st.vis.q));
+      column(right, "k", st.vis.k, k.boundary(st.vis.k));
+      note.textContent = k.label + ": rows on the left attend to tokens on the right" +
+        (k.boundary(st.vis.q) >= 0 ? "; tokens after the dashed line were generated" : "");
+      st.focus = null;
+      draw();
+    }
+
+    function groups(k) {
+      if (!st.heads.length) { return []; }
+      if (st.mean) { return [{ colour: "#333333", map: k.meanMap(st.layer, st.heads) }]; }
+      return st.heads.map(function (hi) { return { colour: core.headColour(k.heads[hi]), map: k.map(st.layer, hi) }; });
+    }
+
+    function draw() {
+      var k = kind(), vq = st.vis.q, vk = st.vis.k;
+      var height = Math.max(vq.length, vk.length) * ROW;
+      var ctx = core.sizeCanvas(canvas, WIDTH, height);
+      ctx.clearRect(0, 0, WIDTH, height);
+      var gs = groups(k), count = 0, heat = new Float32Array(Math.max(vq.length, vk.length));
+      var f = st.focus, qs = f && f.side === "q" ? [f.pos] : null, ks = f && f.side === "k" ? [f.pos] : null;
+      gs.forEach(function (g) {
+        var s = core.scaler(st.scale, core.peak(g.map, k.nk, vq, vk)), paths = [];
+        for (var l = 0; l <= LEVELS; l++) { paths.push(null); }
+        (qs || vq.map(function (_, i) { return i; })).forEach(function (a) {
+          (ks || vk.map(function (_, i) { return i; })).forEach(function (b) {
+            var w = g.map[vq[a] * k.nk + vk[b]], level = Math.round(Math.min(1, s(w)) * LEVELS);
+            if (f) { heat[f.side === "q" ? b : a] += w / gs.length; }
+            if (level < 1) { return; }
+            var p = paths[level] || (paths[level] = new Path2D());
+            p.moveTo(0, a * ROW + ROW / 2);
+            p.lineTo(WIDTH, b * ROW + ROW / 2);
+            count++;
+          });
+        });
+        ctx.strokeStyle = g.colour;
+        ctx.lineWidth = 1.6;
+        paths.forEach(function (p, level) { if (p) { ctx.globalAlpha = level / LEVELS; ctx.stroke(p); } });
+      });
+      ctx.globalAlpha = 1;
+      var bq = k.boundary(vq);
+      if (bq >= 0) {
+        ctx.setLineDash([4, 3]); ctx.strokeStyle = "#2e7d32"; ctx.lineWidth = 1;
+        ctx.beginPath(); ctx.moveTo(0, bq * ROW); ctx.lineTo(WIDTH, bq * ROW); ctx.stroke(); ctx.setLineDash([]);
+      }
+      shade(f, heat);
+      root.setAttribute("data-lines", String(count));
+      root.setAttribute("data-layer", String(k.layers[st.layer]));
+      root.setAttribute("data-kind", k.name);
+      root.setAttribute("data-focus", f ? f.side + ":" + f.pos : "");
+    }
+
+    /* Hovered token: its own label outlined, the other column shaded by the mean weight. */
+    function shade(f, heat) {
+      var other = f ? (f.side === "q" ? right : left) : null;
+      [left, right].forEach(function (col) {
+        Array.prototype.forEach.call(col.children, function (t, p) {
+          t.style.backgroundColor = "";
+          t.classList.toggle("av-focus", !!f && col !== other && p === f.pos);
+          if (col === other) { t.style.backgroundColor = "rgba(31,119,180," + Math.min(1, heat[p]).toFixed(3) + ")"; }
+        });
+      });
+    }
+
+    rebuild(true);
+  }
+
+  NS.head = { render: render };
+})();
