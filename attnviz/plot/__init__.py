@@ -1,0 +1,38 @@
+"""Static figures of attention maps and hidden states, sized and exported for papers.
+
+* :func:`head_grid`: every layer x head attention map of one example (fast, one colour bar).
+* :func:`token_heatmap`: one head (or the mean/max of a layer) with tokens on both axes.
+* :func:`hidden_norms`, :func:`layer_similarity`: hidden-state norms and layer similarity.
+* :func:`head_summary`: a layer x head heatmap of any per-head number.
+* :func:`save_figure`, :func:`paper_theme`: PNG/PDF/SVG export at paper widths, a theme.
+
+Axes-level functions take ``ax=None`` and return the Axes; figure-level ones return an
+object with ``.figure``, ``.axes``, ``.savefig()`` and ``_repr_png_``. None of them
+changes ``matplotlib.rcParams``.
+
+Example:
+    >>> import attnviz
+    >>> from attnviz.testing import tiny_model
+    >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat on the mat")
+    >>> grid = attnviz.plot.head_grid(cap)
+    >>> ax = attnviz.plot.token_heatmap(cap, layer=1, head="mean")
+"""
+from __future__ import annotations
+
+from attnviz.plot.grid import HeadGrid, head_grid
+from attnviz.plot.heatmap import token_heatmap
+from attnviz.plot.hidden import LayerSimilarity, hidden_norms, layer_similarity
+from attnviz.plot.style import paper_theme, save_figure
+from attnviz.plot.summary import head_summary
+
+__all__ = [
+    "HeadGrid",
+    "LayerSimilarity",
+    "head_grid",
+    "head_summary",
+    "hidden_norms",
+    "layer_similarity",
+    "paper_theme",
+    "save_figure",
+    "token_heatmap",
+]

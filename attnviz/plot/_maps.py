@@ -1,0 +1,170 @@
+"""Shared preparation of the matrices the attention views draw (private).
+
+Picks an example, an attention kind, layers and heads by the model's numbering,
+drops special-token rows/columns, finds the prompt/generated boundary and scales
+the values ("linear", "log", "row"), with errors that say how to fix the input.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+from matplotlib import colors
+
+from attnviz.capture import Capture, Example
+
+KINDS = ("self", "encoder", "decoder", "cross")
+SCALES = ("linear", "log", "row")
+REDUCTIONS = ("mean", "max")
+LOG_FLOOR = 1e-4  # a log colour scale spans at most four decades below the maximum
+
+
+def example_of(capture: Any, example: int) -> Example:
+    """The Example at ``example``, with clear errors for a non-Capture or a bad index."""
+    if not isinstance(capture, Capture):
+        raise TypeError(f"expected an attnviz Capture, got {type(capture).__name__}: "
+                        "make one with attnviz.extract(model, tokenizer, texts)")
+    if not isinstance(example, (int, np.integer)) or isinstance(example, bool):
+        raise TypeError(f"example={example!r}: give the example's index as an int")
+    return capture[int(example)]
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r} is unknown: use 'self' (or 'encoder'), 'decoder' or 'cross'")
+    return "self" if kind == "encoder" else kind
+
+
+def check_scale(scale: str) -> str:
+    if scale not in SCALES:
+        raise ValueError(f"scale={scale!r} is unknown: use 'linear', 'log' (for sink tokens) "
+                         "or 'row' (each row divided by its maximum)")
+    return scale
+
+
+def attention_of(ex: Example, kind: str) -> np.ndarray:
+    """The (layer, head, query, key) array of one kind, or a ValueError saying how to get it."""
+    if kind == "self" and ex.attentions is None:
+        raise ValueError("this capture has no attention maps: extract them again with attnviz.extract "
+                         "(attentions are kept unless a layer/head subset was empty)")
+    return ex.attention(kind)
+
+
+def layer_positions(capture: Capture, layers: Sequence[int] | None, kind: str) -> tuple[list[int], list[int]]:
+    """(model layer numbers, positions along axis 0) for ``layers`` (None: all kept)."""
+    kept = capture.decoder_layers if kind in ("decoder", "cross") and capture.decoder_layers is not None \
+        else capture.layers
+    numbers = list(kept) if layers is None else [_as_int(v, "layer") for v in _as_list(layers)]
+    return numbers, [capture.layer_position(n, kind=kind) for n in numbers]
+
+
+def head_positions(capture: Capture, heads: Sequence[int] | None) -> tuple[list[int], list[int]]:
+    """(model head numbers, positions along axis 1) for ``heads`` (None: all kept)."""
+    numbers = list(capture.heads) if heads is None else [_as_int(v, "head") for v in _as_list(heads)]
+    return numbers, [capture.head_position(n) for n in numbers]
+
+
+def head_matrix(capture: Capture, ex: Example, kind: str, layer: int, head: int | str) -> np.ndarray:
+    """One head's (query, key) map, or the mean/max over the layer's kept heads."""
+    maps = attention_of(ex, kind)
+    _, (lp,) = layer_positions(capture, [layer], kind)
+    if isinstance(head, str):
+        if head not in REDUCTIONS:
+            raise ValueError(f"head={head!r}: give a head number, 'mean' or 'max'")
+        return getattr(maps[lp], head)(axis=0)
+    _, (hp,) = head_positions(capture, [head])
+    return maps[lp, hp]
+
+
+@dataclass
+class Axes2D:
+    """Which rows/columns to show, their labels and the prompt boundary of each axis."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    row_labels: list[str]
+    col_labels: list[str]
+    row_boundary: float | None
+    col_boundary: float | None
+
+
+def token_axes(ex: Example, kind: str, hide_special: bool) -> Axes2D:
+    """Rows/columns kept for ``kind`` (special tokens dropped when asked) and boundaries."""
+    q_labels, k_labels = ex.axis_tokens(kind)
+    enc_mask = list(ex.special_mask or [False] * len(ex.tokens))
+    dec_mask = list(ex.decoder_special_mask or []) if ex.decoder_tokens is not None else []
+    q_mask, k_mask = {"self": (enc_mask, enc_mask), "decoder": (dec_mask, dec_mask),
+                      "cross": (dec_mask, enc_mask)}[kind]
+    rows = _kept(q_mask, len(q_labels), hide_special, "query")
+    cols = _kept(k_mask, len(k_labels), hide_special, "key")
+    p = ex.prompt_length
+    generated_side = "decoder" if ex.is_encoder_decoder else "self"
+    row_b = _boundary(rows, p) if kind in (generated_side, "cross") else None
+    col_b = _boundary(cols, p) if kind == generated_side else None
+    return Axes2D(rows, cols, [q_labels[i] for i in rows], [k_labels[i] for i in cols], row_b, col_b)
+
+
+def _kept(mask: list[bool], n: int, hide: bool, what: str) -> np.ndarray:
+    keep = np.arange(n) if not hide else np.array([i for i in range(n) if not (i < len(mask) and mask[i])], int)
+    if keep.size == 0:
+        raise ValueError(f"hide_special=True would hide every {what} token (all are special): "
+                         "use hide_special=False for this example")
+    return keep
+
+
+def _boundary(kept: np.ndarray, prompt_length: int | None) -> float | None:
+    """Position (between two shown tokens) of the prompt/generated boundary, or None."""
+    if prompt_length is None:
+        return None
+    before = int(np.sum(kept < prompt_length))
+    return before - 0.5 if 0 < before < kept.size else None
+
+
+def scaled(data: np.ndarray, scale: str) -> np.ndarray:
+    """Values to draw: unchanged, or each row (last axis) divided by its maximum."""
+    data = np.asarray(data, dtype=np.float32)
+    if scale != "row":
+        return data
+    top = np.nanmax(data, axis=-1, keepdims=True)
+    return np.divide(data, top, out=np.zeros_like(data), where=top > 0)
+
+
+def norm_for(data: np.ndarray, scale: str, vmin: float | None = None, vmax: float | None = None) -> colors.Normalize:
+    """One colour scale for ``data``: from 0 to its maximum (or LogNorm for "log")."""
+    finite = data[np.isfinite(data)]
+    top = float(finite.max()) if finite.size else 1.0
+    top = vmax if vmax is not None else (top if top > 0 else 1.0)
+    if scale == "log":
+        positive = finite[finite > 0]
+        low = float(positive.min()) if positive.size else top * LOG_FLOOR
+        low = vmin if vmin is not None else max(low, top * LOG_FLOOR)
+        return colors.LogNorm(vmin=low, vmax=top)
+    return colors.Normalize(vmin=0.0 if vmin is None else vmin, vmax=top)
+
+
+def cbar_label(scale: str) -> str:
+    return {"linear": "attention", "log": "attention (log scale)", "row": "attention / row max"}[scale]
+
+
+def axis_names(kind: str) -> tuple[str, str]:
+    """(y label, x label) for an attention kind."""
+    return {"self": ("query", "key"), "decoder": ("decoder query", "decoder key"),
+            "cross": ("decoder query", "encoder key")}[kind]
+
+
+def example_text(ex: Example) -> str:
+    parts = [ex.text, ex.text_pair, ex.decoder_text]
+    return " || ".join(p for p in parts if p)
+
+
+def _as_list(values: Any) -> list:
+    if isinstance(values, (int, np.integer)):
+        return [values]
+    return list(values)
+
+
+def _as_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what} {value!r} is not a {what} number: give ints such as {what}s=[0, 1]")
+    return int(value)
