@@ -1,0 +1,43 @@
+"""Numbers per head, over many texts: statistics from the literature, rollout, logit lens.
+
+* :func:`head_stats` (a Capture) and :func:`dataset_stats` (a model and any number of
+  texts, streamed with bounded memory) return :class:`HeadStats`: per-head mean and
+  std of entropy, attention to [CLS]/[SEP]/punctuation/previous/next token (Clark et
+  al. 2019), attention distance, confidence (Voita et al. 2019), attention-sink score
+  (Xiao et al. 2023) and Kovaleva et al.'s (2019) pattern types.
+* :func:`rollout` and :func:`attention_flow` (Abnar & Zuidema 2020) return a :class:`Rollout`.
+* :func:`logit_lens` returns a :class:`LogitLens` for decoder language models.
+
+Example:
+    >>> import attnviz
+    >>> from attnviz.testing import tiny_model
+    >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat on the mat"])
+    >>> attnviz.metrics.head_stats(cap).top("cls", 1)[0].layer in cap.layers
+    True
+"""
+from __future__ import annotations
+
+from attnviz.metrics.dataset import dataset_stats
+from attnviz.metrics.definitions import DEFAULT_METRICS, DESCRIPTIONS
+from attnviz.metrics.heads import head_stats
+from attnviz.metrics.lens import LogitLens, logit_lens
+from attnviz.metrics.patterns import PATTERNS, PatternThresholds, classify_patterns
+from attnviz.metrics.rollout import Rollout, attention_flow, rollout
+from attnviz.metrics.stats import HeadScore, HeadStats
+
+__all__ = [
+    "DEFAULT_METRICS",
+    "DESCRIPTIONS",
+    "HeadScore",
+    "HeadStats",
+    "LogitLens",
+    "PATTERNS",
+    "PatternThresholds",
+    "Rollout",
+    "attention_flow",
+    "classify_patterns",
+    "dataset_stats",
+    "head_stats",
+    "logit_lens",
+    "rollout",
+]

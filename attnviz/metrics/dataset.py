@@ -1,0 +1,160 @@
+"""``dataset_stats``: per-head statistics over any number of texts, with bounded memory.
+
+Texts stream in (see :func:`~attnviz.metrics.sources.iter_texts`), are tokenized a
+window at a time, sorted by length inside the window (less padding), run through the
+model in batches under :func:`~attnviz.modeling.inspection_mode`, and each batch's
+attention maps are reduced on the spot by the vectorised kernel
+(:mod:`attnviz.metrics.kernel`) into running means and standard deviations
+(:mod:`attnviz.metrics.online`). No attention map outlives its batch, so memory does
+not grow with the number of texts.
+
+Example:
+    >>> from attnviz.testing import tiny_model
+    >>> stats = dataset_stats(*tiny_model("bert"), (f"text number {i}." for i in range(20)),
+    ...                       batch_size=8, progress=False)
+    >>> stats.num_examples, stats.values["sep"].shape
+    (20, (2, 4))
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import warnings
+from typing import Any, Iterable
+
+from attnviz.extract import _check_vocabulary, _padding_side, _Runner, _tokenize
+from attnviz.metrics.definitions import check_metrics
+from attnviz.metrics.kernel import batch_values, token_batch
+from attnviz.metrics.online import RunningStats
+from attnviz.metrics.roles import token_roles
+from attnviz.metrics.sources import iter_texts
+from attnviz.metrics.stats import HeadStats
+from attnviz.modeling import check_attentions, inspection_mode, load_model, max_positions, tokenizer_for
+from attnviz.tokens import display_token, is_byte_level
+
+#: Texts tokenized and sorted by length together (in batches): bounds memory, cuts padding.
+WINDOW_BATCHES = 16
+
+
+def dataset_stats(model: Any, tokenizer: Any, texts_or_dataset: Any, *, batch_size: int = 16,
+                  metrics: Iterable[str] | str | None = None, max_length: int | None = None,
+                  text_column: str = "text", progress: bool | None = None) -> HeadStats:
+    """Mean and std per head of the statistics of :func:`~attnviz.metrics.head_stats`, over a data set.
+
+    Args:
+        model: a loaded model (any head; encoder-decoders give their encoder's
+            self-attention), or a local model folder.
+        tokenizer: its tokenizer (None: loaded from beside the model).
+        texts_or_dataset: a list or generator of texts, a .txt/.csv/.jsonl file path, or a
+            ``datasets.Dataset`` / streaming ``IterableDataset`` (its ``text_column``).
+        batch_size: texts per forward pass.
+        metrics: statistic names (default: all, see :mod:`attnviz.metrics.definitions`).
+        max_length: truncate longer texts (default: the model's maximum), with one warning.
+        progress: show a tqdm progress bar (None: on a terminal).
+
+    The result equals ``head_stats(extract(model, tokenizer, texts))`` up to float
+    rounding, without ever holding more than one batch of attention maps.
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> s = dataset_stats(*tiny_model("gpt2"), ["a b c", "hello world"], metrics=["sink"], progress=False)
+        >>> s.metrics, s.num_examples
+        (['sink'], 2)
+    """
+    if isinstance(model, (str, os.PathLike)):
+        model, loaded = load_model(model)
+        tokenizer = tokenizer or loaded
+    elif tokenizer is None:
+        tokenizer = tokenizer_for(model)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    chosen = check_metrics(metrics)
+    texts, total = iter_texts(texts_or_dataset, text_column=text_column)
+    stream = _Stream(model, tokenizer, chosen, max_length or max_positions(model, tokenizer))
+    from tqdm.auto import tqdm
+
+    with inspection_mode(model), tqdm(total=total, desc="dataset_stats", unit="text",
+                                      disable=progress is False if progress is not None else None,
+                                      leave=False) as bar:
+        while True:
+            window = list(itertools.islice(texts, batch_size * WINDOW_BATCHES))
+            if not window:
+                break
+            for done in stream.run_window(window, batch_size):
+                bar.update(done)
+    return stream.result()
+
+
+class _Stream:
+    """State of one dataset_stats run: the runner, token-role cache and running statistics."""
+
+    def __init__(self, model: Any, tokenizer: Any, metrics: tuple[str, ...], limit: int) -> None:
+        cfg = model.config
+        self.model, self.tokenizer, self.metrics, self.limit = model, tokenizer, metrics, limit
+        self.enc_dec = bool(getattr(cfg, "is_encoder_decoder", False))
+        side = _padding_side(model, getattr(tokenizer, "padding_side", "right") or "right", self.enc_dec)
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        self.runner = _Runner(model, tokenizer, None, None, False, "float32", side, pad_id)
+        start = getattr(cfg, "decoder_start_token_id", None)
+        self.start = [int(start if start is not None else pad_id)]
+        self.special = set(getattr(tokenizer, "all_special_ids", []) or [])
+        self.byte_level = is_byte_level(tokenizer)
+        self.cache: dict[int, tuple[str, str]] = {}
+        self.accs: dict[str, RunningStats] | None = None
+        self.seen = self.cut_texts = self.cut_tokens = 0
+        self.shape: tuple[int, int] | None = None
+
+    def run_window(self, texts: list[str], batch_size: int):
+        """Tokenize a window of texts, run it in length-sorted batches; yields texts done per batch."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            items = _tokenize(self.tokenizer, texts, None, self.limit)
+        if caught:
+            self.cut_texts += sum(1 for t in texts if len(self.tokenizer(t, truncation=False)["input_ids"]) > self.limit)
+        _check_vocabulary(self.model, items, None)
+        items.sort(key=lambda it: len(it["input_ids"]))
+        for s in range(0, len(items), batch_size):
+            batch = items[s:s + batch_size]
+            self._run_batch(batch)
+            yield len(batch)
+
+    def _roles(self, ids: list[int]):
+        tokens, display = [], []
+        for i in ids:
+            hit = self.cache.get(i)
+            if hit is None:
+                tok = self.tokenizer.convert_ids_to_tokens(i)
+                hit = self.cache[i] = (tok, display_token(tok, byte_level=self.byte_level))
+            tokens.append(hit[0])
+            display.append(hit[1])
+        return token_roles(tokens, [i in self.special for i in ids], display)
+
+    def _run_batch(self, items: list[dict]) -> None:
+        targets = [self.start] * len(items) if self.enc_dec else None
+        inputs, starts, _ = self.runner._inputs(items, targets)
+        out = self.model(**inputs, output_attentions=True, return_dict=True)
+        maps = out.encoder_attentions if self.enc_dec else out.attentions
+        check_attentions(maps, self.model)
+        tb = token_batch([self._roles(it["input_ids"]) for it in items], starts, inputs["input_ids"].shape[1])
+        values = batch_values(maps, tb, self.metrics)
+        del out, maps
+        if self.accs is None:
+            self.shape = next(iter(values.values()))[0].shape[1:]
+            self.accs = {m: RunningStats(self.shape) for m in self.metrics}
+        for name, (vals, valid) in values.items():
+            self.accs[name].update(vals, valid)
+        self.seen += len(items)
+
+    def result(self) -> HeadStats:
+        if self.accs is None:
+            raise ValueError("no texts to compute statistics on: pass at least one non-empty text")
+        if self.cut_texts:
+            warnings.warn(f"{self.cut_texts} of {self.seen} text(s) were longer than {self.limit} tokens and were "
+                          "truncated; pass a larger max_length if the model allows it, or shorten them",
+                          UserWarning, stacklevel=3)
+        layers, heads = self.shape
+        name = str(getattr(self.model, "name_or_path", "") or type(self.model).__name__)
+        return HeadStats(values={m: a.result for m, a in self.accs.items()},
+                         std={m: a.std for m, a in self.accs.items()},
+                         counts={m: a.count for m, a in self.accs.items()}, layers=list(range(layers)),
+                         heads=list(range(heads)), num_examples=self.seen, kind="self", model_name=name)

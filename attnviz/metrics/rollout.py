@@ -1,0 +1,232 @@
+"""Attention rollout and attention flow (Abnar & Zuidema 2020).
+
+Abnar and Zuidema, "Quantifying Attention Flow in Transformers" (ACL 2020). Per
+layer the heads are fused (mean, or max/min), the residual connection is modelled
+by ``A = 0.5 W + 0.5 I`` and the rows are renormalised to sum to 1:
+
+* **rollout**: ``R(l) = A(l) @ R(l - 1)``, ``R(first) = A(first)``: row i of the
+  result is how much output position i draws on each input token;
+* **flow**: the same graph (token nodes per layer, edge capacities from ``A``) read as
+  a flow network; entry (i, j) is the maximum flow from output position i down to
+  input token j, rows normalised to sum to 1 as in the paper's code. It solves n²
+  max-flow problems, so it refuses inputs longer than ``max_tokens``.
+
+Example:
+    >>> import attnviz
+    >>> from attnviz.testing import tiny_model
+    >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat on the mat")
+    >>> r = rollout(cap)
+    >>> r.matrix.shape == (len(cap[0].tokens),) * 2, bool(np.allclose(r.matrix.sum(1), 1))
+    (True, True)
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from attnviz.capture import Capture
+
+FUSIONS = ("mean", "max", "min")
+#: Default longest input attention_flow accepts (n² max-flow problems).
+MAX_FLOW_TOKENS = 48
+_SCALE = 1_000_000  # integer capacities for scipy's max-flow: 6 decimals
+
+
+@dataclass
+class Rollout:
+    """A token-to-token attribution matrix from rollout or flow.
+
+    Attributes:
+        matrix: (position, token) array; row i is output position i's attribution
+            over the input tokens, rows sum to 1.
+        tokens: readable tokens (labels of both axes).
+        layers: the model layers combined, in order.
+        method: "rollout" or "flow"; head_fusion: "mean", "max" or "min".
+        per_layer: for rollout, (layer, position, token) rollouts after each layer
+            (the last equals ``matrix``); None for flow.
+
+    Example:
+        >>> r = Rollout(np.eye(2), ["a", "b"], layers=[0])
+        >>> r.for_query(1).tolist()
+        [0.0, 1.0]
+    """
+
+    matrix: np.ndarray
+    tokens: list[str]
+    layers: list[int]
+    method: str = "rollout"
+    head_fusion: str = "mean"
+    per_layer: np.ndarray | None = None
+    text: str | None = None
+    model_name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (f"Rollout(method={self.method!r}, {len(self.tokens)} tokens, layers "
+                f"{self.layers[0]}-{self.layers[-1]}, head_fusion={self.head_fusion!r})")
+
+    def for_query(self, query: int = 0) -> np.ndarray:
+        """Row ``query``: one output position's attribution over the input tokens.
+
+        Example:
+            >>> Rollout(np.array([[0.25, 0.75], [0.5, 0.5]]), ["a", "b"], layers=[0]).for_query(0).tolist()
+            [0.25, 0.75]
+        """
+        n = len(self.tokens)
+        if not -n <= query < n:
+            raise IndexError(f"query {query} is out of range: there are {n} tokens, use 0 to {n - 1}")
+        return self.matrix[query]
+
+    def plot(self, *, ax=None, **kwargs: Any):
+        """Token heatmap of the matrix (see :func:`attnviz.plot.rollout.rollout_heatmap`); returns the Axes.
+
+        Example:
+            >>> ax = Rollout(np.eye(2), ["a", "b"], layers=[0]).plot()
+            >>> [t.get_text() for t in ax.get_xticklabels()]
+            ['a', 'b']
+        """
+        from attnviz.plot.rollout import rollout_heatmap
+
+        return rollout_heatmap(self, ax=ax, **kwargs)
+
+    def plot_bars(self, query: int = 0, *, ax=None, **kwargs: Any):
+        """Bars of one query's attribution per token (see :func:`attnviz.plot.rollout.rollout_bars`).
+
+        Example:
+            >>> ax = Rollout(np.eye(2), ["a", "b"], layers=[0]).plot_bars(0)
+            >>> [float(p.get_height()) for p in ax.patches]
+            [1.0, 0.0]
+        """
+        from attnviz.plot.rollout import rollout_bars
+
+        return rollout_bars(self, query=query, ax=ax, **kwargs)
+
+
+def augmented(attentions: np.ndarray, head_fusion: str = "mean") -> np.ndarray:
+    """Per layer ``0.5 * fuse_heads(W) + 0.5 * I``, rows renormalised: (layer, n, n) float64.
+
+    Example:
+        >>> w = np.full((1, 2, 2, 2), 0.5)
+        >>> augmented(w)[0].tolist()
+        [[0.75, 0.25], [0.25, 0.75]]
+    """
+    if head_fusion not in FUSIONS:
+        raise ValueError(f"head_fusion={head_fusion!r}: use one of {', '.join(FUSIONS)}")
+    w = np.asarray(attentions, dtype=np.float64)
+    if w.ndim != 4 or w.shape[-1] != w.shape[-2]:
+        raise ValueError(f"attentions must be (layer, head, n, n) self-attention, got shape {w.shape}")
+    fused = getattr(w, head_fusion)(axis=1)
+    a = 0.5 * fused + 0.5 * np.eye(w.shape[-1])
+    return a / a.sum(axis=-1, keepdims=True)
+
+
+def rollout(capture: Capture, *, example: int = 0, start_layer: int = 0, head_fusion: str = "mean",
+            kind: str = "self") -> Rollout:
+    """Attention rollout (Abnar & Zuidema 2020) of one example, from ``start_layer`` to the last layer.
+
+    ``kind`` is "self" (or "encoder") or "decoder"; the capture must hold every layer
+    from ``start_layer`` on (extract without ``layers=``). With a head subset the
+    fusion uses the kept heads only (a warning says so).
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> cap = attnviz.extract(*tiny_model("gpt2"), "hello there world")
+        >>> r = rollout(cap, head_fusion="max", start_layer=1)
+        >>> r.layers, r.per_layer.shape[0]
+        ([1], 1)
+    """
+    ex, att, layers, tokens = _inputs(capture, example, start_layer, kind)
+    a = augmented(att, head_fusion)
+    steps = [a[0]]
+    for layer in a[1:]:
+        steps.append(layer @ steps[-1])
+    per_layer = np.stack(steps)
+    return Rollout(per_layer[-1], tokens, layers, "rollout", head_fusion, per_layer,
+                   text=ex.text, model_name=capture.model_name)
+
+
+def attention_flow(capture: Capture, *, example: int = 0, start_layer: int = 0, head_fusion: str = "mean",
+                   kind: str = "self", max_tokens: int = MAX_FLOW_TOKENS) -> Rollout:
+    """Attention flow (Abnar & Zuidema 2020): max flow from each output position to each input token.
+
+    The layered graph has a node per token and layer (the input tokens at the bottom);
+    the edge from position i of layer l+1 to token j of layer l has the capacity
+    ``A(l)[i, j]`` of rollout's residual-augmented matrices. Rows are normalised to
+    sum to 1. Capacities are rounded to 6 decimals (scipy's integer max-flow).
+    Inputs longer than ``max_tokens`` raise a ValueError (the cost grows like n^4).
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> cap = attnviz.extract(*tiny_model("bert"), "a cat")
+        >>> f = attention_flow(cap)
+        >>> f.method, bool(np.allclose(f.matrix.sum(1), 1))
+        ('flow', True)
+    """
+    ex, att, layers, tokens = _inputs(capture, example, start_layer, kind)
+    n = att.shape[-1]
+    if n > max_tokens:
+        raise ValueError(f"attention flow solves n² max-flow problems and this example has {n} tokens, above "
+                         f"the limit max_tokens={max_tokens}: use rollout() instead, a shorter text, or pass "
+                         f"max_tokens={n} if you can wait")
+    flows = max_flows(augmented(att, head_fusion))
+    return Rollout(flows / flows.sum(axis=1, keepdims=True), tokens, layers, "flow", head_fusion, None,
+                   text=ex.text, model_name=capture.model_name)
+
+
+def max_flows(a: np.ndarray) -> np.ndarray:
+    """(n, n) maximum flow values from each top node to each bottom node of the layered graph of ``a``.
+
+    ``a`` is (layer, n, n); node (l, i) for l = 0..L, edge (l+1, i) -> (l, j) with capacity a[l, i, j].
+
+    Example:
+        >>> max_flows(np.array([[[0.5, 0.5], [0.0, 1.0]]])).tolist()
+        [[0.5, 0.5], [0.0, 1.0]]
+    """
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import maximum_flow
+
+    depth, n, _ = a.shape
+    rows, cols, caps = [], [], []
+    for layer in range(depth):
+        src = (layer + 1) * n + np.repeat(np.arange(n), n)
+        dst = layer * n + np.tile(np.arange(n), n)
+        rows.append(src)
+        cols.append(dst)
+        caps.append(np.rint(a[layer].ravel() * _SCALE).astype(np.int32))
+    size = (depth + 1) * n
+    graph = csr_matrix((np.concatenate(caps), (np.concatenate(rows), np.concatenate(cols))), shape=(size, size))
+    graph.eliminate_zeros()
+    out = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            out[i, j] = maximum_flow(graph, depth * n + i, j).flow_value / _SCALE
+    return out
+
+
+def _inputs(capture: Capture, example: int, start_layer: int, kind: str):
+    if kind not in ("self", "encoder", "decoder"):
+        raise ValueError(f"rollout needs self-attention: kind={kind!r} is not supported, use 'self' or 'decoder'"
+                         if kind == "cross" else f"unknown attention kind {kind!r}: use 'self' or 'decoder'")
+    ex = capture[example]
+    att = ex.attention(kind)
+    decoder = kind == "decoder"
+    kept = list(capture.decoder_layers if decoder and capture.decoder_layers is not None else capture.layers)
+    total = (capture.num_decoder_layers if decoder else capture.num_layers) or (max(kept) + 1 if kept else 0)
+    if not 0 <= start_layer < total:
+        raise ValueError(f"start_layer={start_layer} is out of range: the model has {total} layers (0 to {total - 1})")
+    needed = list(range(start_layer, total))
+    missing = [layer for layer in needed if layer not in kept]
+    if missing:
+        raise ValueError(f"rollout multiplies every layer from {start_layer} to {total - 1}, but layers {missing} "
+                         "are not in the capture: extract again without layers=, or raise start_layer")
+    if capture.num_heads and len(capture.heads) < capture.num_heads:
+        warnings.warn(f"the capture keeps {len(capture.heads)} of {capture.num_heads} heads: rollout fuses only "
+                      "those; extract without heads= for the paper's definition", UserWarning, stacklevel=3)
+    att = att[[kept.index(layer) for layer in needed]]
+    tokens = list(ex.decoder_display_tokens if decoder else ex.display_tokens)
+    return ex, att, needed, tokens

@@ -1,0 +1,124 @@
+"""Stream texts from a list, a generator, a file or a Hugging Face ``datasets`` data set.
+
+Example:
+    >>> texts, total = iter_texts(["a text", "another"])
+    >>> list(texts), total
+    (['a text', 'another'], 2)
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+DATA_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl", ".json")
+
+
+def iter_texts(source: Any, *, text_column: str = "text") -> tuple[Iterator[str], int | None]:
+    """``(iterator of texts, total or None)`` from any supported source, read lazily.
+
+    Sources: a list/tuple/generator of strings (or of dict rows with ``text_column``);
+    a path (``pathlib.Path``, or a string naming an existing file or ending in
+    .txt/.csv/.tsv/.jsonl) to a .txt file (one text per non-empty line), a .csv/.tsv
+    or a .jsonl file (the ``text_column`` of each row); a ``datasets.Dataset`` or
+    ``IterableDataset`` (streaming), by ``text_column``. Any other string is one text.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.jsonl"
+        >>> _ = p.write_text('{"text": "good"}\\n{"text": "bad"}\\n')
+        >>> list(iter_texts(p)[0])
+        ['good', 'bad']
+    """
+    if isinstance(source, os.PathLike) or (isinstance(source, str) and _looks_like_file(source)):
+        return _checked(_read_file(Path(source), text_column)), None
+    if isinstance(source, str):
+        return _checked(iter([source])), 1
+    if _is_dataset(source):
+        return _checked(_dataset_rows(source, text_column)), _length(source)
+    if isinstance(source, dict):
+        raise TypeError("got a dict: pass a list of texts, a file path or a datasets.Dataset "
+                        f"(for a dict of columns, pass its {text_column!r} list)")
+    try:
+        rows = iter(source)
+    except TypeError:
+        raise TypeError(f"cannot read texts from a {type(source).__name__}: pass a list or generator of "
+                        "strings, a .txt/.csv/.jsonl path or a datasets.Dataset") from None
+    return _checked(_rows(rows, text_column)), _length(source)
+
+
+def _looks_like_file(text: str) -> bool:
+    if "\n" in text or len(text) > 4096:
+        return False
+    return Path(text).suffix.lower() in DATA_SUFFIXES or Path(text).is_file()
+
+
+def _length(source: Any) -> int | None:
+    try:
+        return len(source)
+    except TypeError:
+        return None
+
+
+def _is_dataset(source: Any) -> bool:
+    return type(source).__module__.startswith("datasets.") and hasattr(source, "column_names")
+
+
+def _dataset_rows(ds: Any, column: str) -> Iterator[Any]:
+    names = ds.column_names
+    if names is not None and column not in names:
+        raise ValueError(f"the data set has no column {column!r} (columns: {', '.join(names)}); "
+                         "pass text_column= naming the one with the texts")
+    if names is not None and hasattr(ds, "select_columns"):
+        ds = ds.select_columns([column])
+    return _rows(iter(ds), column)
+
+
+def _rows(rows: Iterable[Any], column: str) -> Iterator[Any]:
+    for row in rows:
+        if isinstance(row, dict):
+            if column not in row:
+                raise ValueError(f"a row has no column {column!r} (columns: {', '.join(map(str, row))}); "
+                                 "pass text_column= naming the one with the texts")
+            row = row[column]
+        yield row
+
+
+def _read_file(path: Path, column: str) -> Iterator[str]:
+    if not path.is_file():
+        raise FileNotFoundError(f"no data file at {path}: check the path (texts are read from .txt, "
+                                ".csv, .tsv or .jsonl files)")
+    suffix = path.suffix.lower()
+    with path.open(encoding="utf-8", newline="") as f:
+        if suffix in (".csv", ".tsv"):
+            reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
+            if reader.fieldnames is None or column not in reader.fieldnames:
+                raise ValueError(f"{path} has no column {column!r} (columns: {', '.join(reader.fieldnames or [])}); "
+                                 "pass text_column= naming the one with the texts")
+            for row in reader:
+                if (row[column] or "").strip():
+                    yield row[column]
+        elif suffix in (".jsonl", ".json"):
+            for number, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise ValueError(f"{path} line {number} is not JSON ({exc.msg}): write one JSON "
+                                         "object per line") from None
+                    yield from _rows([row], column)
+        else:
+            for line in f:
+                if line.strip():
+                    yield line.rstrip("\r\n")
+
+
+def _checked(texts: Iterator[Any]) -> Iterator[str]:
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"text {i} is a {type(text).__name__}, not a string: pass texts as str")
+        if not text.strip():
+            raise ValueError(f"text {i} is empty: remove it or give it some text")
+        yield text
