@@ -43,7 +43,8 @@ class KindData:
         layers / heads: model indices of axis 0 / axis 1 of ``maps``.
         query_tokens / key_tokens: display forms of the row / column tokens.
         query_special / key_special: True where a row / column token is special.
-        prompt_length: number of prompt tokens (generated captures, self-attention only).
+        query_prompt / key_prompt: for generated captures, how many of the row / column
+            tokens were given (the prompt); the rest were generated. None otherwise.
 
     Example:
         >>> k = KindData("self", np.ones((1, 1, 1, 1)), [0], [0], ["a"], ["a"], [False], [False])
@@ -59,7 +60,8 @@ class KindData:
     key_tokens: list[str]
     query_special: list[bool]
     key_special: list[bool]
-    prompt_length: int | None = None
+    query_prompt: int | None = None
+    key_prompt: int | None = None
 
     @property
     def label(self) -> str:
@@ -136,9 +138,8 @@ def _kind_data(capture: Capture, ex: Example, name: str, layers, heads) -> KindD
         raise ValueError(f"the {name} maps have shape {array.shape[2:]} but the example has "
                          f"{len(queries)} x {len(keys)} tokens: the capture is inconsistent, extract it again")
     maps = np.asarray(array)[np.ix_(lpos, hpos)] if (len(lpos), len(hpos)) != array.shape[:2] else np.asarray(array)
-    prompt = ex.prompt_length if name == "self" else None
     return KindData(name, maps, [kept_layers[i] for i in lpos], [kept_heads[i] for i in hpos],
-                    queries, keys, qspec, kspec, prompt)
+                    queries, keys, qspec, kspec, *_prompts(ex, name))
 
 
 def _positions(chosen: Sequence[int] | None, kept: list[int], what: str, size: int) -> list[int]:
@@ -162,6 +163,16 @@ def _short(values: list[int]) -> str:
     if values and values == list(range(values[0], values[-1] + 1)) and len(values) > 2:
         return f"{values[0]}..{values[-1]}"
     return str(values)
+
+
+def _prompts(ex: Example, name: str) -> tuple[int | None, int | None]:
+    """Prompt lengths of the (query, key) axes: the decoder side of a seq2seq, else the sequence."""
+    p = ex.prompt_length
+    if p is None:
+        return None, None
+    if not ex.is_encoder_decoder:
+        return (p, p) if name == "self" else (None, None)
+    return {"decoder": (p, p), "cross": (p, None)}.get(name, (None, None))
 
 
 def _special(ex: Example, name: str) -> tuple[list[bool], list[bool]]:
@@ -210,7 +221,7 @@ def encode_kind(data: KindData, *, compress: bool = True) -> dict[str, Any]:
         "layers": data.layers, "heads": data.heads,
         "q": data.query_tokens, "k": data.key_tokens,
         "qSpecial": [int(s) for s in data.query_special], "kSpecial": [int(s) for s in data.key_special],
-        "promptLength": data.prompt_length,
+        "promptQ": data.query_prompt, "promptK": data.key_prompt,
         "scales": [float(s) for s in scales],
         "encoding": encoding, "data": base64.b64encode(blob).decode("ascii"),
     }

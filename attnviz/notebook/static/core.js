@@ -56,7 +56,7 @@
   /* One attention kind: uint8 maps (layer, head, query, key) and a scale per map. */
   function Kind(entry, bytes) {
     var self = this;
-    ["name", "label", "layers", "heads", "q", "k", "qSpecial", "kSpecial", "promptLength", "scales"]
+    ["name", "label", "layers", "heads", "q", "k", "qSpecial", "kSpecial", "promptQ", "promptK", "scales"]
       .forEach(function (key) { self[key] = entry[key]; });
     this.bytes = bytes;
     this.nq = entry.q.length;
@@ -89,11 +89,17 @@
     }
     return { q: keep(this.qSpecial), k: keep(this.kSpecial) };
   };
-  /* Position in a visible list where the generated tokens start (or -1). */
-  Kind.prototype.boundary = function (indices) {
-    if (this.promptLength === null || this.promptLength === undefined) { return -1; }
+  /* Prompt length of one axis ("q" or "k"), or null when nothing was generated. */
+  Kind.prototype.prompt = function (side) {
+    var p = side === "q" ? this.promptQ : this.promptK;
+    return (p === null || p === undefined) ? null : p;
+  };
+  /* Position in a visible list of one axis where the generated tokens start (or -1). */
+  Kind.prototype.boundary = function (indices, side) {
+    var prompt = this.prompt(side);
+    if (prompt === null) { return -1; }
     var b = 0;
-    while (b < indices.length && indices[b] < this.promptLength) { b++; }
+    while (b < indices.length && indices[b] < prompt) { b++; }
     return (b > 0 && b < indices.length) ? b : -1;
   };
   core.Kind = Kind;
@@ -112,7 +118,7 @@
     var special = (side === "q" ? kind.qSpecial : kind.kSpecial)[index];
     var e = core.el("div", "av-tok", text);
     if (special) { e.classList.add("av-special"); }
-    var gen = kind.promptLength !== null && kind.promptLength !== undefined && index >= kind.promptLength;
+    var gen = kind.prompt(side) !== null && index >= kind.prompt(side);
     if (gen) { e.classList.add("av-gen"); }
     e.title = "#" + index + " " + text + (special ? " (special)" : "") + (gen ? " (generated)" : "");
     e.setAttribute("data-i", String(index));

@@ -76,10 +76,10 @@
       core.setOptions(layerSel.select, k.layers.map(function (l, i) { return [i, String(l)]; }), st.layer);
       headButtons();
       st.vis = k.visible(st.hide);
-      column(left, "q", st.vis.q, k.boundary(st.vis.q));
-      column(right, "k", st.vis.k, k.boundary(st.vis.k));
+      column(left, "q", st.vis.q, k.boundary(st.vis.q, "q"));
+      column(right, "k", st.vis.k, k.boundary(st.vis.k, "k"));
       note.textContent = k.label + ": rows on the left attend to tokens on the right" +
-        (k.boundary(st.vis.q) >= 0 ? "; tokens after the dashed line were generated" : "");
+        (k.boundary(st.vis.q, "q") >= 0 ? "; tokens after the dashed line (bold green) were generated" : "");
       st.focus = null;
       draw();
     }
@@ -116,7 +116,7 @@
         paths.forEach(function (p, level) { if (p) { ctx.globalAlpha = level / LEVELS; ctx.stroke(p); } });
       });
       ctx.globalAlpha = 1;
-      var bq = k.boundary(vq);
+      var bq = k.boundary(vq, "q");
       if (bq >= 0) {
         ctx.setLineDash([4, 3]); ctx.strokeStyle = "#2e7d32"; ctx.lineWidth = 1;
         ctx.beginPath(); ctx.moveTo(0, bq * ROW); ctx.lineTo(WIDTH, bq * ROW); ctx.stroke(); ctx.setLineDash([]);

@@ -22,7 +22,7 @@
   }
 
   function boundaryLines(ctx, k, vis, cw, ch, w, h) {
-    var bq = k.boundary(vis.q), bk = k.boundary(vis.k);
+    var bq = k.boundary(vis.q, "q"), bk = k.boundary(vis.k, "k");
     ctx.save(); ctx.setLineDash([3, 2]); ctx.strokeStyle = "#2e7d32"; ctx.lineWidth = 1; ctx.beginPath();
     if (bq >= 0) { ctx.moveTo(0, bq * ch); ctx.lineTo(w, bq * ch); }
     if (bk >= 0) { ctx.moveTo(bk * cw, 0); ctx.lineTo(bk * cw, h); }
@@ -83,7 +83,7 @@
     }
 
     function labels(cls, k, side, indices, cell, step) {
-      var box = core.el("div", cls), b = k.boundary(indices);
+      var box = core.el("div", cls), b = k.boundary(indices, side);
       indices.forEach(function (idx, p) {
         if (p % step) { return; }
         var t = core.token(k, side, idx);
