@@ -19,6 +19,14 @@ from __future__ import annotations
 
 from attnviz.notebook.bertviz import to_bertviz
 from attnviz.notebook.html import HeadView, HtmlView, ModelView, head_view, model_view
+from attnviz.notebook.widgets import explorer
+
+__all__ = ["Explorer", "HeadView", "HtmlView", "ModelView", "explorer", "head_view", "model_view", "to_bertviz"]
 
 
-__all__ = ["HeadView", "HtmlView", "ModelView", "head_view", "model_view", "to_bertviz"]
+def __getattr__(name: str):
+    if name == "Explorer":  # an ipywidgets.VBox subclass, built when ipywidgets is first needed
+        from attnviz.notebook import widgets
+
+        return widgets.Explorer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

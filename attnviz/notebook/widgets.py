@@ -1,0 +1,213 @@
+"""The explorer: an ipywidgets panel that redraws attnviz.plot figures as its controls change.
+
+Controls: example, attention kind (encoder-decoders only), layer, head (a number,
+"mean" or "max"), view ("grid" of every layer x head, "one head", "hidden-state
+norms"), colour scale and "hide special tokens". The figure is drawn with
+matplotlib (off-screen, never through pyplot) into an ``ipywidgets.Image`` as PNG
+bytes, which JupyterLab, Notebook 7, VS Code and Colab all show.
+
+ipywidgets is optional: ``pip install 'attnviz[notebook]'``.
+
+Example:
+    >>> import attnviz
+    >>> from attnviz.testing import tiny_model
+    >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat", "hello"])
+    >>> ex = explorer(cap)
+    >>> ex.controls["layer"].value = 1
+    >>> ex.rendered, ex.image[:4]
+    (2, b'\\x89PNG')
+"""
+from __future__ import annotations
+
+import functools
+import html
+import io
+from typing import Any
+
+import numpy as np
+
+from attnviz.capture import Capture
+from attnviz.notebook.bertviz import NOTEBOOK_EXTRA
+from attnviz.notebook.payload import kinds_of
+
+VIEWS = (("one head", "head"), ("grid", "grid"), ("hidden-state norms", "norms"))
+SCALES = ("linear", "log", "row")
+
+
+def _widgets():
+    try:
+        import ipywidgets
+    except ImportError as exc:
+        raise ImportError(f"the explorer needs ipywidgets, which is not installed: {NOTEBOOK_EXTRA}") from exc
+    return ipywidgets
+
+
+def explorer(capture: Capture, *, example: int = 0, view: str = "head", dpi: int = 100) -> Any:
+    """An interactive panel over a Capture: pick example, layer, head, view; the figure follows.
+
+    Returns an :class:`Explorer` (an ``ipywidgets.VBox``). For scripts and tests it
+    exposes ``.controls`` (name -> widget: example, kind, layer, head, view, scale,
+    hide_special), ``.image`` (the PNG bytes shown), ``.title`` (what they show) and
+    ``.rendered`` (how many times it drew).
+
+    Args:
+        capture: a Capture from :func:`attnviz.extract` (several examples welcome).
+        example: the example shown first.
+        view: the view shown first: "head", "grid" or "norms".
+        dpi: resolution of the drawn figures.
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> ex = explorer(attnviz.extract(*tiny_model("gpt2"), "hello world"), view="grid")
+        >>> ex.controls["head"].disabled
+        True
+    """
+    if not isinstance(capture, Capture):
+        raise TypeError(f"expected an attnviz Capture, got {type(capture).__name__}: "
+                        "make one with attnviz.extract(model, tokenizer, texts)")
+    if view not in dict((v, k) for k, v in VIEWS):
+        raise ValueError(f"unknown view {view!r}: use 'head', 'grid' or 'norms'")
+    if len(capture) == 0:
+        raise ValueError("this capture has no examples: extract it from at least one text")
+    kinds_of(capture[example], None)  # a clear error when there is no attention at all
+    return _explorer_class()(capture, example=example, view=view, dpi=dpi)
+
+
+@functools.lru_cache(maxsize=1)
+def _explorer_class() -> type:
+    widgets = _widgets()
+
+    class Explorer(widgets.VBox):
+        """The explorer panel (an ``ipywidgets.VBox``); see :func:`explorer`."""
+
+        def __init__(self, capture: Capture, *, example: int, view: str, dpi: int) -> None:
+            self.capture, self.dpi, self.rendered, self.title, self.error = capture, dpi, 0, "", None
+            self.controls = _controls(widgets, capture, example, view)
+            self._image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+            self._label = widgets.HTML()
+            top = widgets.HBox([self.controls[k] for k in ("example", "kind", "view", "scale")],
+                               layout=widgets.Layout(flex_flow="row wrap"))
+            second = widgets.HBox([self.controls[k] for k in ("layer", "head", "hide_special")],
+                                  layout=widgets.Layout(flex_flow="row wrap"))
+            super().__init__([top, second, self._label, self._image])
+            for name, control in self.controls.items():
+                control.observe(self._changed_kind if name in ("kind", "example") else self._changed,
+                                names="value")
+            self._changed_kind()
+
+        @property
+        def image(self) -> bytes:
+            """PNG bytes of the figure shown now."""
+            return bytes(self._image.value)
+
+        def _changed_kind(self, change: Any = None) -> None:
+            c = self.controls
+            kinds = kinds_of(self.capture[c["example"].value], None)
+            names = [k for k in kinds if k in ("self", "encoder", "decoder", "cross")]
+            options = [(n, n) for n in names]
+            if [o[1] for o in c["kind"].options] != names:
+                with self.hold_trait_notifications():
+                    c["kind"].options = options
+                    c["kind"].value = names[0]
+            c["kind"].layout.display = None if len(names) > 1 else "none"
+            layers = _layers(self.capture, c["kind"].value)
+            if list(c["layer"].options) != layers:
+                keep = c["layer"].value if c["layer"].value in layers else layers[0]
+                c["layer"].unobserve(self._changed, names="value")
+                c["layer"].options, c["layer"].value = layers, keep
+                c["layer"].observe(self._changed, names="value")
+            self._changed()
+
+        def _changed(self, change: Any = None) -> None:
+            view = self.controls["view"].value
+            self.controls["layer"].disabled = view != "head"
+            self.controls["head"].disabled = view != "head"
+            self.render()
+
+        def render(self) -> None:
+            """Draw the figure for the current control values (called on every change)."""
+            state = {name: control.value for name, control in self.controls.items()}
+            try:
+                png, self.title = _draw(self.capture, state, self.dpi)
+                self.error = None
+            except (ValueError, IndexError) as exc:
+                png, self.title, self.error = b"", f"cannot draw this view: {exc}", str(exc)
+            self._image.value = png
+            self._label.value = f"<b>{html.escape(self.title)}</b>"
+            self.rendered += 1
+
+    Explorer.__module__ = __name__
+    return Explorer
+
+
+def _controls(widgets: Any, capture: Capture, example: int, view: str) -> dict[str, Any]:
+    style = {"description_width": "initial"}
+    texts = [(f"{i}: {_short(ex.text or ' '.join(ex.display_tokens))}", i) for i, ex in enumerate(capture)]
+    capture[example]  # raises the IndexError that names the valid range
+    heads = [("mean", "mean"), ("max", "max")] + [(str(h), h) for h in (capture.heads or [])]
+    return {
+        "example": widgets.Dropdown(options=texts, value=int(example) % len(capture), description="example",
+                                    style=style),
+        "kind": widgets.Dropdown(options=[("self", "self")], description="attention", style=style),
+        "view": widgets.ToggleButtons(options=list(VIEWS), value=view, description="view", style=style),
+        "scale": widgets.Dropdown(options=list(SCALES), value="linear", description="scale", style=style),
+        "layer": widgets.Dropdown(options=list(capture.layers), description="layer", style=style),
+        "head": widgets.Dropdown(options=heads, value=heads[2][1] if len(heads) > 2 else "mean",
+                                 description="head", style=style),
+        "hide_special": widgets.Checkbox(value=False, description="hide special tokens", indent=False),
+    }
+
+
+def _layers(capture: Capture, kind: str) -> list[int]:
+    if kind in ("decoder", "cross") and capture.decoder_layers is not None:
+        return list(capture.decoder_layers)
+    return list(capture.layers)
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _draw(capture: Capture, s: dict[str, Any], dpi: int) -> tuple[bytes, str]:
+    """PNG bytes and a title for one state of the controls."""
+    from matplotlib.figure import Figure
+
+    from attnviz import plot
+
+    ex = capture[s["example"]]
+    kind = "self" if s["kind"] in ("self", "encoder") else s["kind"]
+    where = f"example {s['example']}" + ("" if kind == "self" else f", {kind} attention")
+    if s["view"] == "grid":
+        grid = plot.head_grid(capture, example=s["example"], kind=kind, hide_special=s["hide_special"],
+                              scale=s["scale"])
+        return _png(grid.figure, int(dpi * 1.6)), f"{where}: every layer x head"
+    states = "decoder" if kind == "decoder" else "self"
+    queries, keys = ex.axis_tokens(kind if s["view"] == "head" else states)
+    fig = Figure(figsize=_size(len(queries), len(keys)), layout="constrained")
+    ax = fig.add_subplot()
+    if s["view"] == "norms":
+        plot.hidden_norms(capture, example=s["example"], kind=states, ax=ax,
+                          hide_special=s["hide_special"], scale="log" if s["scale"] == "log" else "linear")
+        side = "" if not ex.is_encoder_decoder else (" of the decoder" if states == "decoder" else " of the encoder")
+        return _png(fig, dpi), f"example {s['example']}: hidden-state norms{side} per layer and token"
+    plot.token_heatmap(capture, example=s["example"], layer=s["layer"], head=s["head"], kind=kind, ax=ax,
+                       hide_special=s["hide_special"], scale=s["scale"])
+    head = f"head {s['head']}" if isinstance(s["head"], (int, np.integer)) else f"{s['head']} of the heads"
+    return _png(fig, dpi), f"{where}: layer {s['layer']}, {head}"
+
+
+def _size(rows: int, cols: int) -> tuple[float, float]:
+    return float(np.clip(0.22 * cols + 2.2, 4.0, 11.0)), float(np.clip(0.22 * rows + 1.4, 3.0, 11.0))
+
+
+def _png(fig: Any, dpi: int) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Explorer":
+        return _explorer_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
