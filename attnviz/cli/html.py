@@ -1,0 +1,84 @@
+"""``attnviz html``: write an offline interactive attention view (head or model view) to an HTML file.
+
+Example:
+    attnviz html --text "The cat sat on the mat." --view model --out view.html
+"""
+from __future__ import annotations
+
+import argparse
+
+from attnviz.cli.common import add_input_args, model_from, show_warnings_briefly, texts_from
+from attnviz.extract import extract
+
+EXAMPLE = """examples:
+  attnviz html --text "The cat sat on the mat." --out head.html
+  attnviz html --text "The cat sat on the mat." --view model --layers 0-2 --heads 0,3,5 --out model.html
+  attnviz html --model ./my-t5 --text "the cat sat" --decoder-text "le chat" --kind cross --out cross.html
+
+The page is self-contained (its JavaScript is inline, nothing is fetched): open it in any
+browser, offline, or send it to someone."""
+
+
+def register(subparsers) -> None:
+    """Add the ``html`` subcommand."""
+    p = subparsers.add_parser("html", help="write an offline interactive attention view (HTML)",
+                              description="Extract attention for a text and write a self-contained interactive "
+                                          "view: 'head' (bertviz-style lines, hover a token) or 'model' "
+                                          "(every layer x head, click to enlarge).",
+                              epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_input_args(p)
+    p.add_argument("--decoder-text", action="append", default=None, metavar="TEXT",
+                   help="target text for encoder-decoder models (one per --text)")
+    p.add_argument("--view", choices=("head", "model"), default="head", help="which view (default: head)")
+    p.add_argument("--out", metavar="FILE", default=None, help="the HTML file to write (default: VIEW_view.html)")
+    p.add_argument("--example", type=int, default=0, metavar="N", help="which text to show (0-based, default 0)")
+    p.add_argument("--layers", type=int_list, default=None, metavar="LIST",
+                   help="layers to include, e.g. 0,2,4 or 0-3 (default: all)")
+    p.add_argument("--heads", type=int_list, default=None, metavar="LIST",
+                   help="heads to include, e.g. 0-5 (default: all)")
+    p.add_argument("--kind", choices=("self", "encoder", "decoder", "cross"), default=None,
+                   help="one attention kind only (default: all the model has)")
+    p.add_argument("--scale", choices=("linear", "sqrt", "map"), default=None,
+                   help="initial colour scale (default: linear for head, sqrt for model)")
+    p.add_argument("--no-compress", action="store_true", help="store the maps uncompressed (older browsers)")
+    p.set_defaults(func=run)
+
+
+def int_list(text: str) -> list[int]:
+    """Parse "0,2,5-7" into [0, 2, 5, 6, 7].
+
+    Example:
+        >>> int_list("0,2,5-7")
+        [0, 2, 5, 6, 7]
+    """
+    out: list[int] = []
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1)
+                out.extend(range(int(lo), int(hi) + 1))
+            else:
+                out.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of numbers: write e.g. 0,2,4 or 0-3") from None
+    if not out:
+        raise argparse.ArgumentTypeError("empty list: write e.g. 0,2,4 or 0-3")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Extract, build the view, write it and print the path."""
+    from attnviz import notebook
+
+    show_warnings_briefly()
+    model, tok = model_from(args)
+    texts = texts_from(args)
+    cap = extract(model, tok, texts, decoder_texts=args.decoder_text, batch_size=args.batch_size,
+                  max_length=args.max_length, hidden_states=False, progress=len(texts) > 32)
+    build = notebook.head_view if args.view == "head" else notebook.model_view
+    options = {"scale": args.scale} if args.scale else {}
+    view = build(cap, example=args.example, layers=args.layers, heads=args.heads, kind=args.kind,
+                 compress=not args.no_compress, **options)
+    path = view.save(args.out or f"{args.view}_view.html")
+    print(f"wrote {path} ({view.nbytes / 1e6:.2f} MB, {args.view} view of example {args.example})")
+    return 0
