@@ -18,6 +18,7 @@ Example:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -29,7 +30,7 @@ from matplotlib.image import AxesImage
 from attnviz.capture import Capture
 from attnviz.plot import _maps
 from attnviz.plot.heatmap import draw_boundaries
-from attnviz.plot.style import (SEQUENTIAL, WIDTHS, FigureView, fit_font, fit_ticks, font_points,
+from attnviz.plot.style import (MIN_FONT, SEQUENTIAL, WIDTHS, FigureView, fit_font, fit_ticks, font_points,
                                 on_resize, set_provenance)
 
 CELL_INCHES = 0.55  # default cell size when no width is given
@@ -64,6 +65,10 @@ class HeadGrid(FigureView):
         self.colorbar = None
         self._shape, self._gap, self._show_tokens = shape, gap, show_tokens
         self._cells: np.ndarray | None = None
+        self.layer_labels: list[Any] = []
+        self.head_labels: list[Any] = []
+        self._cax: Axes | None = None
+        self._suptitle: Any = None
 
     @property
     def axes(self) -> np.ndarray:
@@ -114,44 +119,116 @@ class HeadGrid(FigureView):
         return np.asarray(self.images[self.layers.index(layer)].get_array()[:, start:start + k])
 
     def _fit_labels(self) -> None:
-        """Token, layer and head labels sized for the figure's current size."""
+        """Lay out the grid for the figure's current size: margins, tokens, layer/head labels."""
+        plan = _plan(self)
+        w_pt, h_pt = self.figure.get_size_inches() * 72
         q, k = self._shape
-        w_in, h_in = self.figure.get_size_inches()
-        cell_w = 72 * w_in * 0.8 / len(self.heads)
-        cell_h = 72 * h_in * 0.85 / len(self.layers)
-        base_x, base_y = font_points("xtick.labelsize"), font_points("ytick.labelsize")
-        show = self._show_tokens
-        x_fit = fit_font(k, cell_w, base_x) if show else None
-        y_fit = fit_font(q, cell_h, base_y) if show else None
-        if show is True:
-            x_fit, y_fit = x_fit or fit_font(1, 1, base_x), y_fit or fit_font(1, 1, base_y)
-        positions = [j * (k + self._gap) + t for j in range(len(self.heads)) for t in range(k)]
+        n_layers = len(self.layers)
         for i, ax in enumerate(self.row_axes):
-            if y_fit:
-                fit_ticks(ax.yaxis, range(q), self.row_tokens, cell_h, base=y_fit, thin=False)
+            y = plan.bottom + (n_layers - 1 - i) * (plan.cell_h + ROW_GAP_PT)
+            ax.set_position([plan.left / w_pt, y / h_pt, plan.width / w_pt, plan.cell_h / h_pt])
+            if plan.y_font:
+                fit_ticks(ax.yaxis, range(q), self.row_tokens, plan.cell_h, base=plan.y_font, thin=False)
             else:
                 ax.set_yticks([])
-            bottom = i == len(self.row_axes) - 1
-            if bottom and x_fit:
-                fit_ticks(ax.xaxis, positions, self.col_tokens * len(self.heads), cell_w * len(self.heads),
-                          base=x_fit, thin=False)
+            if i == n_layers - 1 and plan.x_font:
+                positions = [j * (k + self._gap) + t for j in range(len(self.heads)) for t in range(k)]
+                fit_ticks(ax.xaxis, positions, self.col_tokens * len(self.heads), plan.width,
+                          base=plan.x_font, thin=False)
                 ax.tick_params(axis="x", labelrotation=90)
             else:
                 ax.set_xticks([])
-        self._label_heads(cell_w, base_x)
+            self.layer_labels[i].set_position((-(plan.y_token_w + 4) if plan.y_font else -3, 0))
+            self.layer_labels[i].set_fontsize(plan.label_font)
+        height = n_layers * plan.cell_h + (n_layers - 1) * ROW_GAP_PT
+        self._cax.set_position([(w_pt - plan.right + CBAR_GAP_PT) / w_pt, plan.bottom / h_pt,
+                                CBAR_WIDTH_PT / w_pt, height / h_pt])
+        label = self._cax.yaxis.label  # shrink the colour bar's label to the bar's height
+        label.set_fontsize(plan.label_font * min(1.0, height / (_text_width([label.get_text()], plan.label_font) + 6)))
+        self._label_heads(plan)
+        if self._suptitle is not None:
+            self._suptitle.set_y(1 - 2 / h_pt)
 
-    def _label_heads(self, cell_w: float, base: float) -> None:
+    def _label_heads(self, plan: "_Plan") -> None:
+        """"head h" above each column (just "h" under one "head" when the cells are narrow)."""
         top = self.row_axes[0]
-        for text in list(top.texts):
+        for text in self.head_labels:
             text.remove()
         q, k = self._shape
-        size = font_points("axes.labelsize")
-        long = fit_font(1, cell_w, size) is not None and len(f"head {max(self.heads)}") * size * 0.6 < cell_w
-        for j, h in enumerate(self.heads):
-            top.text(j * (k + self._gap) + (k - 1) / 2, 1.02, f"head {h}" if long else str(h),
-                     transform=top.get_xaxis_transform(), ha="center", va="bottom", fontsize=size)
-        if not long:
-            top.set_title("head", fontsize=size, pad=size + 4)
+        size = plan.label_font
+        style = dict(textcoords="offset points", ha="center", va="bottom", fontsize=size)
+        self.head_labels = [
+            top.annotate(f"head {h}" if plan.long_heads else str(h), xy=(j * (k + self._gap) + (k - 1) / 2, 1),
+                         xycoords=top.get_xaxis_transform(), xytext=(0, 2), **style)
+            for j, h in enumerate(self.heads)]
+        if not plan.long_heads:
+            self.head_labels.append(top.annotate("head", xy=(0.5, 1), xycoords="axes fraction",
+                                                 xytext=(0, 3 + 1.3 * size), **style))
+
+
+ROW_GAP_PT = 3.0       # space between two layer rows
+CBAR_GAP_PT = 6.0      # space between the last head and the colour bar
+CBAR_WIDTH_PT = 7.0
+PAD_PT = 3.0           # outer padding of the figure
+
+
+@dataclass
+class _Plan:
+    left: float
+    right: float
+    bottom: float
+    top: float
+    width: float
+    cell_h: float
+    cell_w: float
+    x_font: float | None
+    y_font: float | None
+    y_token_w: float
+    label_font: float
+    long_heads: bool
+
+
+def _text_width(texts: Sequence[str], size: float) -> float:
+    """Width in points of the widest of ``texts`` (the 3 longest are measured)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    prop = FontProperties(size=size)
+    longest = sorted(set(texts), key=len, reverse=True)[:3]
+    return max((text_to_path.get_text_width_height_descent(t, prop, ismath=False)[0] for t in longest), default=0.0)
+
+
+def _plan(grid: HeadGrid) -> _Plan:
+    """Margins and label sizes (points) that fit the figure's current size."""
+    w_pt, h_pt = grid.figure.get_size_inches() * 72
+    q, k = grid._shape
+    n_layers, n_heads = len(grid.layers), len(grid.heads)
+    label = font_points("axes.labelsize")
+    tick_x, tick_y = font_points("xtick.labelsize"), font_points("ytick.labelsize")
+    layer_w = _text_width([f"layer {v}" for v in grid.layers], label)
+    right = CBAR_GAP_PT + CBAR_WIDTH_PT + 4 + _text_width(["0.00", "10^-3"], tick_y) + 4 + 1.3 * label + PAD_PT
+    span = n_heads * (k + grid._gap) - grid._gap
+    left, bottom = PAD_PT + layer_w + 3, PAD_PT
+    x_font = y_font = None
+    y_token_w = 0.0
+    for _ in range(2):
+        width = max(w_pt - left - right, 10.0)
+        cell_w = width * k / span
+        long_heads = _text_width([f"head {max(grid.heads)}"], label) < 0.95 * cell_w
+        top = PAD_PT + 2 + 1.3 * label * (1 if long_heads else 2) + (2.0 * label if grid._suptitle else 0)
+        cell_h = max((h_pt - top - bottom - (n_layers - 1) * ROW_GAP_PT) / n_layers, 2.0)
+        if grid._show_tokens:
+            x_font = fit_font(k, cell_w, tick_x) or (MIN_FONT if grid._show_tokens is True else None)
+            y_font = fit_font(q, cell_h, tick_y) or (MIN_FONT if grid._show_tokens is True else None)
+            if x_font is None or y_font is None:  # "auto": tokens on both outer sides or on neither
+                x_font = y_font = None
+        y_token_w = _text_width(grid.row_tokens, y_font) + 5 if y_font else 0.0
+        left = PAD_PT + layer_w + 3 + y_token_w
+        bottom = PAD_PT + (_text_width(grid.col_tokens, x_font) + 5 if x_font else 0.0)
+    width = max(w_pt - left - right, 10.0)
+    cell_w = width * k / span
+    cell_h = max((h_pt - top - bottom - (n_layers - 1) * ROW_GAP_PT) / n_layers, 2.0)
+    return _Plan(left, right, bottom, top, width, cell_h, cell_w, x_font, y_font, y_token_w, label, long_heads)
 
 
 def head_grid(
@@ -207,23 +284,24 @@ def head_grid(
     sel = _maps.token_axes(ex, kind, hide_special)
     data = _maps.scaled(maps[np.ix_(lpos, hpos, sel.rows, sel.cols)], scale)
     norm = _maps.norm_for(data, scale, vmin, vmax)
-    fig = Figure(figsize=_figsize(len(layer_ids), len(head_ids), data.shape[2:], width), layout="constrained")
-    fig.get_layout_engine().set(h_pad=0.01, w_pad=0.01, hspace=0.015, wspace=0.0)
-    row_axes = list(fig.subplots(len(layer_ids), 1, squeeze=False)[:, 0])
+    fig = Figure(figsize=(1, 1))
+    row_axes = [fig.add_axes((0, 0, 1, 1)) for _ in layer_ids]
     gap = max(1, int(round(0.08 * data.shape[3])))
     images = [_draw_row(ax, data[i], gap, norm, cmap or SEQUENTIAL, kwargs) for i, ax in enumerate(row_axes)]
-    for ax, layer in zip(row_axes, layer_ids):
-        ax.set_ylabel(f"layer {layer}", rotation=0, ha="right", va="center")
+    for ax in row_axes:
         for spine in ax.spines.values():
             spine.set_visible(False)
         _draw_row_boundaries(ax, sel, data.shape[2:], gap, len(head_ids))
     grid = HeadGrid(fig, layer_ids, head_ids, row_axes, images, data.shape[2:], gap,
                     sel.row_labels, sel.col_labels, tokens)
-    grid.colorbar = fig.colorbar(images[0], ax=row_axes, label=_maps.cbar_label(scale),
-                                 fraction=0.04, aspect=max(10, 8 * len(layer_ids)), pad=0.01)
+    grid.layer_labels = [ax.annotate(f"layer {layer}", xy=(0, 0.5), xycoords="axes fraction", xytext=(-3, 0),
+                                     textcoords="offset points", ha="right", va="center")
+                         for ax, layer in zip(row_axes, layer_ids)]
+    grid._cax = fig.add_axes((0.9, 0, 0.02, 1), label="<colorbar>")
+    grid.colorbar = fig.colorbar(images[0], cax=grid._cax, label=_maps.cbar_label(scale))
     grid.colorbar.solids.set_rasterized(True)
-    if title:
-        fig.suptitle(title)
+    grid._suptitle = fig.suptitle(title, va="top") if title else None
+    fig.set_size_inches(_figsize(grid, width))
     grid._fit_labels()
     on_resize(fig, HeadGrid._fit_labels, grid)
     set_provenance(fig, model=capture.model_name, model_type=capture.model_type, example=example,
@@ -232,19 +310,27 @@ def head_grid(
     return grid
 
 
-def _figsize(n_layers: int, n_heads: int, shape: tuple[int, int], width: str | float | None) -> tuple[float, float]:
-    q, k = shape
+def _figsize(grid: HeadGrid, width: str | float | None) -> tuple[float, float]:
+    """Figure size: the given width (default about CELL_INCHES a head), height for square-ish cells."""
     if width is None:
-        w = CELL_INCHES * n_heads + 1.3
+        w = CELL_INCHES * len(grid.heads) + 1.3
     elif isinstance(width, str):
         if width not in WIDTHS:
             raise ValueError(f"width={width!r}: use 'column', 'page' or a number of inches")
         w = WIDTHS[width]
-    else:
+    elif isinstance(width, (int, float)) and 1 <= width <= 50:
         w = float(width)
-    cell = (w - 1.3) / n_heads
-    h = cell * (q / k) * n_layers + 0.5 + (0.6 if q <= 40 else 0.2)
-    return w, float(np.clip(h, 1.2, 12))
+    else:
+        raise ValueError(f"width={width!r}: give a number of inches between 1 and 50, or 'column'/'page'")
+    q, k = grid._shape
+    rows, heights = len(grid.layers), [12.0]
+    for _ in range(4):  # the margins depend on the height (token labels fit or not): settle them
+        grid.figure.set_size_inches(w, heights[-1])
+        plan = _plan(grid)
+        body = rows * plan.cell_w * q / k + (rows - 1) * ROW_GAP_PT
+        heights.append(float(np.clip((plan.top + plan.bottom + body) / 72, 1.0, 14.0)))
+    # at the edge, labels on/off can flip the height back and forth: keep the taller (labelled) one
+    return w, max(heights[-2:]) if abs(heights[-1] - heights[-2]) > 0.02 * heights[-1] else heights[-1]
 
 
 def _draw_row(ax: Axes, row: np.ndarray, gap: int, norm: Normalize, cmap: Any, kwargs: dict) -> AxesImage:

@@ -1,0 +1,117 @@
+"""Speed and size of the static figures, as ratios measured in one run.
+
+(a) The "tutorial loop" (``plt.subplots(L, H)``, ``imshow`` per Axes with per-Axes
+    token tick labels, saved as PNG) against ``head_grid(...).savefig`` on the same
+    12 x 12 grid of 10 tokens (a synthetic Capture). Goal: head_grid >= 20x faster.
+(b) 6 x 12 heads of the real all-MiniLM-L6-v2 on a ~128-token text: head_grid to PNG
+    and to PDF (goals: PNG < 1.5 s, PDF < 3 s and < 3 MB).
+
+Run:  python benchmarks/bench_plot.py [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np  # noqa: E402
+
+import attnviz  # noqa: E402
+from attnviz.capture import Capture, Example  # noqa: E402
+
+TEXT = ("Attention maps show which tokens each head looks at when the model builds a representation "
+        "of a sentence. In the first layers many heads attend to the previous or the next token, while "
+        "later layers spread their attention over the whole input or collapse onto the separator token, "
+        "which acts as a sink when a head has nothing useful to do. Researchers plot every layer and "
+        "every head as a grid to spot such patterns quickly, and they want the figures to be fast. A "
+        "figure for a paper must also be small, sharp and readable at the width of one column, "
+        "and it should open quickly.")
+
+
+def synthetic_capture(layers: int, heads: int, tokens: int, seed: int = 0) -> Capture:
+    """A Capture with random row-stochastic attention maps."""
+    rng = np.random.default_rng(seed)
+    att = rng.dirichlet(np.ones(tokens), size=(layers, heads, tokens)).astype(np.float32)
+    words = [f"token{i}" for i in range(tokens)]
+    return Capture([Example(tokens=words, attentions=att, text=" ".join(words))], model_name="synthetic",
+                   num_layers=layers, num_heads=heads, layers=list(range(layers)), heads=list(range(heads)))
+
+
+def tutorial_loop(cap: Capture, path: Path) -> None:
+    """What the tutorials do: one Axes per head, token labels on every Axes."""
+    import matplotlib.pyplot as plt
+
+    ex = cap[0]
+    n_layers, n_heads, n, _ = ex.attentions.shape
+    fig, axes = plt.subplots(n_layers, n_heads, figsize=(2 * n_heads, 2 * n_layers))
+    for i in range(n_layers):
+        for j in range(n_heads):
+            ax = axes[i, j]
+            ax.imshow(ex.attentions[i, j], cmap="viridis")
+            ax.set_xticks(range(n), ex.tokens, rotation=90)
+            ax.set_yticks(range(n), ex.tokens)
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def timed(fn, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def bench_tutorial(tmp: Path, repeat: int) -> None:
+    cap = synthetic_capture(12, 12, 10)
+    loop = timed(lambda: tutorial_loop(cap, tmp / "loop.png"), repeat)
+    grid = timed(lambda: attnviz.plot.head_grid(cap).savefig(tmp / "grid.png", dpi=100), repeat)
+    with_axes = timed(lambda: _grid_with_axes(cap, tmp / "grid_axes.png"), repeat)
+    print("(a) 12 x 12 heads, 10 tokens, PNG (best of %d)" % repeat)
+    print(f"    tutorial loop (subplots + imshow + tick labels per Axes): {loop:7.3f} s")
+    print(f"    head_grid(...).savefig:                                  {grid:7.3f} s")
+    print(f"    speed-up: {loop / grid:5.1f}x   (goal >= 20x)")
+    print(f"    head_grid with the 144 per-cell Axes made (grid.axes):    {with_axes:7.3f} s "
+          f"({loop / with_axes:.1f}x)")
+
+
+def _grid_with_axes(cap: Capture, path: Path) -> None:
+    grid = attnviz.plot.head_grid(cap)
+    _ = grid.axes
+    grid.savefig(path, dpi=100)
+
+
+def bench_minilm(tmp: Path, repeat: int) -> None:
+    from attnviz.modeling import default_model_path, load_model
+
+    model, tok = load_model(default_model_path())
+    cap = attnviz.extract(model, tok, [TEXT], max_length=128)
+    n = cap[0].num_tokens
+    png = timed(lambda: attnviz.plot.head_grid(cap).savefig(tmp / "minilm.png", width="page", dpi=300), repeat)
+    pdf = timed(lambda: attnviz.plot.head_grid(cap).savefig(tmp / "minilm.pdf", width="page"), repeat)
+    size = (tmp / "minilm.pdf").stat().st_size / 1e6
+    print(f"(b) all-MiniLM-L6-v2, 6 x 12 heads, {n} tokens, page width (best of {repeat})")
+    print(f"    PNG at 300 dpi: {png:6.3f} s  (goal < 1.5 s)  {(tmp / 'minilm.png').stat().st_size / 1e6:.2f} MB")
+    print(f"    PDF:            {pdf:6.3f} s  (goal < 3 s)    {size:.2f} MB (goal < 3 MB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best is kept")
+    parser.add_argument("--skip-minilm", action="store_true", help="only the synthetic comparison")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        attnviz.plot.head_grid(synthetic_capture(2, 2, 4)).savefig(tmp / "warm.png")  # imports, font cache
+        bench_tutorial(tmp, args.repeat)
+        if not args.skip_minilm:
+            bench_minilm(tmp, args.repeat)
+
+
+if __name__ == "__main__":
+    main()
