@@ -220,8 +220,10 @@ def _metadata(fmt: str, info: Mapping[str, Any], extra: Mapping[str, Any] | None
 
     model, text = str(info.get("model", "")), str(info.get("text", ""))[:2000]
     view = str(info.get("view", "attnviz figure"))
-    title = f"{view} ({model})" if model else view
-    keywords = ["attnviz"] + [f"{k}={info[k]}" for k in ("model", "model_type", "example", "details") if info.get(k)]
+    short = "/".join(Path(model).parts[-2:]) if os.sep in model or "/" in model else model
+    title = f"{view} ({short})" if model else view
+    keywords = ["attnviz"] + [f"{k}={info[k]}" for k in ("model", "model_type", "example", "details")
+                              if info.get(k) not in (None, "")]
     software = f"attnviz {__version__}, matplotlib {mpl.__version__}"
     allowed = {"pdf": {"Title", "Author", "Subject", "Keywords", "Creator", "Producer"},
                "svg": {"Title", "Description", "Creator", "Date", "Source", "Subject", "Rights",
