@@ -62,7 +62,9 @@ def display_token(token: str, *, byte_level: bool = False) -> str:
     if byte_level:
         decoder = _byte_decoder()
         if all(ch in decoder for ch in text):
-            text = bytes(decoder[ch] for ch in text).decode("utf-8", errors="replace")
+            # a token holding part of a multi-byte letter shows its bytes (\xe2), so that
+            # different partial tokens stay distinguishable on an axis
+            text = bytes(decoder[ch] for ch in text).decode("utf-8", errors="backslashreplace")
     else:
         text = text.replace("Ġ", " ").replace("Ċ", "\n")
     if text.startswith("##") and len(text) > 2:
