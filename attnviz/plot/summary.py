@@ -140,17 +140,18 @@ def _should_annotate(annotate: bool | str, shape: tuple[int, int]) -> bool:
 
 
 def default_format(data: np.ndarray) -> str:
-    """One number format for a whole table: ints as ints, else 2 significant decimals of the largest.
+    """One number format for a whole table: ints as ints, else 2 decimals (more for tiny values).
 
     Example:
         >>> default_format(np.array([1.0, 2.0])), default_format(np.array([0.5, -2.3])), default_format(np.array([0.04]))
-        ('.0f', '.1f', '.3f')
+        ('.0f', '.2f', '.3f')
     """
     finite = data[np.isfinite(data)]
     if finite.size == 0 or np.all(finite == np.round(finite)):
         return ".0f"
     top = float(np.abs(finite).max())
-    return f".{int(np.clip(1 - np.floor(np.log10(top)), 0, 4)) if top > 0 else 2}f"
+    decimals = int(np.clip(1 - np.floor(np.log10(top)), 0, 4)) if top > 0 else 2
+    return f".{max(decimals, 2) if top < 10 else decimals}f"
 
 
 def annotate_cells(ax: Axes, data: np.ndarray, image: Any, fmt: str | None = None, *, auto: bool = False) -> None:
