@@ -149,3 +149,14 @@ def test_rcparams_unchanged(bert_capture, tmp_path):
     grid = head_grid(bert_capture, scale="log", title="t")
     grid.savefig(tmp_path / "g.pdf")
     assert dict(mpl.rcParams) == before
+
+
+@pytest.mark.slow
+def test_minilm_grid_is_six_by_twelve(minilm, tmp_path):
+    import attnviz
+
+    cap = attnviz.extract(*minilm, "The quick brown fox jumps over the lazy dog.")
+    grid = head_grid(cap, width="page")
+    assert grid.axes.shape == (6, 12)
+    assert [t.get_text() for t in grid.layer_labels] == [f"layer {i}" for i in range(6)]
+    assert grid.savefig(tmp_path / "minilm.pdf").stat().st_size < 3_000_000
