@@ -1,0 +1,305 @@
+"""A tiny GPT-2 trained in under a minute on a copying task, and its attention while it writes.
+
+The task: sequences ``<bos> x1 .. xk x1 .. xk`` of random words. The second half can
+only be predicted by finding the earlier occurrence of the current word and copying
+the word after it, which 2-layer transformers learn with an *induction circuit*
+(Olsson et al. 2022): a previous-token head in layer 0 writes "the word before me"
+into each position, and an induction head in layer 1 attends from the current word
+to the position right after its previous occurrence.
+
+Run ``python gallery/tiny_gpt2.py --out /tmp/gen_demo``: it trains the model (saved
+with a word-level tokenizer, so ``attnviz.load_model(path)`` works), prints the
+previous-token and induction score of every head, lets the model continue a repeated
+prompt with :func:`attnviz.extract_generation` and writes the layer x head grid and
+the heatmaps of the two key heads, with the prompt/generated boundary drawn.
+
+Example:
+    >>> import tempfile
+    >>> path = train_induction_model(tempfile.mkdtemp(), seconds_budget=1)  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+WORDS = ("cat dog sun red blue tree fish bird moon star rock leaf rain snow wind fire "
+         "milk salt gold iron rose lake hill road boat ship door lamp book ring bell coin").split()
+SPECIALS = ("<pad>", "<unk>", "<bos>")
+MIN_K, MAX_K = 4, 10
+BATCH, LR = 32, 1e-3
+POSITION_SCALE = 0.0  # initial scale of the sinusoidal position table (0: GPT-2's random init)
+SHIFT = True
+POSITIONS = 32  # > 2 * MAX_K + 1: sequences start at a random position while training
+
+
+def build_tokenizer():
+    """A word-level tokenizer over :data:`WORDS` that puts ``<bos>`` first.
+
+    Example:
+        >>> tok = build_tokenizer()
+        >>> tok.convert_ids_to_tokens(tok("cat dog cat")["input_ids"])
+        ['<bos>', 'cat', 'dog', 'cat']
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate(SPECIALS + tuple(WORDS))}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", special_tokens=[("<bos>", vocab["<bos>"])])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<bos>", eos_token="<bos>",
+                                   pad_token="<pad>", unk_token="<unk>", model_max_length=POSITIONS)
+
+
+def build_model(tokenizer: Any, seed: int = 0):
+    """A 2-layer, 4-head GPT-2 (hidden 64) with random weights and no dropout.
+
+    Example:
+        >>> build_model(build_tokenizer()).config.n_layer
+        2
+    """
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    cfg = GPT2Config(vocab_size=len(tokenizer), n_embd=64, n_layer=2, n_head=4, n_inner=128,
+                     n_positions=POSITIONS, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                     bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.bos_token_id,
+                     pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    model = GPT2LMHeadModel(cfg)
+    if POSITION_SCALE:
+        with torch.no_grad():
+            model.transformer.wpe.weight.copy_(POSITION_SCALE * sinusoids(POSITIONS, cfg.n_embd))
+    return model
+
+
+def sinusoids(positions: int, width: int) -> Any:
+    """Sinusoidal position codes (Vaswani et al. 2017), a (positions, width) tensor.
+
+    Starting the learned position table from them makes "attend to the previous
+    position" reachable early in training, so the previous-token head forms fast.
+
+    Example:
+        >>> sinusoids(4, 6).shape
+        torch.Size([4, 6])
+    """
+    import torch
+
+    pos = torch.arange(positions, dtype=torch.float32)[:, None]
+    freq = torch.exp(-np.log(10000.0) * torch.arange(0, width, 2, dtype=torch.float32) / width)
+    table = torch.zeros(positions, width)
+    table[:, 0::2] = torch.sin(pos * freq)
+    table[:, 1::2] = torch.cos(pos * freq)
+    return table
+
+
+def repeated_batch(generator: Any, batch: int, k: int, bos: int, first_word: int) -> Any:
+    """``batch`` sequences ``<bos> x1..xk x1..xk`` of distinct random word ids (a torch tensor).
+
+    The k words of a sequence are distinct, so each word of the repeat has exactly
+    one earlier occurrence to look back at.
+
+    Example:
+        >>> import torch
+        >>> ids = repeated_batch(torch.Generator().manual_seed(0), 2, 3, 2, 3)
+        >>> ids.shape, bool((ids[:, 1:4] == ids[:, 4:7]).all())
+        (torch.Size([2, 7]), True)
+    """
+    import torch
+
+    words = torch.rand(batch, len(WORDS), generator=generator).argsort(dim=1)[:, :k] + first_word
+    return torch.cat([torch.full((batch, 1), bos), words, words], dim=1)
+
+
+def train_induction_model(out_dir: str | os.PathLike, *, seconds_budget: float = 60, seed: int = 0) -> Path:
+    """Train the tiny GPT-2 on repeated random sequences; save model + tokenizer to ``out_dir``.
+
+    Trains until ``seconds_budget`` is spent (or the copy loss is near zero), then
+    saves the model, the tokenizer and ``training.json`` (steps, seconds, the loss on
+    the repeated half at the start and the end). The folder is written beside and
+    moved into place, so a failure leaves no half-written model.
+
+    Example:
+        >>> import tempfile, attnviz
+        >>> path = train_induction_model(tempfile.mkdtemp(), seconds_budget=0.5)  # doctest: +SKIP
+        >>> attnviz.load_model(path)[0].config.n_layer  # doctest: +SKIP
+        2
+    """
+    import torch
+
+    tok = build_tokenizer()
+    model = build_model(tok, seed)
+    gen = torch.Generator().manual_seed(seed)
+    bos, first = tok.bos_token_id, len(SPECIALS)
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01)
+    model.train()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: one thread is fastest, and several fight on a busy CPU
+    try:
+        steps, losses, seconds = _train_loop(model, opt, gen, bos, first, seconds_budget)
+    finally:
+        torch.set_num_threads(threads)
+    model.eval()
+    log = {"steps": steps, "seconds": round(seconds, 2),
+           "initial_copy_loss": losses[0], "final_copy_loss": float(np.mean(losses[-10:])),
+           "chance_loss": float(np.log(len(WORDS))), "seed": seed}
+    return _save(model, tok, Path(out_dir), log)
+
+
+def _train_loop(model: Any, opt: Any, gen: Any, bos: int, first: int, budget: float) -> tuple[int, list[float], float]:
+    import torch
+
+    start, steps, losses = time.perf_counter(), 0, []
+    while time.perf_counter() - start < budget or steps == 0:
+        k = int(torch.randint(MIN_K, MAX_K + 1, (1,), generator=gen))
+        ids = repeated_batch(gen, BATCH, k, bos, first)
+        # a random start position per sequence, so that position says nothing about where the
+        # repeat begins: the model has to find the earlier occurrence by content (induction)
+        shift = torch.randint(0, (POSITIONS - ids.shape[1] + 1) if SHIFT else 1, (ids.shape[0], 1), generator=gen)
+        logits = model(input_ids=ids, position_ids=torch.arange(ids.shape[1]) + shift).logits
+        copy = logits[:, k + 1:-1]  # predictions of x2..xk in the repeated half
+        loss = torch.nn.functional.cross_entropy(copy.reshape(-1, copy.shape[-1]), ids[:, k + 2:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        steps += 1
+        losses.append(loss.item())
+        if len(losses) > 20 and np.mean(losses[-20:]) < 0.01:
+            break
+    return steps, losses, time.perf_counter() - start
+
+
+def _save(model: Any, tok: Any, out: Path, log: dict) -> Path:
+    from attnviz.atomic import atomic_write_text
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        model.save_pretrained(staging)
+        tok.save_pretrained(staging)
+        atomic_write_text(staging / "training.json", json.dumps(log, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return out
+
+
+def induction_scores(capture: Any, example: int = 0) -> dict[str, np.ndarray]:
+    """Previous-token and induction score of every head, each a (layer, head) array.
+
+    Previous-token score: mean over queries i >= 1 of A[i, i-1]. Induction score: over
+    queries whose token occurred before (last at j < i - 1), the mean of A[i, j + 1],
+    the weight on the token that followed the previous occurrence (Olsson et al. 2022).
+    Uniform attention over n keys scores about 1/n on both.
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> cap = attnviz.extract(*tiny_model("gpt2"), "the cat the cat")
+        >>> induction_scores(cap)["induction"].shape
+        (2, 4)
+    """
+    ex = capture[example]
+    att, tokens = ex.attentions.astype(np.float64), ex.tokens
+    n = len(tokens)
+    prev = np.mean([att[:, :, i, i - 1] for i in range(1, n)], axis=0)
+    last: dict[str, int] = {}
+    pairs = []
+    for i, token in enumerate(tokens):
+        if token in last and last[token] + 1 < i:
+            pairs.append((i, last[token] + 1))
+        last[token] = i
+    if not pairs:
+        raise ValueError("no token repeats in this example, so there is no induction score: "
+                         "use a text with a repeated sequence, e.g. 'a b c a b c'")
+    induction = np.mean([att[:, :, i, j] for i, j in pairs], axis=0)
+    return {"previous_token": prev, "induction": induction}
+
+
+def repeated_prompt(k: int = 12, shown: int = 4, seed: int = 1) -> str:
+    """A prompt of k distinct random words followed by the first ``shown`` of them again.
+
+    Example:
+        >>> len(repeated_prompt(5, 2).split())
+        7
+    """
+    rng = np.random.default_rng(seed)
+    words = [WORDS[i] for i in rng.permutation(len(WORDS))[:k]]
+    return " ".join(words + words[:shown])
+
+
+def _print_scores(title: str, scores: dict[str, np.ndarray]) -> None:
+    print(title)
+    for name, table in scores.items():
+        rows = "  ".join(f"L{l}: " + " ".join(f"{v:.2f}" for v in table[l]) for l in range(table.shape[0]))
+        print(f"  {name:>14} (heads 0..{table.shape[1] - 1})  {rows}")
+
+
+def demo(out: Path, seconds: float, seed: int) -> dict[str, Any]:
+    """Train, score, generate and write the figures into ``out``; return what was measured."""
+    import attnviz
+
+    out.mkdir(parents=True, exist_ok=True)
+    path = train_induction_model(out / "model", seconds_budget=seconds, seed=seed)
+    log = json.loads((path / "training.json").read_text())
+    print(f"trained {log['steps']} steps in {log['seconds']} s: copy loss {log['initial_copy_loss']:.3f} -> "
+          f"{log['final_copy_loss']:.4f} (chance {log['chance_loss']:.3f})")
+    model, tok = attnviz.load_model(path)
+    texts = [repeated_prompt(12, 12, seed=100 + i) for i in range(8)]
+    held_out = attnviz.extract(model, tok, texts)
+    mean = {k: np.mean([induction_scores(held_out, i)[k] for i in range(len(texts))], axis=0)
+            for k in ("previous_token", "induction")}
+    _print_scores("teacher-forced scores on 8 held-out repeated sequences (k = 12):", mean)
+    prompt = repeated_prompt(12, 4, seed=seed + 1)
+    cap = attnviz.extract_generation(model, tok, prompt, max_new_tokens=8, min_new_tokens=8)
+    ex = cap[0]
+    expected = " ".join(prompt.split()[4:12])
+    print(f"prompt:    {prompt}\ngenerated: {ex.decoder_text}\nexpected:  {expected}")
+    gen_scores = induction_scores(cap)
+    _print_scores("scores on the generated sequence:", gen_scores)
+    files = _figures(cap, out, mean)
+    for f in files:
+        print(f"wrote {f}")
+    return {"training": log, "scores": mean, "generated": ex.decoder_text, "expected": expected, "files": files}
+
+
+def _figures(cap: Any, out: Path, scores: dict[str, np.ndarray]) -> list[Path]:
+    import attnviz
+
+    induction_head = int(np.argmax(scores["induction"][1]))
+    previous_head = int(np.argmax(scores["previous_token"][0]))
+    grid = attnviz.plot.head_grid(cap, title="tiny GPT-2 copying (line: prompt | generated)")
+    files = [attnviz.save_figure(grid, out / "grid.png")]
+    for layer, head, what in ((1, induction_head, "induction"), (0, previous_head, "previous-token")):
+        ax = attnviz.plot.token_heatmap(cap, layer=layer, head=head,
+                                        title=f"layer {layer}, head {head} ({what} head)")
+        files.append(attnviz.save_figure(ax.figure, out / f"heatmap_L{layer}_H{head}.png"))
+    return files
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python gallery/tiny_gpt2.py --out DIR [--seconds S] [--seed N]``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default="gallery/out/tiny_gpt2", help="output folder")
+    parser.add_argument("--seconds", type=float, default=60, help="training budget in seconds")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    demo(Path(args.out), args.seconds, args.seed)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
