@@ -7,11 +7,19 @@ the word after it, which 2-layer transformers learn with an *induction circuit*
 into each position, and an induction head in layer 1 attends from the current word
 to the position right after its previous occurrence.
 
+What it learns in one minute on a 2-core CPU (measured, seed 0): the copy loss falls
+from 3.6 to about 0.007 in ~2000 steps and the model copies held-out sequences
+exactly, but with a *strided* circuit rather than the textbook stride-1 one: the
+layer-0 heads look back a fixed 3-4 positions and the layer-1 heads attend from a
+repeated word to the word 3-4 positions after the one that followed its earlier
+occurrence. :func:`induction_scores` measures the textbook pattern (so its numbers
+are low for this model); the figures show the stripes.
+
 Run ``python gallery/tiny_gpt2.py --out /tmp/gen_demo``: it trains the model (saved
 with a word-level tokenizer, so ``attnviz.load_model(path)`` works), prints the
 previous-token and induction score of every head, lets the model continue a repeated
 prompt with :func:`attnviz.extract_generation` and writes the layer x head grid and
-the heatmaps of the two key heads, with the prompt/generated boundary drawn.
+two heads' heatmaps, with the prompt/generated boundary drawn.
 
 Example:
     >>> import tempfile
