@@ -1,0 +1,447 @@
+"""``compare``: how attention and hidden states changed between two checkpoints, head by head.
+
+Given two captures of the same texts (or two models plus the texts), :func:`compare`
+computes per layer and head, averaged over examples (maps are already cropped, so
+padding never enters):
+
+* ``cosine``: cosine similarity of the flattened query x key maps (Kovaleva et al.
+  2019, "Revealing the Dark Secrets of BERT"); ``change = 1 - cosine`` ranks the heads.
+* ``js``: Jensen-Shannon divergence between the before and after attention
+  distribution of each query row, in **nats** (0 = identical, at most ln 2 = 0.693;
+  ``js_bits`` divides by ln 2), averaged over rows.
+* ``entropy_change``: attention entropy after minus before (Clark et al. 2019:
+  ``A <- 0.9999 A + 0.0001 / n``, ``H = -sum_j a ln a`` averaged over queries, nats).
+* ``hidden_cosine``: per hidden-state layer (embeddings first), the cosine similarity
+  of each token's representation before and after, averaged over tokens and examples.
+
+Example:
+    >>> import attnviz
+    >>> from attnviz.testing import tiny_model
+    >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat", "a dog"])
+    >>> comp = attnviz.compare(cap, cap)
+    >>> float(comp.cosine.min().round(6)), float(comp.js.max().round(6))
+    (1.0, 0.0)
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from attnviz.atomic import atomic_write_text
+from attnviz.capture import Capture, _ranges
+
+__all__ = ["Comparison", "CaptureMismatchError", "compare"]
+
+SMOOTHING = 1e-4  # Clark et al. (2019)
+PLOT_KINDS = ("head", "map", "layers")
+METRICS = {"change": "1 - cosine similarity", "cosine": "cosine similarity", "js": "JS divergence (nats)",
+           "entropy_change": "entropy change (nats, after - before)"}
+
+
+class CaptureMismatchError(ValueError):
+    """The two captures are not of the same texts, tokens, layers or heads."""
+
+
+@dataclass
+class Comparison:
+    """Before/after statistics per layer and head (arrays of shape layers x heads).
+
+    Attributes:
+        before, after: the two captures compared.
+        layers, heads: the model's layer and head numbers (rows and columns).
+        cosine, js, entropy_before, entropy_after, entropy_change: (layers, heads).
+        hidden_cosine: (layers + 1,) per hidden-state layer, embeddings first; None when
+            a capture has no hidden states.
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> a = attnviz.extract(*tiny_model("bert", seed=0), "the cat sat")
+        >>> b = attnviz.extract(*tiny_model("bert", seed=1), "the cat sat")
+        >>> comp = attnviz.compare(a, b)
+        >>> comp.cosine.shape, bool(comp.ranked_heads()[0]["change"] == comp.change.max())
+        ((2, 4), True)
+    """
+
+    before: Capture
+    after: Capture
+    layers: list[int]
+    heads: list[int]
+    cosine: np.ndarray
+    js: np.ndarray
+    entropy_before: np.ndarray
+    entropy_after: np.ndarray
+    hidden_cosine: np.ndarray | None = None
+    names: tuple[str, str] = ("before", "after")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def change(self) -> np.ndarray:
+        """``1 - cosine`` per layer and head: 0 = unchanged (Kovaleva et al. 2019)."""
+        return 1.0 - self.cosine
+
+    @property
+    def entropy_change(self) -> np.ndarray:
+        """Entropy after minus before, per layer and head (nats)."""
+        return self.entropy_after - self.entropy_before
+
+    @property
+    def js_bits(self) -> np.ndarray:
+        """The JS divergence in bits (between 0 and 1)."""
+        return self.js / np.log(2.0)
+
+    @property
+    def layer_cosine(self) -> np.ndarray:
+        """Mean cosine similarity of each layer's heads, shape (layers,)."""
+        return self.cosine.mean(axis=1)
+
+    @property
+    def layer_js(self) -> np.ndarray:
+        """Mean JS divergence (nats) of each layer's heads."""
+        return self.js.mean(axis=1)
+
+    @property
+    def layer_entropy_change(self) -> np.ndarray:
+        """Mean entropy change (nats) of each layer's heads."""
+        return self.entropy_change.mean(axis=1)
+
+    @property
+    def num_examples(self) -> int:
+        """How many examples were averaged."""
+        return len(self.before)
+
+    def metric(self, name: str) -> np.ndarray:
+        """One of "change", "cosine", "js", "entropy_change" as a (layers, heads) array.
+
+        Example:
+            >>> import attnviz
+            >>> from attnviz.testing import tiny_model
+            >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+            >>> bool(attnviz.compare(cap, cap).metric("change").max() < 1e-6)
+            True
+        """
+        if name not in METRICS:
+            raise ValueError(f"unknown metric {name!r}: use one of {', '.join(METRICS)}")
+        return getattr(self, name)
+
+    def ranked_heads(self, top: int | None = None) -> list[dict[str, Any]]:
+        """Heads sorted by change (1 - cosine), largest first, one dict per head.
+
+        Example:
+            >>> import attnviz
+            >>> from attnviz.testing import tiny_model
+            >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+            >>> sorted(attnviz.compare(cap, cap).ranked_heads(top=1)[0])
+            ['change', 'cosine', 'entropy_change', 'head', 'js', 'layer']
+        """
+        rows = [{"layer": self.layers[i], "head": self.heads[j], "change": float(self.change[i, j]),
+                 "cosine": float(self.cosine[i, j]), "js": float(self.js[i, j]),
+                 "entropy_change": float(self.entropy_change[i, j])}
+                for i in range(len(self.layers)) for j in range(len(self.heads))]
+        rows.sort(key=lambda r: -r["change"])
+        return rows[:top] if top is not None else rows
+
+    def layer_records(self) -> list[dict[str, Any]]:
+        """One dict per layer: mean cosine, JS, entropy change and hidden-state cosine.
+
+        Example:
+            >>> import attnviz
+            >>> from attnviz.testing import tiny_model
+            >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+            >>> attnviz.compare(cap, cap).layer_records()[0]["layer"]
+            0
+        """
+        hidden = self.hidden_cosine
+        rows = []
+        for i, layer in enumerate(self.layers):
+            row = {"layer": layer, "cosine": float(self.layer_cosine[i]), "js": float(self.layer_js[i]),
+                   "entropy_change": float(self.layer_entropy_change[i])}
+            if hidden is not None and layer + 1 < len(hidden):
+                row["hidden_cosine"] = float(hidden[layer + 1])  # output of that layer
+            rows.append(row)
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything as JSON-ready lists (the captures themselves are left out).
+
+        Example:
+            >>> import attnviz
+            >>> from attnviz.testing import tiny_model
+            >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+            >>> attnviz.compare(cap, cap).to_dict()["units"]["js"]
+            'nats'
+        """
+        return {"before": self.names[0], "after": self.names[1], "num_examples": self.num_examples,
+                "texts": [ex.text for ex in self.before], "layers": self.layers, "heads": self.heads,
+                "units": {"js": "nats", "entropy": "nats"},
+                "cosine": self.cosine.tolist(), "js": self.js.tolist(),
+                "entropy_before": self.entropy_before.tolist(), "entropy_after": self.entropy_after.tolist(),
+                "hidden_cosine": None if self.hidden_cosine is None else self.hidden_cosine.tolist(),
+                "layer_summary": self.layer_records(), "ranked_heads": self.ranked_heads(top=20)}
+
+    def to_dataframe(self):
+        """The per-head table as a pandas DataFrame (needs pandas: ``pip install 'attnviz[pandas]'``).
+
+        Example:
+            >>> import attnviz
+            >>> from attnviz.testing import tiny_model
+            >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+            >>> len(attnviz.compare(cap, cap).to_dataframe())
+            8
+        """
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("to_dataframe needs pandas: pip install 'attnviz[pandas]' "
+                              "(or use ranked_heads(), a list of dicts)") from exc
+        return pd.DataFrame(self.ranked_heads())
+
+    def summary(self, top: int = 10) -> str:
+        """A Markdown report: the per-layer table and the ``top`` most changed heads.
+
+        Example:
+            >>> import attnviz
+            >>> from attnviz.testing import tiny_model
+            >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+            >>> print(attnviz.compare(cap, cap).summary().splitlines()[0])
+            # Attention change: before -> after (1 example(s))
+        """
+        hidden = self.hidden_cosine is not None
+        out = [f"# Attention change: {self.names[0]} -> {self.names[1]} ({self.num_examples} example(s))", "",
+               "Cosine similarity of the attention maps (Kovaleva et al. 2019), JS divergence of the rows "
+               "(nats, max ln 2 = 0.693) and entropy change (after - before, nats), averaged over heads and "
+               "examples" + ("; hidden: cosine similarity of the token representations after the layer." if hidden
+                             else "."), "",
+               "| layer | cosine | JS (nats) | entropy change |" + (" hidden cosine |" if hidden else ""),
+               "|------:|-------:|----------:|---------------:|" + ("--------------:|" if hidden else "")]
+        for r in self.layer_records():
+            line = f"| {r['layer']} | {r['cosine']:.4f} | {r['js']:.4f} | {r['entropy_change']:+.4f} |"
+            out.append(line + (f" {r['hidden_cosine']:.4f} |" if "hidden_cosine" in r else ""))
+        out += ["", f"Most changed heads (of {self.change.size}):", "",
+                "| rank | layer | head | 1 - cosine | JS (nats) | entropy change |",
+                "|-----:|------:|-----:|-----------:|----------:|---------------:|"]
+        for rank, r in enumerate(self.ranked_heads(top), 1):
+            out.append(f"| {rank} | {r['layer']} | {r['head']} | {r['change']:.4f} | {r['js']:.4f} | "
+                       f"{r['entropy_change']:+.4f} |")
+        return "\n".join(out)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return (f"Comparison({self.names[0]!r} -> {self.names[1]!r}, {self.num_examples} example(s), "
+                f"{len(self.layers)} layers x {len(self.heads)} heads, min layer cosine "
+                f"{self.layer_cosine.min():.4f})")
+
+    def plot(self, kind: str = "map", *, layer: int | None = None, head: int | None = None, example: int = 0,
+             metric: str = "change", **kwargs: Any):
+        """A figure: "map" (layers x heads map of ``metric``), "layers" (per-layer lines) or
+        "head" (before / after / difference of one head on one example; default: the most
+        changed head). Always returns a figure object with ``.figure``, ``.axes``, ``.savefig()``.
+
+        Example:
+            >>> import attnviz
+            >>> from attnviz.testing import tiny_model
+            >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+            >>> len(attnviz.compare(cap, cap).plot("head", layer=1, head=0).axes)
+            3
+        """
+        from attnviz.plot import compare as figures
+
+        if kind not in PLOT_KINDS:
+            raise ValueError(f"kind={kind!r}: use 'map' (layers x heads), 'layers' (per-layer line) or 'head'")
+        if kind == "map":
+            return figures.change_figure(self, metric=metric, **kwargs)
+        if kind == "layers":
+            return figures.layers_figure(self, **kwargs)
+        if layer is None or head is None:
+            top = self.ranked_heads(top=1)[0]
+            layer = top["layer"] if layer is None else layer
+            head = top["head"] if head is None else head
+        return figures.head_figure(self, layer=layer, head=head, example=example, **kwargs)
+
+    def save(self, folder: str | os.PathLike, *, dpi: float = 200) -> list[Path]:
+        """Write comparison.json, comparison.md and PNG figures into ``folder``; return the paths.
+
+        Example:
+            >>> import tempfile, attnviz
+            >>> from attnviz.testing import tiny_model
+            >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+            >>> [p.name for p in attnviz.compare(cap, cap).save(tempfile.mkdtemp())][:2]
+            ['comparison.json', 'comparison.md']
+        """
+        import matplotlib.pyplot as plt
+
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        written = [atomic_write_text(out / "comparison.json", json.dumps(self.to_dict(), indent=2) + "\n"),
+                   atomic_write_text(out / "comparison.md", self.summary() + "\n")]
+        top = self.ranked_heads(top=1)[0]
+        views = {"change_map.png": ("map", {}), "entropy_change_map.png": ("map", {"metric": "entropy_change"}),
+                 "layers.png": ("layers", {}),
+                 f"head_L{top['layer']}_H{top['head']}.png": ("head", {"layer": top["layer"], "head": top["head"]})}
+        for name, (kind, options) in views.items():
+            view = self.plot(kind, **options)
+            written.append(view.savefig(out / name, dpi=dpi))
+            plt.close(view.figure)
+        return written
+
+
+def compare(before: Any, after: Any, *, texts: str | Sequence[str] | None = None, tokenizer: Any = None,
+            batch_size: int = 8, max_length: int | None = None, hidden_states: bool = True,
+            names: tuple[str, str] | None = None) -> Comparison:
+    """Compare attention (and hidden states) before and after, e.g. around fine-tuning.
+
+    Args:
+        before, after: two :class:`~attnviz.Capture` objects of the same texts, saved
+            capture files (``.safetensors``), or models (local folders or loaded models);
+            models are run on ``texts`` with :func:`attnviz.extract`.
+        texts: the inputs for models (default: the texts of whichever side is a capture).
+        tokenizer: for models given without one (default: the tokenizer saved beside each).
+        batch_size, max_length, hidden_states: passed to ``extract``.
+        names: labels of the two sides for tables and figures (default "before", "after").
+
+    Raises:
+        CaptureMismatchError: different numbers of examples, different tokens (the
+            message gives the first differing example and token), different layers or
+            heads, or maps of different shapes.
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> m1, tok = tiny_model("bert", seed=0)
+        >>> comp = compare(m1, tiny_model("bert", seed=1)[0], texts=["the cat sat"], tokenizer=tok)
+        >>> comp.cosine.shape, bool((comp.cosine < 1).all())
+        ((2, 4), True)
+    """
+    options = dict(batch_size=batch_size, max_length=max_length, hidden_states=hidden_states, progress=False)
+    a, b = _as_capture(before), _as_capture(after)
+    if texts is None:
+        known = a if isinstance(a, Capture) else b if isinstance(b, Capture) else None
+        if known is None:
+            raise ValueError("compare(model, model) needs texts=: the inputs to run both models on, "
+                             "e.g. texts=['a great film']")
+        texts = [ex.text for ex in known]
+        if any(t is None for t in texts):
+            raise ValueError("the capture does not record its texts: pass texts= explicitly")
+    a = a if isinstance(a, Capture) else _extract(a, tokenizer, texts, options)
+    b = b if isinstance(b, Capture) else _extract(b, tokenizer, texts, options)
+    check_same(a, b)
+    stats = _statistics(a, b)
+    return Comparison(before=a, after=b, layers=list(a.layers), heads=list(a.heads),
+                      names=tuple(names or ("before", "after")), **stats)
+
+
+def _as_capture(value: Any) -> Any:
+    from attnviz.capture import load
+
+    if isinstance(value, (str, os.PathLike)) and str(value).endswith(".safetensors"):
+        return load(value)
+    return value
+
+
+def _extract(model: Any, tokenizer: Any, texts: Any, options: dict) -> Capture:
+    from attnviz.extract import extract
+
+    return extract(model, tokenizer, texts, **options)
+
+
+def check_same(a: Capture, b: Capture) -> None:
+    """Raise :class:`CaptureMismatchError` unless ``a`` and ``b`` cover the same tokens,
+    layers, heads and map shapes; the message says exactly where they differ.
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> m, t = tiny_model("bert")
+        >>> check_same(attnviz.extract(m, t, "a cat"), attnviz.extract(m, t, "a dog"))
+        Traceback (most recent call last):
+        ...
+        attnviz.compare.CaptureMismatchError: example 0 differs at token 2: before has 'cat', after has 'dog'; compare captures of the same texts made with the same tokenizer
+    """
+    if not a.has_attentions or not b.has_attentions:
+        raise CaptureMismatchError("a capture has no attention maps: extract both with attentions kept")
+    if len(a) != len(b):
+        raise CaptureMismatchError(f"before has {len(a)} example(s) and after has {len(b)}: compare captures "
+                                   "of the same texts")
+    if list(a.layers) != list(b.layers) or list(a.heads) != list(b.heads):
+        raise CaptureMismatchError(
+            f"the captures cover different layers/heads: before {len(a.layers)} layers x {len(a.heads)} heads "
+            f"(layers {_ranges(a.layers)}, heads {_ranges(a.heads)}), after {len(b.layers)} x {len(b.heads)} "
+            f"(layers {_ranges(b.layers)}, heads {_ranges(b.heads)}); compare two checkpoints of the same "
+            "architecture, extracted with the same layers=/heads=")
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x.tokens != y.tokens:
+            j = next((k for k, (s, t) in enumerate(zip(x.tokens, y.tokens)) if s != t), min(len(x.tokens), len(y.tokens)))
+            got = lambda toks: repr(toks[j]) if j < len(toks) else "no token (it is shorter)"  # noqa: E731
+            raise CaptureMismatchError(
+                f"example {i} differs at token {j}: before has {got(x.tokens)}, after has {got(y.tokens)}; "
+                "compare captures of the same texts made with the same tokenizer")
+        if x.attentions.shape != y.attentions.shape:
+            raise CaptureMismatchError(f"example {i}: attention shapes differ ({x.attentions.shape} vs "
+                                       f"{y.attentions.shape}); extract both with the same settings")
+
+
+def _statistics(a: Capture, b: Capture) -> dict[str, Any]:
+    sums = {k: 0.0 for k in ("cosine", "js", "entropy_before", "entropy_after")}
+    for x, y in zip(a, b):
+        p, q = x.attentions.astype(np.float64), y.attentions.astype(np.float64)
+        dot = (p * q).sum(axis=(2, 3))
+        sums["cosine"] = sums["cosine"] + dot / np.maximum(np.linalg.norm(p, axis=(2, 3)) *
+                                                           np.linalg.norm(q, axis=(2, 3)), 1e-12)
+        sums["js"] = sums["js"] + _js_rows(p, q).mean(axis=-1)
+        sums["entropy_before"] = sums["entropy_before"] + _entropy(p)
+        sums["entropy_after"] = sums["entropy_after"] + _entropy(q)
+    stats = {k: np.asarray(v / len(a)) for k, v in sums.items()}
+    stats["hidden_cosine"] = _hidden_cosine(a, b)
+    return stats
+
+
+def _js_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Jensen-Shannon divergence (nats) of each query row: (..., query)."""
+    m = 0.5 * (p + q)
+
+    def kl(x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(x > 0, x * np.log(x / np.where(m > 0, m, 1.0)), 0.0)
+        return terms.sum(axis=-1)
+
+    return np.clip(0.5 * kl(p) + 0.5 * kl(q), 0.0, np.log(2.0))
+
+
+def _entropy(att: np.ndarray) -> np.ndarray:
+    """Clark et al. (2019) entropy per (layer, head): smoothed, summed over keys, mean over queries."""
+    n = att.shape[-1]
+    smooth = (1 - SMOOTHING) * att + SMOOTHING / n
+    return -(smooth * np.log(smooth)).sum(axis=-1).mean(axis=-1)
+
+
+def _hidden_cosine(a: Capture, b: Capture) -> np.ndarray | None:
+    if any(x.hidden_states is None for x in a) or any(y.hidden_states is None for y in b):
+        return None
+    total = 0.0
+    for x, y in zip(a, b):
+        h, g = x.hidden_states.astype(np.float64), y.hidden_states.astype(np.float64)
+        if h.shape != g.shape:
+            return None
+        cos = (h * g).sum(-1) / np.maximum(np.linalg.norm(h, axis=-1) * np.linalg.norm(g, axis=-1), 1e-12)
+        total = total + cos.mean(axis=-1)
+    return np.asarray(total / len(a))
+
+
+class _CallableModule(types.ModuleType):
+    """``attnviz.compare`` is both this module and the function: once the submodule has been
+    imported, Python binds the package attribute to the module, so it forwards calls."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Comparison:
+        return compare(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
