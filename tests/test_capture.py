@@ -104,3 +104,12 @@ def test_example_defaults():
     ex = Example(tokens=["a", "b"], decoder_tokens=["<s>"])
     assert ex.display_tokens == ["a", "b"] and ex.special_mask == [False, False]
     assert ex.decoder_special_mask == [False] and ex.is_encoder_decoder and not ex.is_generated
+
+
+def test_saved_files_get_the_usual_permissions(bert_capture, tmp_path):
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    path = bert_capture.save(tmp_path / "cap.safetensors")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
