@@ -48,7 +48,8 @@ DESCRIPTIONS: dict[str, str] = {
     "vertical": "share of off-diagonal attention on the 2 most attended keys (Kovaleva et al. 2019)",
     "diagonal": "share of attention on the previous, same and next token, [CLS]/[SEP] keys excluded "
                 "(Kovaleva et al. 2019)",
-    "block": "share of attention inside the query's own sentence/segment (Kovaleva et al. 2019)",
+    "block": "share of attention on non-special tokens of the query's own sentence/segment "
+             "(Kovaleva et al. 2019)",
 }
 
 #: All statistics, in display order.

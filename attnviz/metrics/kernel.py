@@ -82,14 +82,17 @@ def token_batch(roles: Sequence[dict[str, np.ndarray]], starts: Sequence[int], w
                       n=torch.from_numpy(real.sum(1).astype(np.float32)))
 
 
-def batch_values(att: torch.Tensor | Sequence[torch.Tensor], tb: TokenBatch,
-                 metrics: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def batch_values(att: torch.Tensor | Sequence[torch.Tensor], tb: TokenBatch, metrics: Sequence[str], *,
+                 consume: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per-example statistics of a padded batch.
 
     ``att`` is (batch, layer, head, query, key) or a sequence of per-layer
-    (batch, head, query, key) tensors, as a model returns them. Returns, per statistic,
-    ``(values, valid)``: values (batch, layer, head) float64 and valid (batch,) bool
-    (False where the statistic is undefined for that example, e.g. ``block`` on one sentence).
+    (batch, head, query, key) tensors, as a model returns them; attention on padded
+    keys must be 0 (a model's attention mask does that; padded query rows may hold
+    anything). Returns, per statistic, ``(values, valid)``: values (batch, layer, head)
+    float64 and valid (batch,) bool (False where the statistic is undefined for that
+    example, e.g. ``block`` on one sentence). ``consume=True`` lets the entropy reuse
+    the maps' memory (they are overwritten): for maps nobody needs afterwards.
 
     Example:
         >>> from attnviz.metrics.roles import token_roles
@@ -100,17 +103,15 @@ def batch_values(att: torch.Tensor | Sequence[torch.Tensor], tb: TokenBatch,
     """
     layers = att.unbind(1) if isinstance(att, torch.Tensor) else list(att)
     tb = tb.to(layers[0].device)
-    per_layer = [_layer_values(a, tb, metrics) for a in layers]
-    out = {}
-    for name in metrics:
-        values = torch.stack([p[name][0] for p in per_layer], dim=1).double().cpu().numpy()
-        out[name] = (values, per_layer[0][name][1].cpu().numpy())
-    return out
+    per_layer = [_layer_values(a, tb, tb, metrics, consume) for a in layers]
+    return _collect(per_layer, metrics)
 
 
 def cross_values(att: torch.Tensor, q_real: torch.Tensor, keys: TokenBatch,
                  metrics: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Key-based statistics of cross-attention (batch, layer, head, decoder query, encoder key).
+
+    ``q_real`` (batch, decoder position) marks the real decoder queries.
 
     Example:
         >>> from attnviz.metrics.roles import token_roles
@@ -119,79 +120,97 @@ def cross_values(att: torch.Tensor, q_real: torch.Tensor, keys: TokenBatch,
         >>> float(cross_values(att, torch.ones(1, 1, dtype=torch.bool), tb, ["cls"])["cls"][0][0, 0, 0])
         1.0
     """
+    q_real = q_real.bool()
+    queries = _Queries(q_real, q_real.sum(-1).float())
+    return _collect([_layer_values(a, queries, keys, metrics, False) for a in att.unbind(1)], metrics)
+
+
+@dataclass
+class _Queries:
+    real: torch.Tensor
+    n: torch.Tensor
+
+
+def _collect(per_layer: list[dict], metrics: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     out = {}
     for name in metrics:
-        per = [_key_values(a, q_real, keys, name) for a in att.unbind(1)]
-        out[name] = (torch.stack([p[0] for p in per], 1).double().numpy(), per[0][1].numpy())
+        values = torch.stack([p[name][0] for p in per_layer], dim=1).double().cpu().numpy()
+        out[name] = (values, per_layer[0][name][1].cpu().numpy())
     return out
 
 
-def _clean(a: torch.Tensor, q_real: torch.Tensor, k_real: torch.Tensor) -> torch.Tensor:
+def _layer_values(a: torch.Tensor, q: TokenBatch | _Queries, k: TokenBatch, metrics: Sequence[str],
+                  consume: bool) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Statistics of one layer, a (batch, head, query, key).
+
+    Sums run per query first and padded queries are dropped from those (batch, head,
+    query) results, so the full maps are never masked or copied.
+    """
     a = a.float()
-    if bool(q_real.all()) and bool(k_real.all()):
-        return a
-    keep = q_real[:, None, :, None] & k_real[:, None, None, :]
-    return torch.where(keep, a, torch.zeros((), dtype=a.dtype))
+    real = q.real[:, None, :]                                    # (B, 1, Tq)
+    n = q.n[:, None]
 
+    def mean(per_query: torch.Tensor, mask: torch.Tensor = real, count: torch.Tensor = n) -> torch.Tensor:
+        return torch.where(mask, per_query, 0.0).sum(-1) / count
 
-def _key_values(a, q_real, keys: TokenBatch, name):
-    """Statistics that only look at keys: entropy, confidence, cls/sep/punct."""
-    a = _clean(a, q_real, keys.real)
-    nq = q_real.sum(-1).float()[:, None]
-    ones = torch.ones_like(nq[:, 0], dtype=torch.bool)
-    if name in ("entropy", "entropy_norm"):
-        nk = keys.n[:, None, None, None]
-        smooth = a * (1 - SMOOTHING) + SMOOTHING / nk
-        h = -(torch.xlogy(smooth, smooth) * keys.real[:, None, None, :]).sum(-1)
-        ent = (h * q_real[:, None, :]).sum(-1) / nq
-        if name == "entropy":
-            return ent, ones
-        return ent / torch.log(keys.n.clamp(min=2))[:, None], keys.n >= 2
-    if name == "confidence":
-        return a.amax(-1).sum(-1) / nq, ones
-    index = {"cls": 0, "sep": 1, "punct": 2}[name]
-    return (a @ keys.key_roles[:, None, :, index:index + 1])[..., 0].sum(-1) / nq, ones
-
-
-def _layer_values(a: torch.Tensor, tb: TokenBatch, metrics: Sequence[str]) -> dict:
-    """Statistics of one layer: a is (batch, head, query, key), queries and keys the same tokens."""
-    a = _clean(a, tb.real, tb.real)
-    n = tb.n[:, None]
     ones = torch.ones(a.shape[0], dtype=torch.bool, device=a.device)
-    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     need = set(metrics)
+    out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     if need & {"cls", "sep", "punct", "sink"}:
-        shares = a @ tb.key_roles[:, None]                      # (B, H, T, 3)
+        shares = a @ k.key_roles[:, None]                        # (B, H, Tq, 3)
         for i, name in enumerate(("cls", "sep", "punct")):
-            out[name] = (shares[..., i].sum(-1) / n, ones)
-        sink = (shares[..., 0] * tb.sink_query[:, None]).sum(-1) / (n - 1).clamp(min=1)
-        out["sink"] = (sink, tb.n >= 2)
-    if need & {"entropy", "entropy_norm", "confidence"}:
-        for name in need & {"entropy", "entropy_norm", "confidence"}:
-            out[name] = _key_values(a, tb.real, tb, name)
+            out[name] = (mean(shares[..., i]), ones)
+        if "sink" in need:
+            sink_q = (k.sink_query > 0)[:, None]
+            out["sink"] = (mean(shares[..., 0], sink_q, (n - 1).clamp(min=1)), q.n >= 2)
+    if "confidence" in need:
+        out["confidence"] = (mean(a.amax(-1)), ones)
     if need & {"prev", "next", "diagonal", "vertical"}:
-        same = torch.diagonal(a, 0, -2, -1)                     # A[i, i]
-        below = torch.diagonal(a, -1, -2, -1)                   # A[i+1, i]: previous token
-        above = torch.diagonal(a, 1, -2, -1)                    # A[i, i+1]: next token
-        out["prev"] = (below.sum(-1) / n, ones)
-        out["next"] = (above.sum(-1) / n, ones)
-        plain = 1 - tb.key_roles[..., :2].amax(-1)[:, None]    # keys that are neither first nor [SEP]
-        band = (same * plain).sum(-1) + (below * plain[..., :-1]).sum(-1) + (above * plain[..., 1:]).sum(-1)
-        out["diagonal"] = (band / n, ones)
-        if "vertical" in need:
-            off = a.sum(-2) - same
-            off[..., :-1] -= below
-            off[..., 1:] -= above
-            k = min(VERTICAL_COLUMNS, off.shape[-1])
-            out["vertical"] = (off.clamp(min=0).topk(k, dim=-1).values.sum(-1) / n, ones)
+        out.update(_band(a, k, real, n, mean, ones, need))
     if "distance" in need:
         pos = torch.arange(a.shape[-1], dtype=a.dtype, device=a.device)
-        dist = (pos[:, None] - pos[None, :]).abs()
-        out["distance"] = ((a * dist).sum((-1, -2)) / n, ones)
+        out["distance"] = (mean((a * (pos[:, None] - pos[None, :]).abs()).sum(-1)), ones)
     if "block" in need:
-        inside = (tb.segment[:, :, None] == tb.segment[:, None, :]).to(a.dtype)
-        share = (a * inside[:, None]).sum(-1)
-        count = tb.block_query.sum(-1).clamp(min=1)[:, None]
-        out["block"] = ((share * tb.block_query[:, None]).sum(-1) / count, tb.block_valid)
+        inside = (k.segment[:, :, None] == k.segment[:, None, :]).to(a.dtype) * k.block_query[:, None, :]
+        block_q = (k.block_query > 0)[:, None]
+        count = k.block_query.sum(-1).clamp(min=1)[:, None]
+        out["block"] = (mean((a * inside[:, None]).sum(-1), block_q, count), k.block_valid)
+    if need & {"entropy", "entropy_norm"}:
+        ent = mean(_entropy(a if consume else a.clone(), k))
+        out["entropy"] = (ent, ones)
+        out["entropy_norm"] = (ent / torch.log(k.n.clamp(min=2))[:, None], k.n >= 2)
     return out
 
+
+def _band(a, k: TokenBatch, real, n, mean, ones, need) -> dict:
+    """prev / next / diagonal / vertical from the three central diagonals."""
+    same = torch.diagonal(a, 0, -2, -1)                          # A[i, i]
+    below = torch.diagonal(a, -1, -2, -1)                        # A[i+1, i]: previous token
+    above = torch.diagonal(a, 1, -2, -1)                         # A[i, i+1]: next token
+    real_below, real_above = real[..., 1:], real[..., :-1]       # the query of each entry
+    same, below, above = (torch.where(real, same, 0.0), torch.where(real_below, below, 0.0),
+                          torch.where(real_above, above, 0.0))
+    out = {"prev": (below.sum(-1) / n, ones), "next": (above.sum(-1) / n, ones)}
+    plain = 1 - k.key_roles[..., :2].amax(-1)[:, None]           # keys neither first nor [SEP]
+    band = (same * plain).sum(-1) + (below * plain[..., :-1]).sum(-1) + (above * plain[..., 1:]).sum(-1)
+    out["diagonal"] = (band / n, ones)
+    if "vertical" in need:
+        off = (real.to(a.dtype)[:, :, None, :] @ a)[:, :, 0] - same     # column sums over real queries
+        off[..., :-1] -= below
+        off[..., 1:] -= above
+        top = off.clamp(min=0).topk(min(VERTICAL_COLUMNS, off.shape[-1]), dim=-1).values
+        out["vertical"] = (top.sum(-1) / n, ones)
+    return out
+
+
+def _entropy(a: torch.Tensor, k: TokenBatch) -> torch.Tensor:
+    """Per-query smoothed entropy (Clark et al. 2019), overwriting ``a``; padded keys (A = 0) left out.
+
+    Over all T key columns, then minus the (T - n) padded keys' term, each of which is
+    ``entr(SMOOTHING / n)`` since their weight is 0 before smoothing.
+    """
+    eps = (SMOOTHING / k.n)[:, None, None, None]
+    a.mul_(1 - SMOOTHING).add_(eps)
+    total = torch.special.entr(a, out=a).sum(-1)
+    padded = (a.shape[-1] - k.n)[:, None, None]
+    return total - padded * torch.special.entr(eps[..., 0])

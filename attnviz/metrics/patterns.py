@@ -12,8 +12,9 @@ attnviz uses three scores instead, computed per example and averaged per head
   lands on the 2 most attended key columns;
 * ``diagonal``: share on the band ``|i - j| <= 1`` (previous, same, next token),
   keys that are [CLS]/first or [SEP]/last left out (so a [CLS] stripe is not a diagonal);
-* ``block``: share inside the query's own segment (segments end at [SEP] and at
-  ``. ! ? ;``), over examples with at least two segments (NaN when none has).
+* ``block``: share on the non-special tokens of the query's own segment (segments end
+  at [SEP] and at ``. ! ? ;``), averaged over non-special queries, over examples with
+  at least two segments (NaN when none has).
 
 The rules, first match wins (all thresholds are parameters of :class:`PatternThresholds`):
 

@@ -1,0 +1,114 @@
+"""``attnviz stats``: per-head statistics over a data set, as a table and layers x heads maps.
+
+Example:
+    attnviz stats --data reviews.jsonl --out stats/
+    attnviz stats --model ./my-model --text "Great film." --text "Awful plot." --out stats/
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+from attnviz.cli.common import add_input_args, model_from, output_dir, show_warnings_briefly
+
+EXAMPLE = ("examples:\n  attnviz stats --data reviews.jsonl --out stats\n"
+           "  attnviz stats --text \"Great film.\" --text \"Awful plot.\" --metrics cls,sep --out stats")
+#: Statistics drawn as layers x heads maps by default.
+MAPS = ("entropy_norm", "cls", "sep", "punct", "prev", "next", "distance", "confidence")
+
+
+def register(subparsers) -> None:
+    """Add the ``stats`` subcommand."""
+    p = subparsers.add_parser("stats", help="per-head statistics over many texts (table + maps)",
+                              description="Stream texts through the model and write per-head statistics "
+                                          "(entropy, attention to [CLS]/[SEP]/punctuation/previous/next token, "
+                                          "distance, confidence, sink, pattern types) as CSV and JSON, and "
+                                          "layers x heads maps as PNG.",
+                              epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_input_args(p)
+    p.add_argument("--out", metavar="DIR", required=True, help="folder for the table and the maps")
+    p.add_argument("--metrics", default=None, help="comma-separated statistics (default: all)")
+    p.add_argument("--maps", default=",".join(MAPS),
+                   help="comma-separated statistics drawn as maps ('' for none; default: %(default)s)")
+    p.set_defaults(func=run)
+
+
+def _source(args: argparse.Namespace):
+    from attnviz.metrics.sources import iter_texts
+
+    texts = list(args.text or [])
+    if args.data and texts:
+        return itertools.chain(texts, iter_texts(Path(args.data), text_column=args.text_column)[0])
+    if args.data:
+        return Path(args.data)
+    if texts:
+        return texts
+    raise ValueError('no input text: pass --data FILE (.txt, .csv or .jsonl) or --text "some text" (repeatable)')
+
+
+def _names(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Compute the statistics and write the files, printing each path."""
+    from attnviz.metrics import dataset_stats
+    from attnviz.metrics.definitions import check_metrics
+
+    show_warnings_briefly()
+    metrics = check_metrics(_names(args.metrics))
+    maps = check_metrics(_names(args.maps)) if _names(args.maps) else ()
+    missing = [m for m in maps if m not in metrics]
+    if missing:
+        raise ValueError(f"--maps asks for {', '.join(missing)}, which --metrics leaves out: add them to --metrics")
+    source = _source(args)
+    out = output_dir(args.out)
+    model, tok = model_from(args)
+    stats = dataset_stats(model, tok, source, batch_size=args.batch_size, metrics=metrics,
+                          max_length=args.max_length, text_column=args.text_column, progress=True)
+    written = [stats.to_csv(out / "head_stats.csv"), stats.to_json(out / "head_stats.json")]
+    if "vertical" in metrics and "diagonal" in metrics:
+        written.append(_write_patterns(stats, out / "patterns.csv"))
+    written += [_write_map(stats, metric, out / f"{metric}.png") for metric in maps]
+    print(f"statistics of {stats.num_examples} text(s), {len(stats.layers)} layers x {len(stats.heads)} heads:")
+    for path in written:
+        print(f"  wrote {path}")
+    for metric in ("cls", "sep"):
+        if metric in metrics:
+            top = ", ".join(f"L{h.layer}H{h.head} {h.value:.2f}" for h in stats.top(metric, 3))
+            print(f"  most attention to {metric}: {top}")
+    return 0
+
+
+def _write_patterns(stats, path: Path) -> Path:
+    import csv
+
+    from attnviz.atomic import atomic_path
+
+    kinds = stats.patterns()
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["layer", "head", "pattern", "vertical", "diagonal", "block"])
+        for li, layer in enumerate(stats.layers):
+            for hi, head in enumerate(stats.heads):
+                scores = [stats.values[m][li, hi] if m in stats.values else float("nan")
+                          for m in ("vertical", "diagonal", "block")]
+                writer.writerow([layer, head, kinds[li, hi], *(f"{s:.4f}" for s in scores)])
+    return path
+
+
+def _write_map(stats, metric: str, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    from attnviz.plot.style import save_figure
+
+    ax = stats.plot(metric)
+    fig = ax.figure.get_figure(root=True)
+    try:
+        save_figure(fig, path, dpi=200)
+    finally:
+        plt.close(fig)
+    return path

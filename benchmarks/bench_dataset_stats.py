@@ -1,0 +1,140 @@
+"""Benchmark of attnviz.metrics.dataset_stats on the packaged MiniLM: memory and throughput.
+
+(a) Peak memory (max RSS, measured in fresh subprocesses with resource.getrusage) of
+    dataset_stats over 2,000 texts versus 200 texts: goal ratio <= 1.2.
+(b) Throughput of dataset_stats versus a bare eager forward loop
+    ``model(**batch, output_attentions=True)`` over the same texts and batch size
+    (tokenization included in both): goal >= 0.8x. The bare loop runs twice: in the
+    texts' order (what a user writes) and sorted by length like dataset_stats's
+    windows, so the gain from less padding is visible on its own.
+
+Texts are varied review-like sentences generated here (no download). Run:
+
+    .venv/bin/python benchmarks/bench_dataset_stats.py [--texts 600] [--batch-size 16]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SUBJECTS = ["The movie", "This film", "The plot", "The acting", "The soundtrack", "The ending", "The sequel",
+            "The director's latest work", "The lead actress", "The screenplay", "The cinematography", "This show"]
+VERBS = ["was", "felt", "seemed", "turned out to be", "is", "became", "remains"]
+ADJECTIVES = ["wonderful", "boring", "surprisingly good", "a complete mess", "beautiful", "far too long", "funny",
+              "predictable", "heartbreaking", "clumsy", "brilliant", "forgettable", "stunning", "painfully slow"]
+EXTRAS = ["I would watch it again.", "Don't waste your money!", "My kids loved it.",
+          "The cast did their best, but the script let them down.", "Highly recommended.",
+          "Two hours I will never get back.", "Ten out of ten, no question.", "Meh.",
+          "I laughed, I cried, and then I bought the DVD.", "Why did nobody edit this?",
+          "The first half drags; the second half flies by.", "See it on the big screen if you can."]
+
+
+def reviews(n: int, seed: int = 0) -> list[str]:
+    """``n`` varied review-like texts (1 to 4 sentences)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts = [f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(ADJECTIVES)}"
+                 f"{rng.choice([',', ' and', ', but', ';'])} {rng.choice(SUBJECTS).lower()} "
+                 f"{rng.choice(VERBS)} {rng.choice(ADJECTIVES)}."]
+        parts += rng.sample(EXTRAS, rng.randint(0, 3))
+        out.append(" ".join(parts))
+    return out
+
+
+def child_memory(n: int, batch_size: int) -> None:
+    """Run dataset_stats over n texts in this process and print its peak RSS (MiB) as JSON."""
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "0")) or torch.get_num_threads())
+    from attnviz.metrics import dataset_stats
+    from attnviz.modeling import default_model_path, load_model
+
+    model, tok = load_model(default_model_path())
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    stats = dataset_stats(model, tok, (t for t in reviews(n)), batch_size=batch_size, progress=False)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"n": n, "peak_mib": peak, "after_load_mib": before, "examples": stats.num_examples}))
+
+
+def memory(n: int, batch_size: int) -> dict:
+    cmd = [sys.executable, __file__, "--child-memory", str(n), "--batch-size", str(batch_size)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def bare_loop(model, tok, texts: list[str], batch_size: int) -> None:
+    import torch
+
+    with torch.no_grad():
+        for s in range(0, len(texts), batch_size):
+            batch = tok(texts[s:s + batch_size], padding=True, truncation=True, return_tensors="pt")
+            out = model(**batch, output_attentions=True)
+            assert len(out.attentions) > 0
+
+
+def throughput(n: int, batch_size: int, repeats: int) -> dict:
+    from attnviz.metrics import dataset_stats
+    from attnviz.modeling import default_model_path, inspection_mode, load_model
+
+    model, tok = load_model(default_model_path())
+    texts = reviews(n, seed=1)
+    by_length = sorted(texts, key=lambda t: len(tok(t)["input_ids"]))
+    runs = {
+        "bare loop (text order)": lambda: bare_loop(model, tok, texts, batch_size),
+        "bare loop (sorted by length)": lambda: bare_loop(model, tok, by_length, batch_size),
+        "dataset_stats": lambda: dataset_stats(model, tok, texts, batch_size=batch_size, progress=False),
+    }
+    best = {name: float("inf") for name in runs}
+    with inspection_mode(model):  # eager attention for the bare loop (dataset_stats switches itself)
+        bare_loop(model, tok, texts[:batch_size], batch_size)  # warm-up
+        for _ in range(repeats):
+            for name, fn in runs.items():  # interleaved, best of the repeats
+                start = time.perf_counter()
+                fn()
+                best[name] = min(best[name], time.perf_counter() - start)
+    return {name: n / t for name, t in best.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--texts", type=int, default=600, help="texts for the throughput runs (default 600)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child-memory", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_memory is not None:
+        child_memory(args.child_memory, args.batch_size)
+        return
+    import torch
+
+    print(f"all-MiniLM-L6-v2, batch size {args.batch_size}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} thread(s)")
+    small, large = memory(200, args.batch_size), memory(2000, args.batch_size)
+    ratio = large["peak_mib"] / small["peak_mib"]
+    print("(a) peak memory (max RSS of a fresh process: model load + dataset_stats)")
+    print(f"    200 texts:   {small['peak_mib']:8.1f} MiB (after loading the model: {small['after_load_mib']:.1f})")
+    print(f"    2,000 texts: {large['peak_mib']:8.1f} MiB (after loading the model: {large['after_load_mib']:.1f})")
+    print(f"    ratio 2,000 / 200: {ratio:.3f}  (goal <= 1.2: {'met' if ratio <= 1.2 else 'NOT met'})")
+    rates = throughput(args.texts, args.batch_size, args.repeats)
+    base, ours = rates["bare loop (text order)"], rates["dataset_stats"]
+    print(f"(b) throughput over {args.texts} texts, best of {args.repeats} (texts/s)")
+    for name, rate in rates.items():
+        print(f"    {name:30s} {rate:8.1f}")
+    print(f"    dataset_stats / bare loop (text order):     {ours / base:.2f}x  "
+          f"(goal >= 0.8x: {'met' if ours / base >= 0.8 else 'NOT met'})")
+    sorted_ratio = ours / rates["bare loop (sorted by length)"]
+    print(f"    dataset_stats / bare loop (sorted by length): {sorted_ratio:.2f}x  (metric overhead alone)")
+
+
+if __name__ == "__main__":
+    main()
