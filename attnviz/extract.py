@@ -17,7 +17,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["extract"]
+__all__ = ["capture_from", "extract"]
 
 import inspect
 import os
@@ -119,7 +119,10 @@ def extract(
                 ex.text_pair = pairs[i] if pairs else None
                 ex.decoder_text = decoder_texts[i] if isinstance(decoder_texts, list) else None
                 examples[i] = ex
-    return _capture(model, examples, run, dtype, enc_dec)
+    return capture_from(model, examples, num_layers=run.num_layers, num_heads=run.num_heads,
+                        layers=run.kept_layers, heads=run.heads, dtype=dtype,
+                        decoder_layers=run.kept_decoder_layers if enc_dec else None,
+                        num_decoder_layers=run.num_decoder_layers)
 
 
 # --- inputs -----------------------------------------------------------------------------
@@ -355,28 +358,47 @@ class _Runner:
         ex.predicted_label_name = id2label.get(ex.predicted_label, str(ex.predicted_label))
 
 
-def _capture(model, examples, run: _Runner, dtype: str, enc_dec: bool) -> Capture:
+def capture_from(model: Any, examples: list[Example], *, num_layers: int, num_heads: int,
+                 layers: Sequence[int] | None = None, heads: Sequence[int] | None = None,
+                 decoder_layers: Sequence[int] | None = None, num_decoder_layers: int | None = None,
+                 dtype: str = "float32", extra: dict | None = None) -> Capture:
+    """Wrap ``examples`` made from ``model``'s outputs in a Capture with full provenance.
+
+    ``layers``/``heads`` are the kept model indices (default: all); an encoder-decoder
+    capture is recognised from its examples. Used by :func:`extract` and by
+    :func:`attnviz.extract_generation`.
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> model, _ = tiny_model("bert")
+        >>> ex = Example(tokens=["a"], attentions=np.ones((2, 4, 1, 1), "float32"))
+        >>> capture_from(model, [ex], num_layers=2, num_heads=4).layers
+        [0, 1]
+    """
     import torch
     import transformers
 
     cfg = model.config
+    enc_dec = examples[0].is_encoder_decoder
     id2label = getattr(cfg, "id2label", None) if examples[0].logits is not None else None
+    hidden = examples[0].hidden_states
     return Capture(
         examples=examples,
         model_name=str(getattr(model, "name_or_path", "") or getattr(cfg, "_name_or_path", "") or type(model).__name__),
         model_type=getattr(cfg, "model_type", ""),
-        num_layers=run.num_layers, num_heads=run.num_heads,
-        hidden_size=int(examples[0].hidden_states.shape[-1]) if examples[0].hidden_states is not None
-        else int(getattr(cfg, "hidden_size", 0) or 0),
-        layers=run.kept_layers, heads=list(run.heads) if run.heads is not None else list(range(run.num_heads)),
-        decoder_layers=run.kept_decoder_layers if enc_dec else None,
-        num_decoder_layers=run.num_decoder_layers, is_encoder_decoder=enc_dec,
+        num_layers=int(num_layers), num_heads=int(num_heads),
+        hidden_size=int(hidden.shape[-1]) if hidden is not None else int(getattr(cfg, "hidden_size", 0) or 0),
+        layers=list(layers) if layers is not None else list(range(num_layers)),
+        heads=list(heads) if heads is not None else list(range(num_heads)),
+        decoder_layers=(list(decoder_layers) if decoder_layers is not None else list(range(num_decoder_layers or 0)))
+        if enc_dec else None,
+        num_decoder_layers=num_decoder_layers if enc_dec else None, is_encoder_decoder=enc_dec,
         is_decoder=bool(getattr(cfg, "is_decoder", False)) or (not enc_dec and _is_causal(model)),
         attn_implementation="eager", dtype=dtype,
         id2label={int(k): v for k, v in id2label.items()} if id2label else None,
         transformers_version=transformers.__version__, torch_version=torch.__version__,
         attnviz_version=_version,
-        extra={"original_attn_implementation": getattr(cfg, "_attn_implementation", None)},
+        extra={"original_attn_implementation": getattr(cfg, "_attn_implementation", None), **(extra or {})},
     )
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from attnviz._stitch import final_step, stitch_rows, step_maps, step_states
 from attnviz.capture import Capture, Example
-from attnviz.extract import DTYPES, _capture
+from attnviz.extract import DTYPES, capture_from
 from attnviz.modeling import input_device, inspection_mode, load_model, max_positions, tokenizer_for
 from attnviz.tokens import display_tokens, is_byte_level, special_mask
 
@@ -110,7 +110,8 @@ def extract_generation(
         build = _encoder_decoder_example if enc_dec else _decoder_example
         example, dims = build(model, tokenizer, inputs, out, hidden_states)
     _finish(example, np.dtype(dtype), prompt, tokenizer, out)
-    cap = _capture(model, [example], dims, dtype, enc_dec)
+    cap = capture_from(model, [example], num_layers=dims.num_layers, num_heads=dims.num_heads,
+                       num_decoder_layers=dims.num_decoder_layers, dtype=dtype)
     cap.extra["generation"] = {
         "max_new_tokens": int(max_new_tokens), "num_generated": dims.num_generated,
         "do_sample": bool(do_sample), "seed": seed, "use_cache": bool(kwargs.get("use_cache", True)),
@@ -218,9 +219,8 @@ def _decoder_example(model, tokenizer, inputs, out, hidden):
     if hidden:
         ex.hidden_states = _stitched_states(out.hidden_states, last.hidden_states, ends)
     ex.prompt_length = prompt_len
-    dims = types.SimpleNamespace(num_layers=att.shape[0], num_heads=att.shape[1], heads=None,
-                                 kept_layers=list(range(att.shape[0])), kept_decoder_layers=None,
-                                 num_decoder_layers=None, num_generated=total - prompt_len)
+    dims = types.SimpleNamespace(num_layers=att.shape[0], num_heads=att.shape[1], num_decoder_layers=None,
+                                 num_generated=total - prompt_len)
     return ex, dims
 
 
@@ -246,8 +246,6 @@ def _encoder_decoder_example(model, tokenizer, inputs, out, hidden):
     ex.decoder_special_mask = special_mask(ids, tokenizer)
     ex.prompt_length = total - generated
     dims = types.SimpleNamespace(num_layers=ex.attentions.shape[0], num_heads=ex.attentions.shape[1],
-                                 heads=None, kept_layers=list(range(ex.attentions.shape[0])),
-                                 kept_decoder_layers=list(range(ex.decoder_attentions.shape[0])),
                                  num_decoder_layers=ex.decoder_attentions.shape[0], num_generated=generated)
     return ex, dims
 
