@@ -111,16 +111,16 @@ def _figures(cap, out: Path, layer: int, head: int | str) -> list[Path]:
     grid = plot.head_grid(cap, example=0)
     files.append(attnviz.save_figure(grid, out / "grid.png", width="page"))
     files.append(attnviz.save_figure(grid, out / "grid.pdf", width="page"))
-    for name, draw in (
-        (f"head_L{layer}_H{head}.png", lambda ax: plot.token_heatmap(cap, example=0, layer=layer, head=head, ax=ax)),
-        (f"head_L{layer}_H{head}_no_special.png",
-         lambda ax: plot.token_heatmap(cap, example=0, layer=layer, head=head, ax=ax, hide_special=True)),
-        ("hidden_norms.png", lambda ax: plot.hidden_norms(cap, example=0, ax=ax)),
-    ):
-        fig, ax = plt.subplots(figsize=(4.5, 4))
-        draw(ax)
-        files.append(attnviz.save_figure(fig, out / name, width="column"))
-        plt.close(fig)
+    with attnviz.paper_theme():
+        for name, draw in (
+            (f"head_L{layer}_H{head}.png", lambda: plot.token_heatmap(cap, example=0, layer=layer, head=head)),
+            (f"head_L{layer}_H{head}_no_special.png",
+             lambda: plot.token_heatmap(cap, example=0, layer=layer, head=head, hide_special=True)),
+            ("hidden_norms.png", lambda: plot.hidden_norms(cap, example=0)),
+        ):
+            fig = draw().figure
+            files.append(attnviz.save_figure(fig, out / name, width="column"))
+            plt.close(fig)
     sim = plot.layer_similarity(cap, example=0)
     files.append(attnviz.save_figure(sim, out / "layer_similarity.png", width="page"))
     plt.close("all")
