@@ -101,7 +101,7 @@ class _Stream:
         self.byte_level = is_byte_level(tokenizer)
         self.cache: dict[int, tuple[str, str]] = {}
         self.accs: dict[str, RunningStats] | None = None
-        self.seen = self.cut_texts = self.cut_tokens = 0
+        self.seen = self.cut_texts = 0
         self.shape: tuple[int, int] | None = None
 
     def run_window(self, texts: list[str], batch_size: int):
@@ -110,7 +110,7 @@ class _Stream:
             warnings.simplefilter("always")
             items = _tokenize(self.tokenizer, texts, None, self.limit)
         if caught:
-            self.cut_texts += sum(1 for t in texts if len(self.tokenizer(t, truncation=False)["input_ids"]) > self.limit)
+            self.cut_texts += sum(1 for t in texts if len(self.tokenizer(t, truncation=False, verbose=False)["input_ids"]) > self.limit)
         _check_vocabulary(self.model, items, None)
         items.sort(key=lambda it: len(it["input_ids"]))
         for s in range(0, len(items), batch_size):

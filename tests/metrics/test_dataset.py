@@ -1,0 +1,142 @@
+"""dataset_stats: equal to head_stats on extract(), streaming sources, bounded memory, MiniLM findings."""
+from __future__ import annotations
+
+import csv
+import gc
+import json
+import random
+import warnings
+import weakref
+
+import numpy as np
+import pytest
+
+import attnviz
+from attnviz.metrics import dataset_stats, head_stats
+from attnviz.metrics.dataset import WINDOW_BATCHES
+
+TEXTS = ["The cat sat on the mat. It purred!", "Hello world", "A quick brown fox, jumps; over the lazy dog.",
+         "Great film", "I did not like it: too long, too loud. Never again?", "ok"] * 2
+
+
+def review_texts(n: int, seed: int = 0) -> list[str]:
+    """Varied review-like texts built here (no download)."""
+    rng = random.Random(seed)
+    subjects = ["The movie", "This film", "The plot", "The acting", "The ending", "The soundtrack", "The sequel"]
+    verbs = ["was", "felt", "seemed", "turned out to be", "is"]
+    adjectives = ["wonderful", "boring", "surprisingly good", "a mess", "beautiful", "far too long", "funny"]
+    extras = ["I would watch it again.", "Don't waste your money!", "My kids loved it.", "Highly recommended.",
+              "The cast did their best, but the script let them down.", "Two hours I will never get back."]
+    return [f"{rng.choice(subjects)} {rng.choice(verbs)} {rng.choice(adjectives)}, and "
+            f"{rng.choice(subjects).lower()} {rng.choice(verbs)} {rng.choice(adjectives)}. "
+            + " ".join(rng.sample(extras, rng.randint(0, 2))) for _ in range(n)]
+
+
+def assert_same(a, b, tol=1e-5):
+    assert a.metrics == b.metrics and a.num_examples == b.num_examples
+    for m in a.metrics:
+        np.testing.assert_allclose(a.values[m], b.values[m], atol=tol, err_msg=m)
+        np.testing.assert_allclose(a.std[m], b.std[m], atol=tol, err_msg=m)
+
+
+@pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_gpt2"])
+def test_dataset_stats_of_a_list_equals_head_stats_of_extract(fixture, request):
+    model, tok = request.getfixturevalue(fixture)
+    expected = head_stats(attnviz.extract(model, tok, TEXTS, batch_size=4))
+    got = dataset_stats(model, tok, TEXTS, batch_size=5, progress=False)
+    assert_same(expected, got)
+    assert model.config._attn_implementation == "sdpa"  # restored
+
+
+def test_generator_is_read_lazily_and_no_attention_map_survives(tiny_bert):
+    model, tok = tiny_bert
+    state = {"pulled": 0, "run": 0, "lead": 0, "maps": []}
+
+    def texts():
+        for i in range(200):
+            state["pulled"] += 1
+            state["lead"] = max(state["lead"], state["pulled"] - state["run"])
+            yield f"text {i}: " + "word " * (i % 7)
+
+    def hook(module, args, kwargs, output):
+        state["run"] += kwargs["input_ids"].shape[0]
+        state["maps"].extend(weakref.ref(a) for a in output.attentions)
+
+    handle = model.register_forward_hook(hook, with_kwargs=True)
+    try:
+        stats = dataset_stats(model, tok, texts(), batch_size=4, progress=False)
+    finally:
+        handle.remove()
+    gc.collect()
+    assert stats.num_examples == state["run"] == 200
+    assert state["lead"] <= 4 * WINDOW_BATCHES  # never more than one window of texts read ahead
+    assert state["maps"] and all(ref() is None for ref in state["maps"])  # every batch's maps were freed
+    assert all(v.shape == (2, 4) for v in [*stats.values.values(), *stats.std.values()])
+
+
+def test_files_and_datasets_give_the_same_statistics(tmp_path, tiny_bert):
+    model, tok = tiny_bert
+    expected = dataset_stats(model, tok, TEXTS, progress=False, metrics=["cls", "sep"])
+    (tmp_path / "t.txt").write_text("\n".join(TEXTS) + "\n\n")
+    (tmp_path / "t.jsonl").write_text("\n".join(json.dumps({"review": t, "label": 1}) for t in TEXTS))
+    with (tmp_path / "t.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "review"])
+        writer.writerows(enumerate(TEXTS))
+    import datasets
+
+    table = datasets.Dataset.from_dict({"review": TEXTS})
+    streaming = datasets.IterableDataset.from_generator(lambda: ({"review": t} for t in TEXTS))
+    sources = [str(tmp_path / "t.txt"), tmp_path / "t.jsonl", tmp_path / "t.csv", table, streaming]
+    for source in sources:
+        got = dataset_stats(model, tok, source, progress=False, metrics=["cls", "sep"], text_column="review")
+        assert_same(expected, got)
+
+
+def test_bad_sources_name_the_fix(tmp_path, tiny_bert):
+    model, tok = tiny_bert
+    with pytest.raises(ValueError, match="no texts"):
+        dataset_stats(model, tok, [], progress=False)
+    with pytest.raises(ValueError, match="text_column="):
+        dataset_stats(model, tok, [{"body": "x"}], progress=False)
+    with pytest.raises(TypeError, match="not a string"):
+        dataset_stats(model, tok, ["fine", 3], progress=False)
+    with pytest.raises(FileNotFoundError, match="no data file"):
+        dataset_stats(model, tok, tmp_path / "missing.jsonl", progress=False)
+    with pytest.raises(ValueError, match="batch_size"):
+        dataset_stats(model, tok, TEXTS, batch_size=0)
+
+
+def test_long_texts_are_truncated_with_one_warning(tiny_bert):
+    model, tok = tiny_bert
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stats = dataset_stats(model, tok, ["word " * 200, "short", "word " * 100], progress=False,
+                              metrics=["cls"])
+    mine = [w for w in caught if "truncated" in str(w.message)]
+    assert len(mine) == 1 and "2 of 3" in str(mine[0].message)
+    assert stats.num_examples == 3
+
+
+def test_encoder_decoder_gives_its_encoder_self_attention(tiny_t5):
+    model, tok = tiny_t5
+    texts = TEXTS[:4]
+    expected = head_stats(attnviz.extract(model, tok, texts, decoder_texts=["x"] * 4), metrics=["cls", "entropy"])
+    assert_same(expected, dataset_stats(model, tok, texts, metrics=["cls", "entropy"], progress=False))
+
+
+@pytest.mark.slow
+def test_minilm_attends_to_cls_far_above_uniform(minilm):
+    model, tok = minilm
+    texts = review_texts(64)
+    stats = dataset_stats(model, tok, texts, batch_size=16, progress=False, metrics=["cls", "sep", "punct"])
+    lengths = np.array([len(tok(t)["input_ids"]) for t in texts])
+    uniform = float(np.mean(2 / lengths))
+    special = stats.values["cls"] + stats.values["sep"]
+    print(f"\nMiniLM over {len(texts)} review texts (uniform [CLS]+[SEP] share 2/n = {uniform:.3f})")
+    print("most attention to [CLS]:", [(h.layer, h.head, round(h.value, 3)) for h in stats.top("cls", 3)])
+    print("most attention to [SEP]:", [(h.layer, h.head, round(h.value, 3)) for h in stats.top("sep", 3)])
+    print("[CLS]+[SEP] share per layer (mean over heads):", special.mean(1).round(3).tolist())
+    assert special.mean(1).max() > 4 * uniform  # a whole layer far above uniform
+    assert special.max() > 0.5
+    assert stats.top("cls", 1)[0].layer > 0  # the [CLS] sink forms after the first layer
