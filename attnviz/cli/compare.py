@@ -1,0 +1,87 @@
+"""``attnviz compare``: how attention changed between two checkpoints (or two saved captures).
+
+Example:
+    attnviz compare ./MiniLM run/best --data builtin --out run/comparison
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EXAMPLE = """examples:
+  attnviz compare ./pretrained run/best --text "A dull, lifeless film." --text "Loved it." --out cmp
+  attnviz compare ./pretrained run/best --data builtin --out cmp        # the 80 validation reviews
+  attnviz compare before.safetensors after.safetensors --out cmp        # two saved captures
+
+BEFORE and AFTER are model folders (as written by save_pretrained / attnviz finetune) or capture
+files saved with Capture.save (.safetensors). Writes comparison.json, comparison.md and PNG
+figures: the layers x heads change map, the per-layer line and the most changed head."""
+
+
+def register(subparsers) -> None:
+    """Add the ``compare`` subcommand."""
+    p = subparsers.add_parser(
+        "compare", help="compare attention head by head between two checkpoints",
+        description="Per layer and head: cosine similarity of the attention maps (Kovaleva et al. 2019), "
+                    "JS divergence of the rows, entropy change; per layer: hidden-state similarity.",
+        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("before", metavar="BEFORE", help="model folder or capture file (.safetensors)")
+    p.add_argument("after", metavar="AFTER", help="model folder or capture file (.safetensors)")
+    p.add_argument("--text", action="append", default=None, metavar="TEXT", help="an input text; repeatable")
+    p.add_argument("--data", metavar="FILE|builtin", default=None,
+                   help="texts from a file (.txt one per line, CSV/JSONL column --text-column), or 'builtin' "
+                        "for the shipped validation reviews")
+    p.add_argument("--text-column", default="text", help="column of --data holding the texts")
+    p.add_argument("--batch-size", type=int, default=8, help="texts per forward pass (default 8)")
+    p.add_argument("--max-length", type=int, default=None, help="truncate longer inputs to N tokens")
+    p.add_argument("--top", type=int, default=10, help="how many of the most changed heads to list (default 10)")
+    p.add_argument("--out", metavar="DIR", required=True, help="folder for the JSON, Markdown and figures")
+    p.set_defaults(func=run)
+
+
+def texts_of(args: argparse.Namespace) -> list[str] | None:
+    """Texts of ``--text`` / ``--data`` (None when neither is given).
+
+    Example:
+        >>> len(texts_of(argparse.Namespace(text=None, data="builtin", text_column="text")))
+        80
+    """
+    from attnviz.cli.common import read_texts
+
+    texts = list(args.text or [])
+    if args.data == "builtin" and not Path(args.data).exists():
+        from attnviz.data import load_reviews
+
+        texts += list(load_reviews()["validation"]["text"])
+    elif args.data:
+        texts += read_texts(args.data, args.text_column)
+    return texts or None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Compare, save and print the summary and the files written."""
+    from attnviz.cli.common import output_dir, show_warnings_briefly
+    from attnviz.compare import compare
+
+    show_warnings_briefly()
+    for side in (args.before, args.after):
+        if not Path(side).exists():
+            raise FileNotFoundError(f"no model folder or capture file at {side}: check the path")
+    texts = texts_of(args)
+    captures = all(str(s).endswith(".safetensors") for s in (args.before, args.after))
+    if texts is None and not captures:
+        raise ValueError('no input text: pass --text "some text" (repeatable) or --data FILE|builtin')
+    names = tuple(_label(s) for s in (args.before, args.after))
+    comparison = compare(args.before, args.after, texts=texts, batch_size=args.batch_size,
+                         max_length=args.max_length, names=names)
+    written = comparison.save(output_dir(args.out))
+    print(comparison.summary(top=args.top))
+    print("\nwrote:")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def _label(path: str) -> str:
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}" if p.parent.name and p.name in ("best", "model") else p.name
