@@ -109,8 +109,9 @@ class _Stream:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             items = _tokenize(self.tokenizer, texts, None, self.limit)
-        if caught:
-            self.cut_texts += sum(1 for t in texts if len(self.tokenizer(t, truncation=False, verbose=False)["input_ids"]) > self.limit)
+        if caught:  # count the cut texts here, warn once at the end
+            lengths = self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
+            self.cut_texts += sum(1 for ids in lengths if len(ids) > self.limit)
         _check_vocabulary(self.model, items, None)
         items.sort(key=lambda it: len(it["input_ids"]))
         for s in range(0, len(items), batch_size):
