@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 
-from attnviz.plot.style import fit_ticks, font_points, set_provenance
+from attnviz.plot.style import fit_ticks, font_points, on_resize, set_provenance
 
 MAX_LABEL = 8  # characters of a token written in a cell
 
@@ -50,9 +50,8 @@ def lens_table(lens: Any, *, ax: Axes | None = None, cmap: Any = "Blues", annota
     fig = ax.figure.get_figure(root=True)
     pos = ax.get_position()
     w_pt, h_pt = fig.get_size_inches() * 72 * (pos.width, pos.height)
-    fit_ticks(ax.xaxis, range(cols), list(lens.tokens), w_pt, base=font_points("xtick.labelsize"))
-    fit_ticks(ax.yaxis, range(rows), list(lens.labels), h_pt, base=font_points("ytick.labelsize"))
-    ax.tick_params(axis="x", labelrotation=90)
+    _fit_labels(ax, lens)
+    on_resize(fig, lambda a: _fit_labels(a, lens), ax)
     ax.set_xlabel("input position (prediction of the next token)")
     ax.set_title(title if title is not None else "logit lens: top next-token prediction per layer")
     if annotate:
@@ -62,6 +61,16 @@ def lens_table(lens: Any, *, ax: Axes | None = None, cmap: Any = "Blues", annota
         bar.solids.set_rasterized(True)
     set_provenance(fig, model=getattr(lens, "model_name", ""), text=getattr(lens, "text", ""), view="logit lens")
     return ax
+
+
+def _fit_labels(ax: Axes, lens: Any) -> None:
+    """Input tokens and layer names at a size that fits (refitted when save_figure resizes)."""
+    fig = ax.figure.get_figure(root=True)
+    pos = ax.get_position()
+    w_pt, h_pt = fig.get_size_inches() * 72 * (pos.width, pos.height)
+    fit_ticks(ax.xaxis, range(len(lens.tokens)), list(lens.tokens), w_pt, base=font_points("xtick.labelsize"))
+    fit_ticks(ax.yaxis, range(len(lens.labels)), list(lens.labels), h_pt, base=font_points("ytick.labelsize"))
+    ax.tick_params(axis="x", labelrotation=90)
 
 
 def _write_tokens(ax: Axes, lens: Any, probs: np.ndarray, image: Any, cell_pt: float) -> None:

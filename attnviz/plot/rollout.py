@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 
-from attnviz.plot.style import SEQUENTIAL, fit_ticks, font_points, set_provenance
+from attnviz.plot.style import SEQUENTIAL, fit_ticks, font_points, on_resize, set_provenance
 
 _NAMES = {"rollout": "attention rollout", "flow": "attention flow"}
 
@@ -40,6 +40,15 @@ def _points(ax: Axes) -> tuple[float, float]:
     return float(w), float(h)
 
 
+def _fit_tokens(ax: Axes, tokens: list[str], *, rows: bool) -> None:
+    """Token labels at a size that fits the axes (refitted when save_figure resizes the figure)."""
+    w_pt, h_pt = _points(ax)
+    fit_ticks(ax.xaxis, range(len(tokens)), tokens, w_pt, base=font_points("xtick.labelsize"))
+    if rows:
+        fit_ticks(ax.yaxis, range(len(tokens)), tokens, h_pt, base=font_points("ytick.labelsize"))
+    ax.tick_params(axis="x", labelrotation=90)
+
+
 def rollout_heatmap(result: Any, *, ax: Axes | None = None, cmap: Any = None, vmin: float | None = 0.0,
                     vmax: float | None = None, cbar: bool = True, title: str | None = None, **kwargs: Any) -> Axes:
     """Rollout/flow matrix as a heatmap: rows output positions, columns input tokens.
@@ -61,10 +70,8 @@ def rollout_heatmap(result: Any, *, ax: Axes | None = None, cmap: Any = None, vm
     image = ax.imshow(matrix, cmap=cmap or SEQUENTIAL, vmin=vmin, vmax=vmax, interpolation="nearest",
                       aspect="auto", **kwargs)
     image.set_rasterized(True)
-    w_pt, h_pt = _points(ax)
-    fit_ticks(ax.xaxis, range(len(tokens)), tokens, w_pt, base=font_points("xtick.labelsize"))
-    fit_ticks(ax.yaxis, range(len(tokens)), tokens, h_pt, base=font_points("ytick.labelsize"))
-    ax.tick_params(axis="x", labelrotation=90)
+    _fit_tokens(ax, tokens, rows=True)
+    on_resize(ax.figure.get_figure(root=True), lambda a: _fit_tokens(a, tokens, rows=True), ax)
     ax.set_xlabel("input token")
     ax.set_ylabel("output position")
     ax.set_title(title if title is not None else _title(result))
@@ -94,9 +101,8 @@ def rollout_bars(result: Any, *, query: int = 0, ax: Axes | None = None, color: 
     if ax is None:
         ax = _new_axes(float(np.clip(0.22 * len(tokens) + 1.5, 3.3, 9.0)), 2.4)
     ax.bar(np.arange(len(row)), row, color=color or "C0", **kwargs)
-    w_pt, _ = _points(ax)
-    fit_ticks(ax.xaxis, range(len(tokens)), tokens, w_pt, base=font_points("xtick.labelsize"))
-    ax.tick_params(axis="x", labelrotation=90)
+    _fit_tokens(ax, tokens, rows=False)
+    on_resize(ax.figure.get_figure(root=True), lambda a: _fit_tokens(a, tokens, rows=False), ax)
     ax.set_xlim(-0.6, len(row) - 0.4)
     ax.set_ylim(0, max(float(row.max()) * 1.1, 1e-9))
     ax.set_ylabel("attribution")
