@@ -46,7 +46,12 @@ METRICS = {"change": "1 - cosine similarity", "cosine": "cosine similarity", "js
 
 
 class CaptureMismatchError(ValueError):
-    """The two captures are not of the same texts, tokens, layers or heads."""
+    """The two captures are not of the same texts, tokens, layers or heads.
+
+    Example:
+        >>> issubclass(CaptureMismatchError, ValueError)
+        True
+    """
 
 
 @dataclass
@@ -268,7 +273,8 @@ class Comparison:
         return figures.head_figure(self, layer=layer, head=head, example=example, **kwargs)
 
     def save(self, folder: str | os.PathLike, *, dpi: float = 200) -> list[Path]:
-        """Write comparison.json, comparison.md and PNG figures into ``folder``; return the paths.
+        """Write comparison.json, comparison.md and PNG figures (change and entropy-change maps,
+        per-layer lines, the most changed head) into ``folder``; return the paths.
 
         Example:
             >>> import tempfile, attnviz
@@ -277,21 +283,13 @@ class Comparison:
             >>> [p.name for p in attnviz.compare(cap, cap).save(tempfile.mkdtemp())][:2]
             ['comparison.json', 'comparison.md']
         """
-        import matplotlib.pyplot as plt
+        from attnviz.plot.compare import save_figures
 
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
-        written = [atomic_write_text(out / "comparison.json", json.dumps(self.to_dict(), indent=2) + "\n"),
-                   atomic_write_text(out / "comparison.md", self.summary() + "\n")]
-        top = self.ranked_heads(top=1)[0]
-        views = {"change_map.png": ("map", {}), "entropy_change_map.png": ("map", {"metric": "entropy_change"}),
-                 "layers.png": ("layers", {}),
-                 f"head_L{top['layer']}_H{top['head']}.png": ("head", {"layer": top["layer"], "head": top["head"]})}
-        for name, (kind, options) in views.items():
-            view = self.plot(kind, **options)
-            written.append(view.savefig(out / name, dpi=dpi))
-            plt.close(view.figure)
-        return written
+        return [atomic_write_text(out / "comparison.json", json.dumps(self.to_dict(), indent=2) + "\n"),
+                atomic_write_text(out / "comparison.md", self.summary() + "\n"),
+                *save_figures(self, out, dpi=dpi)]
 
 
 def compare(before: Any, after: Any, *, texts: str | Sequence[str] | None = None, tokenizer: Any = None,
@@ -361,10 +359,11 @@ def check_same(a: Capture, b: Capture) -> None:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
         >>> m, t = tiny_model("bert")
-        >>> check_same(attnviz.extract(m, t, "a cat"), attnviz.extract(m, t, "a dog"))
-        Traceback (most recent call last):
-        ...
-        attnviz.compare.CaptureMismatchError: example 0 differs at token 2: before has 'cat', after has 'dog'; compare captures of the same texts made with the same tokenizer
+        >>> try:
+        ...     check_same(attnviz.extract(m, t, "a cat"), attnviz.extract(m, t, "a dog"))
+        ... except CaptureMismatchError as err:
+        ...     print(str(err).split(";")[0])
+        example 0 differs at token 2: before has 'cat', after has 'dog'
     """
     if not a.has_attentions or not b.has_attentions:
         raise CaptureMismatchError("a capture has no attention maps: extract both with attentions kept")
@@ -379,7 +378,8 @@ def check_same(a: Capture, b: Capture) -> None:
             "architecture, extracted with the same layers=/heads=")
     for i, (x, y) in enumerate(zip(a, b)):
         if x.tokens != y.tokens:
-            j = next((k for k, (s, t) in enumerate(zip(x.tokens, y.tokens)) if s != t), min(len(x.tokens), len(y.tokens)))
+            j = next((k for k, (s, t) in enumerate(zip(x.tokens, y.tokens)) if s != t),
+                     min(len(x.tokens), len(y.tokens)))
             got = lambda toks: repr(toks[j]) if j < len(toks) else "no token (it is shorter)"  # noqa: E731
             raise CaptureMismatchError(
                 f"example {i} differs at token {j}: before has {got(x.tokens)}, after has {got(y.tokens)}; "

@@ -129,7 +129,8 @@ def finetune(model: Any, data: Any, output_dir: str | os.PathLike, *, tokenizer:
              metric_for_best_model: str = "accuracy", probe_texts: Sequence[str] | None = None,
              probe_layers: Sequence[int] | None = None, overwrite: bool = False, disable_tqdm: bool = False,
              text_column: str = "text", label_column: str = "label", validation_split: float = 0.2,
-             device: str | None = None, num_threads: int | None = None, training_args: dict[str, Any] | None = None,
+             device: str | None = None, num_threads: int | str | None = "auto",
+             training_args: dict[str, Any] | None = None,
              callbacks: Sequence[Any] = ()) -> FinetuneResult:
     """Fine-tune ``model`` as a sequence classifier on ``data`` and save the run to ``output_dir``.
 
@@ -149,8 +150,9 @@ def finetune(model: Any, data: Any, output_dir: str | os.PathLike, *, tokenizer:
         probe_texts: capture attention on these before training and after each epoch.
         disable_tqdm: hide the progress bars.
         device: "cpu", "cuda", ... (default: the Trainer's choice / cuda when available).
-        num_threads: torch CPU threads during the run (restored afterwards); on a CPU
-            shared with other busy processes ``num_threads=1`` is often several times faster.
+        num_threads: torch CPU threads during the run (restored afterwards): "auto" (default)
+            uses torch's number less the cores other processes keep busy (several threads on
+            busy cores spin-wait and can be 5x slower), an int sets it, None leaves torch's.
         training_args: extra ``TrainingArguments`` (method="trainer"), overriding ours.
         callbacks: extra ``TrainerCallback`` objects (method="trainer").
 

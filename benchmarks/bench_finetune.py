@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", default="auto", help="torch CPU threads: a number, auto (default) or torch")
     parser.add_argument("--out", default=None)
     parser.add_argument("--no-compare", action="store_true")
     args = parser.parse_args()
@@ -35,7 +35,7 @@ def main() -> None:
     result = attnviz.finetune(default_model_path(), data, out, method=args.method, epochs=args.epochs,
                               learning_rate=args.lr, batch_size=args.batch_size, max_length=args.max_length,
                               disable_tqdm=True, overwrite=True,
-                              num_threads=args.threads)
+                              num_threads=_threads(args.threads))
     total = time.perf_counter() - start
     print(result.summary())
     print(f"\nfinetune() wall time {total:.1f} s (training {result.train_time_s:.1f} s); "
@@ -49,6 +49,10 @@ def main() -> None:
     print("per-layer mean cosine similarity, before vs after:")
     for layer, value in zip(comp.layers, comp.layer_cosine):
         print(f"  layer {layer}: {value:.4f}")
+
+
+def _threads(value: str) -> int | str | None:
+    return None if value == "torch" else value if value == "auto" else int(value)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ from attnviz.testing import save_tiny_model, tiny_model
 def _capture(maps: list[np.ndarray], tokens: list[list[str]] | None = None, hidden=None) -> Capture:
     tokens = tokens or [[f"t{i}" for i in range(m.shape[-1])] for m in maps]
     examples = [Example(tokens=t, attentions=m.astype("float32"), text=" ".join(t),
-                        hidden_states=None if hidden is None else hidden[i]) for i, (t, m) in enumerate(zip(tokens, maps))]
+                        hidden_states=None if hidden is None else hidden[i])
+                for i, (t, m) in enumerate(zip(tokens, maps))]
     layers, heads = maps[0].shape[:2]
     return Capture(examples, num_layers=layers, num_heads=heads, layers=list(range(layers)), heads=list(range(heads)))
 
@@ -93,7 +94,8 @@ def test_ranking_and_tables(pair):
     changes = [r["change"] for r in ranked]
     assert changes == sorted(changes, reverse=True)
     top = ranked[0]
-    assert top["change"] == pytest.approx(1 - comp.cosine[comp.layers.index(top["layer"]), comp.heads.index(top["head"])])
+    i, j = comp.layers.index(top["layer"]), comp.heads.index(top["head"])
+    assert top["change"] == pytest.approx(1 - comp.cosine[i, j])
     layer_rows = comp.layer_records()
     assert [r["layer"] for r in layer_rows] == comp.layers and "hidden_cosine" in layer_rows[0]
     text = comp.summary(top=3)
@@ -126,7 +128,8 @@ def test_mismatched_texts_name_the_example_and_token():
     with pytest.raises(CaptureMismatchError, match="before has 2 example"):
         check_same(a, c)
     d = attnviz.extract(model, tok, ["a good film", "the cat sat on the mat"])
-    with pytest.raises(CaptureMismatchError, match=r"example 1 differs at token 4: before has '\[SEP\]', after has 'on'"):
+    with pytest.raises(CaptureMismatchError,
+                       match=r"example 1 differs at token 4: before has '\[SEP\]', after has 'on'"):
         check_same(a, d)
 
 

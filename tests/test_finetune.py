@@ -61,7 +61,8 @@ def test_best_checkpoint_holds_the_best_weights(tiny_path, small_data, tmp_path)
 
 def test_loaded_model_and_string_labels(small_data, tmp_path):
     model, tok = tiny_model("bert", head="sequence-classification")
-    data = small_data.map(lambda r: {"label": ["neg", "pos"][r["label"]]}).cast_column("label", datasets.Value("string"))
+    data = datasets.Dataset.from_dict({"text": list(small_data["text"]),
+                                       "label": [["neg", "pos"][v] for v in small_data["label"]]})
     result = attnviz.finetune(model, data, tmp_path / "r", tokenizer=tok, method="loop", **FAST)
     assert result.label_names == ["neg", "pos"]
     assert attnviz.extract(result.best_checkpoint, None, ["bad"])[0].predicted_label_name in ("neg", "pos")

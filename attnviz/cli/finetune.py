@@ -47,10 +47,23 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--probe-text", action="append", default=None, metavar="TEXT",
                    help="capture attention on this text before training and after each epoch (repeatable)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (1 is fastest on a busy CPU)")
+    p.add_argument("--threads", type=_threads, default="auto",
+                   help="torch CPU threads: a number, or auto (default: torch's, less the cores others keep busy)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier attnviz run in --out")
     p.set_defaults(func=run)
+
+
+def _threads(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of threads or 'auto'")
+    return value
 
 
 def data_from(value: str, text_column: str, label_column: str, validation_split: float, seed: int):

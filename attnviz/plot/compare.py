@@ -21,6 +21,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -209,3 +211,29 @@ def head_figure(comparison: Any, *, layer: int, head: int, example: int = 0, **k
         3
     """
     return head_difference(comparison, layer=layer, head=head, example=example, **kwargs)
+
+
+def save_figures(comparison: Any, folder: str | os.PathLike, *, dpi: float = 200) -> list[Path]:
+    """Write the change map, the entropy-change map, the per-layer lines and the most changed
+    head (example 0) as PNG files into ``folder``; return the paths.
+
+    Example:
+        >>> import tempfile, attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+        >>> [p.name for p in save_figures(attnviz.compare(cap, cap), tempfile.mkdtemp())][:2]
+        ['change_map.png', 'entropy_change_map.png']
+    """
+    import matplotlib.pyplot as plt
+
+    out = Path(folder)
+    top = comparison.ranked_heads(top=1)[0]
+    views = {"change_map.png": ("map", {}), "entropy_change_map.png": ("map", {"metric": "entropy_change"}),
+             "layers.png": ("layers", {}),
+             f"head_L{top['layer']}_H{top['head']}.png": ("head", {"layer": top["layer"], "head": top["head"]})}
+    written = []
+    for name, (kind, options) in views.items():
+        view = comparison.plot(kind, **options)
+        written.append(view.savefig(out / name, dpi=dpi))
+        plt.close(view.figure)
+    return written
