@@ -33,11 +33,11 @@ _LAZY = {
     "data": ("attnviz.data", None),
     "save_figure": ("attnviz.plot.style", "save_figure"),
     "paper_theme": ("attnviz.plot.style", "paper_theme"),
-    "finetune": ("attnviz.finetune", "finetune"),
-    "FinetuneResult": ("attnviz.finetune", "FinetuneResult"),
-    "AttentionCaptureCallback": ("attnviz.finetune", "AttentionCaptureCallback"),
-    "compare": ("attnviz.compare", "compare"),
-    "Comparison": ("attnviz.compare", "Comparison"),
+    "finetune": ("attnviz.finetuning", "finetune"),
+    "FinetuneResult": ("attnviz.finetuning", "FinetuneResult"),
+    "AttentionCaptureCallback": ("attnviz.finetuning", "AttentionCaptureCallback"),
+    "compare": ("attnviz.comparison", "compare"),
+    "Comparison": ("attnviz.comparison", "Comparison"),
     "extract_generation": ("attnviz.generate", "extract_generation"),
 }
 

