@@ -75,15 +75,19 @@ def one_head(m: MiniLM, out: Path) -> None:
 
 
 def contrast(m: MiniLM, out: Path) -> None:
-    """A [CLS]/[SEP]-heavy head beside a previous-token head, chosen by the statistics."""
-    sink = m.stats.top("sep", 1)[0]
+    """The head that attends most to [CLS] and [SEP] beside the most previous-token-like head."""
+    import numpy as np
+
+    special = m.stats.values["cls"] + m.stats.values["sep"]
+    li, hi = np.unravel_index(np.nanargmax(special), special.shape)
+    sink_layer, sink_head = m.capture.layers[li], m.capture.heads[hi]
     prev = m.stats.top("prev", 1)[0]
     fig, axes = plt.subplots(1, 2, figsize=(6.9, 3.4), layout="constrained")
-    plot.token_heatmap(m.capture, example=0, layer=sink.layer, head=sink.head, ax=axes[0])
-    axes[0].set_title(f"layer {sink.layer}, head {sink.head}: {sink.value:.0%} to [SEP]")
+    plot.token_heatmap(m.capture, example=0, layer=sink_layer, head=sink_head, ax=axes[0])
+    axes[0].set_title(f"layer {sink_layer}, head {sink_head}: {special[li, hi]:.0%} to [CLS]/[SEP]")
     plot.token_heatmap(m.capture, example=0, layer=prev.layer, head=prev.head, ax=axes[1])
     axes[1].set_title(f"layer {prev.layer}, head {prev.head}: {prev.value:.0%} to previous")
-    save(fig, out, "minilm_sep_vs_previous.png", width="page")
+    save(fig, out, "minilm_special_vs_previous.png", width="page")
 
 
 def hidden(m: MiniLM, out: Path) -> None:
