@@ -38,6 +38,8 @@ def _source(args: argparse.Namespace):
     from attnviz.metrics.sources import iter_texts
 
     texts = list(args.text or [])
+    if args.data and not Path(args.data).is_file():
+        raise FileNotFoundError(f"no data file at {args.data}: check the --data path (.txt, .csv or .jsonl)")
     if args.data and texts:
         return itertools.chain(texts, iter_texts(Path(args.data), text_column=args.text_column)[0])
     if args.data:

@@ -137,7 +137,7 @@ class _Stream:
         maps = out.encoder_attentions if self.enc_dec else out.attentions
         check_attentions(maps, self.model)
         tb = token_batch([self._roles(it["input_ids"]) for it in items], starts, inputs["input_ids"].shape[1])
-        values = batch_values(maps, tb, self.metrics, consume=True)
+        values = batch_values(maps, tb, self.metrics)
         del out, maps
         if self.accs is None:
             self.shape = next(iter(values.values()))[0].shape[1:]

@@ -105,4 +105,4 @@ def _chunk_values(examples: list[Example], kind: str, metrics: tuple[str, ...]):
         return cross_values(att, q_real, keys, metrics)
     side = "decoder" if kind == "decoder" else "self"
     tb = token_batch([example_roles(ex, side) for ex in examples], starts, lk)
-    return batch_values(att, tb, metrics, consume=True)
+    return batch_values(att, tb, metrics)

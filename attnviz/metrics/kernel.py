@@ -82,17 +82,17 @@ def token_batch(roles: Sequence[dict[str, np.ndarray]], starts: Sequence[int], w
                       n=torch.from_numpy(real.sum(1).astype(np.float32)))
 
 
-def batch_values(att: torch.Tensor | Sequence[torch.Tensor], tb: TokenBatch, metrics: Sequence[str], *,
-                 consume: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def batch_values(att: torch.Tensor | Sequence[torch.Tensor], tb: TokenBatch,
+                 metrics: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per-example statistics of a padded batch.
 
     ``att`` is (batch, layer, head, query, key) or a sequence of per-layer
     (batch, head, query, key) tensors, as a model returns them; attention on padded
     keys must be 0 (a model's attention mask does that; padded query rows may hold
-    anything). Returns, per statistic, ``(values, valid)``: values (batch, layer, head)
-    float64 and valid (batch,) bool (False where the statistic is undefined for that
-    example, e.g. ``block`` on one sentence). ``consume=True`` lets the entropy reuse
-    the maps' memory (they are overwritten): for maps nobody needs afterwards.
+    anything). All layers are processed at once, in one float32 working copy (the
+    input is not modified). Returns, per statistic, ``(values, valid)``: values
+    (batch, layer, head) float64 and valid (batch,) bool (False where the statistic is
+    undefined for that example, e.g. ``block`` on one sentence).
 
     Example:
         >>> from attnviz.metrics.roles import token_roles
@@ -101,10 +101,9 @@ def batch_values(att: torch.Tensor | Sequence[torch.Tensor], tb: TokenBatch, met
         >>> round(float(batch_values(prev, tb, ["prev"])["prev"][0][0, 0, 0]), 4)
         0.6667
     """
-    layers = att.unbind(1) if isinstance(att, torch.Tensor) else list(att)
-    tb = tb.to(layers[0].device)
-    per_layer = [_layer_values(a, tb, tb, metrics, consume) for a in layers]
-    return _collect(per_layer, metrics)
+    a = _working_copy(att)
+    tb = tb.to(a.device)
+    return _collect(_values(a, tb, tb, metrics), a.shape[1], metrics)
 
 
 def cross_values(att: torch.Tensor, q_real: torch.Tensor, keys: TokenBatch,
@@ -120,9 +119,10 @@ def cross_values(att: torch.Tensor, q_real: torch.Tensor, keys: TokenBatch,
         >>> float(cross_values(att, torch.ones(1, 1, dtype=torch.bool), tb, ["cls"])["cls"][0][0, 0, 0])
         1.0
     """
-    q_real = q_real.bool()
+    a = _working_copy(att)
+    q_real = q_real.bool().to(a.device)
     queries = _Queries(q_real, q_real.sum(-1).float())
-    return _collect([_layer_values(a, queries, keys, metrics, False) for a in att.unbind(1)], metrics)
+    return _collect(_values(a, queries, keys.to(a.device), metrics), a.shape[1], metrics)
 
 
 @dataclass
@@ -131,76 +131,92 @@ class _Queries:
     n: torch.Tensor
 
 
-def _collect(per_layer: list[dict], metrics: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _working_copy(att) -> torch.Tensor:
+    """A new contiguous float32 (batch, layer, head, query, key) tensor."""
+    if isinstance(att, torch.Tensor):
+        return att.to(torch.float32, copy=True).contiguous()
+    return torch.stack([a.float() for a in att], dim=1)
+
+
+def _collect(values: dict, layers: int, metrics: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     out = {}
     for name in metrics:
-        values = torch.stack([p[name][0] for p in per_layer], dim=1).double().cpu().numpy()
-        out[name] = (values, per_layer[0][name][1].cpu().numpy())
+        v, valid = values[name]
+        out[name] = (v.reshape(v.shape[0], layers, -1).double().cpu().numpy(), valid.cpu().numpy())
     return out
 
 
-def _layer_values(a: torch.Tensor, q: TokenBatch | _Queries, k: TokenBatch, metrics: Sequence[str],
-                  consume: bool) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Statistics of one layer, a (batch, head, query, key).
+def _values(a5: torch.Tensor, q: TokenBatch | _Queries, k: TokenBatch,
+            metrics: Sequence[str]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Statistics of all layers and heads at once; a5 (batch, layer, head, query, key) is overwritten.
 
-    Sums run per query first and padded queries are dropped from those (batch, head,
-    query) results, so the full maps are never masked or copied.
+    Padded query rows are zeroed first, so that every sum over queries can run on
+    the whole map; each statistic is then a few passes (or one batched matmul) over it.
     """
-    a = a.float()
+    b, layers, heads, tq, tk = a5.shape
+    a = a5.view(b, layers * heads, tq, tk)
     real = q.real[:, None, :]                                    # (B, 1, Tq)
+    if not bool(q.real.all()):
+        a.masked_fill_(~real[..., None], 0.0)
     n = q.n[:, None]
-
-    def mean(per_query: torch.Tensor, mask: torch.Tensor = real, count: torch.Tensor = n) -> torch.Tensor:
-        return torch.where(mask, per_query, 0.0).sum(-1) / count
-
-    ones = torch.ones(a.shape[0], dtype=torch.bool, device=a.device)
+    ones = torch.ones(b, dtype=torch.bool, device=a.device)
     need = set(metrics)
     out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     if need & {"cls", "sep", "punct", "sink"}:
-        shares = a @ k.key_roles[:, None]                        # (B, H, Tq, 3)
+        shares = torch.bmm(a.view(b, -1, tk), k.key_roles).view(b, -1, tq, 3)
         for i, name in enumerate(("cls", "sep", "punct")):
-            out[name] = (mean(shares[..., i]), ones)
+            out[name] = (shares[..., i].sum(-1) / n, ones)
         if "sink" in need:
-            sink_q = (k.sink_query > 0)[:, None]
-            out["sink"] = (mean(shares[..., 0], sink_q, (n - 1).clamp(min=1)), q.n >= 2)
+            sink = (shares[..., 0] * k.sink_query[:, None]).sum(-1) / (n - 1).clamp(min=1)
+            out["sink"] = (sink, q.n >= 2)
     if "confidence" in need:
-        out["confidence"] = (mean(a.amax(-1)), ones)
+        out["confidence"] = (a.amax(-1).sum(-1) / n, ones)
     if need & {"prev", "next", "diagonal", "vertical"}:
-        out.update(_band(a, k, real, n, mean, ones, need))
+        out.update(_band(a, k, n, ones, need))
     if "distance" in need:
-        pos = torch.arange(a.shape[-1], dtype=a.dtype, device=a.device)
-        out["distance"] = (mean((a * (pos[:, None] - pos[None, :]).abs()).sum(-1)), ones)
+        pos = torch.arange(tk, dtype=a.dtype, device=a.device)
+        out["distance"] = ((a * (pos[:, None] - pos[None, :]).abs()).sum((-1, -2)) / n, ones)
     if "block" in need:
-        inside = (k.segment[:, :, None] == k.segment[:, None, :]).to(a.dtype) * k.block_query[:, None, :]
-        block_q = (k.block_query > 0)[:, None]
-        count = k.block_query.sum(-1).clamp(min=1)[:, None]
-        out["block"] = (mean((a * inside[:, None]).sum(-1), block_q, count), k.block_valid)
+        out["block"] = (_block(a, k), k.block_valid)
     if need & {"entropy", "entropy_norm"}:
-        ent = mean(_entropy(a if consume else a.clone(), k))
+        ent = _entropy(a, k).sum(-1) / n                         # padded query rows give entr(eps) sums: drop them
+        ent = ent - _padded_rows_entropy(q, k) / n
         out["entropy"] = (ent, ones)
         out["entropy_norm"] = (ent / torch.log(k.n.clamp(min=2))[:, None], k.n >= 2)
     return out
 
 
-def _band(a, k: TokenBatch, real, n, mean, ones, need) -> dict:
-    """prev / next / diagonal / vertical from the three central diagonals."""
+def _band(a, k: TokenBatch, n, ones, need) -> dict:
+    """prev / next / diagonal / vertical from the three central diagonals (padded rows already 0)."""
     same = torch.diagonal(a, 0, -2, -1)                          # A[i, i]
     below = torch.diagonal(a, -1, -2, -1)                        # A[i+1, i]: previous token
     above = torch.diagonal(a, 1, -2, -1)                         # A[i, i+1]: next token
-    real_below, real_above = real[..., 1:], real[..., :-1]       # the query of each entry
-    same, below, above = (torch.where(real, same, 0.0), torch.where(real_below, below, 0.0),
-                          torch.where(real_above, above, 0.0))
     out = {"prev": (below.sum(-1) / n, ones), "next": (above.sum(-1) / n, ones)}
     plain = 1 - k.key_roles[..., :2].amax(-1)[:, None]           # keys neither first nor [SEP]
     band = (same * plain).sum(-1) + (below * plain[..., :-1]).sum(-1) + (above * plain[..., 1:]).sum(-1)
     out["diagonal"] = (band / n, ones)
     if "vertical" in need:
-        off = (real.to(a.dtype)[:, :, None, :] @ a)[:, :, 0] - same     # column sums over real queries
+        off = a.sum(-2) - same                                   # column sums, off the band
         off[..., :-1] -= below
         off[..., 1:] -= above
         top = off.clamp(min=0).topk(min(VERTICAL_COLUMNS, off.shape[-1]), dim=-1).values
         out["vertical"] = (top.sum(-1) / n, ones)
     return out
+
+
+def _block(a: torch.Tensor, k: TokenBatch) -> torch.Tensor:
+    """Per example: mean over plain queries of their attention on plain keys of their own segment.
+
+    One batched matmul with the (key, segment) one-hot matrix of plain tokens, then
+    each query picks its own segment's column.
+    """
+    b, lh, t, _ = a.shape
+    segments = int(k.segment.max()) + 1 if k.segment.numel() else 1
+    onehot = torch.nn.functional.one_hot(k.segment, segments).to(a.dtype) * k.block_query[..., None]
+    per_segment = torch.bmm(a.reshape(b, lh * t, t), onehot).view(b, lh, t, segments)
+    own = per_segment.gather(-1, k.segment[:, None, :, None].expand(-1, lh, -1, 1))[..., 0]
+    count = k.block_query.sum(-1).clamp(min=1)[:, None]
+    return (own * k.block_query[:, None]).sum(-1) / count
 
 
 def _entropy(a: torch.Tensor, k: TokenBatch) -> torch.Tensor:
@@ -210,7 +226,14 @@ def _entropy(a: torch.Tensor, k: TokenBatch) -> torch.Tensor:
     ``entr(SMOOTHING / n)`` since their weight is 0 before smoothing.
     """
     eps = (SMOOTHING / k.n)[:, None, None, None]
-    a.mul_(1 - SMOOTHING).add_(eps)
+    torch.add(eps, a, alpha=1 - SMOOTHING, out=a)
     total = torch.special.entr(a, out=a).sum(-1)
     padded = (a.shape[-1] - k.n)[:, None, None]
     return total - padded * torch.special.entr(eps[..., 0])
+
+
+def _padded_rows_entropy(q, k: TokenBatch) -> torch.Tensor:
+    """What the zeroed padded query rows add to the entropy sum: (n_real_keys) * entr(eps) each."""
+    eps = SMOOTHING / k.n
+    padded_rows = q.real.shape[-1] - q.n
+    return (padded_rows * k.n * torch.special.entr(eps))[:, None]

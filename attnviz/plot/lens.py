@@ -53,11 +53,11 @@ def lens_table(lens: Any, *, ax: Axes | None = None, cmap: Any = "Blues", annota
     _fit_labels(ax, lens)
     on_resize(fig, lambda a: _fit_labels(a, lens), ax)
     ax.set_xlabel("input position (prediction of the next token)")
-    ax.set_title(title if title is not None else "logit lens: top next-token prediction per layer")
+    ax.set_title(title if title is not None else "logit lens: top next-token prediction")
     if annotate:
         _write_tokens(ax, lens, probs, image, min(w_pt / cols, h_pt / rows))
     if cbar:
-        bar = fig.colorbar(image, ax=ax, label="probability of the top token")
+        bar = fig.colorbar(image, ax=ax, label="top-1 probability")
         bar.solids.set_rasterized(True)
     set_provenance(fig, model=getattr(lens, "model_name", ""), text=getattr(lens, "text", ""), view="logit lens")
     return ax

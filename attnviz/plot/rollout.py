@@ -30,7 +30,7 @@ def _new_axes(width: float, height: float) -> Axes:
 def _title(result: Any) -> str:
     layers = result.layers
     span = f"layers {layers[0]}-{layers[-1]}" if len(layers) > 1 else f"layer {layers[0]}"
-    return f"{_NAMES.get(result.method, result.method)} ({span}, {result.head_fusion} of heads)"
+    return f"{_NAMES.get(result.method, result.method)}\n{span}, {result.head_fusion} of heads"
 
 
 def _points(ax: Axes) -> tuple[float, float]:
@@ -99,7 +99,7 @@ def rollout_bars(result: Any, *, query: int = 0, ax: Axes | None = None, color: 
     row = np.asarray(result.for_query(query), dtype=float)
     tokens = list(result.tokens)
     if ax is None:
-        ax = _new_axes(float(np.clip(0.22 * len(tokens) + 1.5, 3.3, 9.0)), 2.4)
+        ax = _new_axes(float(np.clip(0.22 * len(tokens) + 1.5, 3.3, 9.0)), 3.0)
     ax.bar(np.arange(len(row)), row, color=color or "C0", **kwargs)
     _fit_tokens(ax, tokens, rows=False)
     on_resize(ax.figure.get_figure(root=True), lambda a: _fit_tokens(a, tokens, rows=False), ax)
@@ -108,7 +108,8 @@ def rollout_bars(result: Any, *, query: int = 0, ax: Axes | None = None, color: 
     ax.set_ylabel("attribution")
     ax.set_xlabel("input token")
     position = query % len(tokens)
-    ax.set_title(title if title is not None else f"{_title(result)}\nfrom position {position} ({tokens[position]})")
+    name = _NAMES.get(result.method, result.method)
+    ax.set_title(title if title is not None else f"{name} from position {position} ({tokens[position]})")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     set_provenance(ax.figure.get_figure(root=True), model=getattr(result, "model_name", ""),
