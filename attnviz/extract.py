@@ -96,14 +96,14 @@ def extract(
     enc_dec = bool(getattr(cfg, "is_encoder_decoder", False))
     targets = _decoder_targets(tokenizer, cfg, enc_dec, decoder_texts, labels, len(texts))
     limit = max_length or max_positions(model, tokenizer)
-    encoded = _tokenize(tokenizer, texts, pairs, limit)
-    _check_vocabulary(model, encoded, targets)
+    encoded = tokenize_texts(tokenizer, texts, pairs, limit)
+    check_vocabulary(model, encoded, targets)
     dims = _model_dims(cfg)
     keep_layers = _subset(layers, dims["layers"], "layer")
     keep_heads = _subset(heads, dims["heads"], "head")
-    side = _padding_side(model, padding_side or getattr(tokenizer, "padding_side", "right"), enc_dec)
+    side = padding_side_for(model, padding_side or getattr(tokenizer, "padding_side", "right"), enc_dec)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    run = _Runner(model, tokenizer, keep_layers, keep_heads, hidden_states, dtype, side, pad_id)
+    run = BatchRunner(model, tokenizer, keep_layers, keep_heads, hidden_states, dtype, side, pad_id)
     examples: list[Example | None] = [None] * len(texts)
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]["input_ids"]))
     batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
@@ -142,7 +142,11 @@ def _as_list(values: Any, name: str, expected: int | None = None) -> list[str]:
     return values
 
 
-def _tokenize(tokenizer: Any, texts: list[str], pairs: list[str] | None, limit: int) -> list[dict]:
+def tokenize_texts(tokenizer: Any, texts: list[str], pairs: list[str] | None, limit: int) -> list[dict]:
+    """Tokenize texts (no padding), truncating to ``limit`` with a warning that counts the cut tokens.
+
+    Returns one dict per text: input_ids (and token_type_ids), word_ids and offsets.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         full = tokenizer(texts, pairs, truncation=False, add_special_tokens=True)
@@ -192,7 +196,8 @@ def _decoder_targets(tokenizer, cfg, enc_dec, decoder_texts, labels, n) -> list[
     return [[int(start)] + seq[:-1] if seq else [int(start)] for seq in labels]
 
 
-def _check_vocabulary(model, encoded, targets) -> None:
+def check_vocabulary(model, encoded, targets) -> None:
+    """Raise a ValueError when a token id is outside the model's vocabulary (wrong tokenizer)."""
     try:
         size = model.get_input_embeddings().num_embeddings
     except (AttributeError, NotImplementedError):
@@ -232,7 +237,8 @@ def _subset(chosen: Sequence[int] | None, total: int | None, name: str) -> list[
     return sorted(set(chosen))
 
 
-def _padding_side(model, requested: str, enc_dec: bool) -> str:
+def padding_side_for(model, requested: str, enc_dec: bool) -> str:
+    """The padding side to use: left only where position ids can be passed (results stay exact)."""
     if requested not in ("left", "right"):
         raise ValueError(f"padding_side={requested!r}: use 'left' or 'right'")
     if requested == "left" and not enc_dec and "position_ids" in inspect.signature(model.forward).parameters:
@@ -241,8 +247,9 @@ def _padding_side(model, requested: str, enc_dec: bool) -> str:
 
 
 # --- running ----------------------------------------------------------------------------
-class _Runner:
-    """Pads one batch, runs the model and turns the output into Examples."""
+class BatchRunner:
+    """Pads one batch, runs the model and turns the output into Examples (used by extract and
+    by attnviz.metrics.dataset_stats, which only uses its padding)."""
 
     def __init__(self, model, tokenizer, layers, heads, hidden, dtype, side, pad_id):
         self.model, self.tokenizer = model, tokenizer
@@ -270,7 +277,8 @@ class _Runner:
             starts.append(start)
         return ids, mask, starts
 
-    def _inputs(self, items, targets):
+    def batch_inputs(self, items, targets):
+        """Pad one batch of tokenized items (and decoder targets) into model inputs on the device."""
         import torch
 
         ids, mask, starts = self._pad([it["input_ids"] for it in items], self.pad_id, self.side)
@@ -308,7 +316,7 @@ class _Runner:
         return torch.stack([h.to("cpu", torch.float32) for h in states]).numpy()
 
     def __call__(self, items, targets):
-        inputs, starts, dec_starts = self._inputs(items, targets)
+        inputs, starts, dec_starts = self.batch_inputs(items, targets)
         out = self.model(**inputs, output_attentions=True, output_hidden_states=self.hidden, return_dict=True)
         enc_dec = targets is not None
         att, self.kept_layers, self.num_heads = self._stack(

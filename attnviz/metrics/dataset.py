@@ -22,7 +22,7 @@ import os
 import warnings
 from typing import Any, Iterable
 
-from attnviz.extract import _check_vocabulary, _padding_side, _Runner, _tokenize
+from attnviz.extract import BatchRunner, check_vocabulary, padding_side_for, tokenize_texts
 from attnviz.metrics.definitions import check_metrics
 from attnviz.metrics.kernel import batch_values, token_batch
 from attnviz.metrics.online import RunningStats
@@ -92,9 +92,9 @@ class _Stream:
         cfg = model.config
         self.model, self.tokenizer, self.metrics, self.limit = model, tokenizer, metrics, limit
         self.enc_dec = bool(getattr(cfg, "is_encoder_decoder", False))
-        side = _padding_side(model, getattr(tokenizer, "padding_side", "right") or "right", self.enc_dec)
+        side = padding_side_for(model, getattr(tokenizer, "padding_side", "right") or "right", self.enc_dec)
         pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        self.runner = _Runner(model, tokenizer, None, None, False, "float32", side, pad_id)
+        self.runner = BatchRunner(model, tokenizer, None, None, False, "float32", side, pad_id)
         start = getattr(cfg, "decoder_start_token_id", None)
         self.start = [int(start if start is not None else pad_id)]
         self.special = set(getattr(tokenizer, "all_special_ids", []) or [])
@@ -108,11 +108,11 @@ class _Stream:
         """Tokenize a window of texts, run it in length-sorted batches; yields texts done per batch."""
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            items = _tokenize(self.tokenizer, texts, None, self.limit)
+            items = tokenize_texts(self.tokenizer, texts, None, self.limit)
         if caught:  # count the cut texts here, warn once at the end
             lengths = self.tokenizer(texts, truncation=False, verbose=False)["input_ids"]
             self.cut_texts += sum(1 for ids in lengths if len(ids) > self.limit)
-        _check_vocabulary(self.model, items, None)
+        check_vocabulary(self.model, items, None)
         items.sort(key=lambda it: len(it["input_ids"]))
         for s in range(0, len(items), batch_size):
             batch = items[s:s + batch_size]
@@ -132,7 +132,7 @@ class _Stream:
 
     def _run_batch(self, items: list[dict]) -> None:
         targets = [self.start] * len(items) if self.enc_dec else None
-        inputs, starts, _ = self.runner._inputs(items, targets)
+        inputs, starts, _ = self.runner.batch_inputs(items, targets)
         out = self.model(**inputs, output_attentions=True, return_dict=True)
         maps = out.encoder_attentions if self.enc_dec else out.attentions
         check_attentions(maps, self.model)

@@ -26,7 +26,12 @@ COLUMNS = ("layer", "head", "metric", "value", "std", "count")
 
 
 class HeadScore(NamedTuple):
-    """One head's value of one statistic (what :meth:`HeadStats.top` lists)."""
+    """One head's value of one statistic (what :meth:`HeadStats.top` lists).
+
+    Example:
+        >>> HeadScore(layer=2, head=5, value=0.8).head
+        5
+    """
 
     layer: int
     head: int

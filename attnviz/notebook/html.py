@@ -92,13 +92,29 @@ class HtmlView:
 
 
 class HeadView(HtmlView):
-    """The bertviz-style view returned by :func:`head_view`."""
+    """The bertviz-style view returned by :func:`head_view`.
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> view = head_view(attnviz.extract(*tiny_model("bert"), "the cat"))
+        >>> isinstance(view, HeadView), "<script" in str(view)
+        (True, True)
+    """
 
     view_type = "head"
 
 
 class ModelView(HtmlView):
-    """The layer x head thumbnail view returned by :func:`model_view`."""
+    """The layer x head thumbnail view returned by :func:`model_view`.
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> view = model_view(attnviz.extract(*tiny_model("bert"), "the cat"))
+        >>> isinstance(view, ModelView), view._repr_html_() != ""
+        (True, True)
+    """
 
     view_type = "model"
 

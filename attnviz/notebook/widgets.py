@@ -79,7 +79,15 @@ def _explorer_class() -> type:
     widgets = _widgets()
 
     class Explorer(widgets.VBox):
-        """The explorer panel (an ``ipywidgets.VBox``); see :func:`explorer`."""
+        """The explorer panel (an ``ipywidgets.VBox``); see :func:`explorer`.
+
+        Example:
+            >>> import attnviz
+            >>> from attnviz.testing import tiny_model
+            >>> panel = explorer(attnviz.extract(*tiny_model("bert"), "the cat"))
+            >>> sorted(panel.controls)[:2], panel.rendered >= 1
+            (['example', 'head'], True)
+        """
 
         def __init__(self, capture: Capture, *, example: int, view: str, dpi: int) -> None:
             self.capture, self.dpi, self.rendered, self.title, self.error = capture, dpi, 0, "", None

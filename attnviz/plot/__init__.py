@@ -4,6 +4,10 @@
 * :func:`token_heatmap`: one head (or the mean/max of a layer) with tokens on both axes.
 * :func:`hidden_norms`, :func:`layer_similarity`: hidden-state norms and layer similarity.
 * :func:`head_summary`: a layer x head heatmap of any per-head number.
+* :func:`rollout_heatmap`, :func:`rollout_bars`: attention rollout/flow (see attnviz.metrics).
+* :func:`lens_table`: the logit lens as a layers x positions table of top tokens.
+* :func:`change_map`, :func:`layer_lines`, :func:`head_difference`: a fine-tuning comparison
+  (:func:`attnviz.compare`) per head, per layer and for one head before/after/difference.
 * :func:`save_figure`, :func:`paper_theme`: PNG/PDF/SVG export at paper widths, a theme.
 
 Axes-level functions take ``ax=None`` and return the Axes; figure-level ones return an
@@ -19,20 +23,29 @@ Example:
 """
 from __future__ import annotations
 
+from attnviz.plot.compare import change_map, head_difference, layer_lines
 from attnviz.plot.grid import HeadGrid, head_grid
 from attnviz.plot.heatmap import token_heatmap
 from attnviz.plot.hidden import LayerSimilarity, hidden_norms, layer_similarity
+from attnviz.plot.lens import lens_table
+from attnviz.plot.rollout import rollout_bars, rollout_heatmap
 from attnviz.plot.style import paper_theme, save_figure
 from attnviz.plot.summary import head_summary
 
 __all__ = [
     "HeadGrid",
     "LayerSimilarity",
+    "change_map",
+    "head_difference",
     "head_grid",
     "head_summary",
     "hidden_norms",
+    "layer_lines",
     "layer_similarity",
+    "lens_table",
     "paper_theme",
+    "rollout_bars",
+    "rollout_heatmap",
     "save_figure",
     "token_heatmap",
 ]
