@@ -37,6 +37,34 @@ def test_repeated_batch_repeats(gallery):
     assert torch.equal(ids[:, 1:6], ids[:, 6:11])
 
 
+def test_repeated_batch_prefix_words_are_distinct_and_not_repeated(gallery):
+    import torch
+
+    ids = gallery.repeated_batch(torch.Generator().manual_seed(1), 3, 4, bos=2, first_word=3, prefix=2)
+    assert ids.shape == (3, 11)
+    assert torch.equal(ids[:, 3:7], ids[:, 7:11])
+    for row in ids[:, 1:7]:
+        assert len(set(row.tolist())) == 6  # prefix + first copy: all distinct
+    with pytest.raises(ValueError, match="distinct words"):
+        gallery.repeated_batch(torch.Generator(), 1, len(gallery.WORDS), bos=2, first_word=3, prefix=1)
+
+
+def test_model_is_attention_only_with_untied_embeddings(gallery):
+    model = gallery.build_model(gallery.build_tokenizer())
+    assert all(float(w.abs().sum()) == 0 and not w.requires_grad
+               for block in model.transformer.h for w in block.mlp.parameters())
+    assert model.lm_head.weight.data_ptr() != model.transformer.wte.weight.data_ptr()
+
+
+def test_held_out_texts_repeat_their_last_words(gallery):
+    texts = gallery.held_out_texts(5, seed=3)
+    assert len(texts) == 5 and texts == gallery.held_out_texts(5, seed=3)
+    for text in texts:
+        words = text.split()
+        k = next(k for k in range(gallery.MAX_K, 0, -1) if words[-k:] == words[-2 * k:-k])
+        assert k >= 4 and len(set(words[:-k])) == len(words) - k
+
+
 def _capture_with(attention: np.ndarray, tokens: list[str]) -> Capture:
     return Capture([Example(tokens=tokens, attentions=attention[None, None].astype(np.float32))],
                    layers=[0], heads=[0], num_layers=1, num_heads=1)
@@ -58,6 +86,21 @@ def test_induction_scores_of_ideal_heads(gallery):
     assert scores["previous_token"][0, 0] == pytest.approx(1 / 6)  # only query 1 -> key 0
 
 
+def test_induction_scores_average_over_examples(gallery):
+    tokens = ["<bos>", "a", "b", "a", "b"]
+    previous = np.eye(5, k=-1)
+    previous[0, 0] = 1.0
+    uniform = np.tril(np.ones((5, 5))) / np.arange(1, 6)[:, None]
+    cap = Capture([Example(tokens=tokens, attentions=a[None, None].astype(np.float32)) for a in (previous, uniform)],
+                  layers=[0], heads=[0], num_layers=1, num_heads=1)
+    one = [gallery.induction_scores(cap, i) for i in range(2)]
+    both = gallery.induction_scores(cap)
+    for name in ("previous_token", "induction"):
+        assert both[name][0, 0] == pytest.approx((one[0][name][0, 0] + one[1][name][0, 0]) / 2)
+    assert one[0]["previous_token"][0, 0] == pytest.approx(1.0)
+    assert one[1]["induction"][0, 0] == pytest.approx(np.mean([1 / 4, 1 / 5]))  # queries 3, 4 -> keys 2, 3
+
+
 def test_induction_scores_need_a_repeat(gallery):
     with pytest.raises(ValueError, match="no token repeats"):
         gallery.induction_scores(_capture_with(np.eye(3), ["x", "y", "z"]))
@@ -76,3 +119,20 @@ def test_short_training_improves_the_loss_and_saves_a_loadable_model(gallery, tm
     assert cap[0].prompt_length == 9 and len(cap[0].tokens) == 13
     assert gallery.induction_scores(cap)["induction"].shape == (2, 4)
     assert not list(tmp_path.glob(".model.*")), "the staging folder was left behind"
+
+
+@pytest.mark.slow
+def test_training_forms_a_previous_token_head_and_an_induction_head(gallery, tmp_path):
+    # seed 0 shows both heads after ~1000 steps (~8 s on a busy 2-core CPU); training stops
+    # early once the copy loss is ~0.001, so the budget is only a ceiling
+    path = gallery.train_induction_model(tmp_path / "model", seconds_budget=30, seed=0)
+    model, tok = attnviz.load_model(path)
+    scores = gallery.induction_scores(attnviz.extract(model, tok, gallery.held_out_texts(8)))
+    untrained = gallery.induction_scores(attnviz.extract(*_untrained(gallery), gallery.held_out_texts(8)))
+    assert scores["previous_token"][0].max() > 0.5 > untrained["previous_token"][0].max()
+    assert scores["induction"][1].max() > 0.5 > untrained["induction"][1].max()
+
+
+def _untrained(gallery):
+    tok = gallery.build_tokenizer()
+    return gallery.build_model(tok, seed=0).eval(), tok
