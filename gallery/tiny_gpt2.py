@@ -16,12 +16,14 @@ with tied embeddings, or with the shortest repeats at k >= 4, it solves the task
 strided heads instead (layer 0 looking back 2-5 positions, layer 1 composing them);
 repeats as short as k = 2 rule out strides longer than one.
 
-What one minute on a busy 2-core CPU gives (seed 0, measured): the copy loss drops
-sharply from ~2.8 to ~0.001 after ~1000 steps (the induction "phase change"), one
-layer-0 head attends to the previous token (score ~0.9) and layer-1 heads attend to
-the token after the earlier occurrence (induction score ~0.97). :func:`induction_scores`
-measures both; the figures show the diagonal just below the main one (layer 0) and the
-induction stripe k - 1 below it (layer 1).
+What it learns on a busy 2-core CPU (measured, 16 held-out sequences): seed 0 stops
+after 2899 steps / 24 s with copy loss 3.79 -> 0.0009; the loss drops sharply after
+~1000 steps (the induction "phase change"). Layer-0 heads 0 and 1 attend to the previous
+token (scores 0.87, 0.93) and layer-1 heads 0, 2, 3 attend to the token after the
+earlier occurrence (induction scores 0.96, 0.83, 0.99). Seeds 1-3 reach both structures
+too (best previous-token 0.69-0.94, best induction 0.96-0.99, in 26-49 s).
+:func:`induction_scores` measures both; the figures show the diagonal just below the
+main one (layer 0) and the induction stripe k - 1 below it (layer 1).
 
 Run ``python gallery/tiny_gpt2.py --out /tmp/gen_demo``: it trains the model (saved
 with a word-level tokenizer, so ``attnviz.load_model(path)`` works), prints the
