@@ -144,16 +144,23 @@ def seq2seq(out: Path) -> None:
 
 
 def decoder(out: Path) -> None:
+    """A tiny GPT-2 trained here to copy repeated sequences: previous-token and induction heads."""
+    import numpy as np
     import tiny_gpt2
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = tiny_gpt2.train_induction_model(Path(tmp) / "gpt2")
-        model, tok = load_model(path)
-        prompt = tiny_gpt2.repeated_prompt(tok)
-        cap = attnviz.extract_generation(model, tok, prompt, max_new_tokens=8)
-    save(plot.head_grid(cap, example=0), out, "gpt2_induction_grid.png", width="page")
-    scores = tiny_gpt2.induction_scores(cap)
-    print(f"  induction scores: {scores}")
+        model, tok = load_model(tiny_gpt2.train_induction_model(Path(tmp) / "gpt2"))
+    scores = tiny_gpt2.induction_scores(attnviz.extract(model, tok, tiny_gpt2.held_out_texts(16)))
+    print(f"  induction scores per head: {scores}")
+    cap = attnviz.extract_generation(model, tok, tiny_gpt2.repeated_prompt(12, 4), max_new_tokens=8,
+                                     min_new_tokens=8)
+    save(plot.head_grid(cap, example=0, title="tiny GPT-2 copying"), out, "gpt2_generation_grid.png", width="page")
+    fig, axes = plt.subplots(1, 2, figsize=(6.9, 3.6), layout="constrained")
+    for ax, (layer, name, what) in zip(axes, ((0, "previous_token", "previous-token"), (1, "induction", "induction"))):
+        head = int(np.argmax(scores[name][layer]))
+        plot.token_heatmap(cap, example=0, layer=layer, head=head, ax=ax)
+        ax.set_title(f"layer {layer}, head {head}: {what} ({scores[name][layer, head]:.2f})")
+    save(fig, out, "gpt2_induction_heads.png", width="page")
 
 
 FIGURES: dict[str, Callable] = {
