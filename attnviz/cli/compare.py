@@ -9,12 +9,13 @@ import argparse
 from pathlib import Path
 
 EXAMPLE = """examples:
+  attnviz compare default run/best --data builtin --out cmp            # packaged MiniLM vs its fine-tune
   attnviz compare ./pretrained run/best --text "A dull, lifeless film." --text "Loved it." --out cmp
   attnviz compare ./pretrained run/best --data builtin --out cmp        # the 80 validation reviews
   attnviz compare before.safetensors after.safetensors --out cmp        # two saved captures
 
-BEFORE and AFTER are model folders (as written by save_pretrained / attnviz finetune) or capture
-files saved with Capture.save (.safetensors). Writes comparison.json, comparison.md and PNG
+BEFORE and AFTER are model folders (as written by save_pretrained / attnviz finetune), the word
+'default' (the packaged all-MiniLM-L6-v2), or capture files saved with Capture.save (.safetensors). Writes comparison.json, comparison.md and PNG
 figures: the layers x heads change map, the per-layer line and the most changed head."""
 
 
@@ -25,8 +26,8 @@ def register(subparsers) -> None:
         description="Per layer and head: cosine similarity of the attention maps (Kovaleva et al. 2019), "
                     "JS divergence of the rows, entropy change; per layer: hidden-state similarity.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("before", metavar="BEFORE", help="model folder or capture file (.safetensors)")
-    p.add_argument("after", metavar="AFTER", help="model folder or capture file (.safetensors)")
+    p.add_argument("before", metavar="BEFORE", help="model folder, 'default' or capture file (.safetensors)")
+    p.add_argument("after", metavar="AFTER", help="model folder, 'default' or capture file (.safetensors)")
     p.add_argument("--text", action="append", default=None, metavar="TEXT", help="an input text; repeatable")
     p.add_argument("--data", metavar="FILE|builtin", default=None,
                    help="texts from a file (.txt one per line, CSV/JSONL column --text-column), or 'builtin' "
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from attnviz.comparison import compare
 
     show_warnings_briefly()
+    args.before, args.after = (_resolve(s) for s in (args.before, args.after))
     for side in (args.before, args.after):
         if not Path(side).exists():
             raise FileNotFoundError(f"no model folder or capture file at {side}: check the path")
@@ -80,6 +82,15 @@ def run(args: argparse.Namespace) -> int:
     for path in written:
         print(f"  {path}")
     return 0
+
+
+def _resolve(side: str) -> str:
+    """'default' names the packaged all-MiniLM-L6-v2; anything else is a path."""
+    if side == "default" and not Path(side).exists():
+        from attnviz.modeling import default_model_path
+
+        return str(default_model_path())
+    return side
 
 
 def _label(path: str) -> str:

@@ -53,3 +53,10 @@ def test_compare_help_has_an_example(capsys):
     with pytest.raises(SystemExit):
         main(["compare", "--help"])
     assert "attnviz compare ./pretrained run/best" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_default_names_the_packaged_model(minilm_path, tmp_path, capsys):
+    assert main(["compare", "default", str(minilm_path), "--text", "A warm film.", "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "comparison.json").read_text())
+    assert min(min(row) for row in data["cosine"]) > 0.9999
