@@ -118,7 +118,8 @@ def finetuning(m: MiniLM, out: Path) -> None:
     from attnviz.plot import compare as compare_plots
 
     with tempfile.TemporaryDirectory() as tmp:
-        result = attnviz.finetune(str(m.path), load_reviews(), Path(tmp) / "run", epochs=3, max_length=64)
+        result = attnviz.finetune(str(m.path), load_reviews(), Path(tmp) / "run", epochs=3, max_length=64,
+                                  disable_tqdm=True)
         print(f"  fine-tuned: {result.metrics[-1]}")
         before = attnviz.extract(m.model, m.tokenizer, PROBES)
         comparison = attnviz.compare(before, attnviz.extract(result.best_checkpoint, None, PROBES))
@@ -131,16 +132,20 @@ def finetuning(m: MiniLM, out: Path) -> None:
 
 
 def seq2seq(out: Path) -> None:
+    """A tiny BART trained here to reverse its input: its cross-attention is an anti-diagonal."""
+    import numpy as np
     import tiny_seq2seq
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = tiny_seq2seq.train_reversal_model(Path(tmp) / "bart")
-        model, tok = load_model(path)
-        source, target = tiny_seq2seq.example_pair()
-        cap = attnviz.extract(model, tok, source, decoder_texts=target)
-    layer = int(max(range(len(cap.decoder_layers)), key=lambda i: tiny_seq2seq.alignment_score(cap)[i]))
-    save(plot.token_heatmap(cap, example=0, layer=layer, head="mean", kind="cross").figure,
-         out, "seq2seq_cross_attention.png")
+        model, tok = load_model(tiny_seq2seq.train_reversal_model(Path(tmp) / "bart"))
+    source = tiny_seq2seq.held_out_sources(1)[0]
+    cap = attnviz.extract(model, tok, source, decoder_texts=tiny_seq2seq.reverse_text(source))
+    scores = tiny_seq2seq.alignment_score(cap)
+    layer = cap.decoder_layers[int(np.argmax(scores))]
+    print(f"  alignment per decoder layer: {np.round(scores, 3).tolist()}")
+    ax = plot.token_heatmap(cap, example=0, layer=layer, head="mean", kind="cross")
+    ax.set_title(f"cross-attention, layer {layer}, mean of heads")
+    save(ax.figure, out, "seq2seq_cross_attention.png")
 
 
 def decoder(out: Path) -> None:
