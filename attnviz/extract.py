@@ -255,6 +255,9 @@ class BatchRunner:
         self.model, self.tokenizer = model, tokenizer
         self.layers, self.heads, self.hidden = layers, heads, hidden
         self.dtype, self.side, self.pad_id = np.dtype(dtype), side, pad_id
+        import torch
+
+        self.torch_dtype = getattr(torch, dtype)
         self.device = input_device(model)
         params = inspect.signature(model.forward).parameters
         self.accepts = set(params) if not any(p.kind == p.VAR_KEYWORD for p in params.values()) \
@@ -296,36 +299,51 @@ class BatchRunner:
         inputs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
         return inputs, starts, dec_starts
 
-    def _stack(self, maps, name):
-        """(layer, batch, head, q, k) float32 numpy of the kept layers and heads."""
+    def _layers(self, maps, name):
+        """CPU float32 tensors (batch, head, q, k) of the kept layers (no copy when already so)."""
         import torch
 
         check_attentions(maps, self.model, name)
         keep = self.layers if self.layers is not None else range(len(maps))
         keep = [l for l in keep if l < len(maps)]
-        stacked = torch.stack([maps[l].to("cpu", torch.float32) for l in keep])
-        if self.heads is not None:
-            stacked = stacked[:, :, self.heads]
-        return stacked.numpy(), list(keep), maps[0].shape[1]
+        return [maps[l].to("cpu", torch.float32) for l in keep], list(keep), maps[0].shape[1]
 
     def _hidden(self, states):
         import torch
 
         if not self.hidden or states is None:
             return None
-        return torch.stack([h.to("cpu", torch.float32) for h in states]).numpy()
+        return [h.to("cpu", torch.float32) for h in states]
+
+    def _crop(self, layers: list, b: int, rows: slice, cols: slice | None = None,
+              heads: bool = True) -> np.ndarray:
+        """One example's (layer, [head,] rows[, cols]) block, copied once into the storage dtype.
+
+        The copy runs in torch, which spreads large copies over the CPU's threads.
+        """
+        import torch
+
+        pieces = [a[b] for a in layers]
+        if heads and self.heads is not None:
+            pieces = [p[self.heads] for p in pieces]
+        index = (slice(None), rows, cols) if cols is not None else (rows,)
+        first = pieces[0][index]
+        out = torch.empty((len(pieces),) + tuple(first.shape), dtype=self.torch_dtype)
+        for i, piece in enumerate(pieces):
+            out[i].copy_(piece[index])
+        return out.numpy()
 
     def __call__(self, items, targets):
         inputs, starts, dec_starts = self.batch_inputs(items, targets)
         out = self.model(**inputs, output_attentions=True, output_hidden_states=self.hidden, return_dict=True)
         enc_dec = targets is not None
-        att, self.kept_layers, self.num_heads = self._stack(
+        att, self.kept_layers, self.num_heads = self._layers(
             out.encoder_attentions if enc_dec else out.attentions, "attentions")
         self.num_layers = len(out.encoder_attentions if enc_dec else out.attentions)
         hid = self._hidden(out.encoder_hidden_states if enc_dec else out.hidden_states)
         if enc_dec:
-            dec, self.kept_decoder_layers, _ = self._stack(out.decoder_attentions, "decoder attentions")
-            cross, _, _ = self._stack(out.cross_attentions, "cross attentions")
+            dec, self.kept_decoder_layers, _ = self._layers(out.decoder_attentions, "decoder attentions")
+            cross, _, _ = self._layers(out.cross_attentions, "cross attentions")
             self.num_decoder_layers = len(out.decoder_attentions)
             dec_hid = self._hidden(out.decoder_hidden_states)
         logits = getattr(out, "logits", None)
@@ -336,23 +354,21 @@ class BatchRunner:
         for b, item in enumerate(items):
             s, e = starts[b], starts[b] + len(item["input_ids"])
             ex = self._example(item["input_ids"], item.get("word_ids"), item.get("offsets"))
-            ex.attentions = self._crop(att[:, b, :, s:e, s:e])
-            ex.hidden_states = None if hid is None else self._crop(hid[:, b, s:e])
+            ex.attentions = self._crop(att, b, slice(s, e), slice(s, e))
+            ex.hidden_states = None if hid is None else self._crop(hid, b, slice(s, e), heads=False)
             if enc_dec:
                 ds, de = dec_starts[b], dec_starts[b] + len(targets[b])
                 ex.decoder_tokens = self.tokenizer.convert_ids_to_tokens(targets[b])
                 ex.decoder_display_tokens = display_tokens(ex.decoder_tokens, byte_level=self.byte_level)
                 ex.decoder_special_mask = special_mask(targets[b], self.tokenizer)
-                ex.decoder_attentions = self._crop(dec[:, b, :, ds:de, ds:de])
-                ex.cross_attentions = self._crop(cross[:, b, :, ds:de, s:e])
-                ex.decoder_hidden_states = None if dec_hid is None else self._crop(dec_hid[:, b, ds:de])
+                ex.decoder_attentions = self._crop(dec, b, slice(ds, de), slice(ds, de))
+                ex.cross_attentions = self._crop(cross, b, slice(ds, de), slice(s, e))
+                ex.decoder_hidden_states = None if dec_hid is None else \
+                    self._crop(dec_hid, b, slice(ds, de), heads=False)
             if keep_logits:
                 self._label(ex, logits[b])
             results.append(ex)
         return results
-
-    def _crop(self, array: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(array, dtype=self.dtype)
 
     def _example(self, ids, word_ids, offsets) -> Example:
         tokens = self.tokenizer.convert_ids_to_tokens(ids)
