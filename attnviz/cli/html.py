@@ -71,14 +71,17 @@ def run(args: argparse.Namespace) -> int:
     from attnviz import notebook
 
     show_warnings_briefly()
-    model, tok = model_from(args)
+    out = args.out or f"{args.view}_view.html"
+    if not str(out).lower().endswith((".html", ".htm")):
+        raise ValueError(f"--out {out}: a view is an HTML page; give a path ending in .html")
     texts = texts_from(args)
+    model, tok = model_from(args)
     cap = extract(model, tok, texts, decoder_texts=args.decoder_text, batch_size=args.batch_size,
                   max_length=args.max_length, hidden_states=False, progress=len(texts) > 32)
     build = notebook.head_view if args.view == "head" else notebook.model_view
     options = {"scale": args.scale} if args.scale else {}
     view = build(cap, example=args.example, layers=args.layers, heads=args.heads, kind=args.kind,
                  compress=not args.no_compress, **options)
-    path = view.save(args.out or f"{args.view}_view.html")
+    path = view.save(out)
     print(f"wrote {path} ({view.nbytes / 1e6:.2f} MB, {args.view} view of example {args.example})")
     return 0

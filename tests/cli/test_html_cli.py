@@ -71,3 +71,11 @@ def test_int_list():
         int_list("a-b")
     with pytest.raises(SystemExit):
         main(["html", "--layers", "x"])
+
+
+def test_out_must_be_an_html_file(capsys, tmp_path):
+    from attnviz.cli import main
+
+    assert main(["html", "--text", "hello", "--out", str(tmp_path / "view.docx")]) == 1
+    assert "ending in .html" in capsys.readouterr().err
+    assert not (tmp_path / "view.docx").exists()
