@@ -9,7 +9,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import warnings
 from pathlib import Path
@@ -75,7 +74,7 @@ def texts_from(args: argparse.Namespace, *, default: list[str] | None = None) ->
 
 
 def read_texts(path: str | os.PathLike, column: str = "text") -> list[str]:
-    """Texts from a .txt (one per line), .csv or .jsonl file.
+    """Texts from a .txt (one per line), .csv or .jsonl file (see attnviz.metrics.sources).
 
     Example:
         >>> import tempfile, pathlib
@@ -83,27 +82,9 @@ def read_texts(path: str | os.PathLike, column: str = "text") -> list[str]:
         >>> read_texts(p)
         ['a', 'b']
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no data file at {path}: check the path")
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
-        import csv
+    from attnviz.metrics.sources import iter_file_texts
 
-        with path.open(newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
-        return [_column(r, column, path) for r in rows]
-    if suffix in (".jsonl", ".json"):
-        lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        return [_column(json.loads(ln), column, path) for ln in lines]
-    return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-
-
-def _column(row: dict, column: str, path: Path) -> str:
-    if column not in row:
-        raise ValueError(f"{path} has no column {column!r} (columns: {', '.join(row)}); "
-                         "name the right one with --text-column")
-    return str(row[column])
+    return list(iter_file_texts(Path(path), column))
 
 
 def output_dir(path: str | os.PathLike) -> Path:

@@ -33,7 +33,7 @@ def iter_texts(source: Any, *, text_column: str = "text") -> tuple[Iterator[str]
         ['good', 'bad']
     """
     if isinstance(source, os.PathLike) or (isinstance(source, str) and _looks_like_file(source)):
-        return _checked(_read_file(Path(source), text_column)), None
+        return _checked(iter_file_texts(Path(source), text_column)), None
     if isinstance(source, str):
         return _checked(iter([source])), 1
     if _is_dataset(source):
@@ -86,7 +86,15 @@ def _rows(rows: Iterable[Any], column: str) -> Iterator[Any]:
         yield row
 
 
-def _read_file(path: Path, column: str) -> Iterator[str]:
+def iter_file_texts(path: Path, column: str = "text") -> Iterator[str]:
+    """The non-empty texts of a .txt (one per line), .csv/.tsv or .jsonl file, read lazily.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.jsonl"; _ = p.write_text('{"text": "hi"}\n')
+        >>> list(iter_file_texts(p))
+        ['hi']
+    """
     if not path.is_file():
         raise FileNotFoundError(f"no data file at {path}: check the path (texts are read from .txt, "
                                 ".csv, .tsv or .jsonl files)")

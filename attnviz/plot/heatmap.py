@@ -11,14 +11,14 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 
 from attnviz.capture import Capture
 from attnviz.plot import _maps
-from attnviz.plot.style import SEQUENTIAL, fit_ticks, font_points, on_resize, set_provenance
+from attnviz.plot.style import SEQUENTIAL, fit_token_ticks, on_resize, set_provenance
 from attnviz.plot.summary import annotate_cells
 
 def token_heatmap(
@@ -94,7 +94,7 @@ def token_heatmap(
     if cbar:
         colorbar = ax.figure.colorbar(image, ax=ax, label=_maps.cbar_label(scale))
         colorbar.solids.set_rasterized(True)
-    refit = functools.partial(_fit_tokens, rows=sel.row_labels, cols=sel.col_labels)
+    refit = functools.partial(fit_token_ticks, rows=sel.row_labels, cols=sel.col_labels)
     refit(ax)
     on_resize(ax.figure.get_figure(root=True), refit, ax)
     set_provenance(ax.figure.get_figure(root=True), model=capture.model_name, model_type=capture.model_type,
@@ -110,16 +110,6 @@ def _new_axes(rows: int, cols: int) -> Axes:
     height = float(np.clip(0.2 * rows + 1.0, 2.6, 9.0))
     _, ax = plt.subplots(figsize=(width, height), layout="constrained")
     return ax
-
-
-def _fit_tokens(ax: Axes, *, rows: Sequence[str], cols: Sequence[str]) -> None:
-    """Token tick labels at a size that fits the axes' current size (thinned when long)."""
-    fig = ax.figure.get_figure(root=True)
-    pos = ax.get_position()
-    w_pt, h_pt = fig.get_size_inches() * 72 * (pos.width, pos.height)
-    fit_ticks(ax.xaxis, range(len(cols)), cols, w_pt, base=font_points("xtick.labelsize"))
-    fit_ticks(ax.yaxis, range(len(rows)), rows, h_pt, base=font_points("ytick.labelsize"))
-    ax.tick_params(axis="x", labelrotation=90)
 
 
 def draw_boundaries(ax: Axes, row: float | None, col: float | None, *, x0: float = 0.0,

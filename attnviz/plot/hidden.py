@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib import colors
@@ -24,8 +24,7 @@ from matplotlib.figure import Figure
 
 from attnviz.capture import Capture, Example
 from attnviz.plot import _maps
-from attnviz.plot.style import (DIVERGING, SEQUENTIAL, FigureView, fit_ticks, font_points, on_resize,
-                                set_provenance)
+from attnviz.plot.style import DIVERGING, SEQUENTIAL, FigureView, fit_token_ticks, on_resize, set_provenance
 
 
 def hidden_norms(
@@ -76,7 +75,7 @@ def hidden_norms(
     image.set_rasterized(True)
     ax.set_xlabel("token")
     ax.set_title(title if title is not None else "hidden-state norm")
-    refit = functools.partial(_fit, rows=_layer_labels(norms.shape[0]), cols=tokens)
+    refit = functools.partial(fit_token_ticks, rows=_layer_labels(norms.shape[0]), cols=tokens)
     refit(ax)
     fig = ax.figure.get_figure(root=True)
     on_resize(fig, refit, ax)
@@ -179,8 +178,8 @@ def layer_similarity(
 
 def _fit_similarity(sim: LayerSimilarity) -> None:
     short = [s.replace("embeddings", "emb").replace("layer ", "") for s in sim.labels]
-    _fit(sim.axes[0], rows=sim.labels, cols=short)
-    _fit(sim.axes[1], rows=sim.labels, cols=sim.tokens)
+    fit_token_ticks(sim.axes[0], rows=sim.labels, cols=short)
+    fit_token_ticks(sim.axes[1], rows=sim.labels, cols=sim.tokens)
     sim.axes[1].tick_params(axis="y", labelleft=False)
     sim.axes[0].tick_params(axis="x", labelrotation=0)
 
@@ -216,10 +215,3 @@ def _new_axes(n_tokens: int, n_rows: int) -> Axes:
     return ax
 
 
-def _fit(ax: Axes, *, rows: Sequence[str], cols: Sequence[str]) -> None:
-    fig = ax.figure.get_figure(root=True)
-    pos = ax.get_position()
-    w_pt, h_pt = fig.get_size_inches() * 72 * (pos.width, pos.height)
-    fit_ticks(ax.xaxis, range(len(cols)), cols, w_pt, base=font_points("xtick.labelsize"))
-    fit_ticks(ax.yaxis, range(len(rows)), rows, h_pt, base=font_points("ytick.labelsize"))
-    ax.tick_params(axis="x", labelrotation=90)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 
-from attnviz.plot.style import SEQUENTIAL, fit_ticks, font_points, on_resize, set_provenance
+from attnviz.plot.style import SEQUENTIAL, fit_token_ticks, on_resize, set_provenance
 
 _NAMES = {"rollout": "attention rollout", "flow": "attention flow"}
 
@@ -33,20 +33,9 @@ def _title(result: Any) -> str:
     return f"{_NAMES.get(result.method, result.method)}\n{span}, {result.head_fusion} of heads"
 
 
-def _points(ax: Axes) -> tuple[float, float]:
-    fig = ax.figure.get_figure(root=True)
-    pos = ax.get_position()
-    w, h = fig.get_size_inches() * 72 * (pos.width, pos.height)
-    return float(w), float(h)
-
-
 def _fit_tokens(ax: Axes, tokens: list[str], *, rows: bool) -> None:
     """Token labels at a size that fits the axes (refitted when save_figure resizes the figure)."""
-    w_pt, h_pt = _points(ax)
-    fit_ticks(ax.xaxis, range(len(tokens)), tokens, w_pt, base=font_points("xtick.labelsize"))
-    if rows:
-        fit_ticks(ax.yaxis, range(len(tokens)), tokens, h_pt, base=font_points("ytick.labelsize"))
-    ax.tick_params(axis="x", labelrotation=90)
+    fit_token_ticks(ax, rows=tokens if rows else None, cols=tokens)
 
 
 def rollout_heatmap(result: Any, *, ax: Axes | None = None, cmap: Any = None, vmin: float | None = 0.0,

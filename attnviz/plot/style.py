@@ -132,6 +132,27 @@ def fit_ticks(axis: Any, positions: Sequence[float], labels: Sequence[str], leng
     return size
 
 
+def fit_token_ticks(ax: Any, *, rows: Sequence[str] | None, cols: Sequence[str]) -> None:
+    """Token labels on both axes at a size that fits the axes' current size (thinned when long).
+
+    ``cols`` label the x axis (rotated 90 degrees), ``rows`` the y axis (None: leave it).
+
+    Example:
+        >>> from matplotlib.figure import Figure
+        >>> ax = Figure(figsize=(3, 3)).add_subplot()
+        >>> fit_token_ticks(ax, rows=["a", "b"], cols=["a", "b"])
+        >>> [t.get_text() for t in ax.get_yticklabels()]
+        ['a', 'b']
+    """
+    fig = ax.figure.get_figure(root=True)
+    pos = ax.get_position()
+    w_pt, h_pt = fig.get_size_inches() * 72 * (pos.width, pos.height)
+    fit_ticks(ax.xaxis, range(len(cols)), cols, w_pt, base=font_points("xtick.labelsize"))
+    if rows is not None:
+        fit_ticks(ax.yaxis, range(len(rows)), rows, h_pt, base=font_points("ytick.labelsize"))
+    ax.tick_params(axis="x", labelrotation=90)
+
+
 def set_provenance(fig: Figure, **info: Any) -> None:
     """Record what ``fig`` shows (model, text, view); :func:`save_figure` writes it.
 

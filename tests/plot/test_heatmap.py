@@ -5,7 +5,6 @@ import matplotlib as mpl
 import numpy as np
 import pytest
 
-import attnviz
 from attnviz.capture import Capture, Example
 from attnviz.plot import token_heatmap
 
