@@ -91,7 +91,7 @@ def iter_file_texts(path: Path, column: str = "text") -> Iterator[str]:
 
     Example:
         >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.jsonl"; _ = p.write_text('{"text": "hi"}\n')
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.jsonl"; _ = p.write_text('{"text": "hi"}\\n')
         >>> list(iter_file_texts(p))
         ['hi']
     """
