@@ -14,10 +14,11 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["atomic_path", "atomic_write_text"]
+__all__ = ["atomic_folder", "atomic_path", "atomic_write_text"]
 
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -59,6 +60,35 @@ def atomic_path(path: str | os.PathLike, *, suffix: str | None = None) -> Iterat
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a staging folder beside ``path``; on success it replaces ``path`` as a whole.
+
+    For folders written by several calls (a model and its tokenizer): a failure leaves the
+    old folder, or none, never a half-written one.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "model"
+        >>> with atomic_folder(target) as tmp:
+        ...     _ = (tmp / "config.json").write_text("{}")
+        >>> sorted(p.name for p in target.iterdir())
+        ['config.json']
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield staging
+        os.chmod(staging, 0o777 & ~_umask())
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
 
 
 def _umask() -> int:

@@ -28,6 +28,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from attnviz.atomic import atomic_folder, atomic_write_text
+
 RUN_MARKER = "attnviz-finetune.json"
 RESULT_FILE = "finetune_result.json"
 OWN_ENTRIES = (RUN_MARKER, RESULT_FILE, "finetune_summary.md", "checkpoints", "best", "probes")
@@ -210,7 +212,6 @@ def prepare_output_dir(path: str | os.PathLike, *, overwrite: bool = False) -> P
             elif target.exists():
                 target.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    from attnviz.atomic import atomic_write_text
 
     atomic_write_text(out / RUN_MARKER, json.dumps({"tool": "attnviz.finetune", "status": "running"}) + "\n")
     return out
@@ -226,19 +227,10 @@ def save_pretrained_atomic(model: Any, tokenizer: Any, path: str | os.PathLike) 
         >>> (p / "config.json").exists() and (p / "tokenizer.json").exists()
         True
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_folder(path) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return path
+    return Path(path)
 
 
 @contextlib.contextmanager

@@ -35,9 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -257,20 +255,12 @@ def exact_match(model: Any, tokenizer: Any, sources: list[str]) -> float:
 
 
 def _save(model: Any, tok: Any, out: Path, log: dict) -> Path:
-    from attnviz.atomic import atomic_write_text
+    from attnviz.atomic import atomic_folder, atomic_write_text
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_folder(out) as staging:
         model.save_pretrained(staging)
         tok.save_pretrained(staging)
         atomic_write_text(staging / "training.json", json.dumps(log, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return out
 
 
