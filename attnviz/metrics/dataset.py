@@ -22,7 +22,8 @@ import os
 import warnings
 from typing import Any, Iterable
 
-from attnviz.extract import BatchRunner, check_vocabulary, padding_side_for, tokenize_texts
+from attnviz.batching import BatchRunner
+from attnviz.extract import check_vocabulary, padding_side_for, tokenize_texts
 from attnviz.metrics.definitions import check_metrics
 from attnviz.metrics.kernel import batch_values, token_batch
 from attnviz.metrics.online import RunningStats

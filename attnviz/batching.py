@@ -1,0 +1,176 @@
+"""Batches for the model: padding, one forward pass with attentions, and per-example crops.
+
+:class:`BatchRunner` pads tokenized texts itself (right padding, or left padding with
+position ids so results equal unpadded input), runs the model with
+``output_attentions=True`` and cuts every example's maps out of the batch, so that no
+padding row or column survives. :func:`attnviz.extract` and
+:func:`attnviz.metrics.dataset_stats` use it.
+
+Example:
+    >>> from attnviz.testing import tiny_model
+    >>> from attnviz.modeling import inspection_mode
+    >>> model, tok = tiny_model("bert")
+    >>> runner = BatchRunner(model, tok, None, None, True, "float32", "right", tok.pad_token_id)
+    >>> items = [{"input_ids": tok("the cat sat")["input_ids"]}, {"input_ids": tok("hi")["input_ids"]}]
+    >>> with inspection_mode(model):
+    ...     examples = runner(items, None)
+    >>> [ex.attentions.shape[-1] for ex in examples] == [len(it["input_ids"]) for it in items]
+    True
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from attnviz.capture import Example
+from attnviz.modeling import ROBERTA_LIKE, check_attentions, input_device
+from attnviz.tokens import display_tokens, is_byte_level, special_mask
+
+__all__ = ["BatchRunner"]
+
+
+class BatchRunner:
+    """Pads one batch, runs the model and turns the output into Examples (used by extract and
+    by attnviz.metrics.dataset_stats, which only uses its padding).
+
+    Call it inside :func:`attnviz.modeling.inspection_mode` (eager attention, no gradients).
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> model, tok = tiny_model("gpt2")
+        >>> runner = BatchRunner(model, tok, [1], [0, 2], False, "float16", "left", 0)
+        >>> inputs, starts, _ = runner.batch_inputs([{"input_ids": [5, 6, 7]}, {"input_ids": [8]}], None)
+        >>> inputs["attention_mask"].tolist(), starts
+        ([[1, 1, 1], [0, 0, 1]], [0, 2])
+    """
+
+    def __init__(self, model, tokenizer, layers, heads, hidden, dtype, side, pad_id):
+        self.model, self.tokenizer = model, tokenizer
+        self.layers, self.heads, self.hidden = layers, heads, hidden
+        self.dtype, self.side, self.pad_id = np.dtype(dtype), side, pad_id
+        import torch
+
+        self.torch_dtype = getattr(torch, dtype)
+        self.device = input_device(model)
+        params = inspect.signature(model.forward).parameters
+        self.accepts = set(params) if not any(p.kind == p.VAR_KEYWORD for p in params.values()) \
+            else set(params) | {"token_type_ids", "position_ids", "use_cache"}
+        self.byte_level = is_byte_level(tokenizer)
+        self.offset = (model.config.pad_token_id or 0) + 1 if model.config.model_type in ROBERTA_LIKE else 0
+        self.num_layers = self.num_heads = self.num_decoder_layers = None
+
+    def _pad(self, seqs: list[list[int]], value: int, side: str):
+        import torch
+
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), value, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        starts = []
+        for row, seq in enumerate(seqs):
+            start = width - len(seq) if side == "left" else 0
+            ids[row, start:start + len(seq)] = torch.tensor(seq, dtype=torch.long)
+            mask[row, start:start + len(seq)] = 1
+            starts.append(start)
+        return ids, mask, starts
+
+    def batch_inputs(self, items, targets):
+        """Pad one batch of tokenized items (and decoder targets) into model inputs on the device."""
+        import torch
+
+        ids, mask, starts = self._pad([it["input_ids"] for it in items], self.pad_id, self.side)
+        inputs = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in items[0] and "token_type_ids" in self.accepts:
+            inputs["token_type_ids"] = self._pad([it["token_type_ids"] for it in items], 0, self.side)[0]
+        if self.side == "left":
+            inputs["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0) + self.offset
+        dec_starts = None
+        if targets is not None:
+            dec_ids, dec_mask, dec_starts = self._pad(targets, self.pad_id, "right")
+            inputs.update(decoder_input_ids=dec_ids, decoder_attention_mask=dec_mask)
+        if "use_cache" in self.accepts:
+            inputs["use_cache"] = False
+        inputs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+        return inputs, starts, dec_starts
+
+    def _layers(self, maps, name):
+        """CPU float32 tensors (batch, head, q, k) of the kept layers (no copy when already so)."""
+        import torch
+
+        check_attentions(maps, self.model, name)
+        keep = self.layers if self.layers is not None else range(len(maps))
+        keep = [l for l in keep if l < len(maps)]
+        return [maps[l].to("cpu", torch.float32) for l in keep], list(keep), maps[0].shape[1]
+
+    def _hidden(self, states):
+        import torch
+
+        if not self.hidden or states is None:
+            return None
+        return [h.to("cpu", torch.float32) for h in states]
+
+    def _crop(self, layers: list, b: int, rows: slice, cols: slice | None = None,
+              heads: bool = True) -> np.ndarray:
+        """One example's (layer, [head,] rows[, cols]) block, copied once into the storage dtype.
+
+        The copy runs in torch, which spreads large copies over the CPU's threads.
+        """
+        import torch
+
+        pieces = [a[b] for a in layers]
+        if heads and self.heads is not None:
+            pieces = [p[self.heads] for p in pieces]
+        index = (slice(None), rows, cols) if cols is not None else (rows,)
+        first = pieces[0][index]
+        out = torch.empty((len(pieces),) + tuple(first.shape), dtype=self.torch_dtype)
+        for i, piece in enumerate(pieces):
+            out[i].copy_(piece[index])
+        return out.numpy()
+
+    def __call__(self, items, targets):
+        inputs, starts, dec_starts = self.batch_inputs(items, targets)
+        out = self.model(**inputs, output_attentions=True, output_hidden_states=self.hidden, return_dict=True)
+        enc_dec = targets is not None
+        att, self.kept_layers, self.num_heads = self._layers(
+            out.encoder_attentions if enc_dec else out.attentions, "attentions")
+        self.num_layers = len(out.encoder_attentions if enc_dec else out.attentions)
+        hid = self._hidden(out.encoder_hidden_states if enc_dec else out.hidden_states)
+        if enc_dec:
+            dec, self.kept_decoder_layers, _ = self._layers(out.decoder_attentions, "decoder attentions")
+            cross, _, _ = self._layers(out.cross_attentions, "cross attentions")
+            self.num_decoder_layers = len(out.decoder_attentions)
+            dec_hid = self._hidden(out.decoder_hidden_states)
+        logits = getattr(out, "logits", None)
+        keep_logits = logits is not None and logits.ndim == 2
+        if keep_logits:
+            logits = logits.to("cpu").float().numpy()
+        results = []
+        for b, item in enumerate(items):
+            s, e = starts[b], starts[b] + len(item["input_ids"])
+            ex = self._example(item["input_ids"], item.get("word_ids"), item.get("offsets"))
+            ex.attentions = self._crop(att, b, slice(s, e), slice(s, e))
+            ex.hidden_states = None if hid is None else self._crop(hid, b, slice(s, e), heads=False)
+            if enc_dec:
+                ds, de = dec_starts[b], dec_starts[b] + len(targets[b])
+                ex.decoder_tokens = self.tokenizer.convert_ids_to_tokens(targets[b])
+                ex.decoder_display_tokens = display_tokens(ex.decoder_tokens, byte_level=self.byte_level)
+                ex.decoder_special_mask = special_mask(targets[b], self.tokenizer)
+                ex.decoder_attentions = self._crop(dec, b, slice(ds, de), slice(ds, de))
+                ex.cross_attentions = self._crop(cross, b, slice(ds, de), slice(s, e))
+                ex.decoder_hidden_states = None if dec_hid is None else \
+                    self._crop(dec_hid, b, slice(ds, de), heads=False)
+            if keep_logits:
+                self._label(ex, logits[b])
+            results.append(ex)
+        return results
+
+    def _example(self, ids, word_ids, offsets) -> Example:
+        tokens = self.tokenizer.convert_ids_to_tokens(ids)
+        return Example(tokens=tokens, display_tokens=display_tokens(tokens, byte_level=self.byte_level),
+                       special_mask=special_mask(ids, self.tokenizer), word_ids=word_ids, offsets=offsets)
+
+    def _label(self, ex: Example, row: np.ndarray) -> None:
+        ex.logits = row.astype(np.float32)
+        ex.predicted_label = int(np.argmax(row))
+        id2label = getattr(self.model.config, "id2label", None) or {}
+        ex.predicted_label_name = id2label.get(ex.predicted_label, str(ex.predicted_label))
