@@ -47,6 +47,10 @@ def test_tutorial_notebook_runs(tmp_path, minilm_path, monkeypatch):
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py"))
 
 
+def test_every_script_has_expectations():
+    assert sorted(EXPECTED) == SCRIPTS
+
+
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_example_scripts_run_on_a_tiny_model(name, tmp_path):
     from attnviz.testing import save_tiny_model
@@ -56,4 +60,42 @@ def test_example_scripts_run_on_a_tiny_model(name, tmp_path):
     done = subprocess.run([sys.executable, str(EXAMPLES / name), "--model", str(model), "--out", str(tmp_path / "out")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert any((tmp_path / "out").iterdir())
+    out = tmp_path / "out"
+    for pattern in EXPECTED[name]:
+        found = sorted(out.glob(pattern))
+        assert found, f"{name} wrote no {pattern} (it wrote {sorted(p.name for p in out.rglob('*'))})"
+        for path in found:
+            _check_file(path)
+    printed = [Path(word) for word in done.stdout.split() if word.startswith(str(out))]
+    assert printed and all(p.exists() for p in printed), "the paths the script prints must exist"
+
+
+# What each script promises in its --out folder, checked by content, not only by name.
+EXPECTED = {
+    "dataset_stats.py": ["head_stats.csv", "entropy.png"],
+    "extract_and_report.py": ["capture.safetensors"],
+    "finetune_and_compare.py": ["comparison/*.json", "comparison/*.png", "run/best/config.json"],
+    "generation.py": ["generation_grid.png", "generation_view.html"],
+    "html_views.py": ["head_view_*.html", "model_view.html"],
+    "paper_figures.py": ["grid.pdf", "last_layer_mean.pdf", "hidden_norms.png", "layer_similarity.svg"],
+}
+MAGIC = {".png": b"\x89PNG", ".pdf": b"%PDF-", ".svg": b"<?xml"}
+
+
+def _check_file(path: Path) -> None:
+    import json
+
+    import attnviz
+
+    data = path.read_bytes()
+    if path.suffix in MAGIC:
+        assert data.startswith(MAGIC[path.suffix]) and len(data) > 1000, path
+    elif path.suffix == ".html":
+        assert b"<html" in data[:500].lower() and b"<script" in data, path
+    elif path.suffix == ".csv":
+        header, first = data.decode().splitlines()[:2]
+        assert "layer" in header and "head" in header and first, path
+    elif path.suffix == ".json":
+        json.loads(data)
+    elif path.suffix == ".safetensors":
+        assert len(attnviz.load(path)) >= 1

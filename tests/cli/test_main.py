@@ -1,6 +1,7 @@
 """The `attnviz` command as a whole: every subcommand documented, the console script installed."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -8,14 +9,30 @@ from pathlib import Path
 
 import pytest
 
-from attnviz.cli import build_parser, main
+from attnviz.cli import main
 
 SUBCOMMANDS = ["compare", "demo", "finetune", "generate", "html", "plot", "report", "stats"]
 
 
-def test_every_subcommand_is_registered():
-    choices = build_parser()._subparsers._group_actions[0].choices
-    assert sorted(choices) == SUBCOMMANDS
+def _listed_commands(help_text: str) -> list[str]:
+    """The subcommand names of the COMMAND section of `attnviz --help`, as a user reads them."""
+    section = help_text.split("COMMAND\n", 2)[-1].split("\noptions:", 1)[0]
+    return sorted(re.findall(r"^    ([a-z][a-z-]*)\b", section, flags=re.M))
+
+
+def test_every_subcommand_is_listed_in_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    assert _listed_commands(capsys.readouterr().out) == SUBCOMMANDS
+
+
+def test_an_unknown_subcommand_fails_naming_the_choices(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["plott"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'plott'" in err and all(name in err for name in SUBCOMMANDS)
 
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)

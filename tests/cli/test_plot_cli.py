@@ -33,11 +33,24 @@ def test_writes_each_view(bert_dir, tmp_path, capsys, extra, name, magic):
     assert capsys.readouterr().out.strip() == str(out)
 
 
-def test_cross_attention_of_a_seq2seq_model(t5_dir, tmp_path, capsys):
+def test_cross_attention_of_a_seq2seq_model(t5_dir, tmp_path, capsys, monkeypatch):
+    import numpy as np
+
+    import attnviz
+
+    drawn = []
+    save = attnviz.save_figure
+    monkeypatch.setattr(attnviz, "save_figure", lambda fig, *a, **k: drawn.append(fig) or save(fig, *a, **k))
     out = tmp_path / "cross.png"
     assert main(["plot", "--model", str(t5_dir), "--text", "the cat", "--decoder-text", "le chat",
-                 "--kind", "cross", "--out", str(out), "--dpi", "80"]) == 0
-    assert out.exists()
+                 "--kind", "cross", "--layer", "1", "--head", "2", "--out", str(out), "--dpi", "80"]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG")
+    ex = attnviz.extract(str(t5_dir), None, "the cat", decoder_texts="le chat")[0]
+    ax = next(a for a in drawn[0].axes if a.images)
+    # rows are the decoder's queries, columns the encoder's keys: the image is that head's cross map
+    np.testing.assert_allclose(np.asarray(ax.images[0].get_array()), ex.cross_attentions[1, 2], atol=1e-6)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ex.decoder_display_tokens
+    assert [t.get_text() for t in ax.get_xticklabels()] == ex.display_tokens
 
 
 @pytest.mark.parametrize("extra, message", [
