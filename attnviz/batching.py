@@ -24,10 +24,34 @@ import inspect
 import numpy as np
 
 from attnviz.capture import Example
+from attnviz.streaming import resolve_queries
 from attnviz.modeling import ROBERTA_LIKE, check_attentions, input_device
 from attnviz.tokens import display_tokens, is_byte_level, special_mask
 
-__all__ = ["BatchRunner"]
+__all__ = ["BatchRunner", "StreamingUnavailable", "reduce_heads"]
+
+
+class StreamingUnavailable(RuntimeError):
+    """The model's attention did not go through the attention interface (extract then uses eager).
+
+    Example:
+        >>> issubclass(StreamingUnavailable, RuntimeError)
+        True
+    """
+
+
+def reduce_heads(block: np.ndarray, how: str | None) -> np.ndarray:
+    """Mean or max over the head axis (axis 1), kept as an axis of length 1.
+
+    Example:
+        >>> reduce_heads(np.ones((2, 3, 4, 4), "float32"), "mean").shape
+        (2, 1, 4, 4)
+    """
+    if how is None:
+        return block
+    if how == "mean":
+        return block.mean(1, keepdims=True, dtype=np.float32).astype(block.dtype)
+    return block.max(1, keepdims=True)
 
 
 class BatchRunner:
@@ -45,7 +69,9 @@ class BatchRunner:
         ([[1, 1, 1], [0, 0, 1]], [0, 2])
     """
 
-    def __init__(self, model, tokenizer, layers, heads, hidden, dtype, side, pad_id):
+    def __init__(self, model, tokenizer, layers, heads, hidden, dtype, side, pad_id, *,
+                 queries=None, reduce_heads=None, streaming=False):
+        self.queries, self.reduce, self.streaming, self.session = queries, reduce_heads, streaming, None
         self.model, self.tokenizer = model, tokenizer
         self.layers, self.heads, self.hidden = layers, heads, hidden
         self.dtype, self.side, self.pad_id = np.dtype(dtype), side, pad_id
@@ -129,40 +155,96 @@ class BatchRunner:
 
     def __call__(self, items, targets):
         inputs, starts, dec_starts = self.batch_inputs(items, targets)
-        out = self.model(**inputs, output_attentions=True, output_hidden_states=self.hidden, return_dict=True)
         enc_dec = targets is not None
-        att, self.kept_layers, self.num_heads = self._layers(
-            out.encoder_attentions if enc_dec else out.attentions, "attentions")
-        self.num_layers = len(out.encoder_attentions if enc_dec else out.attentions)
+        positions = [resolve_queries(self.queries, len(it["input_ids"])) for it in items]
+        if self.streaming:
+            out, maps = self._forward_streaming(inputs, items, targets, starts, dec_starts, positions)
+        else:
+            out, maps = self._forward_eager(inputs, items, targets, starts, dec_starts, positions)
         hid = self._hidden(out.encoder_hidden_states if enc_dec else out.hidden_states)
-        if enc_dec:
-            dec, self.kept_decoder_layers, _ = self._layers(out.decoder_attentions, "decoder attentions")
-            cross, _, _ = self._layers(out.cross_attentions, "cross attentions")
-            self.num_decoder_layers = len(out.decoder_attentions)
-            dec_hid = self._hidden(out.decoder_hidden_states)
+        dec_hid = self._hidden(out.decoder_hidden_states) if enc_dec else None
         logits = getattr(out, "logits", None)
         keep_logits = logits is not None and logits.ndim == 2
         if keep_logits:
             logits = logits.to("cpu").float().numpy()
+        del out
         results = []
         for b, item in enumerate(items):
             s, e = starts[b], starts[b] + len(item["input_ids"])
             ex = self._example(item["input_ids"], item.get("word_ids"), item.get("offsets"))
-            ex.attentions = self._crop(att, b, slice(s, e), slice(s, e))
+            ex.attentions = maps("self", b)
+            ex.query_positions = positions[b] if self.queries is not None else None
             ex.hidden_states = None if hid is None else self._crop(hid, b, slice(s, e), heads=False)
             if enc_dec:
                 ds, de = dec_starts[b], dec_starts[b] + len(targets[b])
                 ex.decoder_tokens = self.tokenizer.convert_ids_to_tokens(targets[b])
                 ex.decoder_display_tokens = display_tokens(ex.decoder_tokens, byte_level=self.byte_level)
                 ex.decoder_special_mask = special_mask(targets[b], self.tokenizer)
-                ex.decoder_attentions = self._crop(dec, b, slice(ds, de), slice(ds, de))
-                ex.cross_attentions = self._crop(cross, b, slice(ds, de), slice(s, e))
+                ex.decoder_attentions = maps("decoder", b)
+                ex.cross_attentions = maps("cross", b)
                 ex.decoder_hidden_states = None if dec_hid is None else \
                     self._crop(dec_hid, b, slice(ds, de), heads=False)
             if keep_logits:
                 self._label(ex, logits[b])
             results.append(ex)
         return results
+
+    def _forward_streaming(self, inputs, items, targets, starts, dec_starts, positions):
+        """One pass under the "attnviz" attention: only the kept weights are ever computed."""
+        import torch
+
+        from attnviz.streaming import Rows, Session
+
+        if self.session is None:
+            self.session = Session(self.model, layers=self.layers, heads=self.heads, num_heads=None,
+                                   reduce_heads=self.reduce, dtype=self.dtype.name)
+        rows = {"self": [Rows(torch.tensor(p) + s, s, s + len(it["input_ids"]), self.queries is None)
+                         for p, s, it in zip(positions, starts, items)]}
+        if targets is not None:
+            dec = [(d, d + len(t)) for d, t in zip(dec_starts, targets)]
+            rows["decoder"] = [Rows(torch.arange(a, b), a, b, True) for a, b in dec]
+            rows["cross"] = [Rows(torch.arange(a, b), s, s + len(it["input_ids"]), True)
+                             for (a, b), s, it in zip(dec, starts, items)]
+        self.session.begin_batch(rows)
+        with self.session.active():
+            out = self.model(**inputs, output_hidden_states=self.hidden, return_dict=True)
+        missing = self.session.missing()
+        if missing:
+            raise StreamingUnavailable(f"no attention call reached attnviz for {missing[0][0]} layer "
+                                       f"{missing[0][1]} of this {type(self.model).__name__}")
+        sess = self.session
+        self.num_heads = sess.num_heads
+        self.num_layers, self.kept_layers = sess.counts["self"], sess.kept_layers("self")
+        if targets is not None:
+            self.num_decoder_layers, self.kept_decoder_layers = sess.counts["decoder"], sess.kept_layers("decoder")
+        return out, sess.result
+
+    def _forward_eager(self, inputs, items, targets, starts, dec_starts, positions):
+        """The last resort: every layer's weights at once (``output_attentions=True``), then cut."""
+        out = self.model(**inputs, output_attentions=True, output_hidden_states=self.hidden, return_dict=True)
+        enc_dec = targets is not None
+        att, self.kept_layers, self.num_heads = self._layers(
+            out.encoder_attentions if enc_dec else out.attentions, "attentions")
+        self.num_layers = len(out.encoder_attentions if enc_dec else out.attentions)
+        maps = {"self": att}
+        if enc_dec:
+            maps["decoder"], self.kept_decoder_layers, _ = self._layers(out.decoder_attentions, "decoder attentions")
+            maps["cross"], _, _ = self._layers(out.cross_attentions, "cross attentions")
+            self.num_decoder_layers = len(out.decoder_attentions)
+
+        def cut(kind: str, b: int) -> np.ndarray:
+            s, e = starts[b], starts[b] + len(items[b]["input_ids"])
+            rows = slice(s, e)
+            if kind != "self":
+                ds = dec_starts[b]
+                rows = slice(ds, ds + len(targets[b]))
+            cols = rows if kind == "decoder" else slice(s, e)
+            block = self._crop(maps[kind], b, rows, cols)
+            if kind == "self" and self.queries is not None:
+                block = block[:, :, positions[b]]
+            return reduce_heads(block, self.reduce)
+
+        return out, cut
 
     def _example(self, ids, word_ids, offsets) -> Example:
         tokens = self.tokenizer.convert_ids_to_tokens(ids)

@@ -68,6 +68,8 @@ class Example:
         cross_attentions: (layer, head, decoder query, encoder key).
         logits / predicted_label / predicted_label_name: a sequence-classification head's output.
         prompt_length: for generated captures, how many tokens of the sequence were the prompt.
+        query_positions: the token positions of the rows kept in ``attentions`` when
+            ``extract(..., queries=...)`` kept only some (None: every row).
 
     Example:
         >>> ex = Example(tokens=["a", "b"], attentions=np.full((1, 1, 2, 2), 0.5, "float32"))
@@ -95,6 +97,7 @@ class Example:
     predicted_label: int | None = None
     predicted_label_name: str | None = None
     prompt_length: int | None = None
+    query_positions: list[int] | None = None
 
     def __post_init__(self) -> None:
         if self.display_tokens is None:
@@ -174,8 +177,23 @@ class Example:
             )
         return value
 
+    def require_all_rows(self, what: str) -> None:
+        """Raise a ValueError naming ``what`` when only some query rows were kept.
+
+        Example:
+            >>> Example(tokens=["a", "b"], query_positions=[1]).require_all_rows("rollout")
+            Traceback (most recent call last):
+            ValueError: rollout needs every query row, but this capture kept only rows [1] (queries=...): extract again without queries=
+        """
+        if self.query_positions is not None:
+            shown = self.query_positions if len(self.query_positions) <= 8 else f"{self.query_positions[:8]}..."
+            raise ValueError(f"{what} needs every query row, but this capture kept only rows {shown} "
+                             "(queries=...): extract again without queries=")
+
     def axis_tokens(self, kind: str = "self", *, display: bool = True) -> tuple[list[str], list[str]]:
         """The (query tokens, key tokens) of an attention kind, for axis labels.
+
+        With ``query_positions`` set, the query tokens are those of the kept rows.
 
         Example:
             >>> Example(tokens=["a", "b"]).axis_tokens("self")
@@ -184,7 +202,8 @@ class Example:
         enc = self.display_tokens if display else self.tokens
         dec = self.decoder_display_tokens if display else self.decoder_tokens
         if kind in ("self", "encoder"):
-            return list(enc), list(enc)
+            rows = enc if self.query_positions is None else [enc[p] for p in self.query_positions]
+            return list(rows), list(enc)
         if dec is None:
             raise ValueError(f"this example has no decoder, so no {kind!r} attention")
         if kind == "decoder":
@@ -224,6 +243,8 @@ class Capture:
     is_decoder: bool = False
     attn_implementation: str = ""
     dtype: str = "float32"
+    queries: Any = None
+    reduce_heads: str | None = None
     id2label: dict[int, str] | None = None
     transformers_version: str = ""
     torch_version: str = ""
@@ -290,6 +311,11 @@ class Capture:
             >>> Capture([], layers=[0], heads=[3, 5]).head_position(5)
             1
         """
+        if self.reduce_heads is not None:
+            raise ValueError(
+                f"this capture holds the {self.reduce_heads} over heads {_ranges(self.heads)} "
+                f"(reduce_heads={self.reduce_heads!r}), not head {head}: plot it with head={self.reduce_heads!r}, "
+                "or extract again without reduce_heads")
         if head not in self.heads:
             raise ValueError(
                 f"head {head} is not in this capture (kept heads: {_ranges(self.heads)}); "

@@ -25,9 +25,11 @@ import warnings
 from typing import Any, Sequence
 
 from attnviz import __version__ as _version
-from attnviz.batching import BatchRunner
+from attnviz.batching import BatchRunner, StreamingUnavailable
 from attnviz.capture import Capture, Example
-from attnviz.modeling import inspection_mode, load_model, max_positions, tokenizer_for
+from attnviz.modeling import AttentionUnavailableError, inspection_mode, load_model, max_positions, tokenizer_for
+from attnviz.streaming import NAME as STREAMING
+from attnviz.streaming import query_spec_json, resolve_queries
 
 DTYPES = ("float32", "float16")
 
@@ -48,6 +50,8 @@ def extract(
     dtype: str = "float32",
     padding_side: str | None = None,
     progress: bool | None = None,
+    queries: str | int | Sequence[int] | slice | None = None,
+    reduce_heads: str | None = None,
 ) -> Capture:
     """Run ``model`` on ``texts`` and return a :class:`~attnviz.Capture`.
 
@@ -69,6 +73,17 @@ def extract(
         padding_side: "right" (default) or "left"; left padding is applied only where
             position ids can be passed, so results equal those of unpadded input.
         progress: show a progress bar (default: when more than 4 batches on a terminal).
+        queries: keep only some query rows: ``"last"``, a list of positions (negative
+            counts from the end) or a slice; maps become (layer, head, q, key) and each
+            example records ``query_positions``. Not for encoder-decoder models.
+        reduce_heads: ``"mean"`` or ``"max"`` over the kept heads, applied as each layer is
+            computed (the head axis becomes 1).
+
+    Only the kept layers, heads and rows are ever computed: the model runs with attnviz's
+    own attention function (:mod:`attnviz.streaming`), which computes every layer's output
+    with sdpa and the weights only where they are kept, block by block. Models whose
+    attention does not go through transformers' attention interface fall back to
+    ``output_attentions=True`` with a warning.
 
     Example:
         >>> from attnviz.testing import tiny_model
@@ -98,28 +113,64 @@ def extract(
     dims = _model_dims(cfg)
     keep_layers = _subset(layers, dims["layers"], "layer")
     keep_heads = _subset(heads, dims["heads"], "head")
+    _check_row_options(queries, reduce_heads, enc_dec, [len(e["input_ids"]) for e in encoded])
     side = padding_side_for(model, padding_side or getattr(tokenizer, "padding_side", "right"), enc_dec)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    run = BatchRunner(model, tokenizer, keep_layers, keep_heads, hidden_states, dtype, side, pad_id)
-    examples: list[Example | None] = [None] * len(texts)
+    options = dict(queries=queries, reduce_heads=reduce_heads)
     order = sorted(range(len(texts)), key=lambda i: len(encoded[i]["input_ids"]))
     batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
-    from tqdm.auto import tqdm
 
-    show = progress if progress is not None else (len(batches) > 4 and None)
-    with inspection_mode(model):
-        for batch in tqdm(batches, desc="extract", unit="batch", disable=show is False, leave=False):
-            items = [encoded[i] for i in batch]
-            dec = [targets[i] for i in batch] if targets is not None else None
-            for i, ex in zip(batch, run(items, dec)):
-                ex.text = texts[i]
-                ex.text_pair = pairs[i] if pairs else None
-                ex.decoder_text = decoder_texts[i] if isinstance(decoder_texts, list) else None
-                examples[i] = ex
+    def run_all(streaming: bool):
+        run = BatchRunner(model, tokenizer, keep_layers, keep_heads, hidden_states, dtype, side, pad_id,
+                          streaming=streaming, **options)
+        examples: list[Example | None] = [None] * len(texts)
+        with inspection_mode(model, implementation=STREAMING if streaming else "eager"):
+            for batch in _progress(batches, progress):
+                items = [encoded[i] for i in batch]
+                dec = [targets[i] for i in batch] if targets is not None else None
+                for i, ex in zip(batch, run(items, dec)):
+                    ex.text = texts[i]
+                    ex.text_pair = pairs[i] if pairs else None
+                    ex.decoder_text = decoder_texts[i] if isinstance(decoder_texts, list) else None
+                    examples[i] = ex
+        return run, examples
+
+    try:
+        run, examples = run_all(streaming=True)
+    except (AttentionUnavailableError, StreamingUnavailable) as exc:
+        warnings.warn(f"attnviz could not capture attention layer by layer ({exc}); it fell back to "
+                      "output_attentions=True under eager attention, which holds every layer's maps at once",
+                      UserWarning, stacklevel=2)
+        run, examples = run_all(streaming=False)
     return capture_from(model, examples, num_layers=run.num_layers, num_heads=run.num_heads,
                         layers=run.kept_layers, heads=run.heads, dtype=dtype,
                         decoder_layers=run.kept_decoder_layers if enc_dec else None,
-                        num_decoder_layers=run.num_decoder_layers)
+                        num_decoder_layers=run.num_decoder_layers,
+                        attn_implementation=STREAMING if run.streaming else "eager",
+                        queries=query_spec_json(queries), reduce_heads=reduce_heads)
+
+
+def _progress(batches: list, progress: bool | None):
+    from tqdm.auto import tqdm
+
+    show = progress if progress is not None else (len(batches) > 4 and None)
+    return tqdm(batches, desc="extract", unit="batch", disable=show is False, leave=False)
+
+
+def _check_row_options(queries: Any, reduce: str | None, enc_dec: bool, lengths: list[int]) -> None:
+    """Check queries= against every text's length and reduce_heads= before any model runs."""
+    if reduce not in (None, "mean", "max"):
+        raise ValueError(f"reduce_heads={reduce!r}: use 'mean', 'max' or None")
+    if queries is None:
+        return
+    if enc_dec:
+        raise ValueError("queries= is not supported for encoder-decoder models yet: extract every row "
+                         "(queries=None) and index the rows you need")
+    for i, n in enumerate(lengths):
+        try:
+            resolve_queries(queries, n)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"text {i}: {exc}") from None
 
 
 # --- inputs -----------------------------------------------------------------------------
@@ -246,7 +297,8 @@ def padding_side_for(model, requested: str, enc_dec: bool) -> str:
 def capture_from(model: Any, examples: list[Example], *, num_layers: int, num_heads: int,
                  layers: Sequence[int] | None = None, heads: Sequence[int] | None = None,
                  decoder_layers: Sequence[int] | None = None, num_decoder_layers: int | None = None,
-                 dtype: str = "float32", extra: dict | None = None) -> Capture:
+                 dtype: str = "float32", extra: dict | None = None, attn_implementation: str = "eager",
+                 queries: Any = None, reduce_heads: str | None = None) -> Capture:
     """Wrap ``examples`` made from ``model``'s outputs in a Capture with full provenance.
 
     ``layers``/``heads`` are the kept model indices (default: all); an encoder-decoder
@@ -280,7 +332,7 @@ def capture_from(model: Any, examples: list[Example], *, num_layers: int, num_he
         if enc_dec else None,
         num_decoder_layers=num_decoder_layers if enc_dec else None, is_encoder_decoder=enc_dec,
         is_decoder=bool(getattr(cfg, "is_decoder", False)) or (not enc_dec and _is_causal(model)),
-        attn_implementation="eager", dtype=dtype,
+        attn_implementation=attn_implementation, dtype=dtype, queries=queries, reduce_heads=reduce_heads,
         id2label={int(k): v for k, v in id2label.items()} if id2label else None,
         transformers_version=transformers.__version__, torch_version=torch.__version__,
         attnviz_version=_version,

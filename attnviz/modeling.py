@@ -195,11 +195,12 @@ def _set_attention(model: Any, implementation: str) -> None:
 
 
 @contextlib.contextmanager
-def inspection_mode(model: Any) -> Iterator[Any]:
-    """Eval mode, eager attention and no gradients for a block; all restored afterwards.
+def inspection_mode(model: Any, implementation: str = "eager") -> Iterator[Any]:
+    """Eval mode, an attention implementation that yields weights, and no gradients; all restored after.
 
-    Raises :class:`AttentionUnavailableError` with the fix when the model cannot be
-    switched to eager attention.
+    ``implementation`` is ``"eager"`` (every layer's weights via ``output_attentions``) or
+    ``"attnviz"`` (:mod:`attnviz.streaming`: weights only where a session keeps them).
+    Raises :class:`AttentionUnavailableError` with the fix when the model cannot be switched.
 
     Example:
         >>> from attnviz.testing import tiny_model
@@ -213,18 +214,22 @@ def inspection_mode(model: Any) -> Iterator[Any]:
     """
     import torch
 
+    if implementation == "attnviz":
+        from attnviz.streaming import register
+
+        register()
     was_training = model.training
     original = getattr(model.config, "_attn_implementation", None)
     switched = False
-    if original is not None and original != "eager":
+    if original is not None and original != implementation:
         try:
-            _set_attention(model, "eager")
+            _set_attention(model, implementation)
             switched = True
         except Exception as exc:  # transformers raises ValueError/ImportError/NotImplementedError
             raise AttentionUnavailableError(
                 f"this {type(model).__name__} runs with {original!r} attention, which returns no "
-                f"attention weights, and it cannot be switched to 'eager' ({exc}). Fix: load it with "
-                "from_pretrained(path, attn_implementation='eager')"
+                f"attention weights, and it cannot be switched to {implementation!r} ({exc}). Fix: load it "
+                "with from_pretrained(path, attn_implementation='eager')"
             ) from exc
     model.eval()
     try:

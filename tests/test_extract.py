@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import attnviz
+from attnviz.batching import BatchRunner, StreamingUnavailable
 from attnviz.modeling import AttentionUnavailableError
 from attnviz.testing import save_tiny_model, tiny_model
 
@@ -126,7 +127,7 @@ def test_model_state_restored_and_no_gradients(tiny_bert, texts):
         assert model.config._attn_implementation == "sdpa"
         assert torch.is_grad_enabled()
         assert all(p.grad is None for p in model.parameters())
-        assert cap.attn_implementation == "eager" and cap.extra["original_attn_implementation"] == "sdpa"
+        assert cap.attn_implementation == "attnviz" and cap.extra["original_attn_implementation"] == "sdpa"
     finally:
         model.eval()
     # dropout was off during the call: a second run in train mode gives the same maps
@@ -273,8 +274,13 @@ def test_model_returning_no_attentions_is_an_error(monkeypatch):
         out.attentions = ()
         return out
 
+    def no_interface(self, *args):
+        raise StreamingUnavailable("no attention call reached attnviz")
+
     monkeypatch.setattr(model, "forward", forward)
-    with pytest.raises(AttentionUnavailableError, match="returned no attentions"):
+    monkeypatch.setattr(BatchRunner, "_forward_streaming", no_interface)
+    with pytest.warns(UserWarning, match="fell back to output_attentions=True"), \
+            pytest.raises(AttentionUnavailableError, match="returned no attentions"):
         attnviz.extract(model, tok, "the cat")
 
 

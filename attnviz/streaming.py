@@ -1,0 +1,390 @@
+"""Attention weights layer by layer: an attention function of our own, registered with transformers.
+
+Asking a model for ``output_attentions=True`` makes every layer's full (batch x head x T x T)
+maps exist at once. Here the model runs with the attention implementation ``"attnviz"``
+(registered with ``transformers.AttentionInterface``): every layer computes its output with
+sdpa, and only the *kept* layers compute weights, block by block over the query rows, with the
+model family's own eager function (so GQA, masks, sliding windows, T5's position bias and
+Gemma-2's soft-capping come out exactly as in eager attention). Each block is cut to the kept
+heads, rows and the example's real keys, optionally reduced over heads, converted to the
+storage dtype and copied to the CPU at once; nothing else of it is kept.
+
+A :class:`Session` says what to keep and receives the blocks; :func:`attnviz.extract` drives
+it through :class:`attnviz.batching.BatchRunner`.
+
+Example:
+    >>> import torch
+    >>> from attnviz.testing import tiny_model
+    >>> from attnviz.modeling import inspection_mode
+    >>> model, tok = tiny_model("gpt2")
+    >>> ids = torch.tensor([tok("the cat sat")["input_ids"]])
+    >>> session = Session(model, layers=[1], heads=None)
+    >>> session.begin_batch({"self": [Rows(torch.arange(ids.shape[1]), 0, ids.shape[1], every_row=True)]})
+    >>> with inspection_mode(model, implementation=NAME), session.active():
+    ...     _ = model(input_ids=ids)
+    >>> session.result("self", 0).shape == (1, 4, ids.shape[1], ids.shape[1])
+    True
+"""
+from __future__ import annotations
+
+__all__ = ["NAME", "Rows", "Session", "register", "resolve_queries"]
+
+import contextlib
+import contextvars
+import re
+import sys
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+NAME = "attnviz"
+BLOCK_BYTES = 32 * 2**20  # upper bound on one block of float32 scores (batch x head x rows x keys)
+KINDS = ("self", "decoder", "cross")
+
+# Module names of cross-attention (encoder-decoder attention) across families.
+CROSS_NAMES = ("encoder_attn", "EncDecAttention", "crossattention", "cross_attn", "cross_attention")
+
+_ACTIVE: contextvars.ContextVar["Session | None"] = contextvars.ContextVar("attnviz_session", default=None)
+
+
+def register() -> None:
+    """Register the ``"attnviz"`` attention function and its (sdpa-style) mask with transformers.
+
+    Idempotent. Example:
+        >>> register(); register()
+        >>> from transformers import AttentionInterface
+        >>> NAME in AttentionInterface._global_mapping
+        True
+    """
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+    if NAME not in AttentionInterface._global_mapping:
+        AttentionInterface.register(NAME, attention_forward)
+    if NAME not in ALL_MASK_ATTENTION_FUNCTIONS._global_mapping:
+        ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, sdpa_mask)
+
+
+@dataclass
+class Rows:
+    """Which rows of one example to keep: padded query ``rows`` and the key columns ``start:stop``.
+
+    Example:
+        >>> import torch
+        >>> Rows(torch.tensor([2]), 0, 3).stop
+        3
+    """
+
+    rows: Any  # 1-D LongTensor of query positions in the padded batch
+    start: int
+    stop: int
+    every_row: bool = False  # rows are all the example's real rows, contiguous
+
+
+def resolve_queries(spec: Any, length: int) -> list[int]:
+    """Token positions (0-based, ascending, unique) that a query spec keeps in a ``length``-token text.
+
+    ``spec``: None (every row), ``"last"``, an int, a list of ints (negative counts from the
+    end) or a slice.
+
+    Example:
+        >>> resolve_queries("last", 5), resolve_queries([0, -1], 5), resolve_queries(slice(1, 3), 5)
+        ([4], [0, 4], [1, 2])
+    """
+    if spec is None:
+        return list(range(length))
+    if isinstance(spec, str):
+        if spec != "last":
+            raise ValueError(f"queries={spec!r}: use 'last', a list of positions or a slice")
+        return [length - 1]
+    if isinstance(spec, slice):
+        kept = list(range(length))[spec]
+        if not kept:
+            raise ValueError(f"queries={spec} keeps no row of a {length}-token text: widen the slice")
+        return kept
+    positions = [spec] if isinstance(spec, (int, np.integer)) else list(spec)
+    if not positions:
+        raise ValueError("queries= is an empty list: give at least one position, 'last' or a slice")
+    out = []
+    for p in positions:
+        if isinstance(p, bool) or not isinstance(p, (int, np.integer)):
+            raise TypeError(f"queries holds {p!r}: positions must be ints (negative counts from the end)")
+        if not -length <= p < length:
+            raise ValueError(f"query position {p} is out of range for a text of {length} tokens: "
+                             f"use -{length} to {length - 1}")
+        out.append(int(p) % length)
+    return sorted(set(out))
+
+
+def query_spec_json(spec: Any) -> Any:
+    """The JSON form of a query spec, as recorded in ``Capture.queries``.
+
+    Example:
+        >>> query_spec_json(slice(0, 4)), query_spec_json([-1])
+        ({'start': 0, 'stop': 4, 'step': None}, [-1])
+    """
+    if spec is None or isinstance(spec, str):
+        return spec
+    if isinstance(spec, slice):
+        return {"start": spec.start, "stop": spec.stop, "step": spec.step}
+    if isinstance(spec, (int, np.integer)):
+        return [int(spec)]
+    return [int(p) for p in spec]
+
+
+def attention_site(name: str) -> tuple[str, int] | None:
+    """(kind, layer) of an attention module from its qualified name, or None if it is not one.
+
+    Example:
+        >>> attention_site("model.decoder.layers.3.encoder_attn")
+        ('cross', 3)
+        >>> attention_site("transformer.h.1.attn")
+        ('self', 1)
+    """
+    numbers = re.findall(r"\.(\d+)(?:\.|$)", "." + name)
+    if not numbers:
+        return None
+    parts = name.split(".")
+    if any(p in CROSS_NAMES for p in parts):
+        return "cross", int(numbers[0])
+    decoder = "decoder" in parts
+    return ("decoder" if decoder else "self"), int(numbers[0])
+
+
+class Session:
+    """What to keep of the attention weights, and where the kept blocks go.
+
+    Args:
+        model: the model (its attention modules are found by name).
+        layers: model layer indices to keep (None: all), for every kind.
+        heads: head indices to keep (None: all).
+        reduce_heads: None, "mean" or "max" over the kept heads (the head axis becomes 1).
+        dtype: storage dtype of the kept maps.
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> s = Session(tiny_model("bert")[0], layers=[1], heads=[0, 2])
+        >>> s.kept_layers("self")
+        [1]
+    """
+
+    def __init__(self, model: Any, *, layers: Sequence[int] | None, heads: Sequence[int] | None,
+                 num_heads: int | None = None, reduce_heads: str | None = None, dtype: str = "float32") -> None:
+        self.sites: dict[int, tuple[str, int]] = {}
+        for name, module in model.named_modules():
+            site = _module_site(name, module)
+            if site is not None:
+                self.sites[id(module)] = site
+        self.layers = None if layers is None else sorted(set(layers))
+        self.heads = None if heads is None else list(heads)
+        self.reduce = reduce_heads
+        self.np_dtype = np.dtype(dtype)
+        self.num_heads = int(num_heads or _config_heads(model.config))
+        self.counts = {k: 1 + max((l for kk, l in self.sites.values() if kk == k), default=-1) for k in KINDS}
+        self.rows: dict[str, list[Rows]] = {}
+        self.out: dict[str, list[np.ndarray]] = {}
+        self.seen: set[tuple[str, int]] = set()
+        self.calls = 0
+
+    def kept_layers(self, kind: str) -> list[int]:
+        """The model layers of ``kind`` whose weights are kept."""
+        total = self.counts.get(kind, 0)
+        return [l for l in (self.layers if self.layers is not None else range(total)) if l < total]
+
+    def begin_batch(self, rows: dict[str, list[Rows]]) -> None:
+        """Say which rows/columns of each example to keep for the next forward pass, per kind."""
+        self.rows, self.out, self.seen = rows, {}, set()
+        for kind, per_example in rows.items():
+            n_layers = len(self.kept_layers(kind))
+            self.out[kind] = [np.empty((n_layers, self._out_heads(kind), len(r.rows), r.stop - r.start),
+                                       self.np_dtype) for r in per_example]
+
+    def _out_heads(self, kind: str) -> int:
+        if self.reduce is not None:
+            return 1
+        if self.heads is not None:
+            return len(self.heads)
+        return self.num_heads
+
+    def result(self, kind: str, index: int) -> np.ndarray:
+        """The kept (layer, head, row, key) array of example ``index`` for ``kind``."""
+        return self.out[kind][index]
+
+    def missing(self) -> list[tuple[str, int]]:
+        """Kept (kind, layer) pairs that no attention call delivered in the last pass."""
+        return [(k, l) for k in self.rows for l in self.kept_layers(k) if (k, l) not in self.seen]
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator["Session"]:
+        """Make this the session the registered attention function reports to."""
+        token = _ACTIVE.set(self)
+        try:
+            yield self
+        finally:
+            _ACTIVE.reset(token)
+
+    # --- called from attention_forward --------------------------------------------------
+    def keeps(self, module: Any) -> tuple[str, int] | None:
+        site = self.sites.get(id(module))
+        if site is None or site[0] not in self.rows or site[1] not in self.kept_layers(site[0]):
+            return None
+        return site
+
+    def store(self, site: tuple[str, int], example: int, first: int, weights: Any) -> None:
+        """Cut one block (head, rows, padded keys) of one example and copy it into its array."""
+        import torch
+
+        kind, layer = site
+        r = self.rows[kind][example]
+        block = weights[..., r.start:r.stop]
+        if self.heads is not None:
+            block = block[self.heads]
+        if self.reduce == "mean":
+            block = block.float().mean(0, keepdim=True)
+        elif self.reduce == "max":
+            block = block.amax(0, keepdim=True)
+        dst = self.out[kind][example][self.kept_layers(kind).index(layer)]
+        torch.from_numpy(dst)[:, first:first + block.shape[1]].copy_(block)
+        self.seen.add(site)
+
+
+def _module_site(name: str, module: Any) -> tuple[str, int] | None:
+    """(kind, layer) for modules that call the attention interface (they have an eager function)."""
+    if not name or _eager_function(module) is None:
+        return None
+    if not any(hasattr(module, a) for a in ("scaling", "is_causal", "head_dim", "num_heads", "n_heads")):
+        return None
+    return attention_site(name)
+
+
+def _config_heads(cfg: Any) -> int:
+    for name in ("num_attention_heads", "n_head", "num_heads", "encoder_attention_heads", "n_heads"):
+        if isinstance(getattr(cfg, name, None), int):
+            return getattr(cfg, name)
+    raise ValueError("the model's config names no number of attention heads: pass num_heads=")
+
+
+def _eager_function(module: Any):
+    mod = sys.modules.get(type(module).__module__)
+    return getattr(mod, "eager_attention_forward", None)
+
+
+# --- the registered attention function ------------------------------------------------------
+def attention_forward(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
+                      dropout: float = 0.0, scaling: float | None = None, **kwargs: Any):
+    """The ``"attnviz"`` attention: sdpa output, weights only where a :class:`Session` keeps them.
+
+    Without an active session it is plain sdpa (eager where sdpa cannot compute the layer,
+    e.g. Gemma-2's soft-capping). Returns ``(output, None)``: the weights go to the session.
+
+    Example:
+        >>> import torch
+        >>> from attnviz.testing import tiny_model
+        >>> attn = tiny_model("gpt2")[0].h[0].attn
+        >>> q = torch.randn(1, 4, 3, 8)
+        >>> out, w = attention_forward(attn, q, q, q, None, scaling=8 ** -0.5)
+        >>> out.shape, w
+        (torch.Size([1, 3, 4, 8]), None)
+    """
+    session = _ACTIVE.get()
+    site = session.keeps(module) if session is not None else None
+    if site is None:
+        return _layer_output(module, query, key, value, attention_mask, dropout, scaling, kwargs), None
+    session.calls += 1
+    full = session.heads is None and session.reduce is None and all(r.every_row for r in session.rows[site[0]])
+    if full:
+        return _eager_all_rows(session, site, module, query, key, value, attention_mask, dropout, scaling,
+                               kwargs), None
+    for b, r in enumerate(session.rows[site[0]]):
+        _eager_rows(module, query, key, value, attention_mask, dropout, scaling, kwargs, b, r.rows,
+                    lambda first, w, o, b=b: session.store(site, b, first, w[0]))
+    return _layer_output(module, query, key, value, attention_mask, dropout, scaling, kwargs), None
+
+
+def _layer_output(module, query, key, value, mask, dropout, scaling, kwargs):
+    """The layer's output without weights: sdpa, or blockwise eager where sdpa cannot do it."""
+    if kwargs.get("softcap") is not None or kwargs.get("s_aux") is not None:
+        return _eager_output(module, query, key, value, mask, dropout, scaling, kwargs)
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    return sdpa_attention_forward(module, query, key, value, mask, dropout=dropout, scaling=scaling, **kwargs)[0]
+
+
+def _eager_output(module, query, key, value, mask, dropout, scaling, kwargs, on_block=None):
+    """The family's eager attention, block by block over the query rows of the whole batch."""
+    import torch
+
+    out = None
+    rows_all = torch.arange(query.shape[2], device=query.device)
+    for chunk in _chunks(rows_all, query.shape[0] * query.shape[1] * key.shape[2]):
+        o, w = _eager_call(module, query, key, value, mask, dropout, scaling, kwargs, slice(None), chunk)
+        if out is None:
+            out = o.new_empty((query.shape[0], query.shape[2]) + tuple(o.shape[2:]))
+        out[:, chunk] = o
+        if on_block is not None:
+            on_block(int(chunk[0]), w)
+    return out
+
+
+def _eager_all_rows(session, site, module, query, key, value, mask, dropout, scaling, kwargs):
+    """Every row and head kept: eager blocks give both the output and the weights."""
+    def keep(first, w):
+        for b, r in enumerate(session.rows[site[0]]):
+            top, bottom = int(r.rows[0]), int(r.rows[-1]) + 1
+            lo, hi = max(first, top), min(first + w.shape[2], bottom)
+            if lo < hi:
+                session.store(site, b, lo - top, w[b, :, lo - first:hi - first])
+    return _eager_output(module, query, key, value, mask, dropout, scaling, kwargs, on_block=keep)
+
+
+def _eager_rows(module, query, key, value, mask, dropout, scaling, kwargs, b, rows, on_block):
+    """Eager weights of some query rows of one example, block by block."""
+    first = 0
+    for chunk in _chunks(rows, query.shape[1] * key.shape[2]):
+        o, w = _eager_call(module, query, key, value, mask, dropout, scaling, kwargs, slice(b, b + 1), chunk)
+        on_block(first, w, o)
+        first += len(chunk)
+
+
+def _chunks(rows, per_row: int):
+    size = max(1, BLOCK_BYTES // (4 * max(per_row, 1)))
+    return [rows[i:i + size] for i in range(0, len(rows), size)]
+
+
+def _eager_call(module, query, key, value, mask, dropout, scaling, kwargs, batch: slice, rows):
+    """The family's eager function on ``rows`` of the examples ``batch``, masks and biases cut alike."""
+    eager = _eager_function(module)
+    q = query[batch][:, :, rows]
+    tq, tk = query.shape[2], key.shape[2]
+    cut = {k: _cut(v, batch, rows, tq, tk) for k, v in kwargs.items()}
+    block_mask = _block_mask(module, mask, batch, rows, q, tq, tk, kwargs)
+    return eager(module, q, key[batch], value[batch], block_mask, dropout=dropout, scaling=scaling, **cut)
+
+
+def _cut(value, batch: slice, rows, tq: int, tk: int):
+    """Per-row tensors (e.g. T5's position bias, batch|1 x head x q x k) cut to the block's rows."""
+    import torch
+
+    if isinstance(value, torch.Tensor) and value.ndim == 4 and value.shape[-2:] == (tq, tk):
+        return (value[batch] if value.shape[0] > 1 else value)[:, :, rows]
+    return value
+
+
+def _block_mask(module, mask, batch: slice, rows, q, tq: int, tk: int, kwargs):
+    """The additive float mask eager attention expects, for the block's rows."""
+    import torch
+
+    low = torch.finfo(q.dtype).min
+    if mask is not None:
+        m = (mask[batch] if mask.shape[0] > 1 else mask)[:, :, rows]
+        if m.dtype == torch.bool:
+            return torch.zeros(m.shape, dtype=q.dtype, device=q.device).masked_fill_(~m, low)
+        return m
+    causal = kwargs.get("is_causal")
+    causal = getattr(module, "is_causal", True) if causal is None else causal
+    if not (causal and tq > 1):
+        return None
+    keys = torch.arange(tk, device=q.device) - (tk - tq)
+    return torch.zeros((1, 1, len(rows), tk), dtype=q.dtype, device=q.device).masked_fill_(
+        keys[None, None, None, :] > rows.to(q.device)[None, None, :, None], low)
