@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 KINDS = ("bert", "distilbert", "roberta", "gpt2", "bart", "t5")
+# Decoder LLM families (random weights, byte-level BPE tokenizer): grouped-query attention,
+# sliding windows (Mistral, Gemma-2: 4 tokens, shorter than the test texts), soft-capping (Gemma-2).
+LLM_KINDS = ("llama", "qwen2", "mistral", "gemma2", "phi3", "gpt_neox")
 
 CORPUS = [
     "The cat sat on the mat and looked at the dog.",
@@ -57,6 +60,8 @@ def _backend(kind: str):
             special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
         tok.decoder = decoders.WordPiece()
         return tok
+    if kind in LLM_KINDS:
+        return _backend("gpt2")
     if kind in ("gpt2", "roberta", "bart"):
         specials = ["<|endoftext|>"] if kind == "gpt2" else ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
         tok = Tokenizer(models.BPE())
@@ -95,6 +100,9 @@ _SPECIALS = {
 _SPECIALS["distilbert"] = _SPECIALS["bert"]
 _SPECIALS["bart"] = _SPECIALS["roberta"]
 
+_LLM_CLASSES = {"llama": "Llama", "qwen2": "Qwen2", "mistral": "Mistral", "gemma2": "Gemma2", "phi3": "Phi3",
+                "gpt_neox": "GPTNeoX"}
+
 
 def tiny_tokenizer(kind: str = "bert"):
     """A small fast tokenizer of the family of ``kind``, trained in memory.
@@ -110,8 +118,9 @@ def tiny_tokenizer(kind: str = "bert"):
     names = ["input_ids", "attention_mask"]
     if kind == "bert":
         names.insert(1, "token_type_ids")
+    specials = _SPECIALS["gpt2"] if kind in LLM_KINDS else _SPECIALS[kind]
     tok = PreTrainedTokenizerFast(tokenizer_object=backend, model_input_names=names,
-                                  model_max_length=64, **_SPECIALS[kind])
+                                  model_max_length=64, **specials)
     return tok
 
 
@@ -149,11 +158,34 @@ def tiny_config(kind: str, tokenizer: Any, **overrides: Any):
         cfg = tf.T5Config(vocab_size=vocab, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
                           num_heads=4, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
                           decoder_start_token_id=tokenizer.pad_token_id)
+    elif kind in LLM_KINDS:
+        cfg = _llm_config(kind, vocab, tokenizer)
     else:
-        raise ValueError(f"unknown tiny model kind {kind!r}: use one of {', '.join(KINDS)}")
+        raise ValueError(f"unknown tiny model kind {kind!r}: use one of {', '.join(KINDS + LLM_KINDS)}")
     for key, value in overrides.items():
         setattr(cfg, key, value)
     return cfg
+
+
+def _llm_config(kind: str, vocab: int, tokenizer: Any):
+    import transformers as tf
+
+    common = dict(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                  intermediate_size=64, max_position_embeddings=64, bos_token_id=tokenizer.bos_token_id,
+                  eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False)
+    if kind == "gpt_neox":
+        return tf.GPTNeoXConfig(**common, rotary_pct=0.5)
+    common["num_key_value_heads"] = 2
+    if kind == "llama":
+        return tf.LlamaConfig(**common)
+    if kind == "qwen2":
+        return tf.Qwen2Config(**common)
+    if kind == "mistral":
+        return tf.MistralConfig(**common, sliding_window=4)
+    if kind == "phi3":
+        return tf.Phi3Config(**common, pad_token_id=tokenizer.eos_token_id)
+    return tf.Gemma2Config(**common, head_dim=8, sliding_window=4, attn_logit_softcapping=5.0,
+                           final_logit_softcapping=30.0, query_pre_attn_scalar=8)
 
 
 _HEAD_CLASSES = {
@@ -167,6 +199,9 @@ _HEAD_CLASSES = {
                                 "gpt2": "GPT2ForSequenceClassification",
                                 "bart": "BartForSequenceClassification"},
 }
+for _kind, _prefix in _LLM_CLASSES.items():
+    _HEAD_CLASSES[None][_kind] = f"{_prefix}Model"
+    _HEAD_CLASSES["lm"][_kind] = f"{_prefix}ForCausalLM"
 
 
 def tiny_model(kind: str = "bert", *, head: str | None = None, seed: int = 0,
@@ -197,6 +232,8 @@ def tiny_model(kind: str = "bert", *, head: str | None = None, seed: int = 0,
         if kind == "gpt2":
             cfg.pad_token_id = tok.eos_token_id
     cls = getattr(tf, _HEAD_CLASSES[head][kind])
+    if not getattr(cls, "_supports_sdpa", True) and attn_implementation == "sdpa":
+        attn_implementation = "eager"  # Gemma-2: soft-capping has no sdpa kernel
     cfg._attn_implementation = attn_implementation
     torch.manual_seed(seed)
     model = cls(cfg)

@@ -85,6 +85,8 @@ def _chunk_values(examples: list[Example], kind: str, metrics: tuple[str, ...]):
 
     from attnviz.metrics.kernel import batch_values, cross_values, token_batch
 
+    for ex in examples:
+        ex.require_all_rows("head_stats")
     maps = [ex.attention(kind) for ex in examples]
     lq = max(m.shape[-2] for m in maps)
     lk = max(m.shape[-1] for m in maps)

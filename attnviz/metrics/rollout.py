@@ -213,6 +213,7 @@ def _inputs(capture: Capture, example: int, start_layer: int, kind: str):
         raise ValueError(f"rollout needs self-attention: kind={kind!r} is not supported, use 'self' or 'decoder'"
                          if kind == "cross" else f"unknown attention kind {kind!r}: use 'self' or 'decoder'")
     ex = capture[example]
+    ex.require_all_rows("attention rollout")
     att = ex.attention(kind)
     decoder = kind == "decoder"
     kept = list(capture.decoder_layers if decoder and capture.decoder_layers is not None else capture.layers)

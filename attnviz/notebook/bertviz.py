@@ -45,6 +45,7 @@ def to_bertviz(capture: Capture, example: int = 0, *, kind: str | None = None) -
         raise TypeError(f"expected an attnviz Capture, got {type(capture).__name__}: "
                         "make one with attnviz.extract(model, tokenizer, texts)")
     ex = capture[example]
+    ex.require_all_rows("bertviz")
     kinds = kinds_of(ex, kind)
     if not ex.is_encoder_decoder or (kind is not None and kinds[0] in ("encoder", "decoder")):
         name = kinds[0]

@@ -123,6 +123,7 @@ def select_kinds(capture: Capture, *, example: int = 0, kind: str | None = None,
 
 def _kind_data(capture: Capture, ex: Example, name: str, layers, heads) -> KindData:
     array = getattr(ex, ARRAY_OF_KIND[name])
+    ex.require_all_rows("the HTML views")
     if array is None:
         ex.attention(name)  # raises the message that names the kinds the example has
     kept_layers = capture.layers

@@ -96,6 +96,8 @@ def token_axes(ex: Example, kind: str, hide_special: bool) -> Axes2D:
     dec_mask = list(ex.decoder_special_mask or []) if ex.decoder_tokens is not None else []
     q_mask, k_mask = {"self": (enc_mask, enc_mask), "decoder": (dec_mask, dec_mask),
                       "cross": (dec_mask, enc_mask)}[kind]
+    if kind == "self" and ex.query_positions is not None:  # only some query rows were kept
+        q_mask = [enc_mask[p] for p in ex.query_positions]
     rows = _kept(q_mask, len(q_labels), hide_special, "query")
     cols = _kept(k_mask, len(k_labels), hide_special, "key")
     p = ex.prompt_length

@@ -1,0 +1,179 @@
+"""Per-layer capture (attnviz.streaming) equals the output_attentions=True path, family by family."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import attnviz
+from attnviz import streaming
+from attnviz.batching import BatchRunner, StreamingUnavailable
+from attnviz.testing import KINDS, LLM_KINDS, tiny_model
+
+TEXTS = ["The cat sat on the mat and looked at the dog.", "Hello world!",
+         "A quick brown fox jumps over the lazy dog today, again and again."]
+SEQ2SEQ = ("bart", "t5")
+
+
+@pytest.fixture(scope="module")
+def models():
+    cache = {}
+
+    def get(kind):
+        if kind not in cache:
+            cache[kind] = tiny_model(kind, head="lm" if kind in LLM_KINDS + SEQ2SEQ else None)
+        return cache[kind]
+    return get
+
+
+def eager_extract(model, tok, texts, **kwargs):
+    """Today's path: output_attentions=True under eager attention, forced."""
+    def refuse(self, *args):
+        raise StreamingUnavailable("forced by the test")
+
+    original = BatchRunner._forward_streaming
+    BatchRunner._forward_streaming = refuse
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return attnviz.extract(model, tok, texts, **kwargs)
+    finally:
+        BatchRunner._forward_streaming = original
+
+
+def _options(kind):
+    return {"decoder_texts": ["le chat noir", "bonjour", "un renard"]} if kind in SEQ2SEQ else {}
+
+
+def assert_same(new, old):
+    fields = ["attentions", "decoder_attentions", "cross_attentions"]
+    for a, b in zip(new, old):
+        for name in fields:
+            x, y = getattr(a, name), getattr(b, name)
+            assert (x is None) == (y is None), name
+            if x is not None:
+                assert x.shape == y.shape, name
+                np.testing.assert_allclose(x, y, atol=1e-6, rtol=0, err_msg=name)
+        for name in ("hidden_states", "decoder_hidden_states"):
+            x, y = getattr(a, name), getattr(b, name)
+            if x is not None:
+                np.testing.assert_allclose(x, y, atol=1e-5, rtol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("kind", KINDS + LLM_KINDS)
+def test_every_layer_equals_output_attentions(models, kind):
+    model, tok = models(kind)
+    new = attnviz.extract(model, tok, TEXTS, batch_size=3, **_options(kind))
+    old = eager_extract(model, tok, TEXTS, batch_size=3, **_options(kind))
+    assert new.attn_implementation == "attnviz" and old.attn_implementation == "eager"
+    assert_same(new, old)
+
+
+@pytest.mark.parametrize("kind", KINDS + LLM_KINDS)
+def test_kept_layer_and_heads_equal_output_attentions(models, kind):
+    model, tok = models(kind)
+    options = dict(batch_size=2, layers=[1], heads=[0, 3], **_options(kind))
+    new = attnviz.extract(model, tok, TEXTS, **options)
+    old = eager_extract(model, tok, TEXTS, **options)
+    assert new.layers == [1] and new.heads == [0, 3] and new[0].attentions.shape[:2] == (1, 2)
+    assert_same(new, old)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama", "mistral", "gemma2", "bert"])
+@pytest.mark.parametrize("queries, side", [("last", "right"), ([0, -1, 3], "left"), (slice(2, 6), "right")])
+def test_query_rows_equal_the_rows_of_the_full_map(models, kind, queries, side):
+    model, tok = models(kind)
+    new = attnviz.extract(model, tok, TEXTS, batch_size=3, queries=queries, padding_side=side)
+    full = eager_extract(model, tok, TEXTS, batch_size=3, padding_side=side)
+    assert new.queries == streaming.query_spec_json(queries)
+    for a, b in zip(new, full):
+        rows = streaming.resolve_queries(queries, b.num_tokens)
+        assert a.query_positions == rows
+        np.testing.assert_allclose(a.attentions, b.attentions[:, :, rows], atol=1e-6, rtol=0)
+        assert a.axis_tokens()[0] == [b.display_tokens[r] for r in rows]
+
+
+@pytest.mark.parametrize("how", ["mean", "max"])
+def test_reduce_heads_as_each_layer_is_computed(models, how):
+    model, tok = models("llama")
+    new = attnviz.extract(model, tok, TEXTS, reduce_heads=how, heads=[1, 2, 3], queries="last")
+    full = eager_extract(model, tok, TEXTS)
+    for a, b in zip(new, full):
+        sub = b.attentions[:, [1, 2, 3]][:, :, -1:]
+        want = sub.mean(1, keepdims=True) if how == "mean" else sub.max(1, keepdims=True)
+        np.testing.assert_allclose(a.attentions, want, atol=1e-6, rtol=0)
+    assert new.reduce_heads == how and new.heads == [1, 2, 3]
+    with pytest.raises(ValueError, match=f"plot it with head='{how}'"):
+        new.head_position(1)
+
+
+def test_only_the_kept_layer_computes_weights(models, monkeypatch):
+    model, tok = models("llama")
+    seen = []
+    original = streaming._eager_call
+
+    def counting(module, *args, **kwargs):
+        seen.append(module.layer_idx)
+        return original(module, *args, **kwargs)
+
+    monkeypatch.setattr(streaming, "_eager_call", counting)
+    cap = attnviz.extract(model, tok, TEXTS, layers=[1], heads=[0])
+    assert cap.layers == [1] and seen and set(seen) == {1}
+
+
+def test_blocks_over_queries_give_the_same_weights(models, monkeypatch):
+    model, tok = models("gpt2")
+    whole = attnviz.extract(model, tok, TEXTS, batch_size=3)
+    monkeypatch.setattr(streaming, "BLOCK_BYTES", 64)  # a few rows per block
+    blocked = attnviz.extract(model, tok, TEXTS, batch_size=3)
+    assert_same(blocked, whole)
+
+
+def test_the_original_attention_implementation_is_restored(models):
+    model, tok = models("llama")
+    before = model.config._attn_implementation
+    attnviz.extract(model, tok, TEXTS[:1], layers=[0])
+    assert model.config._attn_implementation == before
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(queries=[40]), "query position 40 is out of range"),
+    (dict(queries=["a"]), "positions must be ints"),
+    (dict(queries="first"), "use 'last'"),
+    (dict(queries=slice(30, 40)), "keeps no row"),
+    (dict(reduce_heads="median"), "reduce_heads='median'"),
+    (dict(heads=[], reduce_heads="mean"), "heads= is empty"),
+])
+def test_bad_row_options_fail_before_the_model_runs(models, options, message):
+    model, tok = models("gpt2")
+    with pytest.raises((ValueError, TypeError), match=message):
+        attnviz.extract(model, tok, TEXTS, **options)
+
+
+def test_queries_are_refused_for_encoder_decoder_models(models):
+    model, tok = models("t5")
+    with pytest.raises(ValueError, match="not supported for encoder-decoder"):
+        attnviz.extract(model, tok, "the cat", decoder_texts="le chat", queries="last")
+
+
+def test_query_rows_survive_save_and_load(models, tmp_path):
+    model, tok = models("gpt2")
+    cap = attnviz.extract(model, tok, TEXTS, queries=[0, -1], reduce_heads="mean")
+    back = attnviz.load(cap.save(tmp_path / "c.safetensors"))
+    assert back.queries == [0, -1] and back.reduce_heads == "mean"
+    assert back[2].query_positions == cap[2].query_positions
+    np.testing.assert_array_equal(back[2].attentions, cap[2].attentions)
+
+
+def test_plots_label_kept_rows_and_square_only_metrics_refuse(models):
+    model, tok = models("gpt2")
+    cap = attnviz.extract(model, tok, TEXTS[:1], queries=[0, -1])
+    ax = attnviz.plot.token_heatmap(cap, layer=1, head=2)
+    ex = cap[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [ex.display_tokens[0], ex.display_tokens[-1]]
+    np.testing.assert_allclose(np.asarray(ax.images[0].get_array()), ex.attentions[1, 2], atol=1e-6)
+    with pytest.raises(ValueError, match="needs every query row"):
+        attnviz.metrics.rollout(cap)
+    with pytest.raises(ValueError, match="needs every query row"):
+        attnviz.metrics.head_stats(cap)
