@@ -74,7 +74,7 @@ class ReadCounter:
     """What lazy arrays read while a :func:`count_reads` block ran.
 
     Attributes:
-        reads: number of slice reads; nbytes: bytes of array data read; names: tensor names read.
+        reads: number of slice reads; nbytes: bytes of array data read; names: ``"file:tensor"`` of each read.
     """
 
     reads: int = 0
@@ -104,6 +104,7 @@ def count_reads() -> Iterator[ReadCounter]:
 
 
 def _record(name: str, array: np.ndarray) -> None:
+    """Count one read; ``name`` is ``"file:tensor"``."""
     for c in _COUNTERS:
         c.reads += 1
         c.nbytes += int(array.nbytes)
@@ -156,7 +157,7 @@ class _ShardFile:
                 f"cannot read {name} from {self.path} ({type(exc).__name__}: {str(exc)[:200]}): the file is "
                 "damaged or changed; load it again, or extract again") from exc
         array = np.asarray(array)
-        _record(name, array)
+        _record(f"{self.path.name}:{name}", array)
         return array
 
 
