@@ -168,21 +168,44 @@ def decoder(out: Path) -> None:
     save(fig, out, "gpt2_induction_heads.png", width="page")
 
 
+def long_context(out: Path) -> None:
+    """The last token's attention over a 4,096-token input, every layer, of an untrained Llama."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from attnviz.testing import CORPUS, tiny_tokenizer
+
+    tok = tiny_tokenizer("llama")
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=256, intermediate_size=688, num_hidden_layers=8,
+                      num_attention_heads=16, num_key_value_heads=4, max_position_embeddings=4096,
+                      pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg)
+    text = " ".join(CORPUS * 40)
+    cap = attnviz.extract(model, tok, text, max_length=4096, queries="last", hidden_states=False)
+    fig, axes = plt.subplots(2, 1, figsize=(6.9, 4.6), layout="constrained", sharex=True)
+    for ax, how in zip(axes, ("mean", "max")):
+        plot.query_profile(cap, head=how, ax=ax, title=f"{how} over 16 heads")
+    fig.suptitle(f"last token of a {cap[0].num_tokens}-token input, random-weight Llama (8 x 16 heads, 4 KV)")
+    save(fig, out, "llama_long_context.png", width="page")
+
+
 FIGURES: dict[str, Callable] = {
     "grid": grid, "head": one_head, "contrast": contrast, "hidden": hidden, "stats": statistics,
     "rollout": rollout, "finetune": finetuning,
 }
 TRAINED: dict[str, Callable] = {"seq2seq": seq2seq, "decoder": decoder}
+OTHER: dict[str, Callable] = {"long_context": long_context}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE, help="output folder (default: gallery/)")
-    parser.add_argument("--only", nargs="*", choices=sorted(FIGURES) + sorted(TRAINED), help="figures to make")
+    parser.add_argument("--only", nargs="*", choices=sorted(FIGURES) + sorted(TRAINED) + sorted(OTHER), help="figures to make")
     parser.add_argument("--skip-training", action="store_true", help="skip the fine-tuning and tiny-model figures")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    chosen = args.only or list(FIGURES) + list(TRAINED)
+    chosen = args.only or list(FIGURES) + list(TRAINED) + list(OTHER)
     if args.skip_training:
         chosen = [c for c in chosen if c not in TRAINED and c != "finetune"]
     start = time.perf_counter()
@@ -194,7 +217,7 @@ def main() -> None:
                 minilm = minilm or MiniLM()
                 FIGURES[name](minilm, args.out)
             else:
-                TRAINED[name](args.out)
+                {**TRAINED, **OTHER}[name](args.out)
     print(f"done in {time.perf_counter() - start:.0f} s")
 
 
