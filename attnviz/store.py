@@ -138,7 +138,7 @@ def _record(name: str, array: np.ndarray) -> None:
 class _ShardFile:
     """One safetensors file read lazily; checks before each read that it is the file that was opened."""
 
-    _open: "OrderedDict[str, Any]" = OrderedDict()  # a few open handles, shared, most recent last
+    _open: OrderedDict[str, Any] = OrderedDict()  # a few open handles, shared, most recent last
     MAX_OPEN = 16
 
     def __init__(self, path: Path) -> None:
@@ -581,7 +581,7 @@ class CaptureWriter:
             self.write_manifest()
         return self.path
 
-    def __enter__(self) -> "CaptureWriter":
+    def __enter__(self) -> CaptureWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 import attnviz
-from attnviz.store import (CaptureExistsError, CaptureFileChangedError, CaptureWriter, LazyArray, count_reads,
-                           read_manifest)
+from attnviz.store import (
+    CaptureExistsError,
+    CaptureFileChangedError,
+    CaptureWriter,
+    LazyArray,
+    count_reads,
+    read_manifest,
+)
 
 TEXTS = ["the cat sat on the mat", "a dog", "hello there, world", "one two three four five six", "x y"]
 

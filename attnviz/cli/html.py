@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import argparse
 
-from attnviz.cli.common import add_input_args, add_selection_args, capture_from_args, int_list, show_warnings_briefly  # noqa: F401 (int_list: used by tests and callers)
+from attnviz.cli.common import (
+    add_input_args,
+    add_selection_args,
+    capture_from_args,
+    int_list,
+    show_warnings_briefly,
+)
 
 EXAMPLE = """examples:
   attnviz html --text "The cat sat on the mat." --out head.html

@@ -9,8 +9,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from attnviz.cli.common import (add_input_args, add_selection_args, capture_from_args, int_list,
-                                show_warnings_briefly, texts_from)
+from attnviz.cli.common import (
+    add_input_args,
+    add_selection_args,
+    capture_from_args,
+    int_list,
+    show_warnings_briefly,
+    texts_from,
+)
 
 EXAMPLE = """examples:
   attnviz plot --text "The cat sat on the mat." --layer 2 --head 5 --out head.pdf

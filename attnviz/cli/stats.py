@@ -10,8 +10,14 @@ import argparse
 import itertools
 from pathlib import Path
 
-from attnviz.cli.common import (add_input_args, add_selection_args, capture_from_args, model_from, output_dir,
-                                show_warnings_briefly)
+from attnviz.cli.common import (
+    add_input_args,
+    add_selection_args,
+    capture_from_args,
+    model_from,
+    output_dir,
+    show_warnings_briefly,
+)
 
 EXAMPLE = ("examples:\n  attnviz stats --data reviews.jsonl --out stats\n"
            "  attnviz stats --text \"Great film.\" --text \"Awful plot.\" --metrics cls,sep --out stats\n"
