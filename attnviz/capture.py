@@ -361,8 +361,6 @@ class Capture:
             >>> load(p)[0].tokens
             ['a']
         """
-        from safetensors.numpy import save_file
-
         path = Path(path)
         if path.is_dir() or not path.suffix:
             from attnviz.store import save_folder
@@ -375,8 +373,8 @@ class Capture:
             for f in dataclasses.fields(ex):
                 value = getattr(ex, f.name)
                 if f.name in ARRAY_FIELDS:
-                    if value is not None:
-                        tensors[f"{i}.{f.name}"] = np.ascontiguousarray(value)
+                    if value is not None:  # numpy or lazy arrays: each is read when it is written
+                        tensors[f"{i}.{f.name}"] = value
                 else:
                     record[f.name] = value
             records.append(record)
@@ -386,8 +384,39 @@ class Capture:
             "examples": json.dumps(records),
         }
         with atomic_path(path, suffix=".tmp") as tmp:
-            save_file(tensors, str(tmp), metadata=header)
+            _write_safetensors(tmp, tensors, header)
         return path
+
+
+_ST_DTYPES = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64", "int32": "I32",
+              "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+
+
+def _write_safetensors(path: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> None:
+    """Write a safetensors file array by array, without a second copy of the data in memory.
+
+    ``safetensors.numpy.save_file`` first turns every array into ``bytes`` (a copy of the whole
+    capture); here the header is computed from shapes and dtypes and each array is written
+    (and, for lazy arrays, read) in turn. The file is what ``save_file`` writes: an 8-byte
+    little-endian header size, the JSON header padded with spaces to 8 bytes, then the data.
+    """
+    entries, offset = {}, 0
+    for name, value in tensors.items():
+        dtype = np.dtype(value.dtype)
+        code = _ST_DTYPES.get(dtype.name)
+        if code is None:
+            raise TypeError(f"cannot save {name} of dtype {dtype}: use float32 or float16 arrays")
+        size = int(np.prod(value.shape, dtype=np.int64)) * dtype.itemsize
+        entries[name] = {"dtype": code, "shape": [int(d) for d in value.shape], "data_offsets": [offset, offset + size]}
+        offset += size
+    blob = json.dumps({"__metadata__": metadata, **entries}, separators=(",", ":")).encode("utf-8")
+    blob += b" " * (-len(blob) % 8)
+    with open(path, "wb") as f:
+        f.write(len(blob).to_bytes(8, "little"))
+        f.write(blob)
+        for name, value in tensors.items():
+            array = np.ascontiguousarray(value, dtype=np.dtype(value.dtype).newbyteorder("<"))
+            f.write(memoryview(array).cast("B"))
 
 
 def load(path: str | os.PathLike, lazy: bool | None = None) -> Capture:
