@@ -385,8 +385,11 @@ class Capture:
 def load(path: str | os.PathLike) -> Capture:
     """Load a Capture written by :meth:`Capture.save`.
 
-    Raises FileNotFoundError for a missing file and ValueError for a file that is
-    not a readable attnviz capture (truncated, corrupted or of another kind).
+    Raises FileNotFoundError for a missing file and :class:`attnviz.validation.CaptureFormatError`
+    (a ValueError) for a file that is not a valid attnviz capture: truncated, corrupted, of
+    another kind, of a newer format, with metadata of the wrong types, arrays whose shapes
+    disagree with the tokens or the layer/head lists, or NaN/Inf values. Unknown keys
+    written by a newer attnviz are ignored with a warning.
 
     Example:
         >>> import tempfile, pathlib
@@ -396,6 +399,10 @@ def load(path: str | os.PathLike) -> Capture:
     """
     from safetensors import safe_open
 
+    from attnviz.validation import CaptureFormatError, check_array_dtype, check_capture_header, check_finite
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load() takes a file path (str or pathlib.Path), not {type(path).__name__}")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(
@@ -405,25 +412,29 @@ def load(path: str | os.PathLike) -> Capture:
     try:
         with safe_open(str(path), framework="numpy") as f:
             header = f.metadata() or {}
-            arrays = {k: f.get_tensor(k) for k in f.keys()}
-        if "attnviz_format" not in header:
-            raise ValueError("its header has no attnviz metadata")
-        meta = json.loads(header["meta"])
-        records = json.loads(header["examples"])
-    except Exception as exc:  # safetensors raises several error types for a bad file
-        raise ValueError(
-            f"{path} is not a readable attnviz capture ({exc}); it may be truncated or "
-            "corrupted: extract again and save it with Capture.save"
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            if "attnviz_format" not in header:
+                raise ValueError("its header has no attnviz metadata")
+            meta = json.loads(header.get("meta", "null"))
+            records = json.loads(header.get("examples", "null"))
+            meta = check_capture_header(meta, records, shapes, source=str(path),
+                                        format_version=header["attnviz_format"])
+            arrays = {k: f.get_tensor(k) for k in shapes}
+    except CaptureFormatError:
+        raise
+    except Exception as exc:  # safetensors, json and numpy raise many error types for a bad file
+        raise CaptureFormatError(
+            f"{path} is not a readable attnviz capture ({type(exc).__name__}: {str(exc)[:200]}); it may be "
+            "truncated or corrupted: extract again and save it with Capture.save"
         ) from exc
+    for name, array in arrays.items():
+        check_array_dtype(name, array, source=str(path))
+        check_finite(name, array, source=str(path))
     examples = []
     for i, record in enumerate(records):
         for name in ARRAY_FIELDS:
             record[name] = arrays.get(f"{i}.{name}")
-        if record.get("offsets") is not None:
-            record["offsets"] = [tuple(o) for o in record["offsets"]]
         examples.append(Example(**record))
-    if meta.get("id2label") is not None:
-        meta["id2label"] = {int(k): v for k, v in meta["id2label"].items()}
     return Capture(examples=examples, **meta)
 
 

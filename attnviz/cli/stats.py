@@ -10,7 +10,7 @@ import argparse
 import itertools
 from pathlib import Path
 
-from attnviz.cli.common import add_input_args, model_from, output_dir, show_warnings_briefly
+from attnviz.cli.common import add_input_args, check_output_dir, model_from, show_warnings_briefly
 
 EXAMPLE = ("examples:\n  attnviz stats --data reviews.jsonl --out stats\n"
            "  attnviz stats --text \"Great film.\" --text \"Awful plot.\" --metrics cls,sep --out stats")
@@ -67,14 +67,18 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise ValueError(f"--maps asks for {', '.join(missing)}, which --metrics leaves out: add them to --metrics")
     source = _source(args)
-    out = output_dir(args.out)
+    out = check_output_dir(args.out)
     model, tok = model_from(args)
     stats = dataset_stats(model, tok, source, batch_size=args.batch_size, metrics=metrics,
                           max_length=args.max_length, text_column=args.text_column, progress=True)
-    written = [stats.to_csv(out / "head_stats.csv"), stats.to_json(out / "head_stats.json")]
-    if "vertical" in metrics and "diagonal" in metrics:
-        written.append(_write_patterns(stats, out / "patterns.csv"))
-    written += [_write_map(stats, metric, out / f"{metric}.png") for metric in maps]
+    from attnviz.atomic import atomic_outputs
+
+    with atomic_outputs(out) as tmp:  # all files or none: moved into --out only when complete
+        written = [stats.to_csv(tmp / "head_stats.csv"), stats.to_json(tmp / "head_stats.json")]
+        if "vertical" in metrics and "diagonal" in metrics:
+            written.append(_write_patterns(stats, tmp / "patterns.csv"))
+        written += [_write_map(stats, metric, tmp / f"{metric}.png") for metric in maps]
+    written = [out / Path(p).relative_to(tmp) for p in written]
     print(f"statistics of {stats.num_examples} text(s), {len(stats.layers)} layers x {len(stats.heads)} heads:")
     for path in written:
         print(f"  wrote {path}")

@@ -30,7 +30,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from attnviz.plot.style import DIVERGING, SEQUENTIAL, FigureView, set_provenance
+from attnviz.plot.style import DIVERGING, SEQUENTIAL, FigureView, literal, set_provenance
 
 CBAR_LABELS = {"change": "1 - cosine similarity", "cosine": "cosine similarity",
                "js": "JS divergence (nats)", "entropy_change": "entropy after - before (nats)"}
@@ -109,7 +109,7 @@ def layer_lines(comparison: Any, *, ax: Axes | None = None, **kwargs: Any) -> Ax
     low = min(float(np.nanmin(line.get_ydata())) for line in ax.lines if not line.get_label().startswith("_"))
     ax.set_ylim(min(low - 0.05 * (1 - low) - 1e-3, 0.999), 1.0 + 0.05 * max(1 - low, 1e-3))
     ax.axhline(1.0, color="0.6", linewidth=0.6, zorder=0)
-    ax.set_title(f"{comparison.names[0]} -> {comparison.names[1]} ({comparison.num_examples} example(s))")
+    literal(ax.set_title(f"{comparison.names[0]} -> {comparison.names[1]} ({comparison.num_examples} example(s))"))
     ax.legend(loc="lower left", frameon=False)
     _provenance(ax.figure.get_figure(root=True), comparison, "per-layer similarity")
     return ax
@@ -152,7 +152,7 @@ def head_difference(comparison: Any, *, layer: int, head: int, example: int = 0,
         ax.set_ylabel("")
     fig.colorbar(im_b, ax=axes[:2], label="attention", shrink=0.9)
     fig.colorbar(axes[2].images[0], ax=axes[2], label="after - before", shrink=0.9)
-    fig.suptitle(f"layer {layer}, head {head}: {comparison.names[0]} -> {comparison.names[1]}")
+    literal(fig.suptitle(f"layer {layer}, head {head}: {comparison.names[0]} -> {comparison.names[1]}"))
     _provenance(fig, comparison, f"before/after/difference, layer {layer}, head {head}", example=example)
     return CompareFigure(fig)
 
