@@ -318,7 +318,7 @@ def markdown_escape(text: str) -> str:
         >>> print(markdown_escape("run_1/*best*"))
         run\\_1/\\*best\\*
     """
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~])", r"\\\1", str(text)).replace("\n", " ")
+    return re.sub(r"([\\`*_\[\]#|<>~&])", r"\\\1", str(text)).replace("\n", " ")
 
 
 def compare(before: Any, after: Any, *, texts: str | Sequence[str] | None = None, tokenizer: Any = None,
