@@ -349,6 +349,9 @@ def compare(before: Any, after: Any, *, texts: str | Sequence[str] | None = None
         ((2, 4), True)
     """
     options = dict(batch_size=batch_size, max_length=max_length, hidden_states=hidden_states, progress=False)
+    if names is not None and (isinstance(names, str) or not isinstance(names, (tuple, list)) or len(names) != 2
+                              or not all(isinstance(n, str) for n in names)):
+        raise TypeError(f"names={names!r}: give two labels, e.g. names=('pretrained', 'fine-tuned')")
     a, b = _as_capture(before), _as_capture(after)
     if texts is None:
         known = a if isinstance(a, Capture) else b if isinstance(b, Capture) else None

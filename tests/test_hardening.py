@@ -138,7 +138,11 @@ def test_model_names_in_figure_titles_are_literal(cap):
     comp = attnviz.compare(cap, cap, names=("$run$", "a_b"))
     fig = comp.plot("layers").figure
     fig.savefig(io.BytesIO(), format="png")
-    assert "$run$" in fig.axes[0].get_title()
+    title = fig.axes[0].title
+    assert "$run$" in title.get_text() and not title.get_parse_math()
+    head = comp.plot("head", layer=0, head=0).figure
+    head.savefig(io.BytesIO(), format="png")
+    assert not head._suptitle.get_parse_math()
 
 
 # --- arguments ----------------------------------------------------------------------------------

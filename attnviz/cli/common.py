@@ -157,7 +157,7 @@ def check_layer_head(model: Any, *, layer: int | None = None, head: Any = None,
         >>> from attnviz.testing import tiny_model
         >>> check_layer_head(tiny_model("bert")[0], layer=5)
         Traceback (most recent call last):
-        ValueError: --layer 5 is out of range: this model has 2 layer(s), numbered 0 to 1
+        ValueError: layer 5 is out of range (--layer): this model has 2 layer(s), numbered 0 to 1
     """
     from attnviz.extract import _model_dims
 
@@ -172,7 +172,7 @@ def check_layer_head(model: Any, *, layer: int | None = None, head: Any = None,
         for v in values:
             if v < 0 or (total is not None and v >= total):
                 upper = f", numbered 0 to {total - 1}" if total else ""
-                raise ValueError(f"{flag} {v} is out of range: this model has {total} {what}(s){upper}")
+                raise ValueError(f"{what} {v} is out of range ({flag}): this model has {total} {what}(s){upper}")
 
 
 def show_warnings_briefly() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from attnviz.cli.common import add_input_args, model_from, show_warnings_briefly, texts_from
+from attnviz.cli.common import add_input_args, check_layer_head, model_from, show_warnings_briefly, texts_from
 from attnviz.extract import extract
 
 EXAMPLE = """examples:
@@ -75,7 +75,11 @@ def run(args: argparse.Namespace) -> int:
     if not str(out).lower().endswith((".html", ".htm")):
         raise ValueError(f"--out {out}: a view is an HTML page; give a path ending in .html")
     texts = texts_from(args)
+    if not 0 <= args.example < len(texts):
+        raise ValueError(f"--example {args.example} is out of range: {len(texts)} text(s) given, "
+                         f"so use 0 to {len(texts) - 1}")
     model, tok = model_from(args)
+    check_layer_head(model, layers=args.layers, heads=args.heads, kind=args.kind or "self")
     cap = extract(model, tok, texts, decoder_texts=args.decoder_text, batch_size=args.batch_size,
                   max_length=args.max_length, hidden_states=False, progress=len(texts) > 32)
     build = notebook.head_view if args.view == "head" else notebook.model_view

@@ -136,8 +136,8 @@ def head_difference(comparison: Any, *, layer: int, head: int, example: int = 0,
     ex_b, ex_a = before[example], after[example]
     lp, hp = before.layer_position(layer), before.head_position(head)
     diff = ex_a.attentions[lp, hp].astype(np.float32) - ex_b.attentions[lp, hp].astype(np.float32)
-    top = float(max(ex_b.attentions[lp, hp].max(), ex_a.attentions[lp, hp].max())) or 1.0
-    half = float(np.abs(diff).max()) or 1e-6
+    top = _finite_max(np.concatenate([ex_b.attentions[lp, hp].ravel(), ex_a.attentions[lp, hp].ravel()]), 1.0)
+    half = _finite_max(np.abs(diff), 1e-6)
     n = ex_b.num_tokens
     side = float(np.clip(0.16 * n + 1.2, 2.2, 4.5))
     fig = Figure(figsize=figsize or (3 * side + 1.2, side + 0.6), layout="constrained")
@@ -155,6 +155,13 @@ def head_difference(comparison: Any, *, layer: int, head: int, example: int = 0,
     literal(fig.suptitle(f"layer {layer}, head {head}: {comparison.names[0]} -> {comparison.names[1]}"))
     _provenance(fig, comparison, f"before/after/difference, layer {layer}, head {head}", example=example)
     return CompareFigure(fig)
+
+
+def _finite_max(values: np.ndarray, default: float) -> float:
+    """The largest finite value (NaN/Inf ignored), or ``default`` when there is none above 0."""
+    finite = values[np.isfinite(values)]
+    top = float(finite.max()) if finite.size else 0.0
+    return top if top > 0 else default
 
 
 def _with_map(capture: Any, example: int, lp: int, hp: int, matrix: np.ndarray) -> Any:

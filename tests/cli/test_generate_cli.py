@@ -60,7 +60,7 @@ def test_bad_arguments_give_one_clear_line(gpt2_path, tmp_path, capsys):
     code = main(["generate", "--model", str(gpt2_path), "--prompt", "hi", "--out", str(tmp_path / "o"),
                  "--layer", "7"])
     assert code == 1
-    assert "--layer 7 is out of range" in capsys.readouterr().err
+    assert "layer 7 is out of range (--layer)" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # no empty --out folder on failure
 
 
