@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -217,7 +218,8 @@ class Comparison:
             # Attention change: before -> after (1 example(s))
         """
         hidden = self.hidden_cosine is not None
-        out = [f"# Attention change: {self.names[0]} -> {self.names[1]} ({self.num_examples} example(s))", "",
+        out = [f"# Attention change: {markdown_escape(self.names[0])} -> {markdown_escape(self.names[1])} "
+               f"({self.num_examples} example(s))", "",
                "Cosine similarity of the attention maps (Kovaleva et al. 2019), JS divergence of the rows "
                "(nats, max ln 2 = 0.693) and entropy change (after - before, nats), averaged over heads and "
                "examples" + ("; hidden: cosine similarity of the token representations after the layer." if hidden
@@ -281,13 +283,42 @@ class Comparison:
             >>> [p.name for p in attnviz.compare(cap, cap).save(tempfile.mkdtemp())][:2]
             ['comparison.json', 'comparison.md']
         """
+        from attnviz.atomic import atomic_outputs
         from attnviz.plot.compare import save_figures
 
         out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
-        return [atomic_write_text(out / "comparison.json", json.dumps(self.to_dict(), indent=2) + "\n"),
-                atomic_write_text(out / "comparison.md", self.summary() + "\n"),
-                *save_figures(self, out, dpi=dpi)]
+        with atomic_outputs(out) as tmp:  # all files or none: moved in only when complete
+            text = json.dumps(_json_safe(self.to_dict()), indent=2, allow_nan=False) + "\n"
+            written = [atomic_write_text(tmp / "comparison.json", text),
+                       atomic_write_text(tmp / "comparison.md", self.summary() + "\n"),
+                       *save_figures(self, tmp, dpi=dpi)]
+        return [out / Path(p).relative_to(tmp) for p in written]
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities as null (bare NaN is not JSON), recursively.
+
+    Example:
+        >>> _json_safe({"a": [1.0, float("nan")]})
+        {'a': [1.0, None]}
+    """
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def markdown_escape(text: str) -> str:
+    """Escape Markdown's special characters so that a name shows literally in a report.
+
+    Example:
+        >>> print(markdown_escape("run_1/*best*"))
+        run\\_1/\\*best\\*
+    """
+    return re.sub(r"([\\`*_\[\]#|<>~&])", r"\\\1", str(text)).replace("\n", " ")
 
 
 def compare(before: Any, after: Any, *, texts: str | Sequence[str] | None = None, tokenizer: Any = None,
@@ -318,6 +349,9 @@ def compare(before: Any, after: Any, *, texts: str | Sequence[str] | None = None
         ((2, 4), True)
     """
     options = dict(batch_size=batch_size, max_length=max_length, hidden_states=hidden_states, progress=False)
+    if names is not None and (isinstance(names, str) or not isinstance(names, (tuple, list)) or len(names) != 2
+                              or not all(isinstance(n, str) for n in names)):
+        raise TypeError(f"names={names!r}: give two labels, e.g. names=('pretrained', 'fine-tuned')")
     a, b = _as_capture(before), _as_capture(after)
     if texts is None:
         known = a if isinstance(a, Capture) else b if isinstance(b, Capture) else None

@@ -14,8 +14,8 @@ from attnviz.cli.common import (
     add_input_args,
     add_selection_args,
     capture_from_args,
+    check_output_dir,
     model_from,
-    output_dir,
     show_warnings_briefly,
 )
 
@@ -77,23 +77,26 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--maps asks for {', '.join(missing)}, which --metrics leaves out: add them to --metrics")
     if args.queries is not None:
         raise ValueError("--queries: per-head statistics need every query row; drop --queries")
+    out = check_output_dir(args.out)
     if args.capture or args.save_capture:  # statistics of a saved capture, or of one written now
         from attnviz.metrics import head_stats
 
         cap = capture_from_args(args, progress=True)
-        out = output_dir(args.out)
         stats = head_stats(cap, metrics=metrics, batch_size=args.batch_size)
     else:
         source = _source(args)
-        out = output_dir(args.out)
         model, tok = model_from(args)
         stats = dataset_stats(model, tok, source, batch_size=args.batch_size, metrics=metrics,
                               max_length=args.max_length, text_column=args.text_column, progress=True)
     stats = _select(stats, args.layers, args.heads)
-    written = [stats.to_csv(out / "head_stats.csv"), stats.to_json(out / "head_stats.json")]
-    if "vertical" in metrics and "diagonal" in metrics:
-        written.append(_write_patterns(stats, out / "patterns.csv"))
-    written += [_write_map(stats, metric, out / f"{metric}.png") for metric in maps]
+    from attnviz.atomic import atomic_outputs
+
+    with atomic_outputs(out) as tmp:  # all files or none: moved into --out only when complete
+        written = [stats.to_csv(tmp / "head_stats.csv"), stats.to_json(tmp / "head_stats.json")]
+        if "vertical" in metrics and "diagonal" in metrics:
+            written.append(_write_patterns(stats, tmp / "patterns.csv"))
+        written += [_write_map(stats, metric, tmp / f"{metric}.png") for metric in maps]
+    written = [out / Path(p).relative_to(tmp) for p in written]
     print(f"statistics of {stats.num_examples} text(s), {len(stats.layers)} layers x {len(stats.heads)} heads:")
     for path in written:
         print(f"  wrote {path}")
