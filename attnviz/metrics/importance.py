@@ -580,21 +580,24 @@ def head_importance(model: Any, data: Any = None, *, method: str = "gradient", t
     start = time.perf_counter()
     with _frozen(model), Gates(model) as gates:
         layers, heads = gates.num_layers, gates.num_heads
-        base_loss, base_metric = _evaluate(model, data_, gates, None)
-        if method == "gradient":
+        if method == "gradient":                                 # the gated pass also gives the base loss
             total = torch.zeros(layers, heads, dtype=torch.float64)
+            sums = np.zeros(3)
             for batch in _progress(data_.batches, progress, "gradient"):
                 b = _to(batch, device)
                 gate = torch.ones(b["input_ids"].shape[0], layers, heads, device=device, requires_grad=True)
                 gates.values = gate
-                loss, _, _ = _per_example(model, b, data_.task)
+                loss, correct, count = _per_example(model, b, data_.task)
                 (grad,) = torch.autograd.grad(loss.sum(), gate)
                 total += grad.abs().sum(0).double().cpu()
+                sums += [float(loss.detach().sum()), float(correct.sum()), float(count.sum())]
                 gates.values = None
+            base_loss, base_metric = sums[0] / data_.num_examples, sums[1] / max(sums[2], 1.0)
             raw = (total / data_.num_examples).numpy()
             scores = raw / (np.linalg.norm(raw, axis=1, keepdims=True) + 1e-20) if normalize else raw.copy()
             loss_change = metric_change = None
         else:
+            base_loss, base_metric = _evaluate(model, data_, gates, None)
             loss_change = np.zeros((layers, heads))
             metric_change = np.zeros((layers, heads))
             cells = [(i, j) for i in range(layers) for j in range(heads)]
