@@ -266,6 +266,15 @@ class Comparison:
         for rank, r in enumerate(self.ranked_heads(top), 1):
             out.append(f"| {rank} | {r['layer']} | {r['head']} | {r['change']:.4f} | {r['js']:.4f} | "
                        f"{r['entropy_change']:+.4f} |")
+        if self.intervals is not None:
+            b = self.extra.get("bootstrap", {})
+            out += ["", "Bootstrap intervals of 1 - cosine ({:.0%}, {} resamples of the examples): ".format(
+                b.get("level", 0.95), b.get("n", "?")) + ", ".join(
+                f"L{r['layer']}H{r['head']} [{r['change_low']:.4f}, {r['change_high']:.4f}]" for r in self.ranked_heads(top))]
+        if self.noise is not None:
+            beyond = [f"L{r['layer']}H{r['head']}" for r in self.ranked_heads() if r["flagged"]]
+            out += ["", f"Changed beyond the seed-to-seed change: {len(beyond)} of {self.change.size} heads"
+                    + (": " + ", ".join(beyond) if beyond else ".")]
         return "\n".join(out)
 
     def __str__(self) -> str:

@@ -84,3 +84,10 @@ def test_trajectory_per_layer_over_epochs(caps, tmp_path):
 def test_bootstrap_refusals():
     with pytest.raises(ValueError, match="level"):
         bootstrap_intervals({"change": np.zeros((2, 1, 1))}, level=1.5)
+
+
+def test_summary_lists_intervals_and_heads_beyond_seed_noise(caps):
+    comp = attnviz.compare(caps[0], caps[1], baseline=caps[2], bootstrap=50)
+    text = comp.summary(top=3)
+    assert "Bootstrap intervals of 1 - cosine (95%, 50 resamples" in text
+    assert f"Changed beyond the seed-to-seed change: {int(comp.flagged.sum())} of 8 heads" in text
