@@ -131,6 +131,43 @@ def finetuning(m: MiniLM, out: Path) -> None:
          "finetune_head.png", width="page")
 
 
+def importance(m: MiniLM, out: Path) -> None:
+    """MiniLM fine-tuned on the reviews with two seeds: which heads matter, which changed beyond seed noise."""
+    from attnviz.comparison_noise import trajectory
+    from attnviz.data import load_reviews
+    from attnviz.metrics import head_importance, pruning_curve
+    from attnviz.plot import importance as figures
+
+    data = load_reviews()
+    texts = list(data["validation"]["text"])
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = attnviz.finetune_seeds(str(m.path), data, Path(tmp) / "runs", seeds=(0, 1), epochs=3, max_length=64,
+                                      disable_tqdm=True, probe_texts=PROBES)
+        print(f"  seed 0: {runs[0].metrics[-1]}\n  seed 1: {runs[1].metrics[-1]}")
+        model, tok = load_model(runs[0].best_checkpoint)
+        grad = head_importance(model, data, tokenizer=tok, max_length=64)
+        abl = head_importance(model, data, tokenizer=tok, max_length=64, method="ablation")
+        curve = pruning_curve(model, data, grad, tokenizer=tok, max_length=64)
+        before = attnviz.extract(m.model, m.tokenizer, texts, max_length=64, hidden_states=False)
+        after = attnviz.extract(runs[0].best_checkpoint, None, texts, max_length=64, hidden_states=False)
+        other = attnviz.extract(runs[1].best_checkpoint, None, texts, max_length=64, hidden_states=False)
+        comp = attnviz.compare(before, after, baseline=other, bootstrap=1000, names=("MiniLM", "fine-tuned"))
+        traj = trajectory(runs[0].probe_captures, runs[0].probe_epochs)
+    print(f"  gradient {grad.seconds:.1f} s, ablation {abl.seconds:.1f} s; accuracy {grad.base_metric:.4f}; "
+          f"top gradient heads {[(r['layer'], r['head']) for r in grad.ranked(3)]}, "
+          f"top ablation heads {[(r['layer'], r['head']) for r in abl.ranked(3)]}")
+    print(f"  pruning accuracy {[round(v, 3) for v in curve.metric]}; random {[round(v, 3) for v in curve.random_metric]}")
+    print(f"  flagged beyond seed noise: {int(comp.flagged.sum())} of {comp.flagged.size} heads; "
+          f"Spearman(gradient, change) {figures.spearman(grad.scores, comp.change):.3f}, "
+          f"Spearman(ablation, change) {figures.spearman(abl.scores, comp.change):.3f}")
+    print(f"  trajectory per layer (last epoch): {traj.layer_change[-1].round(4).tolist()}")
+    save(grad.plot().figure, out, "importance_gradient.png")
+    save(abl.plot(values="metric_change").figure, out, "importance_ablation_accuracy.png")
+    save(curve.plot().figure, out, "importance_pruning.png")
+    save(figures.matters_vs_changed(grad, comp), out, "importance_vs_change.png", width="page")
+    save(traj.plot().figure, out, "finetune_trajectory.png")
+
+
 def seq2seq(out: Path) -> None:
     """A tiny BART trained here to reverse its input: its cross-attention is an anti-diagonal."""
     import numpy as np
@@ -192,7 +229,7 @@ def long_context(out: Path) -> None:
 
 FIGURES: dict[str, Callable] = {
     "grid": grid, "head": one_head, "contrast": contrast, "hidden": hidden, "stats": statistics,
-    "rollout": rollout, "finetune": finetuning,
+    "rollout": rollout, "finetune": finetuning, "importance": importance,
 }
 TRAINED: dict[str, Callable] = {"seq2seq": seq2seq, "decoder": decoder}
 OTHER: dict[str, Callable] = {"long_context": long_context}
@@ -207,7 +244,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     chosen = args.only or list(FIGURES) + list(TRAINED) + list(OTHER)
     if args.skip_training:
-        chosen = [c for c in chosen if c not in TRAINED and c != "finetune"]
+        chosen = [c for c in chosen if c not in TRAINED and c not in ("finetune", "importance")]
     start = time.perf_counter()
     minilm = None
     with attnviz.paper_theme():
