@@ -220,7 +220,7 @@ class ExplorerView(HtmlView):
 
 def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, layers: Sequence[int] | None = None,
                   heads: Sequence[int] | None = None, kind: str | None = None, example: int | None = None,
-                  layer: int | None = None, head: int | str = 0, view: str = "head", scale: str = "linear",
+                  layer: int | None = None, head: int | str = 0, view: str = "head", scale: str = "map",
                   compress: bool = True, warn_mb: float | None = WARN_MB, title: str | None = None,
                   cmap: Any = None, theme: str = "auto") -> ExplorerView:
     """The explorer as one self-contained HTML view: every control runs in the page, no kernel.
@@ -241,7 +241,9 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
         layers / heads / kind: as in :func:`head_view`.
         example / layer / head: what is shown first (head: a model head index, "mean" or "max").
         view: "head" or "grid" first.
-        scale, compress, warn_mb, title, cmap, theme: as in :func:`head_view`.
+        scale: the colour scale first: "map" (0 to each map's maximum, as the figures and the
+            ipywidgets explorer), "linear" (0 to 1) or "sqrt".
+        compress, warn_mb, title, cmap, theme: as in :func:`head_view`.
 
     Example:
         >>> import attnviz
