@@ -32,7 +32,7 @@ from attnviz.atomic import atomic_write_text
 from attnviz.capture import Capture
 from attnviz.notebook.payload import encode_kind, estimate_page_bytes, select_kinds
 
-STATIC_FILES = ("core.js", "head.js", "model.js", "explorer.js")
+STATIC_FILES = ("core.js", "head.js", "model.js", "explorer.js", "neuron.js")
 WARN_MB = 25.0
 SCALES = ("linear", "sqrt", "map")
 THEMES = ("auto", "light", "dark")
@@ -216,6 +216,20 @@ class ExplorerView(HtmlView):
     """
 
     view_type = "explorer"
+
+
+class NeuronView(HtmlView):
+    """The view returned by :func:`attnviz.notebook.neuron_view` (q, k, q * k of one head).
+
+    Example:
+        >>> NeuronView.view_type
+        'neuron'
+    """
+
+    view_type = "neuron"
+
+    def __repr__(self) -> str:
+        return f"NeuronView(id={self.view_id!r}, layer={self.payload['layer']}, head={self.payload['head']})"
 
 
 def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, layers: Sequence[int] | None = None,

@@ -283,3 +283,15 @@ def test_explorer_view_controls_without_a_kernel(open_view, bert_capture):
     assert p.page.locator("canvas.av-thumb").count() == bert_capture.num_layers * bert_capture.num_heads
     p.shot("explorer_view_grid.png")
     p.check_clean()
+
+
+def test_neuron_view_weights_are_the_captured_row(open_view, tiny_bert, bert_capture):
+    from attnviz.notebook import neuron_view
+
+    p = open_view(neuron_view(tiny_bert[0], bert_capture, layer=1, head=2), "neuron.html")
+    p.page.hover(".av-left .av-tok >> nth=3")
+    assert p.attr("data-query") == "3"
+    weights = [float(w) for w in p.attr("data-weights").split(",")]
+    np.testing.assert_allclose(weights, bert_capture[0].attentions[1, 2, 3], atol=2e-4)
+    assert p.shot("neuron_view.png") > 20
+    p.check_clean()
