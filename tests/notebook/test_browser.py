@@ -295,3 +295,18 @@ def test_neuron_view_weights_are_the_captured_row(open_view, tiny_bert, bert_cap
     np.testing.assert_allclose(weights, bert_capture[0].attentions[1, 2, 3], atol=2e-4)
     assert p.shot("neuron_view.png") > 20
     p.check_clean()
+
+
+def test_model_view_close_up_as_lines(open_view, sharp_capture):
+    p = open_view(model_view(sharp_capture), "model_lines.html")
+    p.page.click('canvas.av-thumb[data-layer="1"][data-head="3"]')
+    p.page.select_option("select[name=close-up]", "lines")
+    sub = p.page.locator(".av-closeup-lines")
+    assert int(sub.get_attribute("data-lines")) > 0
+    p.page.hover(".av-closeup-lines .av-left .av-tok >> nth=2")
+    weights = [float(w) for w in p.page.locator(".av-closeup-lines .av-right .av-tok").evaluate_all(
+        "ts => ts.map(t => t.dataset.w)")]
+    expected = sharp_capture[0].attentions[1, 3, 2]
+    np.testing.assert_allclose(weights, expected, atol=expected.max() / 255 + 1e-3)
+    p.shot("model_view_lines.png")
+    p.check_clean()

@@ -74,7 +74,7 @@
   }
 
   function render(root, payload, kinds) {
-    var st = { kind: 0, scale: payload.scale, hide: false, pair: "all", sel: [0, 0], vis: null };
+    var st = { kind: 0, scale: payload.scale, hide: false, pair: "all", sel: [0, 0], vis: null, closeup: "map" };
     var ui = core.el("div", "av-ui"), bar = core.el("div", "av-bar"), body = core.el("div", "av-model-body");
     var grid = core.el("div", "av-grid"), detail = core.el("div", "av-detail"), off = document.createElement("canvas");
     root.appendChild(ui); ui.appendChild(bar); ui.appendChild(body); body.appendChild(grid); body.appendChild(detail);
@@ -88,7 +88,23 @@
     bar.appendChild(core.checkbox("hide special tokens", false, function (c) { st.hide = c; rebuild(); }).wrap);
     var pairBox = core.el("span");
     bar.appendChild(pairBox);
+    bar.appendChild(core.select("Close-up", [["map", "map"], ["lines", "lines (hover a token)"]], "map",
+      function (v) { st.closeup = v; select(); }).wrap);
     bar.appendChild(core.el("span", "av-note", "click a thumbnail to enlarge it"));
+
+    /* The close-up as a head view of the one selected head: lines, weights under the mouse. */
+    function lines(k, li, hi) {
+      var one = Object.create(k);
+      one.layers = [k.layers[li]]; one.heads = [k.heads[hi]];
+      one.map = function () { return k.map(li, hi); };
+      one.meanMap = function () { return k.map(li, hi); };
+      detail.textContent = "";
+      detail.appendChild(core.el("div", "av-title", k.label + ": layer " + k.layers[li] + ", head " + k.heads[hi]));
+      var sub = core.el("div", "av-closeup-lines");
+      sub.classList.toggle("av-dark", root.classList.contains("av-dark"));
+      detail.appendChild(sub);
+      NS.head.render(sub, { scale: st.scale, initialLayer: 0 }, [one]);
+    }
     function pairControl() {
       pairBox.textContent = "";
       var c = core.pairControl(kind(), function (v) { st.pair = v; rebuild(); });
@@ -128,8 +144,12 @@
         c.classList.toggle("av-selected", +c.getAttribute("data-layer") === k.layers[li] &&
           +c.getAttribute("data-head") === k.heads[hi]);
       });
-      drawDetail(root, detail, off, k, k.map(li, hi), st.vis, st.scale,
-        k.label + ": layer " + k.layers[li] + ", head " + k.heads[hi]);
+      if (st.closeup === "lines") {
+        lines(k, li, hi);
+      } else {
+        drawDetail(root, detail, off, k, k.map(li, hi), st.vis, st.scale,
+          k.label + ": layer " + k.layers[li] + ", head " + k.heads[hi]);
+      }
       root.setAttribute("data-selected", k.layers[li] + "," + k.heads[hi]);
       root.setAttribute("data-kind", k.name);
     }
