@@ -191,7 +191,7 @@ def change_figure(comparison: Any, *, metric: str = "change", **kwargs: Any) -> 
         >>> change_figure(attnviz.compare(cap, cap)).axes[0].get_xlabel()
         'head'
     """
-    return CompareFigure(change_map(comparison, metric=metric, **kwargs).figure.get_figure(root=True))
+    return CompareFigure(_unmanaged(change_map(comparison, metric=metric, **kwargs).figure.get_figure(root=True)))
 
 
 def layers_figure(comparison: Any, **kwargs: Any) -> CompareFigure:
@@ -204,7 +204,16 @@ def layers_figure(comparison: Any, **kwargs: Any) -> CompareFigure:
         >>> layers_figure(attnviz.compare(cap, cap)).axes[0].get_xlabel()
         'layer'
     """
-    return CompareFigure(layer_lines(comparison, **kwargs).figure.get_figure(root=True))
+    return CompareFigure(_unmanaged(layer_lines(comparison, **kwargs).figure.get_figure(root=True)))
+
+
+def _unmanaged(fig: Figure) -> Figure:
+    """Take a figure away from pyplot: a returned figure object shows itself once in a notebook
+    (through ``_repr_png_``), not a second time through the inline backend at the end of the cell."""
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return fig
 
 
 def head_figure(comparison: Any, *, layer: int, head: int, example: int = 0, **kwargs: Any) -> CompareFigure:
