@@ -1,0 +1,286 @@
+"""Data-set statistics on a Ray cluster (``dataset_stats(..., engine="ray")``).
+
+The driver reads the texts (a list, a file, a ``datasets.Dataset`` or a
+``ray.data.Dataset``) and cuts them into numbered chunks of ``batch_size *
+WINDOW_BATCHES`` texts, the very windows the local engine uses. Ray Data sends the
+chunks to ``num_workers`` actors (``map_batches`` with a class): each actor loads the
+model once, from a folder every node can read, and turns each chunk into partial
+statistics (count, mean and sum of squared deviations per layer x head, see
+:class:`~attnviz.metrics.online.RunningStats`). The driver keeps one partial per chunk
+id and merges them with Chan's formula, in chunk order, so the result equals the local
+engine up to float64 rounding, however the chunks were spread over the workers.
+
+Faults: Ray Data restarts an actor whose process died and retries its task; a chunk
+whose partial arrives twice is counted once (partials are keyed by chunk id).
+
+Ray is an optional extra: ``pip install 'attnviz[ray]'``.
+
+Example:
+    >>> from attnviz.metrics import dataset_stats
+    >>> from attnviz.testing import tiny_model
+    >>> stats = dataset_stats(*tiny_model("bert"), ["a text", "another text"], engine="ray",
+    ...                       num_workers=1, progress=False)  # doctest: +SKIP
+    >>> stats.num_examples  # doctest: +SKIP
+    2
+"""
+from __future__ import annotations
+
+__all__ = ["ENGINES", "model_folder", "ray_dataset_stats", "require_ray", "start_ray"]
+
+import contextlib
+import itertools
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+ENGINES = ("local", "ray")
+RAY_EXTRA = "engine='ray' needs Ray: pip install 'attnviz[ray]' (it installs ray[data])"
+
+
+def require_ray():
+    """Import and return ``ray``, or fail with one line naming the extra to install.
+
+    Example:
+        >>> require_ray().__name__  # doctest: +SKIP
+        'ray'
+    """
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise ImportError(RAY_EXTRA) from None
+    return ray
+
+
+def check_engine(engine: str) -> str:
+    """``engine`` if it is "local" or "ray", else a ValueError naming the choices.
+
+    Example:
+        >>> check_engine("ray")
+        'ray'
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine={engine!r} is not supported: use 'local' (one process, the default) or 'ray'")
+    return engine
+
+
+def start_ray(address: str | None = None, **init_kwargs: Any):
+    """Connect to Ray: the running session if any, else ``ray.init(address=address)``.
+
+    ``address=None`` starts (or joins, with ``RAY_ADDRESS`` set) a local Ray;
+    ``"auto"`` joins the cluster started on this machine with ``ray start``; a
+    ``"ray://host:10001"`` address connects a client to a remote head node. Ray stays up
+    for later calls; ``ray.shutdown()`` stops it.
+
+    Example:
+        >>> start_ray(num_cpus=2)  # doctest: +SKIP
+    """
+    ray = require_ray()
+    if not ray.is_initialized():
+        env = {"env_vars": {"TOKENIZERS_PARALLELISM": "false"}}
+        if os.environ.get("PYTHONPATH"):  # a local Ray runs this checkout of attnviz
+            env["env_vars"]["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        init_kwargs.setdefault("runtime_env", env)
+        init_kwargs.setdefault("log_to_driver", False)
+        ray.init(address=address, **init_kwargs)
+    return ray
+
+
+@contextlib.contextmanager
+def model_folder(model: Any, tokenizer: Any) -> Iterator[tuple[str, str | None, str]]:
+    """``(model folder, tokenizer folder or None, display name)`` for workers to load from.
+
+    A path is used as it is (on a cluster it must be readable on every node). A model
+    object is saved to a temporary folder for the time of the run (with its tokenizer),
+    which only a Ray on this machine can read: on a cluster, pass a shared path.
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> with model_folder(*tiny_model("bert")) as (path, tok, name):
+        ...     (Path(path) / "config.json").exists(), tok == path
+        (True, True)
+    """
+    if isinstance(model, (str, os.PathLike)):
+        path = Path(model).expanduser()
+        if not (path / "config.json").exists():
+            raise FileNotFoundError(f"no model folder at {path}: engine='ray' loads the model in each worker "
+                                    "from a folder written by save_pretrained() (with config.json)")
+        with contextlib.ExitStack() as stack:
+            tok_dir = None
+            if tokenizer is not None:
+                tok_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="attnviz-tok-"))
+                tokenizer.save_pretrained(tok_dir)
+            yield str(path), tok_dir, str(path)
+        return
+    name = str(getattr(model, "name_or_path", "") or type(model).__name__)
+    with tempfile.TemporaryDirectory(prefix="attnviz-model-") as tmp:
+        model.save_pretrained(tmp)
+        if tokenizer is None:
+            from attnviz.modeling import tokenizer_for
+
+            tokenizer = tokenizer_for(model)
+        tokenizer.save_pretrained(tmp)
+        yield tmp, tmp, name
+
+
+def _chunks(texts: Iterator[str], size: int) -> Iterator[dict]:
+    for k in itertools.count():
+        chunk = list(itertools.islice(texts, size))
+        if not chunk:
+            return
+        yield {"chunk": k, "texts": chunk}
+
+
+class StatsWorker:
+    """A Ray Data actor: loads the model once, turns chunks of texts into partial statistics.
+
+    Each input row is ``{"chunk": id, "texts": [...]}``; each output row holds the
+    chunk id, its number of texts (``seen``), of truncated texts (``cut``), and per
+    statistic ``count:<m>``, ``mean:<m>`` and ``m2:<m>`` (see RunningStats.state).
+    The same chunk always gives the same row, so a retried chunk is harmless.
+    """
+
+    def __init__(self, model_dir: str, tokenizer_dir: str | None, metrics: tuple[str, ...], batch_size: int,
+                 max_length: int | None, device: str | None = None) -> None:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from transformers import AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        from attnviz.modeling import load_model, max_positions
+
+        hf_logging.set_verbosity_error()
+        model, tok = load_model(model_dir)
+        if tokenizer_dir is not None:
+            tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+        if device is None:
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else None
+        if device:
+            model = model.to(device)
+        self.model, self.tokenizer, self.metrics, self.batch_size = model, tok, tuple(metrics), batch_size
+        self.limit = max_length or max_positions(model, tok)
+        self.pid = os.getpid()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        from attnviz.metrics.dataset import _Stream
+        from attnviz.modeling import inspection_mode
+
+        rows = []
+        for chunk, texts in zip(batch["chunk"], batch["texts"]):
+            stream = _Stream(self.model, self.tokenizer, self.metrics, self.limit)
+            with inspection_mode(self.model):
+                for _ in stream.run_window([str(t) for t in texts], self.batch_size):
+                    pass
+            rows.append((int(chunk), stream))
+        out: dict[str, Any] = {"chunk": np.array([c for c, _ in rows], np.int64),
+                               "seen": np.array([s.seen for _, s in rows], np.int64),
+                               "cut": np.array([s.cut_texts for _, s in rows], np.int64),
+                               "pid": np.array([self.pid] * len(rows), np.int64)}
+        for m in self.metrics:
+            states = [s.accs[m].state() for _, s in rows]
+            out[f"count:{m}"] = np.array([c for c, _, _ in states], np.int64)
+            out[f"mean:{m}"] = np.stack([mean for _, mean, _ in states])
+            out[f"m2:{m}"] = np.stack([m2 for _, _, m2 in states])
+        return out
+
+
+def _worker_args(worker_resources: dict | None) -> tuple[dict, float]:
+    resources = dict(worker_resources or {})
+    known = {"num_cpus", "num_gpus", "memory", "resources", "accelerator_type"}
+    unknown = sorted(set(resources) - known)
+    if unknown:
+        raise ValueError(f"worker_resources has unknown key(s) {', '.join(unknown)}: use "
+                         f"{', '.join(sorted(known))} (as in ray.remote)")
+    resources.setdefault("num_cpus", 1)
+    return resources, float(resources.get("num_gpus", 0) or 0)
+
+
+def default_workers(ray: Any, resources: dict) -> int:
+    """Actors the cluster can hold at once with ``resources`` each (at least 1).
+
+    Example:
+        >>> default_workers(require_ray(), {"num_cpus": 1})  # doctest: +SKIP
+        2
+    """
+    total = ray.cluster_resources()
+    gpus = float(resources.get("num_gpus", 0) or 0)
+    if gpus:
+        return max(1, int(total.get("GPU", 0) // gpus))
+    return max(1, int(total.get("CPU", 1) // float(resources.get("num_cpus", 1) or 1)))
+
+
+def ray_dataset_stats(model: Any, tokenizer: Any, data: Any, *, batch_size: int, metrics: tuple[str, ...],
+                      max_length: int | None, text_column: str, progress: bool | None,
+                      num_workers: int | None = None, worker_resources: dict | None = None,
+                      address: str | None = None):
+    """The Ray engine of :func:`~attnviz.metrics.dataset_stats` (see there and this module's notes).
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> s = ray_dataset_stats(*tiny_model("bert"), ["a b"], batch_size=4, metrics=("cls",),
+        ...                       max_length=None, text_column="text", progress=False)  # doctest: +SKIP
+    """
+    ray = require_ray()
+    from tqdm.auto import tqdm
+
+    from attnviz.metrics.dataset import WINDOW_BATCHES
+    from attnviz.metrics.online import RunningStats
+    from attnviz.metrics.sources import iter_texts
+    from attnviz.metrics.stats import HeadStats
+
+    if num_workers is not None and num_workers < 1:
+        raise ValueError(f"num_workers must be at least 1, got {num_workers}")
+    resources, gpus = _worker_args(worker_resources)
+    texts, total = iter_texts(data, text_column=text_column)
+    chunks = list(_chunks(texts, batch_size * WINDOW_BATCHES))
+    if not chunks:
+        raise ValueError("no texts to compute statistics on: pass at least one non-empty text")
+    start_ray(address)
+    workers = min(num_workers or default_workers(ray, resources), len(chunks))
+    parts: dict[int, dict] = {}
+    with model_folder(model, tokenizer) as (model_dir, tok_dir, name):
+        ds = ray.data.from_items(chunks, override_num_blocks=len(chunks))
+        out = ds.map_batches(StatsWorker, batch_size=1, batch_format="numpy", concurrency=workers,
+                             fn_constructor_kwargs=dict(model_dir=model_dir, tokenizer_dir=tok_dir, metrics=metrics,
+                                                        batch_size=batch_size, max_length=max_length,
+                                                        device="cuda" if gpus else None),
+                             **resources)
+        n = sum(len(c["texts"]) for c in chunks)
+        with tqdm(total=n, desc="dataset_stats (ray)", unit="text", leave=False,
+                  disable=progress is False if progress is not None else None) as bar:
+            for row in out.iter_rows():
+                chunk = int(row["chunk"])
+                if chunk not in parts:  # a retried chunk counts once
+                    parts[chunk] = row
+                    bar.update(int(row["seen"]))
+    missing = sorted(set(range(len(chunks))) - set(parts))
+    if missing:
+        raise RuntimeError(f"{len(missing)} chunk(s) came back from no worker (first: {missing[0]}): rerun")
+    accs = None
+    seen = cut = 0
+    for k in range(len(chunks)):
+        row = parts[k]
+        seen += int(row["seen"])
+        cut += int(row["cut"])
+        part = {m: RunningStats.from_state(row[f"count:{m}"], row[f"mean:{m}"], row[f"m2:{m}"]) for m in metrics}
+        if accs is None:
+            accs = part
+        else:
+            for m in metrics:
+                accs[m].merge(part[m])
+    if cut:
+        limit = max_length if max_length else "the model's maximum"
+        warnings.warn(f"{cut} of {seen} text(s) were longer than {limit} tokens and were truncated; pass a "
+                      "larger max_length if the model allows it, or shorten them", UserWarning, stacklevel=3)
+    layers, heads = np.shape(next(iter(accs.values())).mean)
+    stats = HeadStats(values={m: a.result for m, a in accs.items()}, std={m: a.std for m, a in accs.items()},
+                      counts={m: a.count for m, a in accs.items()}, layers=list(range(layers)),
+                      heads=list(range(heads)), num_examples=seen, kind="self", model_name=name)
+    stats.extra["engine"] = {"name": "ray", "workers": workers, "chunks": len(chunks),
+                             "worker_pids": sorted({int(p["pid"]) for p in parts.values()})}
+    return stats
