@@ -81,10 +81,7 @@ def start_ray(address: str | None = None, **init_kwargs: Any):
     """
     ray = require_ray()
     if not ray.is_initialized():
-        env = {"env_vars": {"TOKENIZERS_PARALLELISM": "false"}}
-        if os.environ.get("PYTHONPATH"):  # a local Ray runs this checkout of attnviz
-            env["env_vars"]["PYTHONPATH"] = os.environ["PYTHONPATH"]
-        init_kwargs.setdefault("runtime_env", env)
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # a local Ray's workers inherit it
         init_kwargs.setdefault("log_to_driver", False)
         ray.init(address=address, **init_kwargs)
     return ray
@@ -214,6 +211,23 @@ def default_workers(ray: Any, resources: dict) -> int:
     return max(1, int(total.get("CPU", 1) // float(resources.get("num_cpus", 1) or 1)))
 
 
+@contextlib.contextmanager
+def _quiet_ray_data(ray: Any):
+    """No Ray Data progress bars or per-dataset log lines (attnviz shows its own bar)."""
+    import logging
+
+    ctx = ray.data.DataContext.get_current()
+    logger = logging.getLogger("ray.data")
+    saved = ctx.enable_progress_bars, logger.level
+    ctx.enable_progress_bars = False
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        ctx.enable_progress_bars = saved[0]
+        logger.setLevel(saved[1])
+
+
 def ray_dataset_stats(model: Any, tokenizer: Any, data: Any, *, batch_size: int, metrics: tuple[str, ...],
                       max_length: int | None, text_column: str, progress: bool | None,
                       num_workers: int | None = None, worker_resources: dict | None = None,
@@ -243,9 +257,10 @@ def ray_dataset_stats(model: Any, tokenizer: Any, data: Any, *, batch_size: int,
     start_ray(address)
     workers = min(num_workers or default_workers(ray, resources), len(chunks))
     parts: dict[int, dict] = {}
-    with model_folder(model, tokenizer) as (model_dir, tok_dir, name):
+    with model_folder(model, tokenizer) as (model_dir, tok_dir, name), _quiet_ray_data(ray):
         ds = ray.data.from_items(chunks, override_num_blocks=len(chunks))
-        out = ds.map_batches(StatsWorker, batch_size=1, batch_format="numpy", concurrency=workers,
+        out = ds.map_batches(StatsWorker, batch_size=1, batch_format="numpy",
+                             compute=ray.data.ActorPoolStrategy(size=workers),
                              fn_constructor_kwargs=dict(model_dir=model_dir, tokenizer_dir=tok_dir, metrics=metrics,
                                                         batch_size=batch_size, max_length=max_length,
                                                         device="cuda" if gpus else None),
