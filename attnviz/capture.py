@@ -346,8 +346,12 @@ class Capture:
         return meta
 
     # --- persistence ---------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> Path:
-        """Save as one ``.safetensors`` file (arrays) with JSON metadata; atomic.
+    def save(self, path: str | os.PathLike, *, shard_size: int = 32) -> Path:
+        """Save as one ``.safetensors`` file (arrays) with JSON metadata, or as a capture folder; atomic.
+
+        A path that is an existing folder or has no suffix (``"runs/cap"``) becomes a capture
+        folder (``manifest.json`` + shards of ``shard_size`` examples, see :mod:`attnviz.store`),
+        which must be new or empty; any other path (``"cap.safetensors"``) one file.
 
         Example:
             >>> import tempfile, pathlib
@@ -360,6 +364,10 @@ class Capture:
         from safetensors.numpy import save_file
 
         path = Path(path)
+        if path.is_dir() or not path.suffix:
+            from attnviz.store import save_folder
+
+            return save_folder(self, path, shard_size=shard_size)
         tensors: dict[str, np.ndarray] = {}
         records = []
         for i, ex in enumerate(self.examples):
@@ -382,8 +390,13 @@ class Capture:
         return path
 
 
-def load(path: str | os.PathLike) -> Capture:
-    """Load a Capture written by :meth:`Capture.save`.
+def load(path: str | os.PathLike, lazy: bool | None = None) -> Capture:
+    """Load a Capture written by :meth:`Capture.save` or ``extract(..., out=...)``.
+
+    ``path`` is one ``.safetensors`` file or a capture folder (``manifest.json`` plus
+    shards, see :mod:`attnviz.store`). With ``lazy=True`` (the default for folders) no map
+    is read at load: the examples' arrays are :class:`attnviz.store.LazyArray` objects
+    and indexing an example, a layer or a head reads only that slice from disk.
 
     Raises FileNotFoundError for a missing file and ValueError for a file that is
     not a readable attnviz capture (truncated, corrupted or of another kind).
@@ -394,37 +407,98 @@ def load(path: str | os.PathLike) -> Capture:
         >>> len(load(p))
         1
     """
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(
             f"no capture file at {path}: check the path, or create one with "
             "attnviz.extract(...).save(path)"
         )
+    if path.is_dir() or lazy:
+        from attnviz.store import open_capture
+
+        return open_capture(path, lazy=True if lazy is None else lazy)
+    meta, records, _ = read_header(path)
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as f:
+            arrays = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises several error types for a bad file
+        raise _unreadable(path, exc) from exc
+    return capture_from_header(meta, records, arrays)
+
+
+def read_header(path: str | os.PathLike) -> tuple[dict, list[dict], dict[str, tuple[tuple[int, ...], str]]]:
+    """``(meta, records, tensors)`` of a capture file without reading any array.
+
+    ``tensors`` maps each tensor name (``"3.attentions"``) to its (shape, safetensors dtype).
+    The header goes through :func:`attnviz.validation.check_capture_header` when that
+    module is installed. Used by both the eager and the lazy loader.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = Capture([Example(tokens=["hi"], attentions=np.ones((1, 1, 1, 1), "float32"))]).save(
+        ...     pathlib.Path(tempfile.mkdtemp()) / "c.safetensors")
+        >>> read_header(p)[2]
+        {'0.attentions': ((1, 1, 1, 1), 'F32')}
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
     try:
         with safe_open(str(path), framework="numpy") as f:
             header = f.metadata() or {}
-            arrays = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {}
+            for k in f.keys():
+                sl = f.get_slice(k)
+                tensors[k] = (tuple(int(d) for d in sl.get_shape()), str(sl.get_dtype()))
         if "attnviz_format" not in header:
             raise ValueError("its header has no attnviz metadata")
         meta = json.loads(header["meta"])
         records = json.loads(header["examples"])
     except Exception as exc:  # safetensors raises several error types for a bad file
-        raise ValueError(
-            f"{path} is not a readable attnviz capture ({exc}); it may be truncated or "
-            "corrupted: extract again and save it with Capture.save"
-        ) from exc
+        raise _unreadable(path, exc) from exc
+    try:
+        from attnviz.validation import check_capture_header
+    except ImportError:  # the validation module is optional here
+        check_capture_header = None
+    if check_capture_header is not None:
+        import inspect
+
+        extra = {"format_version": header["attnviz_format"]} \
+            if "format_version" in inspect.signature(check_capture_header).parameters else {}
+        meta = check_capture_header(meta, records, {k: v[0] for k, v in tensors.items()}, source=str(path), **extra)
+    return meta, records, tensors
+
+
+def capture_from_header(meta: dict, records: list[dict], arrays: Any) -> Capture:
+    """Build a Capture from header ``meta``/``records`` and a mapping of tensor name -> array.
+
+    The arrays may be numpy arrays or lazy ones (anything a mapping's ``get`` returns).
+
+    Example:
+        >>> capture_from_header({"model_type": "bert"}, [{"tokens": ["a"]}], {}).model_type
+        'bert'
+    """
     examples = []
     for i, record in enumerate(records):
+        record = dict(record)
         for name in ARRAY_FIELDS:
             record[name] = arrays.get(f"{i}.{name}")
         if record.get("offsets") is not None:
             record["offsets"] = [tuple(o) for o in record["offsets"]]
         examples.append(Example(**record))
+    meta = dict(meta)
     if meta.get("id2label") is not None:
         meta["id2label"] = {int(k): v for k, v in meta["id2label"].items()}
     return Capture(examples=examples, **meta)
+
+
+def _unreadable(path: Path, exc: Exception) -> ValueError:
+    return ValueError(
+        f"{path} is not a readable attnviz capture ({exc}); it may be truncated or "
+        "corrupted: extract again and save it with Capture.save"
+    )
 
 
 def _ranges(values: Sequence[int]) -> str:

@@ -52,6 +52,8 @@ def extract(
     progress: bool | None = None,
     queries: str | int | Sequence[int] | slice | None = None,
     reduce_heads: str | None = None,
+    out: str | os.PathLike | None = None,
+    shard_size: int = 32,
 ) -> Capture:
     """Run ``model`` on ``texts`` and return a :class:`~attnviz.Capture`.
 
@@ -78,6 +80,12 @@ def extract(
             example records ``query_positions``. Not for encoder-decoder models.
         reduce_heads: ``"mean"`` or ``"max"`` over the kept heads, applied as each layer is
             computed (the head axis becomes 1).
+        out: a capture folder to write while extracting (see :mod:`attnviz.store`): each
+            shard of ``shard_size`` examples is written as soon as it is computed and dropped
+            from memory, and a lazy Capture over the folder is returned. Running the same call
+            again resumes (finished shards are skipped); a folder holding a capture of other
+            texts raises :class:`attnviz.store.CaptureExistsError`.
+        shard_size: examples per shard of ``out``.
 
     Only the kept layers, heads and rows are ever computed: the model runs with attnviz's
     own attention function (:mod:`attnviz.streaming`), which computes every layer's output
@@ -117,15 +125,42 @@ def extract(
     side = padding_side_for(model, padding_side or getattr(tokenizer, "padding_side", "right"), enc_dec)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     options = dict(queries=queries, reduce_heads=reduce_heads)
-    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]["input_ids"]))
-    batches = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    writer = None
+    if out is not None:  # write shard by shard; each shard's texts are batched by length
+        from attnviz.store import CaptureWriter
+
+        writer = CaptureWriter(out, texts=texts if pairs is None and targets is None else
+                               {"texts": texts, "pairs": pairs, "targets": targets}, shard_size=shard_size)
+        writer.check_settings({"model_name": _model_name(model), "dtype": dtype, "reduce_heads": reduce_heads,
+                               "queries": query_spec_json(queries),
+                               "layers": keep_layers or (list(range(dims["layers"])) if dims["layers"] else None),
+                               "heads": keep_heads or (list(range(dims["heads"])) if dims["heads"] else None)})
+
+    def plan() -> list[tuple[list[int], int | None]]:
+        """(batch, shard finished by it or None); without ``out`` one group of every text."""
+        groups = [(list(range(len(texts))), None)] if writer is None else \
+            [(list(range(*writer.shard_range(k))), k) for k in range(writer.num_shards) if not writer.done(k)]
+        steps = []
+        for group, shard in groups:
+            order = sorted(group, key=lambda i: len(encoded[i]["input_ids"]))
+            cuts = list(range(0, len(order), batch_size))
+            steps += [(order[s:s + batch_size], shard if s == cuts[-1] else None) for s in cuts]
+        return steps
+
+    def wrap(run, exs):
+        return capture_from(model, exs, num_layers=run.num_layers, num_heads=run.num_heads,
+                            layers=run.kept_layers, heads=run.heads, dtype=dtype,
+                            decoder_layers=run.kept_decoder_layers if enc_dec else None,
+                            num_decoder_layers=run.num_decoder_layers,
+                            attn_implementation=STREAMING if run.streaming else "eager",
+                            queries=query_spec_json(queries), reduce_heads=reduce_heads)
 
     def run_all(streaming: bool):
         run = BatchRunner(model, tokenizer, keep_layers, keep_heads, hidden_states, dtype, side, pad_id,
                           streaming=streaming, **options)
         examples: list[Example | None] = [None] * len(texts)
         with inspection_mode(model, implementation=STREAMING if streaming else "eager"):
-            for batch in _progress(batches, progress):
+            for batch, shard in _progress(plan(), progress):
                 items = [encoded[i] for i in batch]
                 dec = [targets[i] for i in batch] if targets is not None else None
                 for i, ex in zip(batch, run(items, dec)):
@@ -133,6 +168,10 @@ def extract(
                     ex.text_pair = pairs[i] if pairs else None
                     ex.decoder_text = decoder_texts[i] if isinstance(decoder_texts, list) else None
                     examples[i] = ex
+                if shard is not None:  # the shard is complete: write it, drop it from memory
+                    start, stop = writer.shard_range(shard)
+                    writer.add_shard(wrap(run, examples[start:stop]), shard)
+                    examples[start:stop] = [None] * (stop - start)
         return run, examples
 
     try:
@@ -142,12 +181,11 @@ def extract(
                       "output_attentions=True under eager attention, which holds every layer's maps at once",
                       UserWarning, stacklevel=2)
         run, examples = run_all(streaming=False)
-    return capture_from(model, examples, num_layers=run.num_layers, num_heads=run.num_heads,
-                        layers=run.kept_layers, heads=run.heads, dtype=dtype,
-                        decoder_layers=run.kept_decoder_layers if enc_dec else None,
-                        num_decoder_layers=run.num_decoder_layers,
-                        attn_implementation=STREAMING if run.streaming else "eager",
-                        queries=query_spec_json(queries), reduce_heads=reduce_heads)
+    if writer is not None:
+        from attnviz.capture import load
+
+        return load(writer.close(), lazy=True)
+    return wrap(run, examples)
 
 
 def _progress(batches: list, progress: bool | None):
@@ -322,7 +360,7 @@ def capture_from(model: Any, examples: list[Example], *, num_layers: int, num_he
     hidden = examples[0].hidden_states
     return Capture(
         examples=examples,
-        model_name=str(getattr(model, "name_or_path", "") or getattr(cfg, "_name_or_path", "") or type(model).__name__),
+        model_name=_model_name(model),
         model_type=getattr(cfg, "model_type", ""),
         num_layers=int(num_layers), num_heads=int(num_heads),
         hidden_size=int(hidden.shape[-1]) if hidden is not None else int(getattr(cfg, "hidden_size", 0) or 0),
@@ -338,6 +376,11 @@ def capture_from(model: Any, examples: list[Example], *, num_layers: int, num_he
         attnviz_version=_version,
         extra={"original_attn_implementation": getattr(cfg, "_attn_implementation", None), **(extra or {})},
     )
+
+
+def _model_name(model) -> str:
+    cfg = model.config
+    return str(getattr(model, "name_or_path", "") or getattr(cfg, "_name_or_path", "") or type(model).__name__)
 
 
 def _is_causal(model) -> bool:

@@ -109,3 +109,107 @@ def show_warnings_briefly() -> None:
         >>> show_warnings_briefly()
     """
     warnings.formatwarning = lambda msg, cat, *a, **k: f"attnviz: warning: {msg}\n"
+
+
+# --- what to keep, and reading a saved capture instead of running the model ------------------
+def int_list(text: str) -> list[int]:
+    """Parse "0,2,5-7" into [0, 2, 5, 6, 7] (layers, heads).
+
+    Example:
+        >>> int_list("0,2,5-7")
+        [0, 2, 5, 6, 7]
+    """
+    out: list[int] = []
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1)
+                out.extend(range(int(lo), int(hi) + 1))
+            else:
+                out.append(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of numbers: write e.g. 0,2,4 or 0-3") from None
+    if not out:
+        raise argparse.ArgumentTypeError("empty list: write e.g. 0,2,4 or 0-3")
+    return out
+
+
+def query_spec(text: str) -> str | list[int] | slice:
+    """Parse ``--queries``: "last", a comma list of positions (negative from the end) or start:stop.
+
+    Example:
+        >>> query_spec("last"), query_spec("0,-1"), query_spec("2:"), query_spec("-3:")
+        ('last', [0, -1], slice(2, None, None), slice(-3, None, None))
+    """
+    text = text.strip()
+    if text == "last":
+        return "last"
+    try:
+        if ":" in text:
+            start, stop = (p.strip() for p in text.split(":", 1))
+            return slice(int(start) if start else None, int(stop) if stop else None)
+        positions = [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        positions = []
+    if not positions and ":" not in text:
+        raise argparse.ArgumentTypeError(f"--queries {text!r}: write last, a list of positions such as 0,-1 "
+                                         "(negative counts from the end), or start:stop such as 0:8")
+    return positions
+
+
+def add_selection_args(parser: argparse.ArgumentParser, *, layers: bool = True, queries: bool = True) -> None:
+    """Add ``--layers``/``--heads`` (unless the subcommand has its own), ``--queries``, ``--capture``, ``--save-capture``.
+
+    Example:
+        >>> p = argparse.ArgumentParser(); add_input_args(p); add_selection_args(p)
+        >>> a = p.parse_args(["--layers", "0-2", "--queries", "last"]); a.layers, a.queries
+        ([0, 1, 2], 'last')
+    """
+    if layers:
+        parser.add_argument("--layers", type=int_list, default=None, metavar="LIST",
+                            help="keep only these layers, e.g. 0,2,4 or 0-3 (default: all)")
+        parser.add_argument("--heads", type=int_list, default=None, metavar="LIST",
+                            help="keep only these heads, e.g. 0-5 (default: all)")
+    if queries:
+        parser.add_argument("--queries", type=query_spec, default=None, metavar="SPEC",
+                            help="keep only some query rows: last, positions such as 0,-1, or start:stop")
+    parser.add_argument("--capture", metavar="FILE|DIR", default=None,
+                        help="read a saved capture (a .safetensors file or a capture folder) instead of "
+                             "running the model; only what is shown is read from disk")
+    parser.add_argument("--save-capture", metavar="DIR", default=None,
+                        help="write the capture to this folder while extracting (resumes a folder of the "
+                             "same texts; refuses one of other texts)")
+
+
+def capture_from_args(args: argparse.Namespace, **options: Any):
+    """The Capture to work on: ``--capture`` opened lazily, or the model run on the texts.
+
+    ``--layers``/``--heads``/``--queries`` go to :func:`attnviz.extract`; with ``--capture`` the
+    layers and heads asked for must be in the capture.
+
+    Example:
+        >>> capture_from_args(argparse.Namespace(capture="/no/such/cap"))  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        FileNotFoundError: no capture file at /no/such/cap ...
+    """
+    import attnviz
+
+    layers, heads = getattr(args, "layers", None), getattr(args, "heads", None)
+    if getattr(args, "capture", None):
+        given = [flag for flag, name in (("--text", "text"), ("--data", "data"), ("--model", "model"),
+                                         ("--queries", "queries"), ("--save-capture", "save_capture"),
+                                         ("--decoder-text", "decoder_text")) if getattr(args, name, None)]
+        if given:
+            raise ValueError(f"--capture reads a saved capture, so {', '.join(given)} cannot apply: drop them, "
+                             "or drop --capture to run the model")
+        cap = attnviz.load(args.capture, lazy=True)
+        for layer in layers or ():
+            cap.layer_position(layer)  # a clear error naming the capture's layers
+        for head in heads or ():
+            cap.head_position(head)
+        return cap
+    texts = texts_from(args)
+    model, tok = model_from(args)
+    return attnviz.extract(model, tok, texts, batch_size=args.batch_size, max_length=args.max_length,
+                           layers=layers, heads=heads, queries=getattr(args, "queries", None),
+                           out=getattr(args, "save_capture", None), **options)

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import argparse
 
-from attnviz.cli.common import add_input_args, model_from, show_warnings_briefly, texts_from
-from attnviz.extract import extract
+from attnviz.cli.common import add_input_args, add_selection_args, capture_from_args, int_list, show_warnings_briefly
+
+__all__ = ["int_list", "register", "run"]
 
 EXAMPLE = """examples:
   attnviz html --text "The cat sat on the mat." --out head.html
   attnviz html --text "The cat sat on the mat." --view model --layers 0-2 --heads 0,3,5 --out model.html
   attnviz html --model ./my-t5 --text "the cat sat" --decoder-text "le chat" --kind cross --out cross.html
+  attnviz html --capture cap/ --example 12 --view model --layers 0-1 --out model.html
 
 The page is self-contained (its JavaScript is inline, nothing is fetched): open it in any
 browser, offline, or send it to someone."""
@@ -33,37 +35,16 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="FILE", default=None, help="the HTML file to write (default: VIEW_view.html)")
     p.add_argument("--example", type=int, default=0, metavar="N", help="which text to show (0-based, default 0)")
     p.add_argument("--layers", type=int_list, default=None, metavar="LIST",
-                   help="layers to include, e.g. 0,2,4 or 0-3 (default: all)")
+                   help="layers to extract and include, e.g. 0,2,4 or 0-3 (default: all)")
     p.add_argument("--heads", type=int_list, default=None, metavar="LIST",
-                   help="heads to include, e.g. 0-5 (default: all)")
+                   help="heads to extract and include, e.g. 0-5 (default: all)")
+    add_selection_args(p, layers=False)
     p.add_argument("--kind", choices=("self", "encoder", "decoder", "cross"), default=None,
                    help="one attention kind only (default: all the model has)")
     p.add_argument("--scale", choices=("linear", "sqrt", "map"), default=None,
                    help="initial colour scale (default: linear for head, sqrt for model)")
     p.add_argument("--no-compress", action="store_true", help="store the maps uncompressed (older browsers)")
     p.set_defaults(func=run)
-
-
-def int_list(text: str) -> list[int]:
-    """Parse "0,2,5-7" into [0, 2, 5, 6, 7].
-
-    Example:
-        >>> int_list("0,2,5-7")
-        [0, 2, 5, 6, 7]
-    """
-    out: list[int] = []
-    try:
-        for part in filter(None, (p.strip() for p in text.split(","))):
-            if "-" in part[1:]:
-                lo, hi = part.split("-", 1)
-                out.extend(range(int(lo), int(hi) + 1))
-            else:
-                out.append(int(part))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a list of numbers: write e.g. 0,2,4 or 0-3") from None
-    if not out:
-        raise argparse.ArgumentTypeError("empty list: write e.g. 0,2,4 or 0-3")
-    return out
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,10 +55,8 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or f"{args.view}_view.html"
     if not str(out).lower().endswith((".html", ".htm")):
         raise ValueError(f"--out {out}: a view is an HTML page; give a path ending in .html")
-    texts = texts_from(args)
-    model, tok = model_from(args)
-    cap = extract(model, tok, texts, decoder_texts=args.decoder_text, batch_size=args.batch_size,
-                  max_length=args.max_length, hidden_states=False, progress=len(texts) > 32)
+    options = {"decoder_texts": args.decoder_text} if args.decoder_text else {}
+    cap = capture_from_args(args, hidden_states=False, progress=None, **options)
     build = notebook.head_view if args.view == "head" else notebook.model_view
     options = {"scale": args.scale} if args.scale else {}
     view = build(cap, example=args.example, layers=args.layers, heads=args.heads, kind=args.kind,

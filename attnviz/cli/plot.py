@@ -9,14 +9,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from attnviz.cli.common import add_input_args, model_from, show_warnings_briefly, texts_from
+from attnviz.cli.common import (add_input_args, add_selection_args, capture_from_args, int_list,
+                                show_warnings_briefly, texts_from)
 
 EXAMPLE = """examples:
   attnviz plot --text "The cat sat on the mat." --layer 2 --head 5 --out head.pdf
   attnviz plot --text "The cat sat on the mat." --head mean --scale row --hide-special --out mean.png
   attnviz plot --text "The cat sat on the mat." --grid --width page --out grid.png
   attnviz plot --text "The cat sat on the mat." --hidden --out norms.svg
-  attnviz plot --model ./my-t5 --text "translate: the cat" --decoder-text "le chat" --kind cross --out cross.pdf"""
+  attnviz plot --model ./my-t5 --text "translate: the cat" --decoder-text "le chat" --kind cross --out cross.pdf
+  attnviz plot --capture cap/ --example 40 --grid --layers 3 --out layer3.png   (reads only that layer)"""
 
 
 def register(subparsers) -> None:
@@ -33,8 +35,11 @@ def register(subparsers) -> None:
     view.add_argument("--similarity", action="store_true", help="layer x layer similarity of hidden states")
     p.add_argument("--layer", type=int, default=0, help="layer of the one-head map (default 0)")
     p.add_argument("--head", default="0", help="head number, or 'mean' / 'max' over the layer's heads")
-    p.add_argument("--layers", type=_int_list, default=None, metavar="L,L", help="layers of --grid (default all)")
-    p.add_argument("--heads", type=_int_list, default=None, metavar="H,H", help="heads of --grid (default all)")
+    p.add_argument("--layers", type=int_list, default=None, metavar="LIST",
+                   help="layers to extract and to show in --grid, e.g. 0,2 or 0-3 (default all)")
+    p.add_argument("--heads", type=int_list, default=None, metavar="LIST",
+                   help="heads to extract and to show in --grid (default all)")
+    add_selection_args(p, layers=False)
     p.add_argument("--example", type=int, default=0, help="which text (0-based) when several are given")
     p.add_argument("--kind", choices=("self", "decoder", "cross"), default="self",
                    help="attention kind: self (encoder), decoder or cross (seq2seq models)")
@@ -51,13 +56,6 @@ def register(subparsers) -> None:
     p.add_argument("--dpi", type=float, default=300, help="resolution of PNG files and rasterized heatmaps")
     p.add_argument("--out", metavar="FILE", required=True, help="output file: .png, .pdf or .svg")
     p.set_defaults(func=run)
-
-
-def _int_list(text: str) -> list[int]:
-    try:
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers, e.g. 0,2,4") from None
 
 
 def _width(text: str) -> str | float:
@@ -86,13 +84,15 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     attnviz.plot.style._format(out)  # a bad extension fails before the model loads
     head = _head(args.head)
-    texts = texts_from(args)
-    if not 0 <= args.example < len(texts):
-        raise ValueError(f"--example {args.example} is out of range: {len(texts)} text(s) given, "
-                         f"so use 0 to {len(texts) - 1}")
-    model, tok = model_from(args)
-    cap = attnviz.extract(model, tok, texts, decoder_texts=args.decoder_text, batch_size=args.batch_size,
-                          max_length=args.max_length)
+    if not args.capture:
+        texts = texts_from(args)
+        if not 0 <= args.example < len(texts):
+            raise ValueError(f"--example {args.example} is out of range: {len(texts)} text(s) given, "
+                             f"so use 0 to {len(texts) - 1}")
+    cap = capture_from_args(args, **({"decoder_texts": args.decoder_text} if args.decoder_text else {}))
+    if not 0 <= args.example < len(cap):
+        raise ValueError(f"--example {args.example} is out of range: the capture has {len(cap)} example(s), "
+                         f"so use 0 to {len(cap) - 1}")
     wide = args.grid or args.similarity
     width = args.width or ("page" if wide else "column")
     with attnviz.paper_theme():

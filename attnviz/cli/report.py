@@ -8,11 +8,13 @@ from __future__ import annotations
 import argparse
 
 from attnviz.atomic import atomic_write_text
-from attnviz.cli.common import add_input_args, model_from, show_warnings_briefly, texts_from
-from attnviz.extract import extract
-from attnviz.shapes import shape_report
+from attnviz.cli.common import add_input_args, add_selection_args, capture_from_args, show_warnings_briefly
+from attnviz.shapes import ShapeReport, shape_report
 
-EXAMPLE = 'example:\n  attnviz report --text "The cat sat on the mat." --format markdown --out shapes.md'
+EXAMPLE = """examples:
+  attnviz report --text "The cat sat on the mat." --format markdown --out shapes.md
+  attnviz report --data texts.txt --layers 0-2 --queries last --save-capture cap/
+  attnviz report --capture cap/ --layers 1"""
 
 
 def register(subparsers) -> None:
@@ -22,19 +24,20 @@ def register(subparsers) -> None:
                                           "dtype, memory and statistics.",
                               epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_input_args(p)
+    add_selection_args(p)
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     p.add_argument("--out", metavar="FILE", help="also write the report to FILE")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Extract and print the report."""
+    """Extract (or open ``--capture``) and print the report."""
     show_warnings_briefly()
-    texts = texts_from(args)
-    model, tok = model_from(args)
-    cap = extract(model, tok, texts, batch_size=args.batch_size, max_length=args.max_length,
-                  progress=True)
+    cap = capture_from_args(args, progress=True)
     report = shape_report(cap)
+    if args.capture and args.layers:  # a saved capture: show the asked layers only
+        report = ShapeReport([r for r in report.rows if r.layer in args.layers or r.kind != "attention"],
+                             source=report.source, notes=report.notes)
     text = {"text": str, "markdown": lambda r: r.to_markdown(), "json": lambda r: r.to_json(indent=2)}[args.format](report)
     print(text)
     if args.out:

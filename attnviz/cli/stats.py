@@ -10,10 +10,12 @@ import argparse
 import itertools
 from pathlib import Path
 
-from attnviz.cli.common import add_input_args, model_from, output_dir, show_warnings_briefly
+from attnviz.cli.common import (add_input_args, add_selection_args, capture_from_args, model_from, output_dir,
+                                show_warnings_briefly)
 
 EXAMPLE = ("examples:\n  attnviz stats --data reviews.jsonl --out stats\n"
-           "  attnviz stats --text \"Great film.\" --text \"Awful plot.\" --metrics cls,sep --out stats")
+           "  attnviz stats --text \"Great film.\" --text \"Awful plot.\" --metrics cls,sep --out stats\n"
+           "  attnviz stats --capture cap/ --layers 0-2 --heads 0,5 --out stats")
 #: Statistics drawn as layers x heads maps by default.
 MAPS = ("entropy_norm", "cls", "sep", "punct", "prev", "next", "distance", "confidence")
 
@@ -28,6 +30,7 @@ def register(subparsers) -> None:
                               epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_input_args(p)
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the table and the maps")
+    add_selection_args(p)
     p.add_argument("--metrics", default=None, help="comma-separated statistics (default: all)")
     p.add_argument("--maps", default=",".join(MAPS),
                    help="comma-separated statistics drawn as maps ('' for none; default: %(default)s)")
@@ -66,11 +69,21 @@ def run(args: argparse.Namespace) -> int:
     missing = [m for m in maps if m not in metrics]
     if missing:
         raise ValueError(f"--maps asks for {', '.join(missing)}, which --metrics leaves out: add them to --metrics")
-    source = _source(args)
-    out = output_dir(args.out)
-    model, tok = model_from(args)
-    stats = dataset_stats(model, tok, source, batch_size=args.batch_size, metrics=metrics,
-                          max_length=args.max_length, text_column=args.text_column, progress=True)
+    if args.queries is not None:
+        raise ValueError("--queries: per-head statistics need every query row; drop --queries")
+    if args.capture or args.save_capture:  # statistics of a saved capture, or of one written now
+        from attnviz.metrics import head_stats
+
+        cap = capture_from_args(args, progress=True)
+        out = output_dir(args.out)
+        stats = head_stats(cap, metrics=metrics, batch_size=args.batch_size)
+    else:
+        source = _source(args)
+        out = output_dir(args.out)
+        model, tok = model_from(args)
+        stats = dataset_stats(model, tok, source, batch_size=args.batch_size, metrics=metrics,
+                              max_length=args.max_length, text_column=args.text_column, progress=True)
+    stats = _select(stats, args.layers, args.heads)
     written = [stats.to_csv(out / "head_stats.csv"), stats.to_json(out / "head_stats.json")]
     if "vertical" in metrics and "diagonal" in metrics:
         written.append(_write_patterns(stats, out / "patterns.csv"))
@@ -83,6 +96,33 @@ def run(args: argparse.Namespace) -> int:
             top = ", ".join(f"L{h.layer}H{h.head} {h.value:.2f}" for h in stats.top(metric, 3))
             print(f"  most attention to {metric}: {top}")
     return 0
+
+
+def _select(stats, layers: list[int] | None, heads: list[int] | None):
+    """The statistics of the asked layers and heads only."""
+    import numpy as np
+
+    from attnviz.metrics.stats import HeadStats
+
+    if not layers and not heads:
+        return stats
+
+    def positions(chosen, kept, what):
+        if not chosen:
+            return list(range(len(kept)))
+        missing = [c for c in chosen if c not in kept]
+        if missing:
+            raise ValueError(f"--{what}s: {what} {missing[0]} is not in the statistics (they cover {what}s "
+                             f"{kept[0]} to {kept[-1]}): pick from those")
+        return [kept.index(c) for c in chosen]
+
+    li, hi = positions(layers, stats.layers, "layer"), positions(heads, stats.heads, "head")
+    cut = {name: {m: np.asarray(v)[np.ix_(li, hi)] for m, v in getattr(stats, name).items()}
+           for name in ("values", "std")}
+    return HeadStats(values=cut["values"], std=cut["std"], counts=stats.counts,
+                     layers=[stats.layers[i] for i in li], heads=[stats.heads[i] for i in hi],
+                     num_examples=stats.num_examples, kind=stats.kind, model_name=stats.model_name,
+                     extra=dict(stats.extra))
 
 
 def _write_patterns(stats, path: Path) -> Path:

@@ -138,7 +138,7 @@ def _kind_data(capture: Capture, ex: Example, name: str, layers, heads) -> KindD
     if array.shape[2:] != (len(queries), len(keys)):
         raise ValueError(f"the {name} maps have shape {array.shape[2:]} but the example has "
                          f"{len(queries)} x {len(keys)} tokens: the capture is inconsistent, extract it again")
-    maps = np.asarray(array)[np.ix_(lpos, hpos)] if (len(lpos), len(hpos)) != array.shape[:2] else np.asarray(array)
+    maps = array[np.ix_(lpos, hpos)] if (len(lpos), len(hpos)) != array.shape[:2] else np.asarray(array)  # lazy: reads the listed layers only
     return KindData(name, maps, [kept_layers[i] for i in lpos], [kept_heads[i] for i in hpos],
                     queries, keys, qspec, kspec, *_prompts(ex, name))
 

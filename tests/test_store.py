@@ -1,0 +1,223 @@
+"""Capture folders (manifest + shards), extract(out=), resuming, and lazy captures that read only what they draw."""
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+import attnviz
+from attnviz.store import (CaptureExistsError, CaptureFileChangedError, CaptureWriter, LazyArray, count_reads,
+                           read_manifest)
+
+TEXTS = ["the cat sat on the mat", "a dog", "hello there, world", "one two three four five six", "x y"]
+
+
+def _same_arrays(a, b, exact: bool = True) -> None:
+    assert len(a) == len(b)
+    for ea, eb in zip(a, b):
+        assert ea.tokens == eb.tokens and ea.text == eb.text
+        for name in ("attentions", "hidden_states", "decoder_attentions", "cross_attentions"):
+            x, y = getattr(ea, name), getattr(eb, name)
+            assert (x is None) == (y is None), name
+            if x is not None:
+                if exact:
+                    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+                else:  # other batches (other padding) give float noise
+                    np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def bert_pair(tiny_bert, tmp_path_factory):
+    """(the folder loaded into memory, lazy capture written with extract(out=)); tests compare the two."""
+    folder = tmp_path_factory.mktemp("store") / "cap"
+    lazy = attnviz.extract(*tiny_bert, TEXTS, batch_size=2, out=folder, shard_size=2)
+    return attnviz.load(folder, lazy=False), lazy
+
+
+def test_extract_out_writes_shards_and_manifest(bert_pair, tiny_bert):
+    eager, lazy = bert_pair
+    folder = lazy[0].attentions.path.parent
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "shard-00000.safetensors",
+                                                       "shard-00001.safetensors", "shard-00002.safetensors"]
+    manifest = read_manifest(folder)
+    assert manifest["complete"] and manifest["num_examples"] == 5 and manifest["shard_size"] == 2
+    assert [(s["start"], s["stop"]) for s in manifest["shards"]] == [(0, 2), (2, 4), (4, 5)]
+    assert manifest["meta"]["layers"] == eager.layers and manifest["attnviz_version"] == attnviz.__version__
+    assert len(manifest["texts_sha256"]) == 64
+    # each shard is an ordinary single-file capture
+    assert [ex.text for ex in attnviz.load(folder / "shard-00001.safetensors")] == TEXTS[2:4]
+    assert isinstance(lazy[0].attentions, LazyArray)
+    _same_arrays(eager, lazy)
+    _same_arrays(attnviz.extract(*tiny_bert, TEXTS, batch_size=2), lazy, exact=False)
+    assert lazy.provenance()["layers"] == eager.layers and lazy.num_heads == eager.num_heads
+
+
+def test_folder_loads_eagerly_too(bert_pair):
+    eager, lazy = bert_pair
+    folder = lazy[0].attentions.path.parent
+    back = attnviz.load(folder, lazy=False)
+    assert isinstance(back[0].attentions, np.ndarray)
+    _same_arrays(lazy, back)
+
+
+def test_single_file_captures_load_lazily(bert_capture, tmp_path):
+    path = bert_capture.save(tmp_path / "c.safetensors")
+    lazy = attnviz.load(path, lazy=True)
+    assert isinstance(lazy[1].attentions, LazyArray) and isinstance(attnviz.load(path)[1].attentions, np.ndarray)
+    _same_arrays(bert_capture, lazy)
+
+
+def test_save_to_a_folder_and_refuse_to_overwrite(t5_capture, tmp_path):
+    folder = t5_capture.save(tmp_path / "t5cap", shard_size=2)
+    assert (folder / "manifest.json").is_file()
+    _same_arrays(t5_capture, attnviz.load(folder))
+    with pytest.raises(CaptureExistsError, match="delete"):
+        t5_capture.save(folder)
+    (tmp_path / "empty").mkdir()
+    assert (t5_capture.save(tmp_path / "empty") / "manifest.json").is_file()
+
+
+def test_indexing_reads_only_the_slice(bert_pair):
+    eager, lazy = bert_pair
+    a = lazy[2].attentions
+    with count_reads() as reads:
+        head = a[1, 3]
+        layer = a[-1]
+        rows = a[0, :, 1:3]
+    np.testing.assert_array_equal(head, eager[2].attentions[1, 3])
+    np.testing.assert_array_equal(layer, eager[2].attentions[-1])
+    np.testing.assert_array_equal(rows, eager[2].attentions[0, :, 1:3])
+    assert reads.reads == 3
+    assert reads.nbytes == head.nbytes + layer.nbytes + a[0].nbytes * 0 + rows.nbytes
+    assert a.shape == eager[2].attentions.shape and a.ndim == 4 and a.dtype == np.float32
+
+
+def test_head_grid_of_one_layer_reads_only_that_layer(bert_pair):
+    eager, lazy = bert_pair
+    with count_reads() as reads:
+        grid = attnviz.plot.head_grid(lazy, example=3, layers=[1])
+    assert reads.names == ["shard-00001.safetensors:1.attentions"]  # example 3 is the 2nd of shard 1
+    assert reads.nbytes == eager[3].attentions[1].nbytes
+    np.testing.assert_array_equal(grid.matrix(1, 2), eager[3].attentions[1, 2])
+
+
+def test_token_heatmap_reads_one_head(bert_pair):
+    eager, lazy = bert_pair
+    with count_reads() as reads:
+        ax = attnviz.plot.token_heatmap(lazy, example=0, layer=1, head=2)
+    assert reads.nbytes == eager[0].attentions[1, 2].nbytes
+    np.testing.assert_allclose(ax.images[0].get_array(), eager[0].attentions[1, 2])
+    with count_reads() as reads:
+        attnviz.plot.token_heatmap(lazy, example=0, layer=0, head="mean")
+    assert reads.nbytes == eager[0].attentions[0].nbytes
+
+
+def _page(view) -> str:
+    return re.sub(r"attnviz-[0-9a-f]{12}", "ID", str(view))  # each view gets a random element id
+
+
+def test_views_reports_stats_and_compare_work_on_lazy_captures(bert_pair):
+    eager, lazy = bert_pair
+    from attnviz import notebook
+    from attnviz.metrics import head_stats
+
+    with count_reads() as reads:
+        view = notebook.model_view(lazy, example=1, layers=[0])
+    assert set(reads.names) == {"shard-00000.safetensors:1.attentions"} and reads.nbytes == eager[1].attentions[0].nbytes
+    assert _page(view) == _page(notebook.model_view(eager, example=1, layers=[0]))
+    assert _page(notebook.head_view(lazy, example=2)) == _page(notebook.head_view(eager, example=2))
+    assert attnviz.shape_report(lazy).to_dict()["rows"] == attnviz.shape_report(eager).to_dict()["rows"]
+    a, b = head_stats(lazy, metrics="entropy"), head_stats(eager, metrics="entropy")
+    np.testing.assert_allclose(a.values["entropy"], b.values["entropy"])
+    np.testing.assert_allclose(attnviz.compare(lazy, eager).change, 0.0, atol=1e-6)
+
+
+def test_resume_skips_finished_shards(tiny_bert, tmp_path, monkeypatch):
+    folder = tmp_path / "cap"
+    real = CaptureWriter.add_shard
+
+    def crash_on_second(self, examples, index):
+        if index == 1:
+            raise RuntimeError("simulated crash")
+        return real(self, examples, index)
+
+    monkeypatch.setattr(CaptureWriter, "add_shard", crash_on_second)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        attnviz.extract(*tiny_bert, TEXTS, out=folder, shard_size=2)
+    monkeypatch.setattr(CaptureWriter, "add_shard", real)
+    manifest = read_manifest(folder)
+    assert not manifest["complete"] and [s["file"] for s in manifest["shards"]] == ["shard-00000.safetensors"]
+    with pytest.warns(UserWarning, match="holds 2 of 5 examples"):
+        assert len(attnviz.load(folder)) == 2  # the finished shard is usable
+    first = (folder / "shard-00000.safetensors").stat().st_mtime_ns
+    written = []
+    monkeypatch.setattr(CaptureWriter, "add_shard",
+                        lambda self, exs, index: written.append(index) or real(self, exs, index))
+    cap = attnviz.extract(*tiny_bert, TEXTS, out=folder, shard_size=2)
+    assert written == [1, 2] and (folder / "shard-00000.safetensors").stat().st_mtime_ns == first
+    _same_arrays(attnviz.extract(*tiny_bert, TEXTS), cap, exact=False)
+    # a complete folder of the same texts and settings is simply opened again
+    written.clear()
+    assert len(attnviz.extract(*tiny_bert, TEXTS, out=folder)) == 5 and written == []
+
+
+def test_other_texts_or_settings_are_refused(tiny_bert, tmp_path):
+    folder = tmp_path / "cap"
+    attnviz.extract(*tiny_bert, TEXTS[:2], out=folder)
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    with pytest.raises(CaptureExistsError, match="capture of other texts.*another folder, or delete"):
+        attnviz.extract(*tiny_bert, TEXTS[:3], out=folder)
+    with pytest.raises(CaptureExistsError, match="other settings.*layers"):
+        attnviz.extract(*tiny_bert, TEXTS[:2], out=folder, layers=[1])
+    with pytest.raises(CaptureExistsError, match="other settings.*dtype"):
+        attnviz.extract(*tiny_bert, TEXTS[:2], out=folder, dtype="float16")
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before  # nothing was touched
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(CaptureExistsError, match="not an attnviz capture folder"):
+        attnviz.extract(*tiny_bert, TEXTS[:2], out=other)
+    with pytest.raises(CaptureExistsError, match="is a file"):
+        attnviz.extract(*tiny_bert, TEXTS[:2], out=other / "notes.txt")
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate"])
+def test_a_file_changed_after_opening_is_a_clear_error(bert_capture, tmp_path, damage):
+    path = bert_capture.save(tmp_path / "c.safetensors")
+    lazy = attnviz.load(path, lazy=True)
+    lazy[0].attentions[0, 0]  # reads fine
+    if damage == "delete":
+        os.remove(path)
+    else:
+        with open(path, "r+b") as f:
+            f.truncate(os.path.getsize(path) // 2)
+    with pytest.raises(CaptureFileChangedError, match=f"{path.name} was {damage}.*(load it again|extract again)"):
+        lazy[0].attentions[1, 0]
+
+
+def test_a_damaged_manifest_or_missing_shard_names_the_fix(bert_pair, tmp_path):
+    _, lazy = bert_pair
+    folder = tmp_path / "copy"
+    lazy.save(folder, shard_size=2)
+    os.remove(folder / "shard-00001.safetensors")
+    with pytest.raises(FileNotFoundError, match="shard-00001.safetensors is listed.*extract again"):
+        attnviz.load(folder)
+    (folder / "manifest.json").write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(ValueError, match="not a readable attnviz capture manifest"):
+        attnviz.load(folder)
+
+
+def test_writer_add_streams_examples(tmp_path):
+    exs = [attnviz.Example(tokens=[t], text=t, attentions=np.full((1, 1, 1, 1), i, "float32"))
+           for i, t in enumerate("abcde")]
+    meta = attnviz.Capture([], layers=[0], heads=[0], num_layers=1, num_heads=1).provenance()
+    with CaptureWriter(tmp_path / "w", texts=list("abcde"), meta=meta, shard_size=2) as w:
+        for ex in exs:
+            w.add(ex)
+    back = attnviz.load(tmp_path / "w")
+    assert [float(ex.attentions[0, 0, 0, 0]) for ex in back] == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="shard_size"):
+        CaptureWriter(tmp_path / "x", texts=["a"], shard_size=0)
