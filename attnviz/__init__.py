@@ -39,6 +39,7 @@ _LAZY = {
     "compare": ("attnviz.comparison", "compare"),
     "Comparison": ("attnviz.comparison", "Comparison"),
     "extract_generation": ("attnviz.generate", "extract_generation"),
+    "extract_dataset": ("attnviz.distributed", "extract_dataset"),
 }
 
 __all__ = [

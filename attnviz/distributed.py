@@ -25,7 +25,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["ENGINES", "model_folder", "ray_dataset_stats", "require_ray", "start_ray"]
+__all__ = ["ENGINES", "extract_dataset", "model_folder", "ray_dataset_stats", "require_ray", "start_ray"]
 
 import contextlib
 import itertools
@@ -299,3 +299,175 @@ def ray_dataset_stats(model: Any, tokenizer: Any, data: Any, *, batch_size: int,
     stats.extra["engine"] = {"name": "ray", "workers": workers, "chunks": len(chunks),
                              "worker_pids": sorted({int(p["pid"]) for p in parts.values()})}
     return stats
+
+
+# --- extract_dataset -------------------------------------------------------------------------
+#: extract() options extract_dataset passes on (texts only: no pairs or decoder targets).
+EXTRACT_OPTIONS = ("batch_size", "max_length", "layers", "heads", "hidden_states", "dtype", "padding_side",
+                   "queries", "reduce_heads")
+
+
+def extract_dataset(model: Any, data: Any, out: str | os.PathLike, *, tokenizer: Any = None,
+                    engine: str = "local", shard_size: int = 32, text_column: str = "text",
+                    progress: bool | None = None, num_workers: int | None = None,
+                    worker_resources: dict | None = None, address: str | None = None, **extract_options: Any):
+    """Extract a capture of every text of ``data`` into the capture folder ``out``; resumable.
+
+    ``out`` becomes a capture folder (:mod:`attnviz.store`): ``manifest.json`` plus one
+    safetensors shard per ``shard_size`` texts, in the input order. Each shard is written
+    atomically as soon as it is computed and recorded in the manifest, so after a crash (of
+    the driver or a worker) the finished shards stay usable and running the same call again
+    computes only the missing ones. The result is ``attnviz.load(out, lazy=True)``: one lazy
+    Capture over all shards.
+
+    Args:
+        model: a model folder (what every Ray node loads) or a loaded model.
+        data: texts: a list, a .txt/.csv/.jsonl/.parquet file, a ``datasets.Dataset`` or a
+            ``ray.data.Dataset`` (read into the driver: the texts' digest names the capture).
+        out: the capture folder (new, empty, or one this call started before).
+        tokenizer: the tokenizer (default: saved beside the model).
+        engine: "local" (this process) or "ray" (Ray Data actors that each load the model
+            once and write whole shards into ``out``, which must then be on storage every
+            node can write: a shared file system).
+        shard_size: texts per shard (a resumed folder keeps its own).
+        num_workers / worker_resources / address: as for :func:`~attnviz.metrics.dataset_stats`.
+        **extract_options: passed to :func:`attnviz.extract` (``layers``, ``heads``,
+            ``queries``, ``reduce_heads``, ``hidden_states``, ``dtype``, ``batch_size``, ...).
+
+    Example:
+        >>> import tempfile, pathlib, attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> folder = pathlib.Path(tempfile.mkdtemp()) / "caps"
+        >>> cap = attnviz.extract_dataset(tiny_model("bert")[0], ["the cat sat", "a dog", "hello"],
+        ...                               folder, tokenizer=tiny_model("bert")[1], shard_size=2, progress=False)
+        >>> len(cap), sorted(p.name for p in folder.iterdir())
+        (3, ['manifest.json', 'shard-00000.safetensors', 'shard-00001.safetensors'])
+    """
+    from attnviz.metrics.sources import iter_texts
+
+    check_engine(engine)
+    unknown = sorted(set(extract_options) - set(EXTRACT_OPTIONS))
+    if unknown:
+        raise TypeError(f"extract_dataset got unknown option(s) {', '.join(unknown)}: it passes on "
+                        f"{', '.join(EXTRACT_OPTIONS)} to extract()")
+    texts = list(iter_texts(data, text_column=text_column)[0])
+    if not texts:
+        raise ValueError("no texts to extract: pass at least one non-empty text")
+    if engine == "local":
+        from attnviz.extract import extract
+
+        return extract(model, tokenizer, texts, out=out, shard_size=shard_size, progress=progress,
+                       **extract_options)
+    return _ray_extract(model, tokenizer, texts, out, shard_size=shard_size, progress=progress,
+                        num_workers=num_workers, worker_resources=worker_resources, address=address,
+                        options=extract_options)
+
+
+def _settings(model_dir: str, name: str, options: dict) -> dict:
+    """What a resumed folder must agree with (see CaptureWriter.check_settings), from the config alone."""
+    from transformers import AutoConfig
+
+    from attnviz.extract import _model_dims, _subset
+    from attnviz.streaming import query_spec_json
+
+    dims = _model_dims(AutoConfig.from_pretrained(model_dir))
+    layers = _subset(options.get("layers"), dims["layers"], "layer")
+    heads = _subset(options.get("heads"), dims["heads"], "head")
+    return {"model_name": name, "dtype": options.get("dtype", "float32"), "reduce_heads": options.get("reduce_heads"),
+            "queries": query_spec_json(options.get("queries")),
+            "layers": layers or (list(range(dims["layers"])) if dims["layers"] else None),
+            "heads": heads or (list(range(dims["heads"])) if dims["heads"] else None)}
+
+
+class ExtractWorker:
+    """A Ray Data actor: loads the model once; extracts whole shards and writes them into the folder.
+
+    Input rows ``{"shard": k, "texts": [...]}``; output rows: the shard index, its file
+    name and size, and the capture's metadata as JSON. Writing a shard twice (a retry)
+    writes the same file again, atomically.
+    """
+
+    def __init__(self, model_dir: str, tokenizer_dir: str | None, name: str, out: str, options: dict,
+                 device: str | None = None) -> None:
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from transformers import AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        from attnviz.modeling import load_model
+
+        hf_logging.set_verbosity_error()
+        model, tok = load_model(model_dir)
+        if tokenizer_dir is not None:
+            tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+        if device is None:
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else None
+        if device:
+            model = model.to(device)
+        model.name_or_path = name  # provenance names the model, not the temporary folder
+        self.model, self.tokenizer, self.out, self.options = model, tok, Path(out), dict(options)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import json
+
+        from attnviz.extract import extract
+
+        files, sizes, metas = [], [], []
+        for shard, texts in zip(batch["shard"], batch["texts"]):
+            cap = extract(self.model, self.tokenizer, [str(t) for t in texts], progress=False, **self.options)
+            name = f"shard-{int(shard):05d}.safetensors"
+            cap.save(self.out / name)
+            files.append(name)
+            sizes.append((self.out / name).stat().st_size)
+            metas.append(json.dumps(cap.provenance(), default=str))
+        return {"shard": np.asarray(batch["shard"], np.int64), "file": np.array(files), "bytes": np.array(sizes),
+                "meta": np.array(metas)}
+
+
+def _ray_extract(model: Any, tokenizer: Any, texts: list[str], out: str | os.PathLike, *, shard_size: int,
+                 progress: bool | None, num_workers: int | None, worker_resources: dict | None,
+                 address: str | None, options: dict):
+    import json
+
+    from tqdm.auto import tqdm
+
+    from attnviz.capture import load
+    from attnviz.store import CaptureWriter
+
+    ray = require_ray()
+    if num_workers is not None and num_workers < 1:
+        raise ValueError(f"num_workers must be at least 1, got {num_workers}")
+    resources, gpus = _worker_args(worker_resources)
+    writer = CaptureWriter(out, texts=texts, shard_size=shard_size)
+    out_dir = str(Path(out).resolve())
+    with model_folder(model, tokenizer) as (model_dir, tok_dir, name):
+        writer.check_settings(_settings(model_dir, name, options))
+        todo = [{"shard": k, "texts": texts[slice(*writer.shard_range(k))]}
+                for k in range(writer.num_shards) if not writer.done(k)]
+        if todo:
+            start_ray(address)
+            workers = min(num_workers or default_workers(ray, resources), len(todo))
+            with _quiet_ray_data(ray), tqdm(total=len(texts), initial=len(texts) - sum(len(t["texts"]) for t in todo),
+                                            desc="extract_dataset (ray)", unit="text", leave=False,
+                                            disable=progress is False if progress is not None else None) as bar:
+                ds = ray.data.from_items(todo, override_num_blocks=len(todo))
+                done = ds.map_batches(ExtractWorker, batch_size=1, batch_format="numpy",
+                                      compute=ray.data.ActorPoolStrategy(size=workers),
+                                      fn_constructor_kwargs=dict(model_dir=model_dir, tokenizer_dir=tok_dir, name=name,
+                                                                 out=out_dir, options=options,
+                                                                 device="cuda" if gpus else None),
+                                      **resources)
+                for row in done.iter_rows():
+                    k = int(row["shard"])
+                    if writer.done(k):  # a retried shard: already recorded
+                        continue
+                    meta = json.loads(str(row["meta"]))
+                    if writer.meta is None:
+                        writer.meta = meta
+                    start, stop = writer.shard_range(k)
+                    writer.shards[k] = {"file": str(row["file"]), "start": start, "stop": stop,
+                                        "bytes": int(row["bytes"])}
+                    writer.write_manifest()  # the shard counts as finished from here on
+                    bar.update(stop - start)
+    return load(writer.close(), lazy=True)

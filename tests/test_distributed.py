@@ -38,7 +38,11 @@ def ray_local():
 
     if ray.is_initialized():
         ray.shutdown()
-    start_ray(num_cpus=2, include_dashboard=False)
+    try:
+        start_ray(num_cpus=2, include_dashboard=False)
+    except Exception:  # Ray gives its raylet 30 s to start: on an overloaded machine, once more
+        ray.shutdown()
+        start_ray(num_cpus=2, include_dashboard=False)
     yield ray
     ray.shutdown()
 
@@ -139,3 +143,80 @@ def test_a_killed_worker_is_restarted_and_nothing_counts_twice(ray_local, tiny_b
     assert state["killed"] and state["after"] > 0  # killed in the middle of the run
     assert_same(local, got)
     assert got.num_examples == len(texts)
+
+
+# --- extract_dataset -------------------------------------------------------------------------
+DRIVER = r"""
+import os, signal, sys
+import attnviz, attnviz.store
+from attnviz.testing import tiny_model
+
+written = []
+original = attnviz.store.CaptureWriter.add_shard
+
+def add_shard(self, examples, index):  # the driver dies (SIGKILL) right after its second shard
+    path = original(self, examples, index)
+    written.append(index)
+    if len(written) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return path
+
+attnviz.store.CaptureWriter.add_shard = add_shard
+model, tok = tiny_model("bert")
+attnviz.extract_dataset(model, sys.argv[1], sys.argv[2], tokenizer=tok, shard_size=4, layers=[1], progress=False)
+"""
+
+
+def _equal_captures(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x.tokens == y.tokens and x.text == y.text
+        np.testing.assert_array_equal(np.asarray(x.attentions), np.asarray(y.attentions))
+        np.testing.assert_array_equal(np.asarray(x.hidden_states), np.asarray(y.hidden_states))
+
+
+def test_extract_dataset_resumes_after_the_driver_is_killed_and_ray_finishes_it(ray_local, tiny_bert, tmp_path):
+    import subprocess
+
+    import attnviz
+    from attnviz.store import read_manifest
+
+    texts = TEXTS[:18]
+    data = tmp_path / "texts.txt"
+    data.write_text("\n".join(texts) + "\n")
+    out = tmp_path / "caps"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(attnviz.__file__).parents[1]),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", DRIVER, str(data), str(out)], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    manifest = read_manifest(out)
+    assert not manifest["complete"] and [s["start"] for s in manifest["shards"]] == [0, 4]
+    with pytest.warns(UserWarning, match="8 of 18 examples"):
+        partial = attnviz.load(out)  # the finished shards are usable
+    assert [ex.text for ex in partial] == texts[:8]
+    first = {p.name: p.stat().st_mtime_ns for p in out.glob("shard-*.safetensors")}
+
+    cap = attnviz.extract_dataset(*tiny_bert[:1], data, out, tokenizer=tiny_bert[1], engine="ray", num_workers=2,
+                                  shard_size=4, layers=[1], progress=False)
+    assert read_manifest(out)["complete"] and len(list(out.glob("shard-*.safetensors"))) == 5
+    assert {p: (out / p).stat().st_mtime_ns for p in first} == first  # finished shards were skipped
+    _equal_captures(cap, attnviz.extract(*tiny_bert, texts, layers=[1]))
+    # once complete, a rerun does nothing (no Ray job) and returns the same capture
+    again = attnviz.extract_dataset(tiny_bert[0], data, out, tokenizer=tiny_bert[1], engine="ray", shard_size=4,
+                                    layers=[1], progress=False)
+    assert len(again) == 18
+
+
+def test_extract_dataset_refuses_other_settings_before_running(tiny_bert, tmp_path):
+    import attnviz
+    from attnviz.store import CaptureExistsError
+
+    out = tmp_path / "caps"
+    attnviz.extract_dataset(tiny_bert[0], TEXTS[:5], out, tokenizer=tiny_bert[1], shard_size=2, layers=[0],
+                            progress=False)
+    with pytest.raises(CaptureExistsError, match="other settings"):
+        attnviz.extract_dataset(tiny_bert[0], TEXTS[:5], out, tokenizer=tiny_bert[1], shard_size=2, layers=[1],
+                                engine="ray", progress=False)
+    with pytest.raises(TypeError, match="text_pairs"):
+        attnviz.extract_dataset(tiny_bert[0], TEXTS[:5], tmp_path / "x", text_pairs=["a"] * 5)
