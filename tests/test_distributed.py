@@ -149,7 +149,6 @@ def test_a_killed_worker_is_restarted_and_nothing_counts_twice(ray_local, tiny_b
 DRIVER = r"""
 import os, signal, sys
 import attnviz, attnviz.store
-from attnviz.testing import tiny_model
 
 written = []
 original = attnviz.store.CaptureWriter.add_shard
@@ -162,8 +161,7 @@ def add_shard(self, examples, index):  # the driver dies (SIGKILL) right after i
     return path
 
 attnviz.store.CaptureWriter.add_shard = add_shard
-model, tok = tiny_model("bert")
-attnviz.extract_dataset(model, sys.argv[1], sys.argv[2], tokenizer=tok, shard_size=4, layers=[1], progress=False)
+attnviz.extract_dataset(sys.argv[3], sys.argv[1], sys.argv[2], shard_size=4, layers=[1], progress=False)
 """
 
 
@@ -171,23 +169,27 @@ def _equal_captures(a, b):
     assert len(a) == len(b)
     for x, y in zip(a, b):
         assert x.tokens == y.tokens and x.text == y.text
-        np.testing.assert_array_equal(np.asarray(x.attentions), np.asarray(y.attentions))
-        np.testing.assert_array_equal(np.asarray(x.hidden_states), np.asarray(y.hidden_states))
+        np.testing.assert_allclose(np.asarray(x.attentions), np.asarray(y.attentions), atol=1e-6, rtol=0)
+        np.testing.assert_allclose(np.asarray(x.hidden_states), np.asarray(y.hidden_states), atol=1e-6, rtol=0)
 
 
-def test_extract_dataset_resumes_after_the_driver_is_killed_and_ray_finishes_it(ray_local, tiny_bert, tmp_path):
+def test_extract_dataset_resumes_after_the_driver_is_killed_and_ray_finishes_it(ray_local, tmp_path):
     import subprocess
 
     import attnviz
+    from attnviz.modeling import load_model
     from attnviz.store import read_manifest
+    from attnviz.testing import save_tiny_model
 
+    model_dir = save_tiny_model("bert", tmp_path / "model")  # one model and tokenizer for both processes
     texts = TEXTS[:18]
     data = tmp_path / "texts.txt"
     data.write_text("\n".join(texts) + "\n")
     out = tmp_path / "caps"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(attnviz.__file__).parents[1]),
                                                         os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run([sys.executable, "-c", DRIVER, str(data), str(out)], env=env, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", DRIVER, str(data), str(out), str(model_dir)], env=env,
+                          capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
     manifest = read_manifest(out)
@@ -197,14 +199,13 @@ def test_extract_dataset_resumes_after_the_driver_is_killed_and_ray_finishes_it(
     assert [ex.text for ex in partial] == texts[:8]
     first = {p.name: p.stat().st_mtime_ns for p in out.glob("shard-*.safetensors")}
 
-    cap = attnviz.extract_dataset(*tiny_bert[:1], data, out, tokenizer=tiny_bert[1], engine="ray", num_workers=2,
-                                  shard_size=4, layers=[1], progress=False)
+    cap = attnviz.extract_dataset(model_dir, data, out, engine="ray", num_workers=2, shard_size=4, layers=[1],
+                                  progress=False)
     assert read_manifest(out)["complete"] and len(list(out.glob("shard-*.safetensors"))) == 5
     assert {p: (out / p).stat().st_mtime_ns for p in first} == first  # finished shards were skipped
-    _equal_captures(cap, attnviz.extract(*tiny_bert, texts, layers=[1]))
+    _equal_captures(cap, attnviz.extract(*load_model(model_dir), texts, layers=[1], progress=False))
     # once complete, a rerun does nothing (no Ray job) and returns the same capture
-    again = attnviz.extract_dataset(tiny_bert[0], data, out, tokenizer=tiny_bert[1], engine="ray", shard_size=4,
-                                    layers=[1], progress=False)
+    again = attnviz.extract_dataset(model_dir, data, out, engine="ray", shard_size=4, layers=[1], progress=False)
     assert len(again) == 18
 
 
