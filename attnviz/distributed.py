@@ -177,13 +177,24 @@ class StatsWorker:
         out: dict[str, Any] = {"chunk": np.array([c for c, _ in rows], np.int64),
                                "seen": np.array([s.seen for _, s in rows], np.int64),
                                "cut": np.array([s.cut_texts for _, s in rows], np.int64),
-                               "pid": np.array([self.pid] * len(rows), np.int64)}
+                               "pid": np.array([self.pid] * len(rows), np.int64),
+                               "peak_mib": np.array([_peak_mib()] * len(rows), np.float64)}
         for m in self.metrics:
             states = [s.accs[m].state() for _, s in rows]
             out[f"count:{m}"] = np.array([c for c, _, _ in states], np.int64)
             out[f"mean:{m}"] = np.stack([mean for _, mean, _ in states])
             out[f"m2:{m}"] = np.stack([m2 for _, _, m2 in states])
         return out
+
+
+def _peak_mib() -> float:
+    """This process's peak resident memory so far, in MiB (0 where unknown)."""
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    except (ImportError, OSError):  # pragma: no cover
+        return 0.0
 
 
 def _worker_args(worker_resources: dict | None) -> tuple[dict, float]:
@@ -296,8 +307,11 @@ def ray_dataset_stats(model: Any, tokenizer: Any, data: Any, *, batch_size: int,
     stats = HeadStats(values={m: a.result for m, a in accs.items()}, std={m: a.std for m, a in accs.items()},
                       counts={m: a.count for m, a in accs.items()}, layers=list(range(layers)),
                       heads=list(range(heads)), num_examples=seen, kind="self", model_name=name)
+    peaks: dict[int, float] = {}
+    for p in parts.values():
+        peaks[int(p["pid"])] = max(peaks.get(int(p["pid"]), 0.0), float(p["peak_mib"]))
     stats.extra["engine"] = {"name": "ray", "workers": workers, "chunks": len(chunks),
-                             "worker_pids": sorted({int(p["pid"]) for p in parts.values()})}
+                             "worker_pids": sorted(peaks), "worker_peak_mib": peaks}
     return stats
 
 
