@@ -167,18 +167,23 @@ class StatsWorker:
         from attnviz.metrics.dataset import _Stream
         from attnviz.modeling import inspection_mode
 
-        rows = []
+        import time
+
+        rows, cpu = [], []
         for chunk, texts in zip(batch["chunk"], batch["texts"]):
+            started = time.process_time()
             stream = _Stream(self.model, self.tokenizer, self.metrics, self.limit)
             with inspection_mode(self.model):
                 for _ in stream.run_window([str(t) for t in texts], self.batch_size):
                     pass
             rows.append((int(chunk), stream))
+            cpu.append(time.process_time() - started)
         out: dict[str, Any] = {"chunk": np.array([c for c, _ in rows], np.int64),
                                "seen": np.array([s.seen for _, s in rows], np.int64),
                                "cut": np.array([s.cut_texts for _, s in rows], np.int64),
                                "pid": np.array([self.pid] * len(rows), np.int64),
-                               "peak_mib": np.array([_peak_mib()] * len(rows), np.float64)}
+                               "peak_mib": np.array([_peak_mib()] * len(rows), np.float64),
+                               "cpu_s": np.array(cpu, np.float64)}
         for m in self.metrics:
             states = [s.accs[m].state() for _, s in rows]
             out[f"count:{m}"] = np.array([c for c, _, _ in states], np.int64)
@@ -311,7 +316,8 @@ def ray_dataset_stats(model: Any, tokenizer: Any, data: Any, *, batch_size: int,
     for p in parts.values():
         peaks[int(p["pid"])] = max(peaks.get(int(p["pid"]), 0.0), float(p["peak_mib"]))
     stats.extra["engine"] = {"name": "ray", "workers": workers, "chunks": len(chunks),
-                             "worker_pids": sorted(peaks), "worker_peak_mib": peaks}
+                             "worker_pids": sorted(peaks), "worker_peak_mib": peaks,
+                             "worker_cpu_s": float(sum(float(p["cpu_s"]) for p in parts.values()))}
     return stats
 
 

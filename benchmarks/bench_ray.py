@@ -9,6 +9,9 @@ Measures, on 2,000 varied review-like texts (generated here, no download), batch
     each), the ratio ray/local, and the equality of the numbers (max |difference|).
 (c) Peak memory (max RSS) per Ray worker, for 400 and for 2,000 texts: it should be flat
     in the number of texts (each worker holds one chunk of attention maps at a time).
+(d) CPU time per text, in this process (local) and summed over the workers (Ray): the
+    steadier figure on a shared machine, and the basis of
+(e) a projection (labelled as such) for 10^6 texts on N workers.
 
 Every Ray job includes creating its actors and loading the model in them, so the
 throughput figures are end to end. On a machine shared with other work the wall clock
@@ -58,9 +61,9 @@ def main() -> None:
     print(f"all-MiniLM-L6-v2, {args.texts} texts, batch size {bs}, torch {torch.__version__}, "
           f"{os.cpu_count()} CPU(s) on this machine, local Ray with {args.cpus}")
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     local = dataset_stats(model, tok, texts, batch_size=bs, progress=False)
-    local_s = time.perf_counter() - t
+    local_s, local_cpu = time.perf_counter() - t, time.process_time() - c
 
     t = time.perf_counter()
     ray = start_ray(num_cpus=args.cpus, include_dashboard=False)
@@ -87,8 +90,16 @@ def main() -> None:
     for label, got in (("400 texts", small), (f"{args.texts} texts", runs[2][1])):
         peaks = got.extra["engine"]["worker_peak_mib"]
         print(f"    {label:12s}: " + ", ".join(f"{v:.0f}" for v in sorted(peaks.values())))
-    per_text = runs[2][0] / args.texts * 2  # seconds of one worker per text, from the 2-worker run
-    print(f"    per-text cost of one worker (from the 2-worker run): {per_text * 1000:.1f} ms")
+    print("(d) CPU time per text (steadier than the wall clock on a shared machine)")
+    print(f"    engine='local':            {local_cpu / args.texts * 1000:6.1f} ms")
+    for workers, (secs, got) in runs.items():
+        cpu = got.extra["engine"]["worker_cpu_s"]
+        print(f"    engine='ray', {workers} worker(s): {cpu / args.texts * 1000:6.1f} ms (in the workers, summed)")
+    per_text = runs[2][1].extra["engine"]["worker_cpu_s"] / args.texts
+    print("(e) PROJECTION (not measured): 10^6 texts on N workers, each as fast as one worker here, "
+          "= start-up + 10^6 x per-text cost / N:")
+    for n in (1, 8, 64):
+        print(f"    N = {n:3d}: {init_s + first_s + 1e6 * per_text / n:9.0f} s")
     ray.shutdown()
 
 
