@@ -42,6 +42,7 @@ _LAZY = {
     "Comparison": ("attnviz.comparison", "Comparison"),
     "extract_generation": ("attnviz.generate", "extract_generation"),
     "store": ("attnviz.store", None),
+    "extract_dataset": ("attnviz.distributed", "extract_dataset"),
 }
 
 __all__ = [

@@ -289,3 +289,43 @@ def capture_from_args(args: argparse.Namespace, *, check: Any = None, **options:
     return attnviz.extract(model, tok, texts, batch_size=args.batch_size, max_length=args.max_length,
                            layers=layers, heads=heads, queries=getattr(args, "queries", None),
                            out=getattr(args, "save_capture", None), **options)
+
+
+# --- engine: this process or a Ray cluster -----------------------------------------------------
+def add_engine_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--engine local|ray``, ``--address``, ``--num-workers`` and ``--gpus-per-worker``.
+
+    Example:
+        >>> p = argparse.ArgumentParser(); add_engine_args(p)
+        >>> engine_options(p.parse_args(["--engine", "ray", "--num-workers", "4", "--gpus-per-worker", "1"]))
+        {'engine': 'ray', 'num_workers': 4, 'worker_resources': {'num_gpus': 1.0}, 'address': None}
+    """
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: this process (default); ray: Ray workers that each load the model once "
+                             "(pip install 'attnviz[ray]')")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster to join: auto (started here with `ray start --head`) or "
+                             "ray://HOST:10001 (default: a local Ray)")
+    parser.add_argument("--num-workers", type=int, default=None, metavar="N",
+                        help="Ray workers (default: as many as the cluster holds)")
+    parser.add_argument("--gpus-per-worker", type=float, default=None, metavar="G",
+                        help="GPUs per Ray worker, e.g. 1 or 0.5 (default: none, one CPU each)")
+
+
+def engine_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments for ``dataset_stats`` / ``extract_dataset`` from the engine flags.
+
+    Example:
+        >>> engine_options(argparse.Namespace(engine="local", address=None, num_workers=None, gpus_per_worker=None))
+        {'engine': 'local'}
+    """
+    ray_flags = [flag for flag, value in (("--address", args.address), ("--num-workers", args.num_workers),
+                                          ("--gpus-per-worker", args.gpus_per_worker)) if value is not None]
+    if args.engine == "local":
+        if ray_flags:
+            raise ValueError(f"{', '.join(ray_flags)} only apply with --engine ray: add it, or drop them")
+        return {"engine": "local"}
+    if args.num_workers is not None and args.num_workers < 1:
+        raise ValueError(f"--num-workers must be at least 1, got {args.num_workers}")
+    resources = {"num_gpus": float(args.gpus_per_worker)} if args.gpus_per_worker else None
+    return {"engine": "ray", "num_workers": args.num_workers, "worker_resources": resources, "address": args.address}

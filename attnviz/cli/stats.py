@@ -11,17 +11,21 @@ import itertools
 from pathlib import Path
 
 from attnviz.cli.common import (
+    add_engine_args,
     add_input_args,
     add_selection_args,
     capture_from_args,
     check_output_dir,
+    engine_options,
     model_from,
     show_warnings_briefly,
 )
+from attnviz.modeling import default_model_path
 
 EXAMPLE = ("examples:\n  attnviz stats --data reviews.jsonl --out stats\n"
            "  attnviz stats --text \"Great film.\" --text \"Awful plot.\" --metrics cls,sep --out stats\n"
-           "  attnviz stats --capture cap/ --layers 0-2 --heads 0,5 --out stats")
+           "  attnviz stats --capture cap/ --layers 0-2 --heads 0,5 --out stats\n"
+           "  attnviz stats --data corpus.parquet --engine ray --address auto --gpus-per-worker 1 --out stats")
 #: Statistics drawn as layers x heads maps by default.
 MAPS = ("entropy_norm", "cls", "sep", "punct", "prev", "next", "distance", "confidence")
 
@@ -40,6 +44,7 @@ def register(subparsers) -> None:
     p.add_argument("--metrics", default=None, help="comma-separated statistics (default: all)")
     p.add_argument("--maps", default=",".join(MAPS),
                    help="comma-separated statistics drawn as maps ('' for none; default: %(default)s)")
+    add_engine_args(p)
     p.set_defaults(func=run)
 
 
@@ -78,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
     if args.queries is not None:
         raise ValueError("--queries: per-head statistics need every query row; drop --queries")
     out = check_output_dir(args.out)
+    engine = engine_options(args)
+    if engine["engine"] == "ray" and (args.capture or args.save_capture):
+        raise ValueError("--engine ray computes statistics from texts: drop --capture/--save-capture "
+                         "(use `attnviz extract --engine ray` to write a capture)")
     if args.capture or args.save_capture:  # statistics of a saved capture, or of one written now
         from attnviz.metrics import head_stats
 
@@ -85,9 +94,10 @@ def run(args: argparse.Namespace) -> int:
         stats = head_stats(cap, metrics=metrics, batch_size=args.batch_size)
     else:
         source = _source(args)
-        model, tok = model_from(args)
+        # Ray workers load the model from its folder; the local engine loads it here
+        model, tok = (args.model or default_model_path(), None) if engine["engine"] == "ray" else model_from(args)
         stats = dataset_stats(model, tok, source, batch_size=args.batch_size, metrics=metrics,
-                              max_length=args.max_length, text_column=args.text_column, progress=True)
+                              max_length=args.max_length, text_column=args.text_column, progress=True, **engine)
     stats = _select(stats, args.layers, args.heads)
     from attnviz.atomic import atomic_outputs
 

@@ -26,6 +26,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from attnviz.batching import BatchRunner, StreamingUnavailable
+from attnviz.distributed import check_engine, ray_dataset_stats
 from attnviz.extract import check_vocabulary, padding_side_for, tokenize_texts
 from attnviz.metrics.definitions import check_metrics
 from attnviz.metrics.kernel import TokenBatch, batch_values, token_batch
@@ -45,7 +46,9 @@ WINDOW_BATCHES = 16
 
 def dataset_stats(model: Any, tokenizer: Any, texts_or_dataset: Any, *, batch_size: int = 16,
                   metrics: Iterable[str] | str | None = None, max_length: int | None = None,
-                  text_column: str = "text", progress: bool | None = None) -> HeadStats:
+                  text_column: str = "text", progress: bool | None = None, engine: str = "local",
+                  num_workers: int | None = None, worker_resources: dict | None = None,
+                  address: str | None = None) -> HeadStats:
     """Mean and std per head of the statistics of :func:`~attnviz.metrics.head_stats`, over a data set.
 
     Args:
@@ -58,6 +61,13 @@ def dataset_stats(model: Any, tokenizer: Any, texts_or_dataset: Any, *, batch_si
         metrics: statistic names (default: all, see :mod:`attnviz.metrics.definitions`).
         max_length: truncate longer texts (default: the model's maximum), with one warning.
         progress: show a tqdm progress bar (None: on a terminal).
+        engine: "local" (this process, the default) or "ray": Ray Data actors that each load
+            the model once, see :mod:`attnviz.distributed` (needs ``attnviz[ray]``); both give
+            the same numbers up to float rounding. Also takes a ``ray.data.Dataset``.
+        num_workers / worker_resources / address: for ``engine="ray"``: the number of actors
+            (default: as many as the cluster holds), each one's resources as in ``ray.remote``
+            (e.g. ``{"num_gpus": 1}``), and the cluster to join (``"auto"``, ``"ray://host:10001"``;
+            default: the running Ray, else a local one).
 
     The result equals ``head_stats(extract(model, tokenizer, texts))`` up to float
     rounding, without ever holding more than one batch of attention maps.
@@ -68,6 +78,13 @@ def dataset_stats(model: Any, tokenizer: Any, texts_or_dataset: Any, *, batch_si
         >>> s.metrics, s.num_examples
         (['sink'], 2)
     """
+    if check_engine(engine) == "ray":  # the workers load the model from a folder
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        return ray_dataset_stats(model, tokenizer, texts_or_dataset, batch_size=batch_size,
+                                 metrics=check_metrics(metrics), max_length=max_length, text_column=text_column,
+                                 progress=progress, num_workers=num_workers, worker_resources=worker_resources,
+                                 address=address)
     if isinstance(model, (str, os.PathLike)):
         model, loaded = load_model(model)
         tokenizer = tokenizer or loaded

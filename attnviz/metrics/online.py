@@ -48,6 +48,56 @@ class RunningStats:
         self._m2 = self._m2 + m2 + delta ** 2 * (self.count * k / total)
         self.count = total
 
+    def merge(self, other: "RunningStats") -> "RunningStats":
+        """Add another accumulator's examples (Chan et al. 1979's pairwise formula); returns self.
+
+        Merging partial accumulators in any grouping gives the statistics of all their
+        examples together, up to float64 rounding: this is how the workers of
+        ``dataset_stats(..., engine="ray")`` are combined.
+
+        Example:
+            >>> a, b, both = RunningStats((1,)), RunningStats((1,)), RunningStats((1,))
+            >>> a.update(np.array([[1.0], [2.0]])); b.update(np.array([[6.0]]))
+            >>> both.update(np.array([[1.0], [2.0], [6.0]]))
+            >>> a.merge(b).mean.tolist() == both.mean.tolist(), np.allclose(a.std, both.std), a.count
+            (True, True, 3)
+        """
+        if np.shape(other.mean) != np.shape(self.mean):
+            raise ValueError(f"cannot merge statistics of shape {np.shape(other.mean)} into {np.shape(self.mean)}")
+        k = int(other.count)
+        if k == 0:
+            return self
+        total = self.count + k
+        delta = other.mean - self.mean
+        self.mean = self.mean + delta * (k / total)
+        self._m2 = self._m2 + other._m2 + delta ** 2 * (self.count * k / total)
+        self.count = total
+        return self
+
+    @classmethod
+    def from_state(cls, count: int, mean: np.ndarray, m2: np.ndarray) -> "RunningStats":
+        """An accumulator from its state ``(count, mean, m2)`` (see :meth:`state`).
+
+        Example:
+            >>> acc = RunningStats((2,)); acc.update(np.array([[1.0, 2.0], [3.0, 4.0]]))
+            >>> RunningStats.from_state(*acc.state()).std.tolist()
+            [1.0, 1.0]
+        """
+        acc = cls(np.shape(mean))
+        acc.count = int(count)
+        acc.mean = np.asarray(mean, np.float64).copy()
+        acc._m2 = np.asarray(m2, np.float64).copy()
+        return acc
+
+    def state(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """``(count, mean, m2)``: everything needed to rebuild or merge this accumulator.
+
+        Example:
+            >>> RunningStats((1,)).state()[0]
+            0
+        """
+        return self.count, self.mean.copy(), self._m2.copy()
+
     @property
     def std(self) -> np.ndarray:
         """Population standard deviation (NaN before any example).

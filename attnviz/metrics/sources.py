@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-DATA_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl", ".json")
+DATA_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl", ".json", ".parquet")
 
 
 def iter_texts(source: Any, *, text_column: str = "text") -> tuple[Iterator[str], int | None]:
@@ -21,9 +21,10 @@ def iter_texts(source: Any, *, text_column: str = "text") -> tuple[Iterator[str]
 
     Sources: a list/tuple/generator of strings (or of dict rows with ``text_column``);
     a path (``pathlib.Path``, or a string naming an existing file or ending in
-    .txt/.csv/.tsv/.jsonl) to a .txt file (one text per non-empty line), a .csv/.tsv
-    or a .jsonl file (the ``text_column`` of each row); a ``datasets.Dataset`` or
-    ``IterableDataset`` (streaming), by ``text_column``. Any other string is one text.
+    .txt/.csv/.tsv/.jsonl/.parquet) to a .txt file (one text per non-empty line), a
+    .csv/.tsv, .jsonl or .parquet file (the ``text_column`` of each row); a
+    ``datasets.Dataset`` or ``IterableDataset`` (streaming), or a ``ray.data.Dataset``
+    (read in its own order), by ``text_column``. Any other string is one text.
 
     Example:
         >>> import tempfile, pathlib
@@ -38,6 +39,8 @@ def iter_texts(source: Any, *, text_column: str = "text") -> tuple[Iterator[str]
         return _checked(iter([source])), 1
     if _is_dataset(source):
         return _checked(_dataset_rows(source, text_column)), _length(source)
+    if is_ray_dataset(source):
+        return _checked(_ray_rows(source, text_column)), None
     if isinstance(source, dict):
         raise TypeError("got a dict: pass a list of texts, a file path or a datasets.Dataset "
                         f"(for a dict of columns, pass its {text_column!r} list)")
@@ -66,6 +69,24 @@ def _is_dataset(source: Any) -> bool:
     return type(source).__module__.startswith("datasets.") and hasattr(source, "column_names")
 
 
+def is_ray_dataset(source: Any) -> bool:
+    """True for a ``ray.data.Dataset`` (checked without importing Ray).
+
+    Example:
+        >>> is_ray_dataset(["a text"])
+        False
+    """
+    return type(source).__module__.startswith("ray.data") and hasattr(source, "iter_rows")
+
+
+def _ray_rows(ds: Any, column: str) -> Iterator[Any]:
+    names = ds.columns() if hasattr(ds, "columns") else None
+    if names is not None and column not in names:
+        raise ValueError(f"the Ray data set has no column {column!r} (columns: {', '.join(names)}); "
+                         "pass text_column= naming the one with the texts")
+    return _rows(ds.select_columns([column]).iter_rows() if names is not None else ds.iter_rows(), column)
+
+
 def _dataset_rows(ds: Any, column: str) -> Iterator[Any]:
     names = ds.column_names
     if names is not None and column not in names:
@@ -87,7 +108,7 @@ def _rows(rows: Iterable[Any], column: str) -> Iterator[Any]:
 
 
 def iter_file_texts(path: Path, column: str = "text") -> Iterator[str]:
-    """The non-empty texts of a .txt (one per line), .csv/.tsv or .jsonl file, read lazily.
+    """The non-empty texts of a .txt (one per line), .csv/.tsv, .jsonl or .parquet file, read lazily.
 
     Example:
         >>> import tempfile, pathlib
@@ -97,8 +118,11 @@ def iter_file_texts(path: Path, column: str = "text") -> Iterator[str]:
     """
     if not path.is_file():
         raise FileNotFoundError(f"no data file at {path}: check the path (texts are read from .txt, "
-                                ".csv, .tsv or .jsonl files)")
+                                ".csv, .tsv, .jsonl or .parquet files)")
     suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        yield from _parquet_texts(path, column)
+        return
     with path.open(encoding="utf-8", newline="") as f:
         if suffix in (".csv", ".tsv"):
             reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
@@ -121,6 +145,24 @@ def iter_file_texts(path: Path, column: str = "text") -> Iterator[str]:
             for line in f:
                 if line.strip():
                     yield line.rstrip("\r\n")
+
+
+def _parquet_texts(path: Path, column: str) -> Iterator[str]:
+    """The non-empty ``column`` values of a Parquet file, a record batch at a time (needs pyarrow)."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError(f"reading {path} needs pyarrow: pip install pyarrow (Ray Data and datasets "
+                          "install it)") from None
+    f = pq.ParquetFile(path)
+    names = f.schema_arrow.names
+    if column not in names:
+        raise ValueError(f"{path} has no column {column!r} (columns: {', '.join(names)}); "
+                         "pass text_column= naming the one with the texts")
+    for batch in f.iter_batches(columns=[column], batch_size=1024):
+        for text in batch.column(0).to_pylist():
+            if text is not None and str(text).strip():
+                yield text
 
 
 def _checked(texts: Iterator[Any]) -> Iterator[str]:
