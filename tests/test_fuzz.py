@@ -53,7 +53,7 @@ RAW = re.compile(r"object has no attribute|unsupported operand|not subscriptable
 COUNTS: dict[str, int] = {}
 OUTCOMES: dict[str, int] = {}
 FIGURES = [0]
-FIGURE_BUDGET = 25
+FIGURE_BUDGET = 12
 
 
 def check_error(exc: BaseException, what: str) -> None:
