@@ -24,6 +24,8 @@ import os
 import warnings
 from typing import Any, Sequence
 
+import numpy as np
+
 from attnviz import __version__ as _version
 from attnviz.batching import BatchRunner, StreamingUnavailable
 from attnviz.capture import Capture, Example
@@ -115,7 +117,7 @@ def extract(
     if max_length is not None:
         _check_count(max_length, "max_length")
     for flag, value in (("hidden_states", hidden_states), ("progress", progress)):
-        if not isinstance(value, bool) and not (flag == "progress" and value is None):
+        if not isinstance(value, (bool, np.bool_)) and not (flag == "progress" and value is None):
             raise TypeError(f"{flag}={value!r}: pass True or False")
     cfg = model.config
     check_tokenizer(model, tokenizer)

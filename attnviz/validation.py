@@ -291,7 +291,7 @@ def _check_record(rec: dict, shapes: dict, meta: dict, where: str) -> None:
             and m is None:
         raise CaptureFormatError(f"{where} has decoder arrays but no decoder_tokens: the file is damaged")
     if m is not None:
-        if (shapes.get("decoder_attentions") or shapes.get("cross_attentions")) and dl is None:
+        if (shapes.get("decoder_attentions") or shapes.get("cross_attentions")) and not dl:
             raise CaptureFormatError(f"{where} has decoder maps but the metadata lists no decoder_layers: "
                                      "the file is damaged; extract it again")
         if m == 0:
