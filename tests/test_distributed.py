@@ -105,8 +105,26 @@ def test_ray_equals_local_on_minilm_from_a_ray_dataset(ray_local, minilm_path):
     assert got.model_name == str(minilm_path)
 
 
+def _parent(pid: int) -> int:
+    try:
+        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _started_here(pid: int) -> bool:
+    """True when this test process is an ancestor of ``pid`` (our Ray's raylet started it)."""
+    for _ in range(6):
+        pid = _parent(pid)
+        if pid == os.getpid():
+            return True
+        if pid <= 1:
+            return False
+    return False
+
+
 def _worker_pids() -> list[int]:
-    """Processes of this user whose title names the statistics actor (Ray sets `ray::...StatsWorker...`)."""
+    """Actor processes of this test's Ray whose title names the statistics actor (`ray::...StatsWorker...`)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -114,7 +132,7 @@ def _worker_pids() -> list[int]:
                 title = (entry / "cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if title.startswith("ray::") and "StatsWorker" in title:
+            if title.startswith("ray::") and "StatsWorker" in title and _started_here(int(entry.name)):
                 pids.append(int(entry.name))
     return sorted(pids)
 
