@@ -177,7 +177,9 @@ class StatsWorker:
         for chunk, texts in zip(batch["chunk"], batch["texts"]):
             started = time.process_time()
             stream = _Stream(self.model, self.tokenizer, self.metrics, self.limit)
-            with inspection_mode(self.model):
+            # the stream's own attention mode where it has one (as dataset_stats uses it), else eager
+            mode = getattr(stream, "mode", None) or inspection_mode(self.model)
+            with mode:
                 for _ in stream.run_window([str(t) for t in texts], self.batch_size):
                     pass
             rows.append((int(chunk), stream))
