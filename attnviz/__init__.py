@@ -34,11 +34,14 @@ _LAZY = {
     "save_figure": ("attnviz.plot.style", "save_figure"),
     "paper_theme": ("attnviz.plot.style", "paper_theme"),
     "finetune": ("attnviz.finetuning", "finetune"),
+    "finetune_seeds": ("attnviz.finetuning", "finetune_seeds"),
+    "trajectory": ("attnviz.comparison_noise", "trajectory"),
     "FinetuneResult": ("attnviz.finetuning", "FinetuneResult"),
     "AttentionCaptureCallback": ("attnviz.finetuning", "AttentionCaptureCallback"),
     "compare": ("attnviz.comparison", "compare"),
     "Comparison": ("attnviz.comparison", "Comparison"),
     "extract_generation": ("attnviz.generate", "extract_generation"),
+    "store": ("attnviz.store", None),
     "extract_dataset": ("attnviz.distributed", "extract_dataset"),
 }
 

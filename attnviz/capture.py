@@ -361,8 +361,6 @@ class Capture:
             >>> load(p)[0].tokens
             ['a']
         """
-        from safetensors.numpy import save_file
-
         path = Path(path)
         if path.is_dir() or not path.suffix:
             from attnviz.store import save_folder
@@ -375,8 +373,8 @@ class Capture:
             for f in dataclasses.fields(ex):
                 value = getattr(ex, f.name)
                 if f.name in ARRAY_FIELDS:
-                    if value is not None:
-                        tensors[f"{i}.{f.name}"] = np.ascontiguousarray(value)
+                    if value is not None:  # numpy or lazy arrays: each is read when it is written
+                        tensors[f"{i}.{f.name}"] = value
                 else:
                     record[f.name] = value
             records.append(record)
@@ -386,8 +384,39 @@ class Capture:
             "examples": json.dumps(records),
         }
         with atomic_path(path, suffix=".tmp") as tmp:
-            save_file(tensors, str(tmp), metadata=header)
+            _write_safetensors(tmp, tensors, header)
         return path
+
+
+_ST_DTYPES = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64", "int32": "I32",
+              "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+
+
+def _write_safetensors(path: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> None:
+    """Write a safetensors file array by array, without a second copy of the data in memory.
+
+    ``safetensors.numpy.save_file`` first turns every array into ``bytes`` (a copy of the whole
+    capture); here the header is computed from shapes and dtypes and each array is written
+    (and, for lazy arrays, read) in turn. The file is what ``save_file`` writes: an 8-byte
+    little-endian header size, the JSON header padded with spaces to 8 bytes, then the data.
+    """
+    entries, offset = {}, 0
+    for name, value in tensors.items():
+        dtype = np.dtype(value.dtype)
+        code = _ST_DTYPES.get(dtype.name)
+        if code is None:
+            raise TypeError(f"cannot save {name} of dtype {dtype}: use float32 or float16 arrays")
+        size = int(np.prod(value.shape, dtype=np.int64)) * dtype.itemsize
+        entries[name] = {"dtype": code, "shape": [int(d) for d in value.shape], "data_offsets": [offset, offset + size]}
+        offset += size
+    blob = json.dumps({"__metadata__": metadata, **entries}, separators=(",", ":")).encode("utf-8")
+    blob += b" " * (-len(blob) % 8)
+    with open(path, "wb") as f:
+        f.write(len(blob).to_bytes(8, "little"))
+        f.write(blob)
+        for name, value in tensors.items():
+            array = np.ascontiguousarray(value, dtype=np.dtype(value.dtype).newbyteorder("<"))
+            f.write(memoryview(array).cast("B"))
 
 
 def load(path: str | os.PathLike, lazy: bool | None = None) -> Capture:
@@ -398,8 +427,11 @@ def load(path: str | os.PathLike, lazy: bool | None = None) -> Capture:
     is read at load: the examples' arrays are :class:`attnviz.store.LazyArray` objects
     and indexing an example, a layer or a head reads only that slice from disk.
 
-    Raises FileNotFoundError for a missing file and ValueError for a file that is
-    not a readable attnviz capture (truncated, corrupted or of another kind).
+    Raises FileNotFoundError for a missing file and :class:`attnviz.validation.CaptureFormatError`
+    (a ValueError) for a file that is not a valid attnviz capture: truncated, corrupted, of
+    another kind, of a newer format, with metadata of the wrong types, arrays whose shapes
+    disagree with the tokens or the layer/head lists, or (eager loads) NaN/Inf values. Unknown
+    keys written by a newer attnviz are ignored with a warning.
 
     Example:
         >>> import tempfile, pathlib
@@ -407,6 +439,12 @@ def load(path: str | os.PathLike, lazy: bool | None = None) -> Capture:
         >>> len(load(p))
         1
     """
+    from attnviz.validation import check_array_dtype, check_finite
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load() takes a file path (str or pathlib.Path), not {type(path).__name__}")
+    if lazy is not None and not isinstance(lazy, bool):
+        raise TypeError(f"lazy={lazy!r}: use True, False or None (lazy for folders, eager for files)")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(
@@ -425,6 +463,9 @@ def load(path: str | os.PathLike, lazy: bool | None = None) -> Capture:
             arrays = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises several error types for a bad file
         raise _unreadable(path, exc) from exc
+    for name, array in arrays.items():
+        check_array_dtype(name, array, source=str(path))
+        check_finite(name, array, source=str(path))
     return capture_from_header(meta, records, arrays)
 
 
@@ -432,8 +473,8 @@ def read_header(path: str | os.PathLike) -> tuple[dict, list[dict], dict[str, tu
     """``(meta, records, tensors)`` of a capture file without reading any array.
 
     ``tensors`` maps each tensor name (``"3.attentions"``) to its (shape, safetensors dtype).
-    The header goes through :func:`attnviz.validation.check_capture_header` when that
-    module is installed. Used by both the eager and the lazy loader.
+    The header is checked by :func:`attnviz.validation.check_capture_header` (types, known
+    keys, format version, tokens against shapes); used by both the eager and the lazy loader.
 
     Example:
         >>> import tempfile, pathlib
@@ -443,6 +484,8 @@ def read_header(path: str | os.PathLike) -> tuple[dict, list[dict], dict[str, tu
         {'0.attentions': ((1, 1, 1, 1), 'F32')}
     """
     from safetensors import safe_open
+
+    from attnviz.validation import CaptureFormatError, check_capture_header
 
     path = Path(path)
     try:
@@ -454,25 +497,19 @@ def read_header(path: str | os.PathLike) -> tuple[dict, list[dict], dict[str, tu
                 tensors[k] = (tuple(int(d) for d in sl.get_shape()), str(sl.get_dtype()))
         if "attnviz_format" not in header:
             raise ValueError("its header has no attnviz metadata")
-        meta = json.loads(header["meta"])
-        records = json.loads(header["examples"])
-    except Exception as exc:  # safetensors raises several error types for a bad file
+        meta = json.loads(header.get("meta", "null"))
+        records = json.loads(header.get("examples", "null"))
+        meta = check_capture_header(meta, records, {k: v[0] for k, v in tensors.items()}, source=str(path),
+                                    format_version=header["attnviz_format"])
+    except CaptureFormatError:
+        raise
+    except Exception as exc:  # safetensors, json and numpy raise many error types for a bad file
         raise _unreadable(path, exc) from exc
-    try:
-        from attnviz.validation import check_capture_header
-    except ImportError:  # the validation module is optional here
-        check_capture_header = None
-    if check_capture_header is not None:
-        import inspect
-
-        extra = {"format_version": header["attnviz_format"]} \
-            if "format_version" in inspect.signature(check_capture_header).parameters else {}
-        meta = check_capture_header(meta, records, {k: v[0] for k, v in tensors.items()}, source=str(path), **extra)
     return meta, records, tensors
 
 
 def capture_from_header(meta: dict, records: list[dict], arrays: Any) -> Capture:
-    """Build a Capture from header ``meta``/``records`` and a mapping of tensor name -> array.
+    """Build a Capture from checked header ``meta``/``records`` and a mapping of tensor name -> array.
 
     The arrays may be numpy arrays or lazy ones (anything a mapping's ``get`` returns).
 
@@ -495,9 +532,11 @@ def capture_from_header(meta: dict, records: list[dict], arrays: Any) -> Capture
 
 
 def _unreadable(path: Path, exc: Exception) -> ValueError:
-    return ValueError(
-        f"{path} is not a readable attnviz capture ({exc}); it may be truncated or "
-        "corrupted: extract again and save it with Capture.save"
+    from attnviz.validation import CaptureFormatError
+
+    return CaptureFormatError(
+        f"{path} is not a readable attnviz capture ({type(exc).__name__}: {str(exc)[:200]}); it may be "
+        "truncated or corrupted: extract again and save it with Capture.save"
     )
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -62,6 +63,11 @@ class Comparison:
         cosine, js, entropy_before, entropy_after, entropy_change: (layers, heads).
         hidden_cosine: (layers + 1,) per hidden-state layer, embeddings first; None when
             a capture has no hidden states.
+        intervals: with ``compare(..., bootstrap=N)``, statistic -> (layers, heads, 2)
+            percentile bootstrap interval [low, high] of the mean over examples ("change",
+            "cosine", "js", "entropy_change"); settings in ``extra["bootstrap"]``.
+        noise: with ``compare(..., baseline=...)``, (layers, heads) 1 - cosine between the
+            "after" checkpoint and one trained with another seed; see :attr:`flagged`.
 
     Example:
         >>> import attnviz
@@ -84,6 +90,18 @@ class Comparison:
     hidden_cosine: np.ndarray | None = None
     names: tuple[str, str] = ("before", "after")
     extra: dict[str, Any] = field(default_factory=dict)
+    intervals: dict[str, np.ndarray] | None = None
+    noise: np.ndarray | None = None
+
+    @property
+    def flagged(self) -> np.ndarray | None:
+        """(layers, heads) True where the change exceeds the seed-to-seed change (:attr:`noise`):
+        the lower bootstrap bound of the change when intervals were computed, else the change itself.
+        None without a baseline."""
+        if self.noise is None:
+            return None
+        change = self.intervals["change"][..., 0] if self.intervals is not None else self.change
+        return change > self.noise
 
     @property
     def change(self) -> np.ndarray:
@@ -148,6 +166,12 @@ class Comparison:
                  "cosine": float(self.cosine[i, j]), "js": float(self.js[i, j]),
                  "entropy_change": float(self.entropy_change[i, j])}
                 for i in range(len(self.layers)) for j in range(len(self.heads))]
+        for r in rows:
+            i, j = self.layers.index(r["layer"]), self.heads.index(r["head"])
+            if self.intervals is not None:
+                r["change_low"], r["change_high"] = (float(v) for v in self.intervals["change"][i, j])
+            if self.noise is not None:
+                r["noise"], r["flagged"] = float(self.noise[i, j]), bool(self.flagged[i, j])
         rows.sort(key=lambda r: -r["change"])
         return rows[:top] if top is not None else rows
 
@@ -181,13 +205,21 @@ class Comparison:
             >>> attnviz.compare(cap, cap).to_dict()["units"]["js"]
             'nats'
         """
-        return {"before": self.names[0], "after": self.names[1], "num_examples": self.num_examples,
+        from attnviz.comparison_noise import json_safe
+
+        noise = None if self.noise is None else {"noise": self.noise, "flagged": self.flagged.tolist(),
+                                                 "definition": "noise = 1 - cosine between the after checkpoint "
+                                                               "and one trained with another seed; flagged = "
+                                                               "change (lower bootstrap bound if any) > noise"}
+        intervals = None if self.intervals is None else {**self.extra.get("bootstrap", {}), **self.intervals}
+        return json_safe({"before": self.names[0], "after": self.names[1], "num_examples": self.num_examples,
                 "texts": [ex.text for ex in self.before], "layers": self.layers, "heads": self.heads,
                 "units": {"js": "nats", "entropy": "nats"},
                 "cosine": self.cosine.tolist(), "js": self.js.tolist(),
                 "entropy_before": self.entropy_before.tolist(), "entropy_after": self.entropy_after.tolist(),
                 "hidden_cosine": None if self.hidden_cosine is None else self.hidden_cosine.tolist(),
-                "layer_summary": self.layer_records(), "ranked_heads": self.ranked_heads(top=20)}
+                "layer_summary": self.layer_records(), "ranked_heads": self.ranked_heads(top=20),
+                "intervals": intervals, "seed_baseline": noise})
 
     def to_dataframe(self):
         """The per-head table as a pandas DataFrame (needs pandas: ``pip install 'attnviz[pandas]'``).
@@ -206,6 +238,8 @@ class Comparison:
                               "(or use ranked_heads(), a list of dicts)") from exc
         return pd.DataFrame(self.ranked_heads())
 
+    to_frame = to_dataframe
+
     def summary(self, top: int = 10) -> str:
         """A Markdown report: the per-layer table and the ``top`` most changed heads.
 
@@ -217,7 +251,8 @@ class Comparison:
             # Attention change: before -> after (1 example(s))
         """
         hidden = self.hidden_cosine is not None
-        out = [f"# Attention change: {self.names[0]} -> {self.names[1]} ({self.num_examples} example(s))", "",
+        out = [f"# Attention change: {markdown_escape(self.names[0])} -> {markdown_escape(self.names[1])} "
+               f"({self.num_examples} example(s))", "",
                "Cosine similarity of the attention maps (Kovaleva et al. 2019), JS divergence of the rows "
                "(nats, max ln 2 = 0.693) and entropy change (after - before, nats), averaged over heads and "
                "examples" + ("; hidden: cosine similarity of the token representations after the layer." if hidden
@@ -233,6 +268,15 @@ class Comparison:
         for rank, r in enumerate(self.ranked_heads(top), 1):
             out.append(f"| {rank} | {r['layer']} | {r['head']} | {r['change']:.4f} | {r['js']:.4f} | "
                        f"{r['entropy_change']:+.4f} |")
+        if self.intervals is not None:
+            b = self.extra.get("bootstrap", {})
+            out += ["", "Bootstrap intervals of 1 - cosine ({:.0%}, {} resamples of the examples): ".format(
+                b.get("level", 0.95), b.get("n", "?")) + ", ".join(
+                f"L{r['layer']}H{r['head']} [{r['change_low']:.4f}, {r['change_high']:.4f}]" for r in self.ranked_heads(top))]
+        if self.noise is not None:
+            beyond = [f"L{r['layer']}H{r['head']}" for r in self.ranked_heads() if r["flagged"]]
+            out += ["", f"Changed beyond the seed-to-seed change: {len(beyond)} of {self.change.size} heads"
+                    + (": " + ", ".join(beyond) if beyond else ".")]
         return "\n".join(out)
 
     def __str__(self) -> str:
@@ -281,18 +325,48 @@ class Comparison:
             >>> [p.name for p in attnviz.compare(cap, cap).save(tempfile.mkdtemp())][:2]
             ['comparison.json', 'comparison.md']
         """
+        from attnviz.atomic import atomic_outputs
         from attnviz.plot.compare import save_figures
 
         out = Path(folder)
-        out.mkdir(parents=True, exist_ok=True)
-        return [atomic_write_text(out / "comparison.json", json.dumps(self.to_dict(), indent=2) + "\n"),
-                atomic_write_text(out / "comparison.md", self.summary() + "\n"),
-                *save_figures(self, out, dpi=dpi)]
+        with atomic_outputs(out) as tmp:  # all files or none: moved in only when complete
+            text = json.dumps(_json_safe(self.to_dict()), indent=2, allow_nan=False) + "\n"
+            written = [atomic_write_text(tmp / "comparison.json", text),
+                       atomic_write_text(tmp / "comparison.md", self.summary() + "\n"),
+                       *save_figures(self, tmp, dpi=dpi)]
+        return [out / Path(p).relative_to(tmp) for p in written]
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities as null (bare NaN is not JSON), recursively.
+
+    Example:
+        >>> _json_safe({"a": [1.0, float("nan")]})
+        {'a': [1.0, None]}
+    """
+    if isinstance(value, float):
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def markdown_escape(text: str) -> str:
+    """Escape Markdown's special characters so that a name shows literally in a report.
+
+    Example:
+        >>> print(markdown_escape("run_1/*best*"))
+        run\\_1/\\*best\\*
+    """
+    return re.sub(r"([\\`*_\[\]#|<>~&])", r"\\\1", str(text)).replace("\n", " ")
 
 
 def compare(before: Any, after: Any, *, texts: str | Sequence[str] | None = None, tokenizer: Any = None,
             batch_size: int = 8, max_length: int | None = None, hidden_states: bool = True,
-            names: tuple[str, str] | None = None) -> Comparison:
+            names: tuple[str, str] | None = None, bootstrap: int = 0, level: float = 0.95, seed: int = 0,
+            baseline: Any = None) -> Comparison:
     """Compare attention (and hidden states) before and after, e.g. around fine-tuning.
 
     Args:
@@ -303,6 +377,11 @@ def compare(before: Any, after: Any, *, texts: str | Sequence[str] | None = None
         tokenizer: for models given without one (default: the tokenizer saved beside each).
         batch_size, max_length, hidden_states: passed to ``extract``.
         names: labels of the two sides for tables and figures (default "before", "after").
+        bootstrap: resample the examples this many times (e.g. 1000) for per-head
+            percentile confidence intervals at ``level`` (``Comparison.intervals``), with ``seed``.
+        baseline: the same model fine-tuned with another seed (capture, file or model): its
+            per-head change from ``after`` is the noise level (``Comparison.noise``), and
+            ``Comparison.flagged`` marks the heads that changed more than that.
 
     Raises:
         CaptureMismatchError: different numbers of examples, different tokens (the
@@ -318,6 +397,9 @@ def compare(before: Any, after: Any, *, texts: str | Sequence[str] | None = None
         ((2, 4), True)
     """
     options = dict(batch_size=batch_size, max_length=max_length, hidden_states=hidden_states, progress=False)
+    if names is not None and (isinstance(names, str) or not isinstance(names, (tuple, list)) or len(names) != 2
+                              or not all(isinstance(n, str) for n in names)):
+        raise TypeError(f"names={names!r}: give two labels, e.g. names=('pretrained', 'fine-tuned')")
     a, b = _as_capture(before), _as_capture(after)
     if texts is None:
         known = a if isinstance(a, Capture) else b if isinstance(b, Capture) else None
@@ -331,8 +413,19 @@ def compare(before: Any, after: Any, *, texts: str | Sequence[str] | None = None
     b = b if isinstance(b, Capture) else _extract(b, tokenizer, texts, options)
     check_same(a, b)
     stats = statistics(a, b)
-    return Comparison(before=a, after=b, layers=list(a.layers), heads=list(a.heads),
+    comp = Comparison(before=a, after=b, layers=list(a.layers), heads=list(a.heads),
                       names=tuple(names or ("before", "after")), **stats)
+    if bootstrap or baseline is not None:
+        from attnviz.comparison_noise import bootstrap_intervals, per_example, seed_noise
+
+        if bootstrap:
+            comp.intervals = bootstrap_intervals(per_example(a, b), n=bootstrap, level=level, seed=seed)
+            comp.extra["bootstrap"] = {"n": int(bootstrap), "level": float(level), "seed": int(seed)}
+        if baseline is not None:
+            base = _as_capture(baseline)
+            base = base if isinstance(base, Capture) else _extract(base, tokenizer, texts, options)
+            comp.noise = seed_noise(b, base)
+    return comp
 
 
 def _as_capture(value: Any) -> Any:

@@ -168,18 +168,15 @@ class StatsWorker:
         self.pid = os.getpid()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from attnviz.metrics.dataset import _Stream
-        from attnviz.modeling import inspection_mode
-
         import time
+
+        from attnviz.metrics.dataset import _Stream
 
         rows, cpu = [], []
         for chunk, texts in zip(batch["chunk"], batch["texts"]):
             started = time.process_time()
             stream = _Stream(self.model, self.tokenizer, self.metrics, self.limit)
-            # the stream's own attention mode where it has one (as dataset_stats uses it), else eager
-            mode = getattr(stream, "mode", None) or inspection_mode(self.model)
-            with mode:
+            with stream.mode:  # layer by layer under the attnviz attention, restored after
                 for _ in stream.run_window([str(t) for t in texts], self.batch_size):
                     pass
             rows.append((int(chunk), stream))

@@ -24,6 +24,8 @@ import os
 import warnings
 from typing import Any, Sequence
 
+import numpy as np
+
 from attnviz import __version__ as _version
 from attnviz.batching import BatchRunner, StreamingUnavailable
 from attnviz.capture import Capture, Example
@@ -101,6 +103,7 @@ def extract(
         >>> ex.cross_attentions.shape[2:] == (len(ex.decoder_tokens), len(ex.encoder_tokens))
         True
     """
+    _check_model_arg(model)
     if isinstance(model, (str, os.PathLike)):
         model, loaded_tok = load_model(model)
         tokenizer = tokenizer or loaded_tok
@@ -108,11 +111,16 @@ def extract(
         tokenizer = tokenizer_for(model)
     texts = _as_list(texts, "texts")
     pairs = None if text_pairs is None else _as_list(text_pairs, "text_pairs", len(texts))
-    if dtype not in DTYPES:
+    if not isinstance(dtype, str) or dtype not in DTYPES:
         raise ValueError(f"dtype={dtype!r} is not supported: use one of {DTYPES}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    _check_count(batch_size, "batch_size")
+    if max_length is not None:
+        _check_count(max_length, "max_length")
+    for flag, value in (("hidden_states", hidden_states), ("progress", progress)):
+        if not isinstance(value, (bool, np.bool_)) and not (flag == "progress" and value is None):
+            raise TypeError(f"{flag}={value!r}: pass True or False")
     cfg = model.config
+    check_tokenizer(model, tokenizer)
     enc_dec = bool(getattr(cfg, "is_encoder_decoder", False))
     targets = _decoder_targets(tokenizer, cfg, enc_dec, decoder_texts, labels, len(texts))
     limit = max_length or max_positions(model, tokenizer)
@@ -123,6 +131,11 @@ def extract(
     keep_heads = _subset(heads, dims["heads"], "head")
     _check_row_options(queries, reduce_heads, enc_dec, [len(e["input_ids"]) for e in encoded])
     side = padding_side_for(model, padding_side or getattr(tokenizer, "padding_side", "right"), enc_dec)
+    if padding_side == "left" and side != "left":
+        warnings.warn(f"padding_side='left' is not possible for this {type(model).__name__} "
+                      f"({'an encoder-decoder model' if enc_dec else 'its forward takes no position_ids'}): "
+                      "it uses right padding, which gives the same maps (padding is removed)",
+                      UserWarning, stacklevel=2)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     options = dict(queries=queries, reduce_heads=reduce_heads)
     writer = None
@@ -212,9 +225,31 @@ def _check_row_options(queries: Any, reduce: str | None, enc_dec: bool, lengths:
 
 
 # --- inputs -----------------------------------------------------------------------------
+def _check_model_arg(model: Any) -> None:
+    if isinstance(model, (str, os.PathLike)) and not isinstance(model, bytes):
+        return
+    if getattr(model, "config", None) is None or not callable(model):
+        raise TypeError(f"model is a {type(model).__name__}, not a transformers model: pass a loaded model "
+                        "(e.g. AutoModel.from_pretrained(path)) or the path of a local model folder")
+
+
+def _check_count(value: Any, name: str) -> None:
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}={value!r}: pass a whole number of at least 1")
+    if value < 1:
+        raise ValueError(f"{name}={value} is too small: pass a whole number of at least 1"
+                         + (" (or None for the model's maximum)" if name == "max_length" else ""))
+
+
 def _as_list(values: Any, name: str, expected: int | None = None) -> list[str]:
+    if isinstance(values, (bytes, bytearray)):
+        raise TypeError(f"{name} is bytes, not a string: decode it first, e.g. {name}.decode('utf-8')")
     if isinstance(values, str):
         values = [values]
+    if values is None or isinstance(values, dict) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} is a {type(values).__name__}: pass a string or a list of strings")
     values = list(values)
     if not values:
         raise ValueError(f"{name} is empty: pass at least one text, e.g. extract(model, tok, 'a sentence')")
@@ -297,6 +332,46 @@ def check_vocabulary(model, encoded, targets) -> None:
             "entries: the tokenizer does not belong to this model. Load both from the same checkpoint.")
 
 
+def check_tokenizer(model: Any, tokenizer: Any) -> None:
+    """Raise a ValueError when ``tokenizer`` clearly belongs to another model.
+
+    Checked against the model's config: the special-token ids (padding, start, end: two or
+    more that disagree mean another tokenizer, e.g. a BERT tokenizer with a RoBERTa model) and
+    the vocabulary (a special token whose id is beyond the model's embedding table).
+    """
+    if not callable(tokenizer):
+        raise TypeError(f"tokenizer is a {type(tokenizer).__name__}, not a tokenizer: pass the model's "
+                        "tokenizer (AutoTokenizer.from_pretrained(path)) or None to load it from beside the model")
+    cfg = model.config
+    size = getattr(cfg, "vocab_size", None)
+    if not isinstance(size, int) and hasattr(cfg, "get_text_config"):
+        size = getattr(cfg.get_text_config(), "vocab_size", None)
+    ids = {}
+    for name in ("pad", "bos", "eos", "cls", "sep", "unk", "mask"):
+        value = getattr(tokenizer, f"{name}_token_id", None)
+        if isinstance(value, int):
+            ids[name] = value
+    if isinstance(size, int) and size > 0:
+        top = max(ids.items(), key=lambda kv: kv[1], default=None)
+        if top is not None and top[1] >= size:
+            raise ValueError(f"the tokenizer's {top[0]} token has id {top[1]}, but the model's vocabulary has "
+                             f"only {size} entries: the tokenizer does not belong to this model. Load both "
+                             "from the same checkpoint.")
+    pairs = [("pad", ids.get("pad"), getattr(cfg, "pad_token_id", None)),
+             ("start", ids.get("bos", ids.get("cls")), getattr(cfg, "bos_token_id", None)),
+             ("end", ids.get("eos", ids.get("sep")), getattr(cfg, "eos_token_id", None))]
+    differ = []
+    for what, mine, theirs in pairs:
+        if mine is None or theirs is None:
+            continue
+        theirs_set = set(theirs) if isinstance(theirs, (list, tuple)) else {theirs}
+        if mine not in theirs_set:
+            differ.append(f"{what} token {mine} (model: {theirs})")
+    if len(differ) >= 2:
+        raise ValueError(f"the tokenizer's special tokens disagree with the model's config: {', '.join(differ)}; "
+                         "the tokenizer does not belong to this model. Load both from the same checkpoint.")
+
+
 def _model_dims(cfg) -> dict[str, int | None]:
     def first(*names):
         for name in names:
@@ -311,9 +386,19 @@ def _model_dims(cfg) -> dict[str, int | None]:
 
 
 def _subset(chosen: Sequence[int] | None, total: int | None, name: str) -> list[int] | None:
+    import numbers
+
     if chosen is None:
         return None
-    chosen = [int(c) for c in ([chosen] if isinstance(chosen, int) else chosen)]
+    if isinstance(chosen, numbers.Integral) and not isinstance(chosen, bool):
+        chosen = [chosen]
+    if isinstance(chosen, (str, bytes)) or not hasattr(chosen, "__iter__"):
+        raise TypeError(f"{name}s={chosen!r}: pass a list of {name} numbers (e.g. {name}s=[0, 1]) or None for all")
+    chosen = list(chosen)
+    wrong = [c for c in chosen if isinstance(c, bool) or not isinstance(c, numbers.Integral)]
+    if wrong:
+        raise TypeError(f"{name}s= holds {wrong[0]!r}, not a {name} number: pass whole numbers, e.g. {name}s=[0, 1]")
+    chosen = [int(c) for c in chosen]
     if not chosen:
         raise ValueError(f"{name}s= is empty: pass at least one {name} index, or None for all")
     bad = [c for c in chosen if c < 0 or (total is not None and c >= total)]

@@ -14,6 +14,7 @@ The run folder::
       checkpoints/             one model + tokenizer per epoch (checkpoint-STEP or epoch-N)
       best/                    the best model + tokenizer: attnviz.extract(best, None, texts)
       probes/epoch-N.safetensors   probe captures (epoch 0 = before training), if asked
+      trajectory.json / .png   change per layer over the epochs, from the probe captures
       finetune_result.json     FinetuneResult as JSON; finetune_summary.md the metrics table
 
 Example:
@@ -41,7 +42,7 @@ from attnviz.training_result import FinetuneOptions, FinetuneResult
 from attnviz.training_setup import (RUN_MARKER, classifier_for, prepare_output_dir, progress_bars,
                                     save_pretrained_atomic, tokenize_splits, torch_threads)
 
-__all__ = ["AttentionCaptureCallback", "FinetuneOptions", "FinetuneResult", "finetune"]
+__all__ = ["AttentionCaptureCallback", "FinetuneOptions", "FinetuneResult", "finetune", "finetune_seeds"]
 
 METHODS = ("trainer", "loop")
 
@@ -209,7 +210,44 @@ def _run(model: Any, tokenizer: Any, dataset: Any, output_dir: Any, opts: Finetu
         probe_captures=probe.captures if probe else [], probe_epochs=probe.epochs if probe else [],
         probe_files=probe.files if probe else [])
     _write_records(result)
+    if probe is not None and len(probe.captures) >= 2:
+        from attnviz.comparison_noise import trajectory
+
+        trajectory(probe.captures, probe.epochs).save(out)
     return result
+
+
+def finetune_seeds(model: Any, data: Any, output_dir: str | os.PathLike, *, seeds: Sequence[int] = (0, 1),
+                   **kwargs: Any) -> list[FinetuneResult]:
+    """Fine-tune the same model once per seed, into ``output_dir/seed-N``: the seed baseline.
+
+    Every run starts from the same weights (a loaded model is copied first). Compare the
+    runs' best checkpoints with ``attnviz.compare(before, after_seed0, baseline=after_seed1)``:
+    heads whose change exceeds the seed-to-seed change are flagged. ``kwargs`` go to
+    :func:`finetune`.
+
+    Example:
+        >>> import tempfile, datasets
+        >>> from attnviz.testing import save_tiny_model
+        >>> path = save_tiny_model("bert", tempfile.mkdtemp())
+        >>> data = datasets.Dataset.from_dict({"text": ["good", "bad"] * 5, "label": [1, 0] * 5})
+        >>> runs = finetune_seeds(path, data, tempfile.mkdtemp(), epochs=1, method="loop", disable_tqdm=True)
+        >>> [r.output_dir.name for r in runs], runs[0].options["seed"]
+        (['seed-0', 'seed-1'], 0)
+    """
+    import copy
+
+    seeds = [int(s) for s in seeds]
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds={seeds}: pass at least two different seeds, e.g. seeds=(0, 1)")
+    if "seed" in kwargs:
+        raise ValueError("pass the seeds as seeds=(...), not seed=")
+    out = Path(output_dir)
+    runs = []
+    for s in seeds:
+        start = model if isinstance(model, (str, os.PathLike)) else copy.deepcopy(model)
+        runs.append(finetune(start, data, out / f"seed-{s}", seed=s, **kwargs))
+    return runs
 
 
 def _write_records(result: FinetuneResult) -> None:

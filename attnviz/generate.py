@@ -157,9 +157,11 @@ def _encode(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, enc_de
         raise ValueError(f"the prompt {prompt!r} produced no tokens: give it text the tokenizer knows")
     limit = max_positions(model)
     if not enc_dec and n + max_new_tokens > limit:
+        fix = (f"shorten the prompt or lower max_new_tokens to {limit - n}" if limit - n >= 1 else
+               f"shorten the prompt to at most {limit - 1} tokens (it leaves no position to generate into)")
         raise ValueError(
             f"the prompt has {n} tokens and max_new_tokens={max_new_tokens}, but the model takes at most "
-            f"{limit} positions: shorten the prompt or lower max_new_tokens to {max(limit - n, 0)}")
+            f"{limit} positions: {fix}")
     if enc_dec and n > limit:
         raise ValueError(f"the prompt has {n} tokens but the model takes at most {limit}: shorten it")
     device = input_device(model)

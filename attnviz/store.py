@@ -61,11 +61,30 @@ _DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.in
 
 
 class CaptureExistsError(ValueError):
-    """The output path already holds something that writing there would overwrite."""
+    """The output path already holds something that writing there would overwrite.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "notes.txt").write_text("mine")
+        >>> CaptureWriter(folder, texts=["a"])  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        CaptureExistsError: ... already holds files and is not an attnviz capture folder ...
+    """
 
 
 class CaptureFileChangedError(ValueError):
-    """A lazily opened capture file was deleted, truncated or rewritten after it was opened."""
+    """A lazily opened capture file was deleted, truncated or rewritten after it was opened.
+
+    Example:
+        >>> import tempfile, pathlib, os, attnviz
+        >>> cap = attnviz.Capture([attnviz.Example(tokens=["a"], attentions=np.ones((1, 1, 1, 1), "float32"))])
+        >>> path = cap.save(pathlib.Path(tempfile.mkdtemp()) / "c.safetensors")
+        >>> lazy = attnviz.load(path, lazy=True); os.remove(path)
+        >>> lazy[0].attentions[0]  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        CaptureFileChangedError: ... was deleted after the capture was opened ...
+    """
 
 
 # --- counting reads ----------------------------------------------------------------------
@@ -75,6 +94,10 @@ class ReadCounter:
 
     Attributes:
         reads: number of slice reads; nbytes: bytes of array data read; names: ``"file:tensor"`` of each read.
+
+    Example:
+        >>> ReadCounter().reads
+        0
     """
 
     reads: int = 0
@@ -115,7 +138,7 @@ def _record(name: str, array: np.ndarray) -> None:
 class _ShardFile:
     """One safetensors file read lazily; checks before each read that it is the file that was opened."""
 
-    _open: "OrderedDict[str, Any]" = OrderedDict()  # a few open handles, shared, most recent last
+    _open: OrderedDict[str, Any] = OrderedDict()  # a few open handles, shared, most recent last
     MAX_OPEN = 16
 
     def __init__(self, path: Path) -> None:
@@ -558,7 +581,7 @@ class CaptureWriter:
             self.write_manifest()
         return self.path
 
-    def __enter__(self) -> "CaptureWriter":
+    def __enter__(self) -> CaptureWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

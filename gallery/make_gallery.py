@@ -131,6 +131,43 @@ def finetuning(m: MiniLM, out: Path) -> None:
          "finetune_head.png", width="page")
 
 
+def importance(m: MiniLM, out: Path) -> None:
+    """MiniLM fine-tuned on the reviews with two seeds: which heads matter, which changed beyond seed noise."""
+    from attnviz.comparison_noise import trajectory
+    from attnviz.data import load_reviews
+    from attnviz.metrics import head_importance, pruning_curve
+    from attnviz.plot import importance as figures
+
+    data = load_reviews()
+    texts = list(data["validation"]["text"])
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = attnviz.finetune_seeds(str(m.path), data, Path(tmp) / "runs", seeds=(0, 1), epochs=3, max_length=64,
+                                      disable_tqdm=True, probe_texts=PROBES)
+        print(f"  seed 0: {runs[0].metrics[-1]}\n  seed 1: {runs[1].metrics[-1]}")
+        model, tok = load_model(runs[0].best_checkpoint)
+        grad = head_importance(model, data, tokenizer=tok, max_length=64)
+        abl = head_importance(model, data, tokenizer=tok, max_length=64, method="ablation")
+        curve = pruning_curve(model, data, grad, tokenizer=tok, max_length=64)
+        before = attnviz.extract(m.model, m.tokenizer, texts, max_length=64, hidden_states=False)
+        after = attnviz.extract(runs[0].best_checkpoint, None, texts, max_length=64, hidden_states=False)
+        other = attnviz.extract(runs[1].best_checkpoint, None, texts, max_length=64, hidden_states=False)
+        comp = attnviz.compare(before, after, baseline=other, bootstrap=1000, names=("MiniLM", "fine-tuned"))
+        traj = trajectory(runs[0].probe_captures, runs[0].probe_epochs)
+    print(f"  gradient {grad.seconds:.1f} s, ablation {abl.seconds:.1f} s; accuracy {grad.base_metric:.4f}; "
+          f"top gradient heads {[(r['layer'], r['head']) for r in grad.ranked(3)]}, "
+          f"top ablation heads {[(r['layer'], r['head']) for r in abl.ranked(3)]}")
+    print(f"  pruning accuracy {[round(v, 3) for v in curve.metric]}; random {[round(v, 3) for v in curve.random_metric]}")
+    print(f"  flagged beyond seed noise: {int(comp.flagged.sum())} of {comp.flagged.size} heads; "
+          f"Spearman(gradient, change) {figures.spearman(grad.scores, comp.change):.3f}, "
+          f"Spearman(ablation, change) {figures.spearman(abl.scores, comp.change):.3f}")
+    print(f"  trajectory per layer (last epoch): {traj.layer_change[-1].round(4).tolist()}")
+    save(grad.plot().figure, out, "importance_gradient.png")
+    save(abl.plot(values="metric_change").figure, out, "importance_ablation_accuracy.png")
+    save(curve.plot().figure, out, "importance_pruning.png")
+    save(figures.matters_vs_changed(grad, comp), out, "importance_vs_change.png", width="page")
+    save(traj.plot().figure, out, "finetune_trajectory.png")
+
+
 def seq2seq(out: Path) -> None:
     """A tiny BART trained here to reverse its input: its cross-attention is an anti-diagonal."""
     import numpy as np
@@ -168,23 +205,46 @@ def decoder(out: Path) -> None:
     save(fig, out, "gpt2_induction_heads.png", width="page")
 
 
+def long_context(out: Path) -> None:
+    """The last token's attention over a 4,096-token input, every layer, of an untrained Llama."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from attnviz.testing import CORPUS, tiny_tokenizer
+
+    tok = tiny_tokenizer("llama")
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=256, intermediate_size=688, num_hidden_layers=8,
+                      num_attention_heads=16, num_key_value_heads=4, max_position_embeddings=4096,
+                      pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg)
+    text = " ".join(CORPUS * 40)
+    cap = attnviz.extract(model, tok, text, max_length=4096, queries="last", hidden_states=False)
+    fig, axes = plt.subplots(2, 1, figsize=(6.9, 4.6), layout="constrained", sharex=True)
+    for ax, how in zip(axes, ("mean", "max")):
+        plot.query_profile(cap, head=how, ax=ax, title=f"{how} over 16 heads")
+    fig.suptitle(f"last token of a {cap[0].num_tokens}-token input, random-weight Llama (8 x 16 heads, 4 KV)")
+    save(fig, out, "llama_long_context.png", width="page")
+
+
 FIGURES: dict[str, Callable] = {
     "grid": grid, "head": one_head, "contrast": contrast, "hidden": hidden, "stats": statistics,
-    "rollout": rollout, "finetune": finetuning,
+    "rollout": rollout, "finetune": finetuning, "importance": importance,
 }
 TRAINED: dict[str, Callable] = {"seq2seq": seq2seq, "decoder": decoder}
+OTHER: dict[str, Callable] = {"long_context": long_context}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=HERE, help="output folder (default: gallery/)")
-    parser.add_argument("--only", nargs="*", choices=sorted(FIGURES) + sorted(TRAINED), help="figures to make")
+    parser.add_argument("--only", nargs="*", choices=sorted(FIGURES) + sorted(TRAINED) + sorted(OTHER), help="figures to make")
     parser.add_argument("--skip-training", action="store_true", help="skip the fine-tuning and tiny-model figures")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    chosen = args.only or list(FIGURES) + list(TRAINED)
+    chosen = args.only or list(FIGURES) + list(TRAINED) + list(OTHER)
     if args.skip_training:
-        chosen = [c for c in chosen if c not in TRAINED and c != "finetune"]
+        chosen = [c for c in chosen if c not in TRAINED and c not in ("finetune", "importance")]
     start = time.perf_counter()
     minilm = None
     with attnviz.paper_theme():
@@ -194,7 +254,7 @@ def main() -> None:
                 minilm = minilm or MiniLM()
                 FIGURES[name](minilm, args.out)
             else:
-                TRAINED[name](args.out)
+                {**TRAINED, **OTHER}[name](args.out)
     print(f"done in {time.perf_counter() - start:.0f} s")
 
 

@@ -82,13 +82,13 @@ def test_corrupted_file_is_a_clear_error(bert_capture, tmp_path, damage):
 def test_failed_save_leaves_nothing_and_keeps_old_file(bert_capture, tmp_path, monkeypatch):
     path = tmp_path / "cap.safetensors"
     path.write_bytes(b"previous content")
-    import safetensors.numpy
+    import attnviz.capture
 
     def explode(*args, **kwargs):
-        open(args[1], "wb").write(b"half")
+        open(args[0], "wb").write(b"half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(safetensors.numpy, "save_file", explode)
+    monkeypatch.setattr(attnviz.capture, "_write_safetensors", explode)
     with pytest.raises(OSError, match="disk full"):
         bert_capture.save(path)
     assert path.read_bytes() == b"previous content"

@@ -40,6 +40,9 @@ def test_tutorial_notebook_runs(tmp_path, minilm_path, monkeypatch):
     assert "6 attention tensors of shape (2, 12, 16, 16)" in printed
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 5  # grid, two heads, two comparison figures
+    for cell in nb.cells:  # each comparison figure drawn once, not the returned object plus an inline copy
+        if cell.cell_type == "code" and "comparison.plot(" in cell.source:
+            assert sum("image/png" in o.get("data", {}) for o in cell.outputs) == 1, cell.source
     assert (tmp_path / "grid.pdf").read_bytes().startswith(b"%PDF")
     assert (tmp_path / "tutorial-run" / "best" / "config.json").exists()
 

@@ -43,6 +43,8 @@ def test_run_folder_metrics_and_best_checkpoint(tiny_path, small_data, tmp_path,
     assert cap[0].predicted_label in (0, 1) and cap.num_layers == 2
     assert result.probe_epochs == [0, 1, 2] and len(result.probe_captures) == 3
     assert all(p.exists() for p in result.probe_files)
+    traj = json.loads((out / "trajectory.json").read_text())           # change per layer over epochs
+    assert traj["epochs"] == [0, 1, 2] and len(traj["layer_change"][0]) == 2 and (out / "trajectory.png").exists()
     assert (out / "finetune_summary.md").read_text().count("|") > 10
     record = json.loads((out / "finetune_result.json").read_text())
     assert record["method"] == method and record["best_checkpoint"] == "best"

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 import attnviz
-from attnviz.store import (CaptureExistsError, CaptureFileChangedError, CaptureWriter, LazyArray, count_reads,
-                           read_manifest)
+from attnviz.store import (
+    CaptureExistsError,
+    CaptureFileChangedError,
+    CaptureWriter,
+    LazyArray,
+    count_reads,
+    read_manifest,
+)
 
 TEXTS = ["the cat sat on the mat", "a dog", "hello there, world", "one two three four five six", "x y"]
 
@@ -221,3 +227,21 @@ def test_writer_add_streams_examples(tmp_path):
     assert [float(ex.attentions[0, 0, 0, 0]) for ex in back] == [0, 1, 2, 3, 4]
     with pytest.raises(ValueError, match="shard_size"):
         CaptureWriter(tmp_path / "x", texts=["a"], shard_size=0)
+
+
+def test_saved_files_are_plain_safetensors(bert_capture, tmp_path):
+    from safetensors.numpy import load_file
+
+    path = bert_capture.save(tmp_path / "c.safetensors")
+    arrays = load_file(str(path))
+    np.testing.assert_array_equal(arrays["1.attentions"], bert_capture[1].attentions)
+    header = int.from_bytes(path.read_bytes()[:8], "little")
+    assert header % 8 == 0
+
+
+def test_saving_a_lazy_capture_reads_one_array_at_a_time(bert_pair, tmp_path):
+    eager, lazy = bert_pair
+    with count_reads() as reads:
+        path = lazy.save(tmp_path / "all.safetensors")
+    assert reads.reads == sum(2 for _ in lazy)  # attentions and hidden states of each example, once
+    _same_arrays(eager, attnviz.load(path))

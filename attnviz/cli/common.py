@@ -33,8 +33,8 @@ def add_input_args(parser: argparse.ArgumentParser, *, texts: bool = True) -> No
         parser.add_argument("--data", metavar="FILE", default=None,
                             help="a text file (one text per line), CSV or JSONL with a 'text' column")
         parser.add_argument("--text-column", default="text", help="column of --data holding the texts")
-        parser.add_argument("--batch-size", type=int, default=8, help="texts per forward pass (default 8)")
-        parser.add_argument("--max-length", type=int, default=None, help="truncate longer inputs to N tokens")
+        parser.add_argument("--batch-size", type=positive_int, default=8, help="texts per forward pass (default 8)")
+        parser.add_argument("--max-length", type=positive_int, default=None, help="truncate longer inputs to N tokens")
 
 
 def model_from(args: argparse.Namespace, **kwargs: Any):
@@ -100,6 +100,79 @@ def output_dir(path: str | os.PathLike) -> Path:
         raise FileExistsError(f"--out {path} is a file, not a folder: pass a folder path")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1, with a message that says so.
+
+    Example:
+        >>> positive_int("3")
+        3
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number: give an integer of at least 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is too small: give an integer of at least 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0.
+
+    Example:
+        >>> positive_float("2.5")
+        2.5
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give a number above 0") from None
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text} is not a number above 0: give a positive number")
+    return value
+
+
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """Check (without creating it) that ``--out`` can be a folder; return it as a Path.
+
+    Example:
+        >>> check_output_dir("no-such-folder-yet").name
+        'no-such-folder-yet'
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"--out {path} is a file, not a folder: pass a folder path")
+    return path
+
+
+def check_layer_head(model: Any, *, layer: int | None = None, head: Any = None,
+                     layers: list[int] | None = None, heads: list[int] | None = None,
+                     kind: str = "self") -> None:
+    """Check ``--layer``/``--head`` (and ``--layers``/``--heads``) against the model's config,
+    before any text is run: a clear error in a second instead of after the extraction.
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> check_layer_head(tiny_model("bert")[0], layer=5)
+        Traceback (most recent call last):
+        ValueError: layer 5 is out of range (--layer): this model has 2 layer(s), numbered 0 to 1
+    """
+    from attnviz.extract import _model_dims
+
+    dims = _model_dims(model.config)
+    n_layers = dims["decoder_layers"] if kind in ("decoder", "cross") and dims["decoder_layers"] else dims["layers"]
+    n_heads = dims["heads"]
+    checks = [("--layer", [layer] if layer is not None else [], n_layers, "layer"),
+              ("--layers", layers or [], n_layers, "layer"),
+              ("--head", [head] if isinstance(head, int) else [], n_heads, "head"),
+              ("--heads", heads or [], n_heads, "head")]
+    for flag, values, total, what in checks:
+        for v in values:
+            if v < 0 or (total is not None and v >= total):
+                upper = f", numbered 0 to {total - 1}" if total else ""
+                raise ValueError(f"{what} {v} is out of range ({flag}): this model has {total} {what}(s){upper}")
 
 
 def show_warnings_briefly() -> None:
@@ -181,11 +254,12 @@ def add_selection_args(parser: argparse.ArgumentParser, *, layers: bool = True, 
                              "same texts; refuses one of other texts)")
 
 
-def capture_from_args(args: argparse.Namespace, **options: Any):
+def capture_from_args(args: argparse.Namespace, *, check: Any = None, **options: Any):
     """The Capture to work on: ``--capture`` opened lazily, or the model run on the texts.
 
     ``--layers``/``--heads``/``--queries`` go to :func:`attnviz.extract`; with ``--capture`` the
-    layers and heads asked for must be in the capture.
+    layers and heads asked for must be in the capture. ``check(model)`` runs once the model is
+    loaded, before any text is (e.g. :func:`check_layer_head`).
 
     Example:
         >>> capture_from_args(argparse.Namespace(capture="/no/such/cap"))  # doctest: +IGNORE_EXCEPTION_DETAIL
@@ -210,6 +284,8 @@ def capture_from_args(args: argparse.Namespace, **options: Any):
         return cap
     texts = texts_from(args)
     model, tok = model_from(args)
+    if check is not None:
+        check(model)
     return attnviz.extract(model, tok, texts, batch_size=args.batch_size, max_length=args.max_length,
                            layers=layers, heads=heads, queries=getattr(args, "queries", None),
                            out=getattr(args, "save_capture", None), **options)

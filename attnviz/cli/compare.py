@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from attnviz.cli.common import positive_int
+
 EXAMPLE = """examples:
   attnviz compare default run/best --data builtin --out cmp            # packaged MiniLM vs its fine-tune
   attnviz compare ./pretrained run/best --text "A dull, lifeless film." --text "Loved it." --out cmp
@@ -33,9 +35,9 @@ def register(subparsers) -> None:
                    help="texts from a file (.txt one per line, CSV/JSONL column --text-column), or 'builtin' "
                         "for the shipped validation reviews")
     p.add_argument("--text-column", default="text", help="column of --data holding the texts")
-    p.add_argument("--batch-size", type=int, default=8, help="texts per forward pass (default 8)")
-    p.add_argument("--max-length", type=int, default=None, help="truncate longer inputs to N tokens")
-    p.add_argument("--top", type=int, default=10, help="how many of the most changed heads to list (default 10)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="texts per forward pass (default 8)")
+    p.add_argument("--max-length", type=positive_int, default=None, help="truncate longer inputs to N tokens")
+    p.add_argument("--top", type=positive_int, default=10, help="how many of the most changed heads to list (default 10)")
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the JSON, Markdown and figures")
     p.set_defaults(func=run)
 
@@ -61,10 +63,11 @@ def texts_of(args: argparse.Namespace) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Compare, save and print the summary and the files written."""
-    from attnviz.cli.common import output_dir, show_warnings_briefly
+    from attnviz.cli.common import check_output_dir, show_warnings_briefly
     from attnviz.comparison import compare
 
     show_warnings_briefly()
+    check_output_dir(args.out)
     args.before, args.after = (_resolve(s) for s in (args.before, args.after))
     for side in (args.before, args.after):
         if not Path(side).exists():
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     names = tuple(_label(s) for s in (args.before, args.after))
     comparison = compare(args.before, args.after, texts=texts, batch_size=args.batch_size,
                          max_length=args.max_length, names=names)
-    written = comparison.save(output_dir(args.out))
+    written = comparison.save(args.out)  # all files or none (staged beside --out)
     print(comparison.summary(top=args.top))
     print("\nwrote:")
     for path in written:

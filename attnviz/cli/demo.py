@@ -43,6 +43,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="DIR", default="attnviz-demo", help="output folder (default attnviz-demo)")
     p.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (default 3)")
     p.add_argument("--no-finetune", action="store_true", help="skip the fine-tuning comparison")
+    p.add_argument("--seed-baseline", action="store_true",
+                   help="fine-tune a second time with another seed and flag heads that changed beyond seed noise")
     p.add_argument("--layer", type=int, default=2, help="layer of the single-head figure (default 2)")
     p.add_argument("--head", default="5", help="head of the single-head figure (default 5; or mean/max)")
     p.set_defaults(func=run)
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     step("Computing per-head statistics", lambda: _stats(cap, out))
     if not args.no_finetune:
         step(f"Fine-tuning on the shipped movie reviews ({args.epochs} epochs) and comparing attention",
-             lambda: _finetune_and_compare(model_path, tok, out, args.epochs))
+             lambda: _finetune_and_compare(model_path, tok, out, args.epochs, args.seed_baseline))
     print(f"\nDone in {time.perf_counter() - step.start:.0f} s. Wrote {len(step.files)} files into {out}/:")
     for path in sorted(set(step.files)):
         print(f"  {path}")
@@ -152,18 +154,44 @@ def _stats(cap, out: Path) -> list[Path]:
     return files
 
 
-def _finetune_and_compare(model_path: Path, tok, out: Path, epochs: int) -> list[Path]:
+def _finetune_and_compare(model_path: Path, tok, out: Path, epochs: int, seed_baseline: bool = False) -> list[Path]:
     import attnviz
     from attnviz.data import load_reviews
 
     run_dir = out / "finetune"
     result = attnviz.finetune(str(model_path), load_reviews(), run_dir, epochs=epochs, max_length=64,
-                              overwrite=True, disable_tqdm=True)
+                              overwrite=True, disable_tqdm=True, probe_texts=PROBES)
     best = result.best_metrics or {}
     print(f"    best validation accuracy: {best.get('accuracy', float('nan')):.3f} (epoch {result.best_epoch}), "
           f"after {result.train_time_s:.0f} s of training")
-    comparison = attnviz.compare(str(model_path), result.best_checkpoint, texts=PROBES)
+    baseline = None
+    if seed_baseline:
+        other = attnviz.finetune(str(model_path), load_reviews(), out / "finetune-seed-1", epochs=epochs,
+                                 max_length=64, overwrite=True, disable_tqdm=True, seed=1)
+        baseline = other.best_checkpoint
+    comparison = attnviz.compare(str(model_path), result.best_checkpoint, texts=PROBES, bootstrap=1000,
+                                 baseline=baseline)
     layers = ", ".join(f"{layer}: {c:.3f}" for layer, c in zip(comparison.layers, comparison.layer_cosine))
     print(f"    mean cosine similarity of attention before/after, per layer: {layers}")
+    if comparison.flagged is not None:
+        print(f"    heads changed beyond seed-to-seed noise: {int(comparison.flagged.sum())} of {comparison.flagged.size}")
     files = [Path(p) for p in comparison.save(out / "comparison")]
+    files += _importance(result.best_checkpoint, comparison, out / "comparison")
+    files += [run_dir / "trajectory.png"] if (run_dir / "trajectory.png").exists() else []
     return files + [Path(result.best_checkpoint)]
+
+
+def _importance(checkpoint: Path, comparison, out: Path) -> list[Path]:
+    """Head importance (Michel et al. 2019 gradient) on the validation reviews, beside the change."""
+    import matplotlib.pyplot as plt
+
+    from attnviz.metrics import head_importance
+    from attnviz.plot.importance import matters_vs_changed
+
+    imp = head_importance(str(checkpoint), None, max_length=64)
+    top = ", ".join(f"L{r['layer']}H{r['head']}" for r in imp.ranked(3))
+    view = matters_vs_changed(imp, comparison)
+    print(f"    most important heads: {top}; Spearman(importance, change) = {view.figure.attnviz_spearman:.3f}")
+    files = [imp.save(out / "importance.json"), view.savefig(out / "importance_vs_change.png", dpi=150)]
+    plt.close(view.figure)
+    return files

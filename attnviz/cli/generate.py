@@ -11,9 +11,10 @@ Example:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from attnviz.atomic import atomic_write_text
-from attnviz.cli.common import output_dir, show_warnings_briefly
+from attnviz.cli.common import check_layer_head, check_output_dir, positive_int, show_warnings_briefly
 from attnviz.modeling import load_model
 
 EXAMPLE = ('example:\n  attnviz generate --model ./my-gpt2 --prompt "Once upon a time" '
@@ -40,8 +41,8 @@ def register(subparsers) -> None:
     p.add_argument("--model", metavar="PATH", default=None,
                    help="local folder of a model that can generate (required: the default MiniLM cannot)")
     p.add_argument("--prompt", required=True, help="the text to continue")
-    p.add_argument("--max-new-tokens", type=int, default=20, metavar="N", help="tokens to generate (default 20)")
-    p.add_argument("--min-new-tokens", type=int, default=None, metavar="N",
+    p.add_argument("--max-new-tokens", type=positive_int, default=20, metavar="N", help="tokens to generate (default 20)")
+    p.add_argument("--min-new-tokens", type=positive_int, default=None, metavar="N",
                    help="generate at least N tokens (do not stop on end-of-text before)")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     p.add_argument("--seed", type=int, default=None, help="seed for --sample")
@@ -58,8 +59,10 @@ def run(args: argparse.Namespace) -> int:
     show_warnings_briefly()
     if args.model is None:
         raise ValueError(NO_MODEL)
-    out = output_dir(args.out)
+    out = check_output_dir(args.out)
     model, tok = load_model(args.model)
+    enc_dec = bool(getattr(model.config, "is_encoder_decoder", False))
+    check_layer_head(model, layer=args.layer, head=args.head, kind="decoder" if enc_dec else "self")
     kwargs = {} if args.min_new_tokens is None else {"min_new_tokens": args.min_new_tokens}
     cap = extract_generation(model, tok, args.prompt, max_new_tokens=args.max_new_tokens,
                              do_sample=args.sample, seed=args.seed, **kwargs)
@@ -67,9 +70,13 @@ def run(args: argparse.Namespace) -> int:
     cap.layer_position(args.layer, kind=kind)  # a clear error before any figure is drawn
     cap.head_position(args.head)
     ex = cap[0]
-    written = [atomic_write_text(out / "generated.txt", f"{args.prompt}\n---\n{ex.decoder_text}\n"),
-               cap.save(out / "capture.safetensors")]
-    written += _figures(cap, out, kind, args.layer, args.head)
+    from attnviz.atomic import atomic_outputs
+
+    with atomic_outputs(out) as tmp:  # all files or none: moved into --out only when complete
+        written = [atomic_write_text(tmp / "generated.txt", f"{args.prompt}\n---\n{ex.decoder_text}\n"),
+                   cap.save(tmp / "capture.safetensors")]
+        written += _figures(cap, tmp, kind, args.layer, args.head)
+    written = [out / Path(p).relative_to(tmp) for p in written]
     print(f"generated {cap.extra['generation']['num_generated']} token(s): {ex.decoder_text}")
     for path in written:
         print(f"wrote {path}")

@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import argparse
 
-from attnviz.cli.common import add_input_args, add_selection_args, capture_from_args, int_list, show_warnings_briefly
-
-__all__ = ["int_list", "register", "run"]
+from attnviz.cli.common import (
+    add_input_args,
+    add_selection_args,
+    capture_from_args,
+    check_layer_head,
+    int_list,
+    show_warnings_briefly,
+    texts_from,
+)
 
 EXAMPLE = """examples:
   attnviz html --text "The cat sat on the mat." --out head.html
@@ -55,8 +61,18 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or f"{args.view}_view.html"
     if not str(out).lower().endswith((".html", ".htm")):
         raise ValueError(f"--out {out}: a view is an HTML page; give a path ending in .html")
+    if not args.capture:
+        texts = texts_from(args)
+        if not 0 <= args.example < len(texts):
+            raise ValueError(f"--example {args.example} is out of range: {len(texts)} text(s) given, "
+                             f"so use 0 to {len(texts) - 1}")
     options = {"decoder_texts": args.decoder_text} if args.decoder_text else {}
-    cap = capture_from_args(args, hidden_states=False, progress=None, **options)
+    cap = capture_from_args(args, check=lambda model: check_layer_head(
+        model, layers=args.layers, heads=args.heads, kind=args.kind or "self"),
+        hidden_states=False, progress=None, **options)
+    if not 0 <= args.example < len(cap):
+        raise ValueError(f"--example {args.example} is out of range: the capture has {len(cap)} example(s), "
+                         f"so use 0 to {len(cap) - 1}")
     build = notebook.head_view if args.view == "head" else notebook.model_view
     options = {"scale": args.scale} if args.scale else {}
     view = build(cap, example=args.example, layers=args.layers, heads=args.heads, kind=args.kind,

@@ -9,8 +9,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from attnviz.cli.common import (add_input_args, add_selection_args, capture_from_args, int_list,
-                                show_warnings_briefly, texts_from)
+from attnviz.cli.common import (
+    add_input_args,
+    add_selection_args,
+    capture_from_args,
+    check_layer_head,
+    int_list,
+    positive_float,
+    show_warnings_briefly,
+    texts_from,
+)
 
 EXAMPLE = """examples:
   attnviz plot --text "The cat sat on the mat." --layer 2 --head 5 --out head.pdf
@@ -52,8 +60,8 @@ def register(subparsers) -> None:
     p.add_argument("--width", type=_width, default=None,
                    help="figure width: column (3.3 in), page (6.9 in) or inches "
                         "(default: page for --grid/--similarity, column otherwise)")
-    p.add_argument("--height", type=float, default=None, help="figure height in inches (default: keep the aspect)")
-    p.add_argument("--dpi", type=float, default=300, help="resolution of PNG files and rasterized heatmaps")
+    p.add_argument("--height", type=positive_float, default=None, help="figure height in inches (default: keep the aspect)")
+    p.add_argument("--dpi", type=positive_float, default=300, help="resolution of PNG files and rasterized heatmaps")
     p.add_argument("--out", metavar="FILE", required=True, help="output file: .png, .pdf or .svg")
     p.set_defaults(func=run)
 
@@ -62,9 +70,12 @@ def _width(text: str) -> str | float:
     if text in ("column", "page"):
         return text
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: use column, page or a number of inches") from None
+    if not 0 < value < 100:
+        raise argparse.ArgumentTypeError(f"{text!r}: the width must be above 0 and below 100 inches")
+    return value
 
 
 def _head(text: str) -> int | str:
@@ -89,7 +100,13 @@ def run(args: argparse.Namespace) -> int:
         if not 0 <= args.example < len(texts):
             raise ValueError(f"--example {args.example} is out of range: {len(texts)} text(s) given, "
                              f"so use 0 to {len(texts) - 1}")
-    cap = capture_from_args(args, **({"decoder_texts": args.decoder_text} if args.decoder_text else {}))
+
+    def check(model):
+        check_layer_head(model, layer=None if args.grid or args.hidden or args.similarity else args.layer,
+                         head=head, layers=args.layers, heads=args.heads, kind=args.kind)
+
+    cap = capture_from_args(args, check=check,
+                            **({"decoder_texts": args.decoder_text} if args.decoder_text else {}))
     if not 0 <= args.example < len(cap):
         raise ValueError(f"--example {args.example} is out of range: the capture has {len(cap)} example(s), "
                          f"so use 0 to {len(cap) - 1}")

@@ -8,7 +8,12 @@ from __future__ import annotations
 import argparse
 
 from attnviz.atomic import atomic_write_text
-from attnviz.cli.common import add_input_args, add_selection_args, capture_from_args, show_warnings_briefly
+from attnviz.cli.common import (
+    add_input_args,
+    add_selection_args,
+    capture_from_args,
+    show_warnings_briefly,
+)
 from attnviz.shapes import ShapeReport, shape_report
 
 EXAMPLE = """examples:

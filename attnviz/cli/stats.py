@@ -10,9 +10,16 @@ import argparse
 import itertools
 from pathlib import Path
 
-from attnviz.cli.common import (add_input_args, add_selection_args, capture_from_args, model_from, output_dir,
-                                show_warnings_briefly)
-from attnviz.cli.common import add_engine_args, engine_options
+from attnviz.cli.common import (
+    add_engine_args,
+    add_input_args,
+    add_selection_args,
+    capture_from_args,
+    check_output_dir,
+    engine_options,
+    model_from,
+    show_warnings_briefly,
+)
 from attnviz.modeling import default_model_path
 
 EXAMPLE = ("examples:\n  attnviz stats --data reviews.jsonl --out stats\n"
@@ -75,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--maps asks for {', '.join(missing)}, which --metrics leaves out: add them to --metrics")
     if args.queries is not None:
         raise ValueError("--queries: per-head statistics need every query row; drop --queries")
+    out = check_output_dir(args.out)
     engine = engine_options(args)
     if engine["engine"] == "ray" and (args.capture or args.save_capture):
         raise ValueError("--engine ray computes statistics from texts: drop --capture/--save-capture "
@@ -83,20 +91,22 @@ def run(args: argparse.Namespace) -> int:
         from attnviz.metrics import head_stats
 
         cap = capture_from_args(args, progress=True)
-        out = output_dir(args.out)
         stats = head_stats(cap, metrics=metrics, batch_size=args.batch_size)
     else:
         source = _source(args)
-        out = output_dir(args.out)
         # Ray workers load the model from its folder; the local engine loads it here
         model, tok = (args.model or default_model_path(), None) if engine["engine"] == "ray" else model_from(args)
         stats = dataset_stats(model, tok, source, batch_size=args.batch_size, metrics=metrics,
                               max_length=args.max_length, text_column=args.text_column, progress=True, **engine)
     stats = _select(stats, args.layers, args.heads)
-    written = [stats.to_csv(out / "head_stats.csv"), stats.to_json(out / "head_stats.json")]
-    if "vertical" in metrics and "diagonal" in metrics:
-        written.append(_write_patterns(stats, out / "patterns.csv"))
-    written += [_write_map(stats, metric, out / f"{metric}.png") for metric in maps]
+    from attnviz.atomic import atomic_outputs
+
+    with atomic_outputs(out) as tmp:  # all files or none: moved into --out only when complete
+        written = [stats.to_csv(tmp / "head_stats.csv"), stats.to_json(tmp / "head_stats.json")]
+        if "vertical" in metrics and "diagonal" in metrics:
+            written.append(_write_patterns(stats, tmp / "patterns.csv"))
+        written += [_write_map(stats, metric, tmp / f"{metric}.png") for metric in maps]
+    written = [out / Path(p).relative_to(tmp) for p in written]
     print(f"statistics of {stats.num_examples} text(s), {len(stats.layers)} layers x {len(stats.heads)} heads:")
     for path in written:
         print(f"  wrote {path}")

@@ -7,6 +7,8 @@
   (Xiao et al. 2023) and Kovaleva et al.'s (2019) pattern types.
 * :func:`rollout` and :func:`attention_flow` (Abnar & Zuidema 2020) return a :class:`Rollout`.
 * :func:`logit_lens` returns a :class:`LogitLens` for decoder language models.
+* :func:`head_importance` (Michel et al. 2019 gradient, or ablation) returns a
+  :class:`HeadImportance`; :func:`pruning_curve` the accuracy as heads are pruned.
 
 Example:
     >>> import attnviz
@@ -20,6 +22,7 @@ from __future__ import annotations
 from attnviz.metrics.dataset import dataset_stats
 from attnviz.metrics.definitions import DEFAULT_METRICS, DESCRIPTIONS
 from attnviz.metrics.heads import head_stats
+from attnviz.metrics.importance import HeadImportance, PruningCurve, head_importance, pruning_curve
 from attnviz.metrics.lens import LogitLens, logit_lens
 from attnviz.metrics.patterns import PATTERNS, PatternThresholds, classify_patterns
 from attnviz.metrics.rollout import Rollout, attention_flow, rollout
@@ -29,15 +32,19 @@ __all__ = [
     "DEFAULT_METRICS",
     "DESCRIPTIONS",
     "HeadScore",
+    "HeadImportance",
     "HeadStats",
     "LogitLens",
     "PATTERNS",
     "PatternThresholds",
+    "PruningCurve",
     "Rollout",
     "attention_flow",
     "classify_patterns",
     "dataset_stats",
+    "head_importance",
     "head_stats",
     "logit_lens",
+    "pruning_curve",
     "rollout",
 ]

@@ -17,21 +17,27 @@ Example:
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import warnings
 from typing import Any, Iterable
 
-from attnviz.batching import BatchRunner
+import numpy as np
+
+from attnviz.batching import BatchRunner, StreamingUnavailable
 from attnviz.distributed import check_engine, ray_dataset_stats
 from attnviz.extract import check_vocabulary, padding_side_for, tokenize_texts
 from attnviz.metrics.definitions import check_metrics
-from attnviz.metrics.kernel import batch_values, token_batch
+from attnviz.metrics.kernel import TokenBatch, batch_values, token_batch
 from attnviz.metrics.online import RunningStats
 from attnviz.metrics.roles import token_roles
 from attnviz.metrics.sources import iter_texts
 from attnviz.metrics.stats import HeadStats
-from attnviz.modeling import check_attentions, inspection_mode, load_model, max_positions, tokenizer_for
+from attnviz.modeling import (AttentionUnavailableError, check_attentions, inspection_mode, load_model,
+                              max_positions, tokenizer_for)
+from attnviz.streaming import NAME as STREAMING
+from attnviz.streaming import Session
 from attnviz.tokens import display_token, is_byte_level
 
 #: Texts tokenized and sorted by length together (in batches): bounds memory, cuts padding.
@@ -91,9 +97,8 @@ def dataset_stats(model: Any, tokenizer: Any, texts_or_dataset: Any, *, batch_si
     stream = _Stream(model, tokenizer, chosen, max_length or max_positions(model, tokenizer))
     from tqdm.auto import tqdm
 
-    with inspection_mode(model), tqdm(total=total, desc="dataset_stats", unit="text",
-                                      disable=progress is False if progress is not None else None,
-                                      leave=False) as bar:
+    with stream.mode, tqdm(total=total, desc="dataset_stats", unit="text",
+                           disable=progress is False if progress is not None else None, leave=False) as bar:
         while True:
             window = list(itertools.islice(texts, batch_size * WINDOW_BATCHES))
             if not window:
@@ -121,6 +126,15 @@ class _Stream:
         self.accs: dict[str, RunningStats] | None = None
         self.seen = self.cut_texts = 0
         self.shape: tuple[int, int] | None = None
+        self.mode = contextlib.ExitStack()
+        self.session: Session | None = None
+        try:  # layer by layer under attnviz's attention function; else every layer at once
+            self.mode.enter_context(inspection_mode(model, implementation=STREAMING))
+            self.session = Session(model, layers=None, heads=None, on_layer=self._on_layer)
+        except AttentionUnavailableError as exc:
+            self._fall_back(exc)
+        self.layer_values: dict[int, dict] = {}
+        self.tb: TokenBatch | None = None
 
     def run_window(self, texts: list[str], batch_size: int):
         """Tokenize a window of texts, run it in length-sorted batches; yields texts done per batch."""
@@ -148,15 +162,52 @@ class _Stream:
             display.append(hit[1])
         return token_roles(tokens, [i in self.special for i in ids], display)
 
-    def _run_batch(self, items: list[dict]) -> None:
-        targets = [self.start] * len(items) if self.enc_dec else None
-        inputs, starts, _ = self.runner.batch_inputs(items, targets)
+    def _fall_back(self, reason: Exception) -> None:
+        """Leave the layer-by-layer path for output_attentions=True under eager attention, with a warning."""
+        warnings.warn(f"dataset_stats could not compute attention layer by layer ({reason}); it fell back to "
+                      "output_attentions=True under eager attention, which holds every layer's maps at once",
+                      UserWarning, stacklevel=4)
+        self.mode.close()
+        self.mode = contextlib.ExitStack()
+        self.mode.enter_context(inspection_mode(self.model))
+        self.session = None
+
+    def _on_layer(self, site: tuple[str, int], weights) -> None:
+        self.layer_values[site[1]] = batch_values(weights[:, None], self.tb, self.metrics)
+
+    def _streamed_values(self, inputs: dict) -> dict:
+        """One forward pass; each layer's statistics computed as soon as its weights exist."""
+        self.layer_values = {}
+        self.session.begin_batch({"self": []})
+        with self.session.active():
+            self.model(**inputs, return_dict=True)
+        missing = self.session.missing()
+        if missing:
+            raise StreamingUnavailable(f"no attention call reached attnviz for layer {missing[0][1]} of this "
+                                       f"{type(self.model).__name__}")
+        layers = [self.layer_values[l] for l in sorted(self.layer_values)]
+        return {m: (np.concatenate([v[m][0] for v in layers], axis=1), layers[0][m][1]) for m in self.metrics}
+
+    def _eager_values(self, inputs: dict) -> dict:
         out = self.model(**inputs, output_attentions=True, return_dict=True)
         maps = out.encoder_attentions if self.enc_dec else out.attentions
         check_attentions(maps, self.model)
-        tb = token_batch([self._roles(it["input_ids"]) for it in items], starts, inputs["input_ids"].shape[1])
-        values = batch_values(maps, tb, self.metrics)
-        del out, maps
+        return batch_values(maps, self.tb, self.metrics)
+
+    def _run_batch(self, items: list[dict]) -> None:
+        targets = [self.start] * len(items) if self.enc_dec else None
+        inputs, starts, _ = self.runner.batch_inputs(items, targets)
+        self.tb = token_batch([self._roles(it["input_ids"]) for it in items], starts, inputs["input_ids"].shape[1])
+        values = None
+        if self.session is not None:
+            try:
+                values = self._streamed_values(inputs)
+            except StreamingUnavailable as exc:
+                if self.accs is not None:
+                    raise
+                self._fall_back(exc)
+        if values is None:
+            values = self._eager_values(inputs)
         if self.accs is None:
             self.shape = next(iter(values.values()))[0].shape[1:]
             self.accs = {m: RunningStats(self.shape) for m in self.metrics}

@@ -27,9 +27,10 @@ def head_stats(capture: Capture, *, metrics: Iterable[str] | str | None = None, 
                batch_size: int = 32) -> HeadStats:
     """Per-head statistics of every example of a capture: mean and std over examples.
 
-    Statistics (see :mod:`attnviz.metrics.definitions`): entropy and normalised
-    entropy, attention to [CLS]/first, [SEP]/last, punctuation, previous and next
-    token (Clark et al. 2019), mean attention distance, confidence (Voita et al. 2019),
+    Statistics (see :mod:`attnviz.metrics.definitions`): entropy, entropy of the [CLS]
+    row, attention to [CLS]/first, [SEP]/last, "." and "," (``punct``), self, previous and
+    next token, [SEP] to [SEP] and the rest to [SEP] (Clark et al. 2019); normalised
+    entropy, Unicode punctuation and mean attention distance (attnviz's own), confidence (Voita et al. 2019),
     attention-sink score (Xiao et al. 2023) and the vertical/diagonal/block scores of
     Kovaleva et al.'s (2019) pattern types (:meth:`HeadStats.patterns`). Each example
     counts its real tokens only; ``kind`` picks the self ("self"/"encoder"), "decoder"

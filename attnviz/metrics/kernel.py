@@ -28,6 +28,8 @@ import torch
 VERTICAL_COLUMNS = 2
 #: Clark et al. (2019) entropy smoothing: A <- (1 - EPS) A + EPS / n.
 SMOOTHING = 1e-4
+#: Key roles packed in TokenBatch.key_roles, in column order (statistic "cls" reads "first").
+KEY_ROLES = ("first", "sep", "punct", "punct_unicode")
 
 
 @dataclass
@@ -35,7 +37,7 @@ class TokenBatch:
     """Masks of one padded batch; rows are examples, columns padded positions."""
 
     real: torch.Tensor          # (B, T) bool: a real token
-    key_roles: torch.Tensor     # (B, T, 3) float: first, sep, punct
+    key_roles: torch.Tensor     # (B, T, 4) float: first, sep, punct (Clark: "." or ","), punct_unicode
     sink_query: torch.Tensor    # (B, T) float: real queries after the first token
     segment: torch.Tensor       # (B, T) long: sentence/segment id
     block_query: torch.Tensor   # (B, T) float: real, non-special queries
@@ -60,7 +62,7 @@ def token_batch(roles: Sequence[dict[str, np.ndarray]], starts: Sequence[int], w
     """
     b = len(roles)
     real = np.zeros((b, width), bool)
-    keys = np.zeros((b, width, 3), np.float32)
+    keys = np.zeros((b, width, len(KEY_ROLES)), np.float32)
     sink = np.zeros((b, width), np.float32)
     segment = np.zeros((b, width), np.int64)
     block_q = np.zeros((b, width), np.float32)
@@ -69,7 +71,8 @@ def token_batch(roles: Sequence[dict[str, np.ndarray]], starts: Sequence[int], w
         n = len(r["first"])
         cols = slice(s, s + n)
         real[row, cols] = True
-        keys[row, cols, 0], keys[row, cols, 1], keys[row, cols, 2] = r["first"], r["sep"], r["punct"]
+        for i, role in enumerate(KEY_ROLES):
+            keys[row, cols, i] = r[role]
         sink[row, cols] = ~r["first"]
         seg = np.cumsum(r["boundary"]) - r["boundary"]
         segment[row, cols] = seg
@@ -162,13 +165,23 @@ def _values(a5: torch.Tensor, q: TokenBatch | _Queries, k: TokenBatch,
     ones = torch.ones(b, dtype=torch.bool, device=a.device)
     need = set(metrics)
     out: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-    if need & {"cls", "sep", "punct", "sink"}:
-        shares = torch.bmm(a.view(b, -1, tk), k.key_roles).view(b, -1, tq, 3)
-        for i, name in enumerate(("cls", "sep", "punct")):
+    if need & {"cls", "sep", "punct", "punct_unicode", "sink", "sep_sep", "rest_sep"}:
+        roles = len(KEY_ROLES)
+        shares = torch.bmm(a.view(b, -1, tk), k.key_roles).view(b, -1, tq, roles)
+        for i, name in enumerate(("cls", "sep", "punct", "punct_unicode")):
             out[name] = (shares[..., i].sum(-1) / n, ones)
+        if need & {"sep_sep", "rest_sep"}:                       # Clark et al.: queries split by [SEP] or not
+            sep_q = q.key_roles[..., 1]                          # self-attention: queries are the keys
+            rest_q = q.real.float() - sep_q
+            n_sep, n_rest = sep_q.sum(-1), rest_q.sum(-1)
+            out["sep_sep"] = ((shares[..., 1] * sep_q[:, None]).sum(-1) / n_sep.clamp(min=1)[:, None], n_sep > 0)
+            out["rest_sep"] = ((shares[..., 1] * rest_q[:, None]).sum(-1) / n_rest.clamp(min=1)[:, None],
+                               n_rest > 0)
         if "sink" in need:
             sink = (shares[..., 0] * k.sink_query[:, None]).sum(-1) / (n - 1).clamp(min=1)
             out["sink"] = (sink, q.n >= 2)
+    if "self" in need:
+        out["self"] = (torch.diagonal(a, 0, -2, -1).sum(-1) / n, ones)
     if "confidence" in need:
         out["confidence"] = (a.amax(-1).sum(-1) / n, ones)
     if need & {"prev", "next", "diagonal", "vertical"}:
@@ -178,8 +191,11 @@ def _values(a5: torch.Tensor, q: TokenBatch | _Queries, k: TokenBatch,
         out["distance"] = ((a * (pos[:, None] - pos[None, :]).abs()).sum((-1, -2)) / n, ones)
     if "block" in need:
         out["block"] = (_block(a, k), k.block_valid)
-    if need & {"entropy", "entropy_norm"}:
-        ent = _entropy(a, k).sum(-1) / n                         # padded query rows give entr(eps) sums: drop them
+    if need & {"entropy", "entropy_norm", "cls_entropy"}:
+        rows = _entropy(a, k)                                    # (B, LH, Tq) per-query entropy
+        if "cls_entropy" in need:                                # Clark et al.: the [CLS] (first token) row
+            out["cls_entropy"] = ((rows * q.key_roles[..., 0][:, None]).sum(-1), ones)
+        ent = rows.sum(-1) / n                                   # padded query rows give entr(eps) sums: drop them
         ent = ent - _padded_rows_entropy(q, k) / n
         out["entropy"] = (ent, ones)
         out["entropy_norm"] = (ent / torch.log(k.n.clamp(min=2))[:, None], k.n >= 2)

@@ -9,15 +9,20 @@ The rules, for every model family:
   ``</s>``, ``<|endoftext|>``), every special token with the same string, so a BERT
   sentence pair counts both of its ``[SEP]`` tokens (RoBERTa's ``</s></s>`` all
   three). Otherwise (GPT-2 text without an end token) the last token.
-* **punctuation**: a non-special token whose readable form is made only of Unicode
-  punctuation or symbols (``.``, ``,``, ``!``, ``'``, ``--``, ``$`` ...).
+* **punctuation** (``punct``): Clark et al.'s (2019) definition, a non-special token whose
+  readable form is ``.`` or ``,`` (their code: ``token == "." or token == ","``).
+* **Unicode punctuation** (``punct_unicode``, attnviz's own, broader): a non-special token
+  whose readable form is made only of Unicode punctuation or symbols (``.``, ``,``, ``!``,
+  ``'``, ``--``, ``$`` ...).
 * **sentence boundaries** (for the ``block`` score): the [SEP] tokens and the
   sentence-final punctuation ``.``, ``!``, ``?``, ``;``; a boundary ends its segment.
 
 Example:
-    >>> roles = token_roles(["[CLS]", "hi", "!", "[SEP]"], [True, False, False, True])
-    >>> roles["first"].tolist(), roles["sep"].tolist(), roles["punct"].tolist()
-    ([True, False, False, False], [False, False, False, True], [False, False, True, False])
+    >>> roles = token_roles(["[CLS]", "hi", "!", ",", "[SEP]"], [True, False, False, False, True])
+    >>> roles["first"].tolist(), roles["sep"].tolist()
+    ([True, False, False, False, False], [False, False, False, False, True])
+    >>> roles["punct"].tolist(), roles["punct_unicode"].tolist()
+    ([False, False, False, True, False], [False, False, True, True, False])
 """
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ from typing import Sequence
 import numpy as np
 
 SENTENCE_END = frozenset({".", "!", "?", ";", "...", "…"})
+#: Clark et al.'s (2019) punctuation: their code tests ``token == "." or token == ","``.
+CLARK_PUNCT = frozenset({".", ","})
 
 
 def is_punctuation(display: str) -> bool:
@@ -44,7 +51,7 @@ def is_punctuation(display: str) -> bool:
 
 def token_roles(tokens: Sequence[str], special: Sequence[bool],
                 display: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """Boolean masks ``first``, ``sep``, ``punct``, ``special`` and ``boundary`` per token.
+    """Boolean masks ``first``, ``sep``, ``punct``, ``punct_unicode``, ``special`` and ``boundary`` per token.
 
     ``tokens`` are the raw tokens, ``special`` the special-token mask and ``display``
     the readable forms (default: the raw tokens); see the module docstring for the rules.
@@ -72,7 +79,9 @@ def token_roles(tokens: Sequence[str], special: Sequence[bool],
     else:
         sep = np.zeros(n, dtype=bool)
         sep[-1] = True
-    punct = np.array([not s and is_punctuation(d) for s, d in zip(special_arr, display)], dtype=bool)
-    end = np.array([d.strip() in SENTENCE_END for d in display], dtype=bool) & punct
+    broad = np.array([not s and is_punctuation(d) for s, d in zip(special_arr, display)], dtype=bool)
+    clark = np.array([not s and d.strip() in CLARK_PUNCT for s, d in zip(special_arr, display)], dtype=bool)
+    end = np.array([d.strip() in SENTENCE_END for d in display], dtype=bool) & broad
     boundary = (sep & special_arr) | end
-    return {"first": first, "sep": sep, "punct": punct, "special": special_arr, "boundary": boundary}
+    return {"first": first, "sep": sep, "punct": clark, "punct_unicode": broad, "special": special_arr,
+            "boundary": boundary}

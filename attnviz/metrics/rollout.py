@@ -45,8 +45,8 @@ class Rollout:
         tokens: readable tokens (labels of both axes).
         layers: the model layers combined, in order.
         method: "rollout" or "flow"; head_fusion: "mean", "max" or "min".
-        per_layer: for rollout, (layer, position, token) rollouts after each layer
-            (the last equals ``matrix``); None for flow.
+        per_layer: (layer, position, token) rollouts (or flows, with
+            ``attention_flow(per_layer=True)``) after each layer (the last equals ``matrix``); else None.
 
     Example:
         >>> r = Rollout(np.eye(2), ["a", "b"], layers=[0])
@@ -150,7 +150,7 @@ def rollout(capture: Capture, *, example: int = 0, start_layer: int = 0, head_fu
 
 
 def attention_flow(capture: Capture, *, example: int = 0, start_layer: int = 0, head_fusion: str = "mean",
-                   kind: str = "self", max_tokens: int = MAX_FLOW_TOKENS) -> Rollout:
+                   kind: str = "self", max_tokens: int = MAX_FLOW_TOKENS, per_layer: bool = False) -> Rollout:
     """Attention flow (Abnar & Zuidema 2020): max flow from each output position to each input token.
 
     The layered graph has a node per token and layer (the input tokens at the bottom);
@@ -158,6 +158,9 @@ def attention_flow(capture: Capture, *, example: int = 0, start_layer: int = 0, 
     ``A(l)[i, j]`` of rollout's residual-augmented matrices. Rows are normalised to
     sum to 1. Capacities are rounded to 6 decimals (scipy's integer max-flow).
     Inputs longer than ``max_tokens`` raise a ValueError (the cost grows like n^4).
+    ``per_layer=True`` also computes the flow from every layer's output nodes (as the
+    paper's ``compute_flows`` does for every node): ``Rollout.per_layer`` is then
+    (layer, position, token), the last equal to ``matrix``; it costs layers times more.
 
     Example:
         >>> import attnviz
@@ -166,6 +169,8 @@ def attention_flow(capture: Capture, *, example: int = 0, start_layer: int = 0, 
         >>> f = attention_flow(cap)
         >>> f.method, bool(np.allclose(f.matrix.sum(1), 1))
         ('flow', True)
+        >>> attention_flow(cap, per_layer=True).per_layer.shape[0] == len(cap.layers)
+        True
     """
     ex, att, layers, tokens = _inputs(capture, example, start_layer, kind)
     n = att.shape[-1]
@@ -173,15 +178,22 @@ def attention_flow(capture: Capture, *, example: int = 0, start_layer: int = 0, 
         raise ValueError(f"attention flow solves n² max-flow problems and this example has {n} tokens, above "
                          f"the limit max_tokens={max_tokens}: use rollout() instead, a shorter text, or pass "
                          f"max_tokens={n} if you can wait")
-    flows = max_flows(augmented(att, head_fusion))
+    a = augmented(att, head_fusion)
+    if per_layer:
+        steps = np.stack([max_flows(a, top=d) for d in range(1, len(a) + 1)])
+        steps = steps / steps.sum(axis=-1, keepdims=True)
+        return Rollout(steps[-1], tokens, layers, "flow", head_fusion, steps, text=ex.text,
+                       model_name=capture.model_name)
+    flows = max_flows(a)
     return Rollout(flows / flows.sum(axis=1, keepdims=True), tokens, layers, "flow", head_fusion, None,
                    text=ex.text, model_name=capture.model_name)
 
 
-def max_flows(a: np.ndarray) -> np.ndarray:
+def max_flows(a: np.ndarray, top: int | None = None) -> np.ndarray:
     """(n, n) maximum flow values from each top node to each bottom node of the layered graph of ``a``.
 
     ``a`` is (layer, n, n); node (l, i) for l = 0..L, edge (l+1, i) -> (l, j) with capacity a[l, i, j].
+    ``top`` (default L) picks the layer of the source nodes: flow from layer ``top``'s outputs.
 
     Example:
         >>> max_flows(np.array([[[0.5, 0.5], [0.0, 1.0]]])).tolist()
@@ -201,10 +213,11 @@ def max_flows(a: np.ndarray) -> np.ndarray:
     size = (depth + 1) * n
     graph = csr_matrix((np.concatenate(caps), (np.concatenate(rows), np.concatenate(cols))), shape=(size, size))
     graph.eliminate_zeros()
+    top = depth if top is None else top
     out = np.zeros((n, n))
     for i in range(n):
         for j in range(n):
-            out[i, j] = maximum_flow(graph, depth * n + i, j).flow_value / _SCALE
+            out[i, j] = maximum_flow(graph, top * n + i, j).flow_value / _SCALE
     return out
 
 

@@ -2,9 +2,13 @@
 
 * :func:`head_view` / :func:`model_view`: self-contained interactive HTML views (our
   own inline JavaScript, no network), shown by the notebook, saved with ``.save(path)``.
+* :func:`explorer_view`: the explorer as such a view (example / layer / head menus in the
+  page): it survives closing the notebook, exports and a missing kernel.
+* :func:`neuron_view`: query / key vectors of one head and their product (BERT-like,
+  DistilBERT, GPT-2), from the model's weights and the captured hidden states.
 * :func:`to_bertviz`: keyword arguments for ``bertviz.head_view`` / ``bertviz.model_view``.
 * :func:`explorer`: an ipywidgets panel (example, layer, head, view, hide special tokens)
-  that redraws attnviz.plot figures.
+  that redraws attnviz.plot figures with a live kernel; its output keeps the last picture.
 
 ipywidgets and bertviz are optional: ``pip install 'attnviz[notebook]'``.
 
@@ -18,10 +22,13 @@ Example:
 from __future__ import annotations
 
 from attnviz.notebook.bertviz import to_bertviz
-from attnviz.notebook.html import HeadView, HtmlView, ModelView, head_view, model_view
+from attnviz.notebook.html import (ExplorerView, HeadView, HtmlView, ModelView, NeuronView, explorer_view,
+                                   head_view, model_view)
+from attnviz.notebook.neuron import neuron_view
 from attnviz.notebook.widgets import explorer
 
-__all__ = ["Explorer", "HeadView", "HtmlView", "ModelView", "explorer", "head_view", "model_view", "to_bertviz"]
+__all__ = ["Explorer", "ExplorerView", "HeadView", "HtmlView", "ModelView", "NeuronView", "explorer", "explorer_view",
+           "head_view", "model_view", "neuron_view", "to_bertviz"]
 
 
 def __getattr__(name: str):

@@ -14,14 +14,25 @@ Example:
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 
 from attnviz.capture import Capture
-from attnviz.notebook.payload import kinds_of
+from attnviz.notebook.payload import kinds_of, sentence_b_start
 
 NOTEBOOK_EXTRA = "pip install 'attnviz[notebook]'"
+NETWORK_WARNING = (
+    "bertviz loads its scripts (require.js, d3, jQuery) from a CDN when a view is shown: without network "
+    "access (offline machines, firewalled clusters, an exported or reopened notebook) its views stay blank "
+    "('require is not defined'). attnviz's own views need no network: attnviz.notebook.head_view, "
+    "model_view and explorer_view (they also save as standalone HTML)")
+_warned = False
+
+
+class BertvizNetworkWarning(UserWarning):
+    """Warned once per session by :func:`to_bertviz`: bertviz needs network access for its scripts."""
 
 
 def to_bertviz(capture: Capture, example: int = 0, *, kind: str | None = None) -> dict[str, Any]:
@@ -32,7 +43,13 @@ def to_bertviz(capture: Capture, example: int = 0, *, kind: str | None = None) -
     forms). For encoder-decoders: ``encoder_attention``, ``decoder_attention``,
     ``cross_attention``, ``encoder_tokens`` and ``decoder_tokens``; ``kind="encoder"`` or
     ``"decoder"`` gives that side alone as ``attention``/``tokens``, ``kind="cross"``
-    the cross attention alone.
+    the cross attention alone. For a text pair (``extract(..., text_pairs=...)``) it adds
+    ``sentence_b_start``, so bertviz offers its sentence-pair filter.
+
+    The first call warns (:class:`BertvizNetworkWarning`, once per session) that bertviz
+    loads its scripts from the network and renders blank offline; attnviz's
+    :func:`~attnviz.notebook.head_view`, :func:`~attnviz.notebook.model_view` and
+    :func:`~attnviz.notebook.explorer_view` work offline.
 
     Example:
         >>> import attnviz
@@ -47,14 +64,26 @@ def to_bertviz(capture: Capture, example: int = 0, *, kind: str | None = None) -
     ex = capture[example]
     ex.require_all_rows("bertviz")
     kinds = kinds_of(ex, kind)
+    _warn_network()
     if not ex.is_encoder_decoder or (kind is not None and kinds[0] in ("encoder", "decoder")):
         name = kinds[0]
-        return {"attention": _tensors(ex.attention(name)), "tokens": ex.axis_tokens(name)[0]}
+        out = {"attention": _tensors(ex.attention(name)), "tokens": ex.axis_tokens(name)[0]}
+        start = sentence_b_start(ex) if name in ("self", "encoder") else None
+        if start is not None:
+            out["sentence_b_start"] = start
+        return out
     encoder, decoder = ex.display_tokens, ex.decoder_display_tokens
     out: dict[str, Any] = {"encoder_tokens": list(encoder), "decoder_tokens": list(decoder)}
     for name in kinds:
         out[f"{name}_attention"] = _tensors(ex.attention(name))
     return out
+
+
+def _warn_network() -> None:
+    global _warned
+    if not _warned:
+        _warned = True
+        warnings.warn(NETWORK_WARNING, BertvizNetworkWarning, stacklevel=3)
 
 
 def _tensors(array: np.ndarray) -> tuple:

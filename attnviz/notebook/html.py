@@ -26,13 +26,16 @@ import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from attnviz.atomic import atomic_write_text
 from attnviz.capture import Capture
 from attnviz.notebook.payload import encode_kind, estimate_page_bytes, select_kinds
 
-STATIC_FILES = ("core.js", "head.js", "model.js")
+STATIC_FILES = ("core.js", "head.js", "model.js", "explorer.js", "neuron.js")
 WARN_MB = 25.0
 SCALES = ("linear", "sqrt", "map")
+THEMES = ("auto", "light", "dark")
 
 
 class HtmlView:
@@ -56,13 +59,22 @@ class HtmlView:
     view_type = "view"
 
     def __init__(self, payload: dict[str, Any], *, title: str = "") -> None:
-        self.view_id = f"attnviz-{uuid.uuid4().hex[:12]}"
+        self.view_id = _new_id()
         self.payload = payload
         self.title = title or f"attnviz {self.view_type} view"
         self._fragment = _fragment(self.view_id, self.view_type, payload)
+        self._displays = 0
 
     def _repr_html_(self) -> str:
-        return self._fragment
+        """The fragment a notebook shows; every call after the first gets fresh element ids.
+
+        Showing one view twice (``display(v); display(v)``) thus gives two elements that
+        each mount themselves; ``view_id`` stays the id of the first display and of ``str(view)``.
+        """
+        self._displays += 1
+        if self._displays == 1:
+            return self._fragment
+        return self._fragment.replace(self.view_id, _new_id())
 
     def __str__(self) -> str:
         return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -70,7 +82,8 @@ class HtmlView:
                 f"{self._fragment}\n</body></html>\n")
 
     def __repr__(self) -> str:
-        kinds = [k["name"] for k in self.payload["kinds"]]
+        entries = self.payload["kinds"] if "kinds" in self.payload else self.payload["examples"][0]["kinds"]
+        kinds = [k["name"] for k in entries]
         return f"{type(self).__name__}(id={self.view_id!r}, kinds={kinds}, {self.nbytes / 1e6:.2f} MB)"
 
     @property
@@ -122,7 +135,7 @@ class ModelView(HtmlView):
 def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | None = None,
               heads: Sequence[int] | None = None, kind: str | None = None, layer: int | None = None,
               scale: str = "linear", compress: bool = True, warn_mb: float | None = WARN_MB,
-              title: str | None = None) -> HeadView:
+              title: str | None = None, cmap: Any = None, theme: str = "auto") -> HeadView:
     """Tokens in two columns joined by lines whose opacity is the attention weight.
 
     The page has a layer menu, a toggle per head (coloured as its lines), "mean of
@@ -143,6 +156,14 @@ def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | Non
         compress: zlib-compress the maps (decoded by the browser); False for old browsers.
         warn_mb: warn when the estimated page is larger than this many MB (None: never).
         title: the page title.
+        cmap: colour map of the maps (a matplotlib name or Colormap; default: the one
+            of every attnviz figure, ``attnviz.plot.style.SEQUENTIAL``, viridis).
+        theme: "auto" (follow the notebook: JupyterLab's / VS Code's dark theme, or a
+            dark page background), "light" or "dark".
+
+    For a text pair (``extract(..., text_pairs=...)``) a "Sentences" menu filters the
+    lines to All, A->A, A->B, B->A or B->B. Hovering a token writes the weight beside
+    every token of the other column and names the strongest one.
 
     Example:
         >>> import attnviz
@@ -151,7 +172,7 @@ def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | Non
         >>> [k["name"] for k in head_view(cap).payload["kinds"]]
         ['encoder', 'decoder', 'cross']
     """
-    payload = _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, "head_view")
+    payload = _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, "head_view", cmap, theme)
     if layer is not None:
         first = payload["kinds"][0]["layers"]
         if layer not in first:
@@ -162,7 +183,8 @@ def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | Non
 
 def model_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | None = None,
                heads: Sequence[int] | None = None, kind: str | None = None, scale: str = "sqrt",
-               compress: bool = True, warn_mb: float | None = WARN_MB, title: str | None = None) -> ModelView:
+               compress: bool = True, warn_mb: float | None = WARN_MB, title: str | None = None,
+               cmap: Any = None, theme: str = "auto") -> ModelView:
     """Thumbnails of every layer x head map, drawn on canvas; click one to enlarge it.
 
     The enlarged map has the tokens on its axes (queries as rows, keys as columns)
@@ -178,24 +200,174 @@ def model_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | No
         >>> view.payload["kinds"][0]["layers"], view.payload["kinds"][0]["heads"]
         ([1], [0, 2])
     """
-    payload = _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, "model_view")
+    payload = _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, "model_view", cmap, theme)
     return ModelView(payload, title=title or "")
 
 
-def _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, fn) -> dict[str, Any]:
+class ExplorerView(HtmlView):
+    """The self-contained explorer returned by :func:`explorer_view`.
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> view = explorer_view(attnviz.extract(*tiny_model("bert"), ["the cat", "a dog"]))
+        >>> isinstance(view, ExplorerView), len(view.payload["examples"])
+        (True, 2)
+    """
+
+    view_type = "explorer"
+
+
+class NeuronView(HtmlView):
+    """The view returned by :func:`attnviz.notebook.neuron_view` (q, k, q * k of one head).
+
+    Example:
+        >>> NeuronView.view_type
+        'neuron'
+    """
+
+    view_type = "neuron"
+
+    def __repr__(self) -> str:
+        return f"NeuronView(id={self.view_id!r}, layer={self.payload['layer']}, head={self.payload['head']})"
+
+
+def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, layers: Sequence[int] | None = None,
+                  heads: Sequence[int] | None = None, kind: str | None = None, example: int | None = None,
+                  layer: int | None = None, head: int | str = 0, view: str = "head", scale: str = "map",
+                  compress: bool = True, warn_mb: float | None = WARN_MB, title: str | None = None,
+                  cmap: Any = None, theme: str = "auto") -> ExplorerView:
+    """The explorer as one self-contained HTML view: every control runs in the page, no kernel.
+
+    Menus for the example, the attention kind (encoder-decoders), the layer, the head
+    (or the mean / max of the heads), the view ("one head" enlarged with its tokens and
+    the weight under the mouse, or "every layer x head" as in :func:`model_view`), the
+    colour scale, "hide special tokens" and, for text pairs, the sentence filter. The
+    maps of the chosen examples travel inside the page (quantised, compressed), so it
+    keeps working after the notebook is closed and reopened, in an ``nbconvert`` HTML
+    export, in Voila and as a saved file. Prefer it to the ipywidgets :func:`explorer`,
+    which needs a live kernel to redraw.
+
+    Args:
+        capture: a Capture from :func:`attnviz.extract`.
+        examples: indices of the examples to include (default: all); each adds its maps
+            to the page, so pass a few for long captures.
+        layers / heads / kind: as in :func:`head_view`.
+        example / layer / head: what is shown first (head: a model head index, "mean" or "max").
+        view: "head" or "grid" first.
+        scale: the colour scale first: "map" (0 to each map's maximum, as the figures and the
+            ipywidgets explorer), "linear" (0 to 1) or "sqrt".
+        compress, warn_mb, title, cmap, theme: as in :func:`head_view`.
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat", "hello"])
+        >>> view = explorer_view(cap, example=1, head="mean")
+        >>> view.payload["initialExample"], view.payload["initialHead"]
+        (1, 'mean')
+    """
+    _check_style(scale, theme)
+    if view not in ("head", "grid"):
+        raise ValueError(f"unknown view {view!r}: use 'head' or 'grid'")
+    if not isinstance(capture, Capture):
+        raise TypeError(f"expected an attnviz Capture, got {type(capture).__name__}: "
+                        "make one with attnviz.extract(model, tokenizer, texts)")
+    if len(capture) == 0:
+        raise ValueError("this capture has no examples: extract it from at least one text")
+    chosen = list(range(len(capture))) if examples is None else [int(i) for i in examples]
+    if not chosen:
+        raise ValueError("examples=[] selects nothing: pass at least one example index, or None for all")
+    for i in chosen:
+        if not -len(capture) <= i < len(capture):
+            raise IndexError(f"example {i} is out of range: this capture has {len(capture)} examples (0..{len(capture) - 1})")
+    chosen = [i % len(capture) for i in chosen]
+    first = chosen[0] if example is None else int(example) % len(capture)
+    if first not in chosen:
+        raise ValueError(f"example={example} is not among examples={chosen}: add it or pick one of those")
+    entries, all_kinds, estimate = [], [], 0
+    for i in chosen:
+        kinds = select_kinds(capture, example=i, kind=kind, layers=layers, heads=heads)
+        all_kinds += kinds
+        ex = capture[i]
+        text = ex.text or " ".join(ex.display_tokens)
+        if ex.text_pair:
+            text += "  ||  " + ex.text_pair
+        entries.append({"label": f"{i}: {text[:40] + ('…' if len(text) > 40 else '')}", "text": text,
+                        "kinds": [encode_kind(k, compress=compress) for k in kinds]})
+    estimate = estimate_page_bytes(all_kinds, compress=compress)
+    _warn_size(estimate, all_kinds, warn_mb, "explorer_view")
+    first_kind = all_kinds[0]  # every example has the same layers and heads
+    initial_layer = 0
+    if layer is not None:
+        if layer not in first_kind.layers:
+            raise ValueError(f"layer={layer} is not among the included layers {first_kind.layers}: pick one of those")
+        initial_layer = first_kind.layers.index(layer)
+    if head in ("mean", "max"):
+        initial_head: Any = head
+    elif isinstance(head, (int, np.integer)) and int(head) in first_kind.heads:
+        initial_head = first_kind.heads.index(int(head))
+    else:
+        raise ValueError(f"head={head!r} is not among the included heads {first_kind.heads} (or 'mean' / 'max')")
+    payload = {"version": 1, "scale": scale, "theme": theme, "lut": colour_table(cmap), "view": view,
+               "model": capture.model_name or capture.model_type, "initialExample": chosen.index(first),
+               "initialLayer": initial_layer, "initialHead": initial_head, "examples": entries,
+               "exampleIndices": chosen}
+    return ExplorerView(payload, title=title or "")
+
+
+def _check_style(scale: str, theme: str) -> None:
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}: use one of {', '.join(SCALES)}")
-    kinds = select_kinds(capture, example=example, kind=kind, layers=layers, heads=heads)
-    estimate = estimate_page_bytes(kinds, compress=compress)
+    if theme not in THEMES:
+        raise ValueError(f"unknown theme {theme!r}: use one of {', '.join(THEMES)}")
+
+
+def colour_table(cmap: Any = None) -> str:
+    """A colour map as the views use it: 256 RGB triples, base64 (768 bytes before encoding).
+
+    ``None`` gives attnviz's one default colour map (``attnviz.plot.style.SEQUENTIAL``),
+    the same as every figure and the explorer.
+
+    Example:
+        >>> import base64
+        >>> len(base64.b64decode(colour_table("magma")))
+        768
+    """
+    import base64
+
+    import matplotlib
+    import numpy as np
+
+    from attnviz.plot.style import SEQUENTIAL
+
+    try:
+        colours = matplotlib.colormaps[cmap or SEQUENTIAL] if not callable(cmap) else cmap
+    except KeyError:
+        raise ValueError(f"unknown colour map {cmap!r}: use a matplotlib name such as 'viridis', "
+                         "'magma' or 'Blues', or a Colormap") from None
+    rgb = np.clip(np.rint(np.asarray(colours(np.linspace(0.0, 1.0, 256)))[:, :3] * 255), 0, 255)
+    return base64.b64encode(rgb.astype(np.uint8).tobytes()).decode("ascii")
+
+
+def _warn_size(estimate: int, kinds, warn_mb, fn) -> None:
     if warn_mb is not None and estimate > warn_mb * 1e6:
         shape = " + ".join(f"{k.name}: {k.maps.shape[0]} layers x {k.maps.shape[1]} heads x "
                            f"{k.maps.shape[2]} x {k.maps.shape[3]} tokens" for k in kinds)
         warnings.warn(
             f"this {fn} page will be about {estimate / 1e6:.0f} MB ({shape}); large pages load slowly "
             f"in notebooks: pass layers=[...] and/or heads=[...] (or kind=...) to keep fewer maps, "
-            f"or warn_mb=None to silence this warning", ResourceWarning, stacklevel=3)
+            f"or warn_mb=None to silence this warning", ResourceWarning, stacklevel=4)
+
+
+def _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, fn, cmap=None,
+             theme="auto") -> dict[str, Any]:
+    _check_style(scale, theme)
+    kinds = select_kinds(capture, example=example, kind=kind, layers=layers, heads=heads)
+    estimate = estimate_page_bytes(kinds, compress=compress)
+    _warn_size(estimate, kinds, warn_mb, fn)
     return {"version": 1, "example": int(example), "scale": scale, "initialLayer": 0,
-            "model": capture.model_name or capture.model_type,
+            "model": capture.model_name or capture.model_type, "theme": theme, "lut": colour_table(cmap),
             "kinds": [encode_kind(k, compress=compress) for k in kinds]}
 
 
@@ -222,6 +394,10 @@ def runtime_css() -> str:
     return (importlib.resources.files("attnviz.notebook") / "static" / "views.css").read_text(encoding="utf-8")
 
 
+def _new_id() -> str:
+    return f"attnviz-{uuid.uuid4().hex[:12]}"
+
+
 def _json_for_script(payload: dict[str, Any]) -> str:
     """JSON that is safe inside a <script> element (no "</script>" from a token like "</s>")."""
     text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
@@ -235,6 +411,6 @@ def _fragment(view_id: str, view_type: str, payload: dict[str, Any]) -> str:
         f'<div class="av-fallback">attnviz {view_type} view: run the cell (or trust the notebook) '
         "to show it; it needs JavaScript, and nothing from the network.</div>\n"
         f'<script type="application/json" id="{view_id}-data">{_json_for_script(payload)}</script>\n'
-        f"<script>\n{runtime_js()}\nwindow.attnvizViews.mount({json.dumps(view_id)});\n</script>\n"
+        f"<script>\n{runtime_js()}\nwindow.attnvizViews.mount({json.dumps(view_id)}, document.currentScript);\n</script>\n"
         "</div>"
     )

@@ -45,6 +45,8 @@ class KindData:
         query_special / key_special: True where a row / column token is special.
         query_prompt / key_prompt: for generated captures, how many of the row / column
             tokens were given (the prompt); the rest were generated. None otherwise.
+        sentence_b_start: for self-attention over a text pair, the first token of the
+            second text (B); None otherwise.
 
     Example:
         >>> k = KindData("self", np.ones((1, 1, 1, 1)), [0], [0], ["a"], ["a"], [False], [False])
@@ -62,6 +64,7 @@ class KindData:
     key_special: list[bool]
     query_prompt: int | None = None
     key_prompt: int | None = None
+    sentence_b_start: int | None = None
 
     @property
     def label(self) -> str:
@@ -140,7 +143,34 @@ def _kind_data(capture: Capture, ex: Example, name: str, layers, heads) -> KindD
                          f"{len(queries)} x {len(keys)} tokens: the capture is inconsistent, extract it again")
     maps = array[np.ix_(lpos, hpos)] if (len(lpos), len(hpos)) != array.shape[:2] else np.asarray(array)  # lazy: reads the listed layers only
     return KindData(name, maps, [kept_layers[i] for i in lpos], [kept_heads[i] for i in hpos],
-                    queries, keys, qspec, kspec, *_prompts(ex, name))
+                    queries, keys, qspec, kspec, *_prompts(ex, name),
+                    sentence_b_start=sentence_b_start(ex) if name in ("self", "encoder") else None)
+
+
+def sentence_b_start(ex: Example) -> int | None:
+    """Index of the first token of the second text of a text pair (as bertviz's ``sentence_b_start``).
+
+    The second text starts after the first run of special tokens that follows the first
+    text (``[CLS] A [SEP] B [SEP]``: B starts after the [SEP]; ``<s> A </s></s> B </s>``:
+    after both ``</s>``). None when the example is not a pair or no separator is found.
+
+    Example:
+        >>> ex = Example(tokens=["[CLS]", "a", "[SEP]", "b", "[SEP]"], text="a", text_pair="b",
+        ...              special_mask=[True, False, True, False, True])
+        >>> sentence_b_start(ex)
+        3
+    """
+    if ex.text_pair is None or ex.is_encoder_decoder:
+        return None
+    special = [bool(s) for s in ex.special_mask]
+    i = 0
+    while i < len(special) and special[i]:
+        i += 1
+    while i < len(special) and not special[i]:
+        i += 1
+    while i < len(special) and special[i]:
+        i += 1
+    return i if 0 < i < len(special) else None
 
 
 def _positions(chosen: Sequence[int] | None, kept: list[int], what: str, size: int) -> list[int]:
@@ -222,7 +252,7 @@ def encode_kind(data: KindData, *, compress: bool = True) -> dict[str, Any]:
         "layers": data.layers, "heads": data.heads,
         "q": data.query_tokens, "k": data.key_tokens,
         "qSpecial": [int(s) for s in data.query_special], "kSpecial": [int(s) for s in data.key_special],
-        "promptQ": data.query_prompt, "promptK": data.key_prompt,
+        "promptQ": data.query_prompt, "promptK": data.key_prompt, "segB": data.sentence_b_start,
         "scales": [float(s) for s in scales],
         "encoding": encoding, "data": base64.b64encode(blob).decode("ascii"),
     }

@@ -3,8 +3,16 @@
 Controls: example, attention kind (encoder-decoders only), layer, head (a number,
 "mean" or "max"), view ("grid" of every layer x head, "one head", "hidden-state
 norms"), colour scale and "hide special tokens". The figure is drawn with
-matplotlib (off-screen, never through pyplot) into an ``ipywidgets.Image`` as PNG
-bytes, which JupyterLab, Notebook 7, VS Code and Colab all show.
+matplotlib (off-screen, never through pyplot) as PNG bytes.
+
+A widget needs a live kernel: reopened the next day, JupyterLab shows "model not
+found" where the controls were, and an ``nbconvert`` export shows nothing. So by
+default (``snapshot=True``) the picture is not inside the widget but a plain output
+right below it (an image, with the title as HTML), replaced on every redraw through
+``update_display``: the saved notebook keeps the last picture, with or without a
+kernel, trusted or not, in exports too. For controls that keep working without a
+kernel use :func:`attnviz.notebook.explorer_view`, the same explorer as a
+self-contained HTML view.
 
 ipywidgets is optional: ``pip install 'attnviz[notebook]'``.
 
@@ -19,9 +27,11 @@ Example:
 """
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import io
+import uuid
 from typing import Any
 
 import numpy as np
@@ -42,7 +52,8 @@ def _widgets():
     return ipywidgets
 
 
-def explorer(capture: Capture, *, example: int = 0, view: str = "head", dpi: int = 100) -> Any:
+def explorer(capture: Capture, *, example: int = 0, view: str = "head", dpi: int = 100, cmap: Any = None,
+             snapshot: bool = True) -> Any:
     """An interactive panel over a Capture: pick example, layer, head, view; the figure follows.
 
     Returns an :class:`Explorer` (an ``ipywidgets.VBox``). For scripts and tests it
@@ -55,6 +66,10 @@ def explorer(capture: Capture, *, example: int = 0, view: str = "head", dpi: int
         example: the example shown first.
         view: the view shown first: "head", "grid" or "norms".
         dpi: resolution of the drawn figures.
+        cmap: colour map (default: attnviz's one default, viridis, as in every figure and view).
+        snapshot: show the picture as a plain output below the controls, kept in the saved
+            notebook (True), or as an ``ipywidgets.Image`` inside the panel (False; shown
+            only while the kernel runs).
 
     Example:
         >>> import attnviz
@@ -71,7 +86,7 @@ def explorer(capture: Capture, *, example: int = 0, view: str = "head", dpi: int
     if len(capture) == 0:
         raise ValueError("this capture has no examples: extract it from at least one text")
     kinds_of(capture[example], None)  # a clear error when there is no attention at all
-    return _explorer_class()(capture, example=example, view=view, dpi=dpi)
+    return _explorer_class()(capture, example=example, view=view, dpi=dpi, cmap=cmap, snapshot=snapshot)
 
 
 @functools.lru_cache(maxsize=1)
@@ -89,8 +104,10 @@ def _explorer_class() -> type:
             (['example', 'head'], True)
         """
 
-        def __init__(self, capture: Capture, *, example: int, view: str, dpi: int) -> None:
+        def __init__(self, capture: Capture, *, example: int, view: str, dpi: int, cmap: Any = None,
+                     snapshot: bool = True) -> None:
             self.capture, self.dpi, self.rendered, self.title, self.error = capture, dpi, 0, "", None
+            self.cmap, self.snapshot, self._display_id = cmap, snapshot, None
             self.controls = _controls(widgets, capture, example, view)
             self._image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
             self._label = widgets.HTML()
@@ -98,7 +115,7 @@ def _explorer_class() -> type:
                                layout=widgets.Layout(flex_flow="row wrap"))
             second = widgets.HBox([self.controls[k] for k in ("layer", "head", "hide_special")],
                                   layout=widgets.Layout(flex_flow="row wrap"))
-            super().__init__([top, second, self._label, self._image])
+            super().__init__([top, second] if snapshot else [top, second, self._label, self._image])
             for name, control in self.controls.items():
                 control.observe(self._changed_kind if name in ("kind", "example") else self._changed,
                                 names="value")
@@ -108,6 +125,30 @@ def _explorer_class() -> type:
         def image(self) -> bytes:
             """PNG bytes of the figure shown now."""
             return bytes(self._image.value)
+
+        def snapshot_bundle(self) -> dict[str, str]:
+            """The output that shows the current picture without a kernel: PNG, HTML and text.
+
+            Example:
+                >>> import attnviz
+                >>> from attnviz.testing import tiny_model
+                >>> panel = explorer(attnviz.extract(*tiny_model("bert"), "the cat"))
+                >>> sorted(panel.snapshot_bundle())
+                ['image/png', 'text/html', 'text/plain']
+            """
+            png = base64.b64encode(self.image).decode("ascii")
+            title = html.escape(self.title)
+            picture = f'<img src="data:image/png;base64,{png}" alt="{title}" style="max-width:100%">' if png else ""
+            return {"text/html": f'<div class="attnviz-explorer-snapshot"><b>{title}</b><br>{picture}</div>',
+                    "image/png": png, "text/plain": f"attnviz explorer: {self.title}"}
+
+        def _ipython_display_(self, **kwargs: Any) -> None:
+            from IPython.display import display
+
+            display(self._repr_mimebundle_(**kwargs), raw=True)
+            if self.snapshot:
+                self._display_id = self._display_id or f"attnviz-explorer-{uuid.uuid4().hex[:12]}"
+                display(self.snapshot_bundle(), raw=True, display_id=self._display_id)
 
         def _changed_kind(self, change: Any = None) -> None:
             c = self.controls
@@ -137,13 +178,17 @@ def _explorer_class() -> type:
             """Draw the figure for the current control values (called on every change)."""
             state = {name: control.value for name, control in self.controls.items()}
             try:
-                png, self.title = _draw(self.capture, state, self.dpi)
+                png, self.title = _draw(self.capture, state, self.dpi, self.cmap)
                 self.error = None
             except (ValueError, IndexError) as exc:
                 png, self.title, self.error = b"", f"cannot draw this view: {exc}", str(exc)
             self._image.value = png
             self._label.value = f"<b>{html.escape(self.title)}</b>"
             self.rendered += 1
+            if self._display_id is not None:
+                from IPython.display import update_display
+
+                update_display(self.snapshot_bundle(), raw=True, display_id=self._display_id)
 
     Explorer.__module__ = __name__
     return Explorer
@@ -177,7 +222,7 @@ def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _draw(capture: Capture, s: dict[str, Any], dpi: int) -> tuple[bytes, str]:
+def _draw(capture: Capture, s: dict[str, Any], dpi: int, cmap: Any = None) -> tuple[bytes, str]:
     """PNG bytes and a title for one state of the controls."""
     from matplotlib.figure import Figure
 
@@ -188,7 +233,7 @@ def _draw(capture: Capture, s: dict[str, Any], dpi: int) -> tuple[bytes, str]:
     where = f"example {s['example']}" + ("" if kind == "self" else f", {kind} attention")
     if s["view"] == "grid":
         grid = plot.head_grid(capture, example=s["example"], kind=kind, hide_special=s["hide_special"],
-                              scale=s["scale"])
+                              scale=s["scale"], cmap=cmap)
         return _png(grid.figure, int(dpi * 1.6)), f"{where}: every layer x head"
     states = "decoder" if kind == "decoder" else "self"
     queries, keys = ex.axis_tokens(kind if s["view"] == "head" else states)
@@ -196,11 +241,11 @@ def _draw(capture: Capture, s: dict[str, Any], dpi: int) -> tuple[bytes, str]:
     ax = fig.add_subplot()
     if s["view"] == "norms":
         plot.hidden_norms(capture, example=s["example"], kind=states, ax=ax,
-                          hide_special=s["hide_special"], scale="log" if s["scale"] == "log" else "linear")
+                          hide_special=s["hide_special"], scale="log" if s["scale"] == "log" else "linear", cmap=cmap)
         side = "" if not ex.is_encoder_decoder else (" of the decoder" if states == "decoder" else " of the encoder")
         return _png(fig, dpi), f"example {s['example']}: hidden-state norms{side} per layer and token"
     plot.token_heatmap(capture, example=s["example"], layer=s["layer"], head=s["head"], kind=kind, ax=ax,
-                       hide_special=s["hide_special"], scale=s["scale"])
+                       hide_special=s["hide_special"], scale=s["scale"], cmap=cmap)
     head = f"head {s['head']}" if isinstance(s["head"], (int, np.integer)) else f"{s['head']} of the heads"
     return _png(fig, dpi), f"{where}: layer {s['layer']}, {head}"
 

@@ -2,6 +2,7 @@
 
 * :func:`head_grid`: every layer x head attention map of one example (fast, one colour bar).
 * :func:`token_heatmap`: one head (or the mean/max of a layer) with tokens on both axes.
+* :func:`query_profile`: one query token's attention over the keys, one row per layer (long inputs).
 * :func:`hidden_norms`, :func:`layer_similarity`: hidden-state norms and layer similarity.
 * :func:`head_summary`: a layer x head heatmap of any per-head number.
 * :func:`rollout_heatmap`, :func:`rollout_bars`: attention rollout/flow (see attnviz.metrics).
@@ -28,6 +29,7 @@ from attnviz.plot.grid import HeadGrid, head_grid
 from attnviz.plot.heatmap import token_heatmap
 from attnviz.plot.hidden import LayerSimilarity, hidden_norms, layer_similarity
 from attnviz.plot.lens import lens_table
+from attnviz.plot.profile import query_profile
 from attnviz.plot.rollout import rollout_bars, rollout_heatmap
 from attnviz.plot.style import paper_theme, save_figure
 from attnviz.plot.summary import head_summary
@@ -44,6 +46,7 @@ __all__ = [
     "layer_similarity",
     "lens_table",
     "paper_theme",
+    "query_profile",
     "rollout_bars",
     "rollout_heatmap",
     "save_figure",

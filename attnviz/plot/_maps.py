@@ -134,6 +134,14 @@ def scaled(data: np.ndarray, scale: str) -> np.ndarray:
 
 def norm_for(data: np.ndarray, scale: str, vmin: float | None = None, vmax: float | None = None) -> colors.Normalize:
     """One colour scale for ``data``: from 0 to its maximum (or LogNorm for "log")."""
+    for name, value in (("vmin", vmin), ("vmax", vmax)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, np.number))
+                                  or not np.isfinite(value)):
+            raise TypeError(f"{name}={value!r}: give a finite number (or None for the data's range)")
+    if vmin is not None and vmax is not None and vmin >= vmax:
+        raise ValueError(f"vmin={vmin} is not below vmax={vmax}: give vmin < vmax")
+    if scale == "log" and vmin is not None and vmin <= 0:
+        raise ValueError(f"vmin={vmin}: a log colour scale needs vmin above 0 (or None)")
     finite = data[np.isfinite(data)]
     top = float(finite.max()) if finite.size else 1.0
     top = vmax if vmax is not None else (top if top > 0 else 1.0)
@@ -143,6 +151,23 @@ def norm_for(data: np.ndarray, scale: str, vmin: float | None = None, vmax: floa
         low = vmin if vmin is not None else max(low, top * LOG_FLOOR)
         return colors.LogNorm(vmin=low, vmax=top)
     return colors.Normalize(vmin=0.0 if vmin is None else vmin, vmax=top)
+
+
+def check_cmap(cmap: Any) -> Any:
+    """``cmap`` unchanged when matplotlib knows it (a name or a Colormap); else a ValueError.
+
+    Example:
+        >>> check_cmap("viridis")
+        'viridis'
+    """
+    import matplotlib
+
+    if cmap is None or isinstance(cmap, colors.Colormap):
+        return cmap
+    if isinstance(cmap, str) and cmap in matplotlib.colormaps:
+        return cmap
+    raise ValueError(f"cmap={cmap!r} is not a matplotlib colour map: give a name such as 'viridis' or "
+                     "'magma', or a Colormap object")
 
 
 def cbar_label(scale: str) -> str:
@@ -163,6 +188,8 @@ def example_text(ex: Example) -> str:
 def _as_list(values: Any) -> list:
     if isinstance(values, (int, np.integer)):
         return [values]
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{values!r} is not a list of numbers: give ints such as layers=[0, 1] / heads=[0, 1]")
     return list(values)
 
 

@@ -30,7 +30,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from attnviz.plot.style import DIVERGING, SEQUENTIAL, FigureView, set_provenance
+from attnviz.plot.style import DIVERGING, SEQUENTIAL, FigureView, literal, set_provenance
 
 CBAR_LABELS = {"change": "1 - cosine similarity", "cosine": "cosine similarity",
                "js": "JS divergence (nats)", "entropy_change": "entropy after - before (nats)"}
@@ -109,7 +109,7 @@ def layer_lines(comparison: Any, *, ax: Axes | None = None, **kwargs: Any) -> Ax
     low = min(float(np.nanmin(line.get_ydata())) for line in ax.lines if not line.get_label().startswith("_"))
     ax.set_ylim(min(low - 0.05 * (1 - low) - 1e-3, 0.999), 1.0 + 0.05 * max(1 - low, 1e-3))
     ax.axhline(1.0, color="0.6", linewidth=0.6, zorder=0)
-    ax.set_title(f"{comparison.names[0]} -> {comparison.names[1]} ({comparison.num_examples} example(s))")
+    literal(ax.set_title(f"{comparison.names[0]} -> {comparison.names[1]} ({comparison.num_examples} example(s))"))
     ax.legend(loc="lower left", frameon=False)
     _provenance(ax.figure.get_figure(root=True), comparison, "per-layer similarity")
     return ax
@@ -136,8 +136,8 @@ def head_difference(comparison: Any, *, layer: int, head: int, example: int = 0,
     ex_b, ex_a = before[example], after[example]
     lp, hp = before.layer_position(layer), before.head_position(head)
     diff = ex_a.attentions[lp, hp].astype(np.float32) - ex_b.attentions[lp, hp].astype(np.float32)
-    top = float(max(ex_b.attentions[lp, hp].max(), ex_a.attentions[lp, hp].max())) or 1.0
-    half = float(np.abs(diff).max()) or 1e-6
+    top = _finite_max(np.concatenate([ex_b.attentions[lp, hp].ravel(), ex_a.attentions[lp, hp].ravel()]), 1.0)
+    half = _finite_max(np.abs(diff), 1e-6)
     n = ex_b.num_tokens
     side = float(np.clip(0.16 * n + 1.2, 2.2, 4.5))
     fig = Figure(figsize=figsize or (3 * side + 1.2, side + 0.6), layout="constrained")
@@ -152,9 +152,16 @@ def head_difference(comparison: Any, *, layer: int, head: int, example: int = 0,
         ax.set_ylabel("")
     fig.colorbar(im_b, ax=axes[:2], label="attention", shrink=0.9)
     fig.colorbar(axes[2].images[0], ax=axes[2], label="after - before", shrink=0.9)
-    fig.suptitle(f"layer {layer}, head {head}: {comparison.names[0]} -> {comparison.names[1]}")
+    literal(fig.suptitle(f"layer {layer}, head {head}: {comparison.names[0]} -> {comparison.names[1]}"))
     _provenance(fig, comparison, f"before/after/difference, layer {layer}, head {head}", example=example)
     return CompareFigure(fig)
+
+
+def _finite_max(values: np.ndarray, default: float) -> float:
+    """The largest finite value (NaN/Inf ignored), or ``default`` when there is none above 0."""
+    finite = values[np.isfinite(values)]
+    top = float(finite.max()) if finite.size else 0.0
+    return top if top > 0 else default
 
 
 def _with_map(capture: Any, example: int, lp: int, hp: int, matrix: np.ndarray) -> Any:
@@ -184,7 +191,7 @@ def change_figure(comparison: Any, *, metric: str = "change", **kwargs: Any) -> 
         >>> change_figure(attnviz.compare(cap, cap)).axes[0].get_xlabel()
         'head'
     """
-    return CompareFigure(change_map(comparison, metric=metric, **kwargs).figure.get_figure(root=True))
+    return CompareFigure(_unmanaged(change_map(comparison, metric=metric, **kwargs).figure.get_figure(root=True)))
 
 
 def layers_figure(comparison: Any, **kwargs: Any) -> CompareFigure:
@@ -197,7 +204,16 @@ def layers_figure(comparison: Any, **kwargs: Any) -> CompareFigure:
         >>> layers_figure(attnviz.compare(cap, cap)).axes[0].get_xlabel()
         'layer'
     """
-    return CompareFigure(layer_lines(comparison, **kwargs).figure.get_figure(root=True))
+    return CompareFigure(_unmanaged(layer_lines(comparison, **kwargs).figure.get_figure(root=True)))
+
+
+def _unmanaged(fig: Figure) -> Figure:
+    """Take a figure away from pyplot: a returned figure object shows itself once in a notebook
+    (through ``_repr_png_``), not a second time through the inline backend at the end of the cell."""
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return fig
 
 
 def head_figure(comparison: Any, *, layer: int, head: int, example: int = 0, **kwargs: Any) -> CompareFigure:

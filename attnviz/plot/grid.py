@@ -276,6 +276,7 @@ def head_grid(
     scale = _maps.check_scale(scale)
     if tokens not in ("auto", True, False):
         raise ValueError(f"tokens={tokens!r}: use 'auto', True or False")
+    cmap = _maps.check_cmap(cmap)
     maps = _maps.attention_of(ex, kind)
     layer_ids, lpos = _maps.layer_positions(capture, layers, kind)
     head_ids, hpos = _maps.head_positions(capture, heads)

@@ -74,6 +74,7 @@ def token_heatmap(
     ex = _maps.example_of(capture, example)
     kind = _maps.check_kind(kind)
     scale = _maps.check_scale(scale)
+    cmap = _maps.check_cmap(cmap)
     sel = _maps.token_axes(ex, kind, hide_special)
     matrix = _maps.head_matrix(capture, ex, kind, layer, head)[np.ix_(sel.rows, sel.cols)]
     data = _maps.scaled(matrix, scale)

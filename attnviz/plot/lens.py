@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 
-from attnviz.plot.style import fit_ticks, font_points, on_resize, set_provenance
+from attnviz.plot.style import LITERAL, fit_ticks, font_points, on_resize, set_provenance
 
 MAX_LABEL = 8  # characters of a token written in a cell
 
@@ -81,4 +81,4 @@ def _write_tokens(ax: Axes, lens: Any, probs: np.ndarray, image: Any, cell_pt: f
         token = lens.top_tokens[i][j][0]
         text = token if len(token) <= MAX_LABEL else token[:MAX_LABEL - 1] + "…"
         ax.text(j, i, text, ha="center", va="center", fontsize=size,
-                color="black" if light[i, j] else "white")
+                color="black" if light[i, j] else "white", **LITERAL)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 
-from attnviz.plot.style import SEQUENTIAL, fit_token_ticks, on_resize, set_provenance
+from attnviz.plot.style import SEQUENTIAL, fit_token_ticks, literal, on_resize, set_provenance
 
 _NAMES = {"rollout": "attention rollout", "flow": "attention flow"}
 
@@ -98,7 +98,10 @@ def rollout_bars(result: Any, *, query: int = 0, ax: Axes | None = None, color: 
     ax.set_xlabel("input token")
     position = query % len(tokens)
     name = _NAMES.get(result.method, result.method)
-    ax.set_title(title if title is not None else f"{name} from position {position} ({tokens[position]})")
+    if title is None:
+        literal(ax.set_title(f"{name} from position {position} ({tokens[position]})"))
+    else:
+        ax.set_title(title)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     set_provenance(ax.figure.get_figure(root=True), model=getattr(result, "model_name", ""),

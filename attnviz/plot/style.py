@@ -91,6 +91,25 @@ def font_points(key: str) -> float:
     return float(FontProperties(size=mpl.rcParams[key]).get_size_in_points())
 
 
+#: Text properties that draw a string literally: no mathtext (``$x^2$`` stays as typed, ``$$``
+#: does not raise) and no TeX even when ``text.usetex`` is on. Every token label goes through
+#: :func:`fit_ticks` or :func:`literal`, so tokens show as they are in every figure.
+LITERAL = {"parse_math": False, "usetex": False}
+
+
+def literal(*texts: Any) -> None:
+    """Make matplotlib Text objects draw their string literally (see :data:`LITERAL`).
+
+    Example:
+        >>> ax = Figure().add_subplot()
+        >>> t = ax.set_title("$x^2$"); literal(t); t.get_parse_math()
+        False
+    """
+    for text in texts:
+        if text is not None:
+            text.set(**LITERAL)
+
+
 def fit_font(count: int, length_pt: float, base: float) -> float | None:
     """Font size so that ``count`` labels fit along ``length_pt`` points, or None.
 
@@ -127,7 +146,7 @@ def fit_ticks(axis: Any, positions: Sequence[float], labels: Sequence[str], leng
     if size is None:
         axis.set_ticks([])
         return None
-    axis.set_ticks(list(positions)[::step], list(labels)[::step])
+    axis.set_ticks(list(positions)[::step], [str(v) for v in list(labels)[::step]], **LITERAL)
     axis.set_tick_params(labelsize=size)
     return size
 

@@ -13,11 +13,12 @@ def test_demo_writes_figures_views_stats_and_comparison(tmp_path, capsys):
     printed = capsys.readouterr().out
     expected = ["capture.safetensors", "shapes.md", "grid.png", "grid.pdf", "head_L1_H2.png", "hidden_norms.png",
                 "layer_similarity.png", "head_view.html", "model_view.html", "head_stats.csv",
-                "comparison/comparison.json", "comparison/change_map.png"]
+                "comparison/comparison.json", "comparison/change_map.png", "comparison/importance.json",
+                "comparison/importance_vs_change.png", "finetune/trajectory.png"]
     for name in expected:
         assert (out / name).stat().st_size > 0, name
         assert str(out / name) in printed
-    assert "attentions[0]" in printed and "mean cosine similarity" in printed
+    assert "attentions[0]" in printed and "mean cosine similarity" in printed and "Spearman" in printed
     assert (out / "grid.pdf").read_bytes().startswith(b"%PDF")
 
 

@@ -56,12 +56,17 @@ def test_encoder_model_folder_is_refused(tmp_path, capsys):
     assert "cannot generate" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--max-new-tokens", "0"], "max_new_tokens must be a positive int"),
-    (["--layer", "7"], "layer 7 is not in this capture"),
-])
-def test_bad_arguments_give_one_clear_line(gpt2_path, tmp_path, capsys, args, message):
-    code = main(["generate", "--model", str(gpt2_path), "--prompt", "hi", "--out", str(tmp_path / "o"), *args])
+def test_bad_arguments_give_one_clear_line(gpt2_path, tmp_path, capsys):
+    code = main(["generate", "--model", str(gpt2_path), "--prompt", "hi", "--out", str(tmp_path / "o"),
+                 "--layer", "7"])
     assert code == 1
-    assert message in capsys.readouterr().err
-    assert not (tmp_path / "o" / "grid.png").exists()
+    assert "layer 7 is out of range (--layer)" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()  # no empty --out folder on failure
+
+
+def test_max_new_tokens_below_one_is_a_usage_error(gpt2_path, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", "--model", str(gpt2_path), "--prompt", "hi", "--out", str(tmp_path / "o"),
+              "--max-new-tokens", "0"])
+    assert exit_.value.code == 2 and "at least 1" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

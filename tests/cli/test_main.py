@@ -11,7 +11,8 @@ import pytest
 
 from attnviz.cli import main
 
-SUBCOMMANDS = ["compare", "demo", "extract", "finetune", "generate", "html", "plot", "report", "stats"]
+SUBCOMMANDS = ["compare", "demo", "extract", "finetune", "generate", "html", "importance", "plot", "report",
+               "stats"]
 
 
 def _listed_commands(help_text: str) -> list[str]:

@@ -54,7 +54,7 @@ def test_cross_attention_of_a_seq2seq_model(t5_dir, tmp_path, capsys, monkeypatc
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--layer", "7"], "layer 7 is not in this capture"),
+    (["--layer", "7"], "layer 7 is out of range (--layer)"),
     (["--head", "median"], "'mean' or 'max'"),
     (["--example", "3"], "--example 3 is out of range"),
     (["--kind", "cross"], "no decoder"),

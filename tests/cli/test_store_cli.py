@@ -102,7 +102,7 @@ def test_stats_from_a_capture_and_selected_heads(saved, bert_dir, tmp_path, caps
         argv += ["--text", t]
     assert main(argv) == 0
     again = list(csv.DictReader((out2 / "head_stats.csv").open()))
-    key = lambda r: (r["metric"], r["layer"], r["head"])  # noqa: E731
+    key = lambda r: (r["metric"], r["layer"], r["head"])
     a = {key(r): float(r["value"]) for r in rows}
     b = {key(r): float(r["value"]) for r in again}
     assert a.keys() == b.keys()

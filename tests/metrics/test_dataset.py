@@ -13,6 +13,7 @@ import pytest
 
 import attnviz
 from attnviz.metrics import dataset_stats, head_stats
+from attnviz.metrics import dataset as dataset_module
 from attnviz.metrics.dataset import WINDOW_BATCHES
 
 TEXTS = ["The cat sat on the mat. It purred!", "Hello world", "A quick brown fox, jumps; over the lazy dog.",
@@ -48,9 +49,9 @@ def test_dataset_stats_of_a_list_equals_head_stats_of_extract(fixture, request):
     assert model.config._attn_implementation == "sdpa"  # restored
 
 
-def test_generator_is_read_lazily_and_no_attention_map_survives(tiny_bert):
+def test_generator_is_read_lazily_and_maps_exist_one_layer_at_a_time(tiny_bert, monkeypatch):
     model, tok = tiny_bert
-    state = {"pulled": 0, "run": 0, "lead": 0, "maps": []}
+    state = {"pulled": 0, "run": 0, "lead": 0, "maps": [], "layers_per_call": set(), "returned": []}
 
     def texts():
         for i in range(200):
@@ -60,8 +61,16 @@ def test_generator_is_read_lazily_and_no_attention_map_survives(tiny_bert):
 
     def hook(module, args, kwargs, output):
         state["run"] += kwargs["input_ids"].shape[0]
-        state["maps"].extend(weakref.ref(a) for a in output.attentions)
+        state["returned"].append(output.attentions)
 
+    real_values = dataset_module.batch_values
+
+    def spy(att, tb, metrics):
+        state["layers_per_call"].add(att.shape[1])
+        state["maps"].append(weakref.ref(att))
+        return real_values(att, tb, metrics)
+
+    monkeypatch.setattr(dataset_module, "batch_values", spy)
     handle = model.register_forward_hook(hook, with_kwargs=True)
     try:
         stats = dataset_stats(model, tok, texts(), batch_size=4, progress=False)
@@ -70,8 +79,20 @@ def test_generator_is_read_lazily_and_no_attention_map_survives(tiny_bert):
     gc.collect()
     assert stats.num_examples == state["run"] == 200
     assert state["lead"] <= 4 * WINDOW_BATCHES  # never more than one window of texts read ahead
-    assert state["maps"] and all(ref() is None for ref in state["maps"])  # every batch's maps were freed
+    assert set(state["returned"]) == {None}  # the model never returned every layer's maps
+    assert state["layers_per_call"] == {1} and len(state["maps"]) == 2 * 50  # one layer at a time
+    assert all(ref() is None for ref in state["maps"])  # every layer's maps were freed
     assert all(v.shape == (2, 4) for v in [*stats.values.values(), *stats.std.values()])
+
+
+def test_a_model_without_the_attention_interface_falls_back_with_a_warning(tiny_bert, monkeypatch):
+    model, tok = tiny_bert
+    expected = dataset_stats(model, tok, TEXTS, progress=False)
+    monkeypatch.setattr(dataset_module.Session, "missing", lambda self: [("self", 0)])
+    with pytest.warns(UserWarning, match="fell back to output_attentions=True"):
+        got = dataset_stats(model, tok, TEXTS, progress=False)
+    assert_same(expected, got)
+    assert model.config._attn_implementation == "sdpa"  # restored
 
 
 def test_files_and_datasets_give_the_same_statistics(tmp_path, tiny_bert):

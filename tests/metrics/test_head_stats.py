@@ -146,7 +146,7 @@ def test_records_table_csv_and_json(tmp_path, bert_capture):
     assert all(line.split(",")[3] == "" for line in text[1:] if ",block," in line)
     doc = json.loads(stats.to_json(tmp_path / "s.json").read_text())
     assert doc["records"][0]["value"] == pytest.approx(rows[0]["value"])
-    assert doc["metrics"]["cls"].startswith("share of attention")
+    assert doc["metrics"]["cls"].startswith("Clark et al. 2019")
     assert {r["value"] for r in doc["records"] if r["metric"] == "block"} == {None}
     frame = stats.to_frame()
     assert list(frame.columns) == ["layer", "head", "metric", "value", "std", "count"]

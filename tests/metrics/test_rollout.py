@@ -109,6 +109,25 @@ def test_flow_equals_networkx_max_flow_and_rows_sum_to_one():
     assert flow.method == "flow" and flow.per_layer is None
 
 
+def test_flow_for_every_layer_equals_networkx_from_each_layers_nodes():
+    nx = pytest.importorskip("networkx")
+    cap = random_capture(layers=3, n=4, seed=5)
+    a = augmented(cap[0].attentions)
+    graph = nx.DiGraph()
+    depth, n = a.shape[0], a.shape[1]
+    for layer in range(depth):
+        for i in range(n):
+            for j in range(n):
+                graph.add_edge((layer + 1, i), (layer, j), capacity=float(a[layer, i, j]))
+    flow = attention_flow(cap, per_layer=True)
+    assert flow.per_layer.shape == (depth, n, n)
+    for top in range(1, depth + 1):
+        expected = np.array([[nx.maximum_flow_value(graph, (top, i), (0, j)) for j in range(n)] for i in range(n)])
+        np.testing.assert_allclose(flow.per_layer[top - 1], expected / expected.sum(1, keepdims=True), atol=1e-5)
+    np.testing.assert_allclose(flow.matrix, attention_flow(cap).matrix)
+    np.testing.assert_allclose(flow.per_layer[0], a[0], atol=1e-5)   # one layer: flow = the capacities
+
+
 def test_flow_refuses_inputs_longer_than_the_limit():
     cap = random_capture(n=6)
     with pytest.raises(ValueError, match=r"6 tokens, above the limit max_tokens=5"):

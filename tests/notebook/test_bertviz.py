@@ -48,3 +48,32 @@ def test_bad_input(bert_capture):
         to_bertviz(bert_capture, 9)
     with pytest.raises(ValueError, match="no 'decoder' attention"):
         to_bertviz(bert_capture, kind="decoder")
+
+
+def test_warns_once_about_the_network_and_names_our_views(bert_capture, monkeypatch):
+    import warnings
+
+    from attnviz.notebook import bertviz as module
+
+    monkeypatch.setattr(module, "_warned", False)
+    with pytest.warns(module.BertvizNetworkWarning, match="network") as record:
+        to_bertviz(bert_capture)
+    text = str(record[0].message)
+    assert "head_view" in text and "model_view" in text and "explorer_view" in text and "require" in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        to_bertviz(bert_capture, 1)
+
+
+def test_text_pairs_pass_sentence_b_start(tiny_bert):
+    import attnviz
+
+    cap = attnviz.extract(*tiny_bert, ["the cat sat", "hello"], text_pairs=["a dog ran", "there"])
+    kw = to_bertviz(cap)
+    start = kw["sentence_b_start"]
+    assert kw["tokens"][start - 1] == "[SEP]" and kw["tokens"][-1] == "[SEP]"
+    assert "[SEP]" not in kw["tokens"][start:-1] and kw["tokens"].count("[SEP]") == 2
+    for view in ("head_view", "model_view"):
+        html = getattr(bertviz, view)(**kw, html_action="return").data
+        assert "<div" in html
+    assert "sentence_b_start" not in to_bertviz(attnviz.extract(*tiny_bert, "the cat"))

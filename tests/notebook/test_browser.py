@@ -165,3 +165,148 @@ def test_generated_tokens_marked_and_two_views_on_one_page(browser, tmp_path, ti
     assert p.page.get_attribute(f"#{views[0].view_id}", "data-focus") == ""
     assert p.shot("three_views.png") > 50
     p.check_clean()
+
+
+def page_of(browser, tmp_path, name: str, body: str, *, page_style: str = "", body_attrs: str = "") -> Page:
+    path = tmp_path / name
+    path.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>{page_style}</style></head>"
+                    f"<body {body_attrs}>{body}</body></html>")
+    return Page(browser, path)
+
+
+def test_a_view_displayed_twice_renders_twice(browser, tmp_path, sharp_capture):
+    view = head_view(sharp_capture)
+    fresh = view._repr_html_() + view._repr_html_()  # display(v); display(v)
+    p = page_of(browser, tmp_path, "twice.html", fresh)
+    p.page.wait_for_function("document.querySelectorAll('[data-attnviz-rendered]').length === 2")
+    assert p.page.locator(".attnviz-view .av-fallback").count() == 0
+    assert p.page.locator(".attnviz-view >> nth=1").locator(".av-left .av-tok").count() == sharp_capture[0].num_tokens
+    p.check_clean()
+    # An output saved before this fix (the very same fragment twice, same ids) mounts from its own script.
+    same = view._fragment + view._fragment
+    p = page_of(browser, tmp_path, "same.html", same)
+    p.page.wait_for_function("document.querySelectorAll('[data-attnviz-rendered]').length === 2")
+    p.page.hover(".attnviz-view >> nth=1 >> .av-left .av-tok >> nth=2")
+    assert p.page.locator(".attnviz-view >> nth=1").get_attribute("data-focus") == "q:2"
+    assert p.page.locator(".attnviz-view >> nth=0").get_attribute("data-focus") == ""
+    p.check_clean()
+
+
+def contrast(page, selector: str) -> float:
+    """WCAG contrast ratio of an element's text colour against the view's background."""
+    return page.eval_on_selector(selector, """e => {
+        const rgb = s => s.match(/[\\d.]+/g).slice(0, 3).map(Number);
+        const lum = c => { const [r, g, b] = c.map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+                           return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+        const root = e.closest('.attnviz-view');
+        const a = lum(rgb(getComputedStyle(e).color)), b = lum(rgb(getComputedStyle(root).backgroundColor));
+        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    }""")
+
+
+def test_dark_theme_follows_jupyterlab_and_is_readable(browser, tmp_path, sharp_capture):
+    views = [head_view(sharp_capture), model_view(sharp_capture)]
+    body = "".join(v._repr_html_() for v in views)
+    p = page_of(browser, tmp_path, "dark.html", body, page_style="body{background:#111;color:#ddd}",
+                body_attrs='data-jp-theme-light="false"')
+    p.page.wait_for_function("document.querySelectorAll('[data-attnviz-rendered]').length === 2")
+    assert p.page.locator(".attnviz-view.av-dark").count() == 2
+    for sel in (".av-left .av-tok:not(.av-special)", ".av-left .av-special", ".av-bar label", ".av-side .av-tok"):
+        assert contrast(p.page, sel) >= 4.5, sel
+    assert p.shot("dark_views.png") > 50
+    # JupyterLab switching to its light theme switches the views.
+    p.page.evaluate("document.body.setAttribute('data-jp-theme-light', 'true')")
+    p.page.wait_for_function("document.querySelectorAll('.attnviz-view.av-dark').length === 0")
+    assert contrast(p.page, ".av-left .av-tok:not(.av-special)") >= 4.5
+    p.check_clean()
+    # A dark page without JupyterLab's marker: the background decides.
+    p = page_of(browser, tmp_path, "dark_bg.html", head_view(sharp_capture)._repr_html_(),
+                page_style="body{background:#202020}")
+    assert p.attr("data-theme") == "dark"
+    p.check_clean()
+
+
+def test_head_view_shows_the_weight_under_the_mouse(open_view, sharp_capture):
+    p = open_view(head_view(sharp_capture, heads=[1]), "weights.html")
+    p.page.hover(".av-left .av-tok >> nth=3")
+    weights = [float(w) for w in p.page.locator(".av-right .av-tok").evaluate_all("ts => ts.map(t => t.dataset.w)")]
+    expected = sharp_capture[0].attentions[0, 1, 3]
+    np.testing.assert_allclose(weights, expected, atol=expected.max() / 255 + 1e-3)
+    best = int(np.argmax(expected))
+    assert f"{weights[best]:.3f}" in p.page.inner_text(".av-status")
+    assert sharp_capture[0].display_tokens[best] in p.page.inner_text(".av-status")
+    p.shot("head_view_weights.png")
+    p.check_clean()
+
+
+@pytest.fixture(scope="module")
+def pair_capture(tiny_bert):
+    return attnviz.extract(*tiny_bert, ["the cat sat"], text_pairs=["a dog ran far"])
+
+
+def test_sentence_pair_filter(open_view, pair_capture):
+    ex = pair_capture[0]
+    seg = head_view(pair_capture).payload["kinds"][0]["segB"]
+    assert ex.display_tokens[seg - 1] == "[SEP]" and seg < len(ex.tokens) - 1
+    p = open_view(head_view(pair_capture), "pair.html")
+    p.page.select_option("select[name=sentences]", "AB")
+    assert p.page.locator(".av-left .av-tok").all_inner_texts() == ex.display_tokens[:seg]
+    assert p.page.locator(".av-right .av-tok").all_inner_texts() == ex.display_tokens[seg:]
+    p.page.select_option("select[name=sentences]", "BB")
+    assert p.page.locator(".av-left .av-tok").all_inner_texts() == ex.display_tokens[seg:]
+    p.shot("head_view_pair_BB.png")
+    p.check_clean()
+    p = open_view(model_view(pair_capture), "pair_model.html")
+    p.page.select_option("select[name=sentences]", "BA")
+    assert p.page.locator(".av-side .av-tok").all_inner_texts() == ex.display_tokens[seg:]
+    p.check_clean()
+
+
+def test_explorer_view_controls_without_a_kernel(open_view, bert_capture):
+    from attnviz.notebook import explorer_view
+
+    p = open_view(explorer_view(bert_capture, cmap="magma"), "explorer.html")
+    assert (p.attr("data-example"), p.attr("data-layer"), p.attr("data-head")) == ("0", "0", "0")
+    assert p.page.locator(".av-side .av-tok").all_inner_texts() == bert_capture[0].display_tokens
+    first = p.canvas("canvas.av-big")
+    assert p.shot("explorer_view.png") > 20
+    p.page.select_option("select[name=layer]", "1")
+    assert p.attr("data-layer") == "1" and p.canvas("canvas.av-big") != first
+    p.page.select_option("select[name=head]", "mean")
+    assert p.attr("data-head") == "mean" and "mean of the heads" in p.page.inner_text(".av-title")
+    p.page.select_option("select[name=example]", "2")
+    p.page.wait_for_function("document.querySelector('.attnviz-view').getAttribute('data-example') === '2'")
+    assert p.page.locator(".av-side .av-tok").all_inner_texts() == bert_capture[2].display_tokens
+    p.page.hover("canvas.av-big")
+    assert "key #" in p.page.inner_text(".av-status")
+    p.page.select_option("select[name=view]", "grid")
+    assert p.page.locator("canvas.av-thumb").count() == bert_capture.num_layers * bert_capture.num_heads
+    p.shot("explorer_view_grid.png")
+    p.check_clean()
+
+
+def test_neuron_view_weights_are_the_captured_row(open_view, tiny_bert, bert_capture):
+    from attnviz.notebook import neuron_view
+
+    p = open_view(neuron_view(tiny_bert[0], bert_capture, layer=1, head=2), "neuron.html")
+    p.page.hover(".av-left .av-tok >> nth=3")
+    assert p.attr("data-query") == "3"
+    weights = [float(w) for w in p.attr("data-weights").split(",")]
+    np.testing.assert_allclose(weights, bert_capture[0].attentions[1, 2, 3], atol=2e-4)
+    assert p.shot("neuron_view.png") > 20
+    p.check_clean()
+
+
+def test_model_view_close_up_as_lines(open_view, sharp_capture):
+    p = open_view(model_view(sharp_capture), "model_lines.html")
+    p.page.click('canvas.av-thumb[data-layer="1"][data-head="3"]')
+    p.page.select_option("select[name=close-up]", "lines")
+    sub = p.page.locator(".av-closeup-lines")
+    assert int(sub.get_attribute("data-lines")) > 0
+    p.page.hover(".av-closeup-lines .av-left .av-tok >> nth=2")
+    weights = [float(w) for w in p.page.locator(".av-closeup-lines .av-right .av-tok").evaluate_all(
+        "ts => ts.map(t => t.dataset.w)")]
+    expected = sharp_capture[0].attentions[1, 3, 2]
+    np.testing.assert_allclose(weights, expected, atol=expected.max() / 255 + 1e-3)
+    p.shot("model_view_lines.png")
+    p.check_clean()

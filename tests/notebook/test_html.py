@@ -89,8 +89,13 @@ def test_generated_capture_marks_prompt(tiny_gpt2, tiny_t5):
 def test_two_views_have_distinct_ids_and_one_global(bert_capture):
     a, b = head_view(bert_capture), head_view(bert_capture)
     assert a.view_id != b.view_id
-    assert f'id="{a.view_id}"' in a._repr_html_() and f'id="{a.view_id}-data"' in a._repr_html_()
+    first = a._repr_html_()
+    assert f'id="{a.view_id}"' in first and f'id="{a.view_id}-data"' in first
     assert a.view_id not in b._repr_html_()
+    again = a._repr_html_()  # display(v); display(v): the second copy has ids of its own
+    ids = set(re.findall(r'id="(attnviz-[0-9a-f]+)"', again))
+    assert len(ids) == 1 and a.view_id not in again and again.count(ids.pop()) == 3  # root, data, mount
+    assert f'id="{a.view_id}"' in str(a)
     assigned = set(re.findall(r"window\.(\w+)\s*=[^=]", runtime_js()))
     assert assigned == {"attnvizViews"}
     assert isinstance(a, HeadView) and isinstance(model_view(bert_capture), ModelView)

@@ -87,3 +87,37 @@ def test_bad_input_and_missing_ipywidgets(bert_capture, monkeypatch):
     finally:
         monkeypatch.undo()
         module._explorer_class.cache_clear()
+
+
+def test_saved_output_keeps_the_last_picture(bert_capture, monkeypatch):
+    """Displayed, the explorer adds a plain picture output that every redraw replaces (update_display)."""
+    import base64
+
+    import IPython.display
+
+    shown, updated = [], []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append((obj, kw)))
+    monkeypatch.setattr(IPython.display, "update_display", lambda obj, **kw: updated.append((obj, kw)))
+    ex = explorer(bert_capture, cmap="magma")
+    assert ex._image not in ex.children  # the picture lives in the output, not in the widget
+    ex._ipython_display_()
+    (widget, _), (picture, kw) = shown
+    assert "application/vnd.jupyter.widget-view+json" in widget and kw["raw"] and kw["display_id"]
+    assert base64.b64decode(picture["image/png"]) == ex.image and "layer 0, head 0" in picture["text/html"]
+    ex.controls["layer"].value = 1
+    (last, ukw), = updated
+    assert ukw["display_id"] == kw["display_id"]
+    assert base64.b64decode(last["image/png"]) == ex.image and "layer 1, head 0" in last["text/html"]
+    inside = explorer(bert_capture, snapshot=False)
+    assert inside._image in inside.children
+
+
+def test_one_default_colour_map(bert_capture):
+    from matplotlib import colormaps
+
+    from attnviz.notebook.html import colour_table
+    from attnviz.plot.style import SEQUENTIAL
+
+    assert colour_table() == colour_table(SEQUENTIAL) != colour_table("magma")
+    assert explorer(bert_capture).image != explorer(bert_capture, cmap="magma").image
+    assert colormaps[SEQUENTIAL].name == "viridis"

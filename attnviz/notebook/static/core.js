@@ -19,9 +19,11 @@
 
   core.headColour = function (head) { return core.PALETTE[head % core.PALETTE.length]; };
 
-  /* 256-entry white-to-dark-blue colour table (like matplotlib's "Blues"). */
+  /* 256-entry colour table from 768 base64 bytes (the payload's "lut": a matplotlib colour map). */
+  core.lutFrom = function (b64) { return b64ToBytes(b64); };
+  /* Fallback table (viridis end points) for payloads without one. */
   core.LUT = (function () {
-    var stops = [[247, 251, 255], [198, 219, 239], [107, 174, 214], [33, 113, 181], [8, 48, 107]];
+    var stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
     var lut = new Uint8Array(256 * 3);
     for (var i = 0; i < 256; i++) {
       var t = i / 255 * (stops.length - 1), s = Math.min(Math.floor(t), stops.length - 2), f = t - s;
@@ -29,6 +31,53 @@
     }
     return lut;
   })();
+  core.lut = function (root) { return (root && root.attnvizLut) || core.LUT; };
+
+  /* Dark or light: JupyterLab / Notebook 7 mark the body, VS Code too; else the page's background. */
+  core.isDarkPage = function (root) {
+    var b = document.body;
+    if (b) {
+      var jl = b.getAttribute("data-jp-theme-light");
+      if (jl === "false") { return true; }
+      if (jl === "true") { return false; }
+      if (b.classList.contains("vscode-dark") || b.classList.contains("vscode-high-contrast")) { return true; }
+      if (b.classList.contains("vscode-light")) { return false; }
+    }
+    var el = root.parentNode;
+    while (el && el.nodeType === 1) {
+      var m = (getComputedStyle(el).backgroundColor || "").match(/rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?/);
+      if (m && (m[4] === undefined || +m[4] > 0.5)) { return 0.2126 * m[1] + 0.7152 * m[2] + 0.0722 * m[3] < 128; }
+      el = el.parentNode;
+    }
+    return false;
+  };
+  core.applyTheme = function (root, theme) {
+    function set() {
+      var dark = theme === "dark" || (theme === "auto" && core.isDarkPage(root));
+      root.classList.toggle("av-dark", dark);
+      root.setAttribute("data-theme", dark ? "dark" : "light");
+    }
+    set();
+    if (theme === "auto" && window.MutationObserver && document.body) {
+      new MutationObserver(set).observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "class"] });
+    }
+  };
+  core.fg = function (root) { return root.classList.contains("av-dark") ? "#e8e8e8" : "#333333"; };
+
+  core.decodeKinds = function (entries) {
+    return Promise.all(entries.map(function (e) {
+      return core.decode(e).then(function (bytes) { return new Kind(e, bytes); });
+    }));
+  };
+
+  /* Sentence-pair filters: which of A / B the rows and the columns keep. */
+  core.PAIRS = [["all", "All"], ["AA", "A\u2192A"], ["AB", "A\u2192B"], ["BA", "B\u2192A"], ["BB", "B\u2192B"]];
+  core.pairControl = function (kind, onChange) {
+    if (kind.segB === null || kind.segB === undefined) { return null; }
+    var c = core.select("Sentences", core.PAIRS, "all", onChange);
+    c.wrap.title = "A: the first text, B: the second (from token #" + kind.segB + "); rows attend to columns";
+    return c;
+  };
 
   /* A function from a weight to an intensity in 0..1 for the chosen scale. */
   core.scaler = function (scale, peak) {
@@ -56,7 +105,7 @@
   /* One attention kind: uint8 maps (layer, head, query, key) and a scale per map. */
   function Kind(entry, bytes) {
     var self = this;
-    ["name", "label", "layers", "heads", "q", "k", "qSpecial", "kSpecial", "promptQ", "promptK", "scales"]
+    ["name", "label", "layers", "heads", "q", "k", "qSpecial", "kSpecial", "promptQ", "promptK", "scales", "segB"]
       .forEach(function (key) { self[key] = entry[key]; });
     this.bytes = bytes;
     this.nq = entry.q.length;
@@ -80,14 +129,22 @@
     }
     return out;
   };
-  /* Visible query / key indices (special tokens left out when hide is set). */
-  Kind.prototype.visible = function (hide) {
-    function keep(flags) {
+  /* Visible query / key indices (special tokens left out when hide is set; a pair filter
+   * "AA", "AB", "BA" or "BB" keeps sentence A or B on the rows and on the columns). */
+  Kind.prototype.visible = function (hide, pair) {
+    var segB = this.segB;
+    function keep(flags, side) {
       var out = [];
-      for (var i = 0; i < flags.length; i++) { if (!hide || !flags[i]) { out.push(i); } }
+      for (var i = 0; i < flags.length; i++) {
+        if (hide && flags[i]) { continue; }
+        if (pair && pair !== "all" && segB !== null && segB !== undefined) {
+          if ((pair.charAt(side) === "A") !== (i < segB)) { continue; }
+        }
+        out.push(i);
+      }
       return out.length ? out : flags.map(function (_, i) { return i; });
     }
-    return { q: keep(this.qSpecial), k: keep(this.kSpecial) };
+    return { q: keep(this.qSpecial, 0), k: keep(this.kSpecial, 1) };
   };
   /* Prompt length of one axis ("q" or "k"), or null when nothing was generated. */
   Kind.prototype.prompt = function (side) {
@@ -127,6 +184,7 @@
 
   core.select = function (label, options, value, onChange) {
     var wrap = core.el("label", "av-ctl"), sel = core.el("select");
+    sel.name = label.toLowerCase();
     wrap.appendChild(document.createTextNode(label + " "));
     wrap.appendChild(sel);
     core.setOptions(sel, options, value);
@@ -164,15 +222,33 @@
     return ctx;
   };
 
-  NS.mount = function (id) {
+  /* Find the view's root: by id, or (when that element is another copy already mounted, as
+   * after showing one view twice) the element around the script that calls mount. */
+  function findRoot(id, script) {
     var root = document.getElementById(id);
-    if (!root || root.getAttribute("data-attnviz-mounted")) { return; }
+    if (root && !root.getAttribute("data-attnviz-mounted")) { return root; }
+    var up = script && script.parentNode;
+    while (up && up.nodeType === 1) {
+      if (up.classList && up.classList.contains("attnviz-view")) { return up.getAttribute("data-attnviz-mounted") ? null : up; }
+      up = up.parentNode;
+    }
+    /* Last resort: any unmounted copy with this id prefix (front ends that drop currentScript). */
+    var all = document.querySelectorAll(".attnviz-view:not([data-attnviz-mounted])");
+    for (var i = 0; i < all.length; i++) { if (all[i].id === id) { return all[i]; } }
+    return null;
+  }
+
+  NS.mount = function (id, script) {
+    var root = findRoot(id, script);
+    if (!root) { return; }
     root.setAttribute("data-attnviz-mounted", "1");
-    var payload = JSON.parse(document.getElementById(id + "-data").textContent);
+    var data = root.querySelector('script[type="application/json"]');
+    var payload = JSON.parse(data.textContent);
     var type = root.getAttribute("data-attnviz-view");
-    Promise.all(payload.kinds.map(function (e) {
-      return core.decode(e).then(function (bytes) { return new Kind(e, bytes); });
-    })).then(function (kinds) {
+    core.applyTheme(root, payload.theme || "auto");
+    if (payload.lut) { root.attnvizLut = core.lutFrom(payload.lut); }
+    var entries = payload.examples ? payload.examples[payload.initialExample || 0].kinds : payload.kinds;
+    core.decodeKinds(entries).then(function (kinds) {
       var fallback = root.querySelector(".av-fallback");
       if (fallback) { fallback.parentNode.removeChild(fallback); }
       NS[type].render(root, payload, kinds);

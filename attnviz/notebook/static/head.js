@@ -7,26 +7,32 @@
   var ROW = 20, WIDTH = 200, LEVELS = 32;
 
   function render(root, payload, kinds) {
-    var st = { kind: 0, layer: payload.initialLayer || 0, heads: [], mean: false, hide: false,
+    var st = { kind: 0, layer: payload.initialLayer || 0, heads: [], mean: false, hide: false, pair: "all",
       scale: payload.scale, focus: null, vis: null };
     var ui = core.el("div", "av-ui"), bar = core.el("div", "av-bar"), headBar = core.el("div", "av-heads");
     var body = core.el("div", "av-head-body"), left = core.el("div", "av-col av-left");
     var canvas = core.el("canvas", "av-lines"), right = core.el("div", "av-col av-right");
-    var note = core.el("div", "av-note");
+    var note = core.el("div", "av-note"), status = core.el("div", "av-status"), pairBox = core.el("span");
     body.appendChild(left); body.appendChild(canvas); body.appendChild(right);
     root.appendChild(ui);
     function kind() { return kinds[st.kind]; }
 
     if (kinds.length > 1) {
       bar.appendChild(core.select("Attention", kinds.map(function (k, i) { return [i, k.label]; }), 0,
-        function (v) { st.kind = +v; st.layer = Math.min(st.layer, kind().layers.length - 1); rebuild(true); }).wrap);
+        function (v) { st.kind = +v; st.layer = Math.min(st.layer, kind().layers.length - 1); pairControl(); rebuild(true); }).wrap);
     }
     var layerSel = core.select("Layer", [], 0, function (v) { st.layer = +v; draw(); });
     bar.appendChild(layerSel.wrap);
     bar.appendChild(core.select("Scale", core.SCALES, st.scale, function (v) { st.scale = v; draw(); }).wrap);
     bar.appendChild(core.checkbox("mean of selected heads", false, function (c) { st.mean = c; draw(); }).wrap);
     bar.appendChild(core.checkbox("hide special tokens", false, function (c) { st.hide = c; rebuild(false); }).wrap);
-    ui.appendChild(bar); ui.appendChild(headBar); ui.appendChild(note); ui.appendChild(body);
+    bar.appendChild(pairBox);
+    ui.appendChild(bar); ui.appendChild(headBar); ui.appendChild(note); ui.appendChild(body); ui.appendChild(status);
+    function pairControl() {
+      pairBox.textContent = "";
+      var c = core.pairControl(kind(), function (v) { st.pair = v; rebuild(false); });
+      if (c) { c.select.value = st.pair; pairBox.appendChild(c.wrap); } else { st.pair = "all"; }
+    }
 
     function headButtons() {
       headBar.textContent = "";
@@ -75,7 +81,7 @@
       if (newKind) { st.heads = k.heads.map(function (_, i) { return i; }); }
       core.setOptions(layerSel.select, k.layers.map(function (l, i) { return [i, String(l)]; }), st.layer);
       headButtons();
-      st.vis = k.visible(st.hide);
+      st.vis = k.visible(st.hide, st.pair);
       column(left, "q", st.vis.q, k.boundary(st.vis.q, "q"));
       column(right, "k", st.vis.k, k.boundary(st.vis.k, "k"));
       note.textContent = k.label + ": rows on the left attend to tokens on the right" +
@@ -86,7 +92,7 @@
 
     function groups(k) {
       if (!st.heads.length) { return []; }
-      if (st.mean) { return [{ colour: "#333333", map: k.meanMap(st.layer, st.heads) }]; }
+      if (st.mean) { return [{ colour: core.fg(root), map: k.meanMap(st.layer, st.heads) }]; }
       return st.heads.map(function (hi) { return { colour: core.headColour(k.heads[hi]), map: k.map(st.layer, hi) }; });
     }
 
@@ -121,7 +127,7 @@
         ctx.setLineDash([4, 3]); ctx.strokeStyle = "#2e7d32"; ctx.lineWidth = 1;
         ctx.beginPath(); ctx.moveTo(0, bq * ROW); ctx.lineTo(WIDTH, bq * ROW); ctx.stroke(); ctx.setLineDash([]);
       }
-      shade(f, heat);
+      shade(f, heat, gs.length);
       root.setAttribute("data-lines", String(count));
       root.setAttribute("data-layer", String(k.layers[st.layer]));
       root.setAttribute("data-kind", k.name);
@@ -129,17 +135,32 @@
     }
 
     /* Hovered token: its own label outlined, the other column shaded by the mean weight. */
-    function shade(f, heat) {
-      var other = f ? (f.side === "q" ? right : left) : null;
+    /* The weights under the mouse: written beside each token of the other column (the mean over
+     * the heads shown) and the strongest one in the status line. */
+    function shade(f, heat, groupsShown) {
+      var other = f ? (f.side === "q" ? right : left) : null, best = -1;
       [left, right].forEach(function (col) {
         Array.prototype.forEach.call(col.children, function (t, p) {
           t.style.backgroundColor = "";
+          t.removeAttribute("data-w");
           t.classList.toggle("av-focus", !!f && col !== other && p === f.pos);
-          if (col === other) { t.style.backgroundColor = "rgba(31,119,180," + Math.min(1, heat[p]).toFixed(3) + ")"; }
+          if (col === other && groupsShown) {
+            t.style.backgroundColor = "rgba(31,119,180," + Math.min(1, heat[p]).toFixed(3) + ")";
+            t.setAttribute("data-w", heat[p].toFixed(3));
+            if (best < 0 || heat[p] > heat[best]) { best = p; }
+          }
         });
       });
+      if (!f) { status.textContent = "hover a token to read its attention weights"; return; }
+      if (!groupsShown) { status.textContent = "no head selected"; return; }
+      var k = kind(), own = f.side === "q" ? k.q[st.vis.q[f.pos]] : k.k[st.vis.k[f.pos]];
+      var them = f.side === "q" ? k.k[st.vis.k[best]] : k.q[st.vis.q[best]];
+      var what = groupsShown > 1 ? "mean over the " + groupsShown + " heads shown" : (st.mean ? "mean of the selected heads" : "one head");
+      status.textContent = (f.side === "q" ? own + " \u2192 " + them : them + " \u2192 " + own) + ": " +
+        heat[best].toFixed(3) + " (strongest; " + what + "); the weight of every token is written beside it";
     }
 
+    pairControl();
     rebuild(true);
   }
 

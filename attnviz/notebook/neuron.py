@@ -1,0 +1,197 @@
+"""The neuron view: query and key vectors of one head and their elementwise product.
+
+As bertviz's neuron view: for a query token, the page shows its query vector q, each
+key token's key vector k, the elementwise product q * k (whose sum, times the scale
+1/sqrt(d), is the attention score) and the resulting softmax weight. The vectors come
+from the model's own projection weights applied to the captured hidden states (the
+input of the layer), so nothing is run again but one matrix product per layer.
+
+Families: the projections are read for the ones whose attention score is a plain
+scaled dot product of q and k: BERT-like encoders (bert, roberta, xlm-roberta,
+camembert, electra), DistilBERT and GPT-2 (which applies ``ln_1`` first). The others
+are refused with the reason: T5 adds a learned relative-position bias and does not
+scale; rotary families (llama, mistral, qwen2, gemma, phi3, gpt_neox, ...) rotate q
+and k per position after the projection, so the projected vectors are not the ones
+multiplied; ALiBi families (bloom, mpt) add a distance bias; seq2seq families (bart,
+marian, ...) are not read yet. The page checks itself: the softmax of the scores is the
+captured attention (the test compares them).
+
+Example:
+    >>> import attnviz
+    >>> from attnviz.testing import tiny_model
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, tok, "the cat sat")
+    >>> qk = query_key_vectors(model, cap, layer=1, head=2)
+    >>> qk.query.shape == qk.key.shape == (len(cap[0].tokens), 8)
+    True
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from attnviz.capture import Capture
+
+BERT_LIKE = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
+SUPPORTED = BERT_LIKE + ("distilbert", "gpt2")
+WHY_NOT = {
+    "t5": "T5 adds a learned relative-position bias to q.k and does not scale it",
+    "mt5": "mT5 adds a learned relative-position bias to q.k and does not scale it",
+    "bloom": "BLOOM adds an ALiBi distance bias to q.k",
+    "mpt": "MPT adds an ALiBi distance bias to q.k",
+}
+ROTARY = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi", "phi3",
+          "gpt_neox", "falcon", "olmo", "olmo2", "stablelm", "cohere")
+
+
+@dataclass
+class QueryKey:
+    """Query and key vectors of one head for one example.
+
+    Attributes:
+        query / key: (token, head_dim) float32 arrays.
+        scale: the factor of the dot product (1/sqrt(head_dim) for these families).
+        causal: True for decoders (a query sees only keys up to itself).
+        tokens: display forms of the tokens.
+        layer / head: model indices.
+
+    Example:
+        >>> qk = QueryKey(np.eye(2), np.eye(2), 1.0, False, ["a", "b"], 0, 0)
+        >>> np.round(qk.attention()[0], 3).tolist()
+        [0.731, 0.269]
+    """
+
+    query: np.ndarray
+    key: np.ndarray
+    scale: float
+    causal: bool
+    tokens: list[str]
+    layer: int
+    head: int
+
+    def scores(self) -> np.ndarray:
+        """``scale * q @ k.T`` with -inf above the diagonal for causal models."""
+        s = (self.query @ self.key.T) * self.scale
+        if self.causal:
+            s = np.where(np.tril(np.ones_like(s, dtype=bool)), s, -np.inf)
+        return s
+
+    def attention(self) -> np.ndarray:
+        """Softmax of :meth:`scores` along keys: the attention map these vectors give."""
+        s = self.scores()
+        e = np.exp(s - s.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def query_key_vectors(model: Any, capture: Capture, *, example: int = 0, layer: int = 0, head: int = 0) -> QueryKey:
+    """Query and key vectors of ``head`` in ``layer`` from the model's weights and the captured hidden states.
+
+    Raises NotImplementedError (saying why) for families whose score is not a plain
+    scaled dot product of the projected vectors, and ValueError when the capture has no
+    hidden states or the model does not match it.
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> model, tok = tiny_model("gpt2")
+        >>> cap = attnviz.extract(model, tok, "hello there world")
+        >>> qk = query_key_vectors(model, cap, layer=0, head=1)
+        >>> bool(np.allclose(qk.attention(), cap[0].attentions[0, 1], atol=1e-4))
+        True
+    """
+    import torch
+
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type not in SUPPORTED:
+        raise NotImplementedError(f"the neuron view does not support {model_type!r}: {_why_not(model_type)}; "
+                                  f"supported: {', '.join(SUPPORTED)}")
+    ex = capture[example]
+    if ex.hidden_states is None:
+        raise ValueError("this capture has no hidden states: extract it with hidden_states=True (the default)")
+    n_model = getattr(model.config, "num_hidden_layers", None)
+    if n_model is not None and ex.hidden_states.shape[0] != n_model + 1:
+        raise ValueError(f"the capture has {ex.hidden_states.shape[0] - 1} layers of hidden states but the model "
+                         f"{n_model}: pass the model the capture was made with")
+    n_layers = ex.hidden_states.shape[0] - 1
+    if not 0 <= layer < n_layers:
+        raise ValueError(f"layer {layer} is out of range: the model has layers 0..{n_layers - 1}")
+    base = model.base_model
+    param = next(model.parameters())
+    x = torch.as_tensor(np.asarray(ex.hidden_states[layer]), dtype=param.dtype, device=param.device)
+    with torch.no_grad():
+        if model_type in BERT_LIKE:
+            att = base.encoder.layer[layer].attention.self
+            heads, d = att.num_attention_heads, att.attention_head_size
+            q, k, causal = att.query(x), att.key(x), False
+        elif model_type == "distilbert":
+            att = base.transformer.layer[layer].attention
+            heads = att.n_heads
+            d = att.dim // heads
+            q, k, causal = att.q_lin(x), att.k_lin(x), False
+        else:  # gpt2
+            block = base.h[layer]
+            heads, d = block.attn.num_heads, block.attn.head_dim
+            qkv = block.attn.c_attn(block.ln_1(x))
+            q, k = qkv[..., : heads * d], qkv[..., heads * d: 2 * heads * d]
+            causal = True
+    if not 0 <= head < heads:
+        raise ValueError(f"head {head} is out of range: the model has heads 0..{heads - 1}")
+    scale = 1.0 / np.sqrt(d)
+    if model_type == "gpt2":
+        if not model.config.scale_attn_weights:
+            scale = 1.0
+        if model.config.scale_attn_by_inverse_layer_idx:
+            scale /= layer + 1
+    part = slice(head * d, (head + 1) * d)
+    q = q[..., part].float().cpu().numpy()
+    k = k[..., part].float().cpu().numpy()
+    return QueryKey(q, k, float(scale), causal, list(ex.display_tokens), int(layer), int(head))
+
+
+def _why_not(model_type: str | None) -> str:
+    if model_type in WHY_NOT:
+        return WHY_NOT[model_type]
+    if model_type in ROTARY:
+        return "rotary position embeddings rotate q and k per position after the projection"
+    return "its attention is not read yet (only plain scaled dot-product families are)"
+
+
+def neuron_view(model: Any, capture: Capture, *, example: int = 0, layer: int = 0, head: int = 0,
+                query: int | None = None, title: str | None = None, theme: str = "auto"):
+    """An HTML view of q, k, q * k, the score and the weight for each key of a chosen query token.
+
+    Click or hover a token on the left to make it the query. Columns: the key vector k,
+    the elementwise product q * k (blue negative, red positive; the sum of a row times
+    the scale is the score), the score and the softmax weight (the captured attention).
+
+    Args:
+        model: the model the capture was made with (its projection weights are read).
+        capture: a Capture with hidden states.
+        example / layer / head: which map; query: the query token shown first (default:
+            the first non-special token).
+        title, theme: as in :func:`attnviz.notebook.head_view`.
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> model, tok = tiny_model("bert")
+        >>> view = neuron_view(model, attnviz.extract(model, tok, "the cat sat"), layer=1, head=0)
+        >>> type(view).__name__, view.payload["d"]
+        ('NeuronView', 8)
+    """
+    from attnviz.notebook.html import NeuronView, _check_style
+
+    _check_style("linear", theme)
+    qk = query_key_vectors(model, capture, example=example, layer=layer, head=head)
+    ex = capture[example]
+    if query is None:
+        query = next((i for i, s in enumerate(ex.special_mask) if not s), 0)
+    if not 0 <= query < len(qk.tokens):
+        raise ValueError(f"query {query} is out of range: the example has tokens 0..{len(qk.tokens) - 1}")
+    payload = {"version": 1, "theme": theme, "tokens": qk.tokens, "special": [int(s) for s in ex.special_mask],
+               "layer": qk.layer, "head": qk.head, "d": int(qk.query.shape[1]), "scale": qk.scale,
+               "causal": qk.causal, "query": int(query), "model": capture.model_name or capture.model_type,
+               "q": np.round(qk.query, 4).tolist(), "k": np.round(qk.key, 4).tolist(), "kinds": []}
+    return NeuronView(payload, title=title or "")

@@ -1,0 +1,172 @@
+"""Benchmark: attention of a Llama-architecture model at long context, layer by layer.
+
+The model is built from a config with random weights (nothing is downloaded): 8 layers x 16
+heads, 4 key/value heads (grouped-query attention), hidden size 256. Three measurements:
+
+1. Memory, at 2,048 and 4,096 tokens: the peak RSS over the start of
+   ``extract(layers=[0], hidden_states=False)`` against a bare ``output_attentions=True``
+   forward under eager attention (what a tutorial user writes). Every case runs in a fresh
+   subprocess; the peak is the kernel's high-water mark (VmHWM) after it was reset at the
+   start. Goal: ratio <= 0.25.
+2. 16,384 tokens, ``queries="last"``, every layer: completes with peak RSS < 3 GB (a bare
+   forward would need 8 x 16 x 16,384^2 x 4 B = 137 GB).
+3. Time at 2,048 tokens, one process, best of ``--rounds``: one layer kept <= 0.35x the bare
+   eager forward, every layer kept <= 1.10x.
+
+Run: .venv/bin/python benchmarks/bench_long_context.py [--lengths 2048 4096] [--long 16384] [--rounds 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+GiB = 1024 ** 3
+MiB = 1024 ** 2
+
+
+def build_model(tokens: int):
+    """A random-weight Llama (8 x 16 heads, 4 KV heads, hidden 256) and a text of ``tokens`` tokens."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from attnviz.testing import CORPUS, tiny_tokenizer
+
+    tok = tiny_tokenizer("llama")
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=256, intermediate_size=688, num_hidden_layers=8,
+                      num_attention_heads=16, num_key_value_heads=4, max_position_embeddings=max(tokens, 4096),
+                      pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(cfg).eval()
+    words = " ".join(CORPUS)
+    text = words
+    while len(tok(text)["input_ids"]) < tokens:
+        text = text + " " + words
+    return model, tok, text
+
+
+def _reset_peak() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
+
+
+def _status(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"{field} missing from /proc/self/status")
+
+
+def run_case(case: str, tokens: int) -> dict:
+    """One memory case in this (fresh) process: returns peak RSS over the start, in bytes."""
+    import warnings
+
+    import torch
+
+    import attnviz
+
+    warnings.simplefilter("ignore")
+    model, tok, text = build_model(tokens)
+    ids = tok(text, truncation=True, max_length=tokens, return_tensors="pt")
+    torch.set_grad_enabled(False)
+    _reset_peak()
+    start = _status("VmRSS")
+    if case == "bare":
+        model.set_attn_implementation("eager")
+        out = model(**ids, output_attentions=True)
+        kept = sum(a.numel() * a.element_size() for a in out.attentions)
+    elif case == "one_layer":
+        cap = attnviz.extract(model, tok, text, max_length=tokens, layers=[0], hidden_states=False)
+        kept = cap[0].attentions.nbytes
+    elif case == "last_query":
+        cap = attnviz.extract(model, tok, text, max_length=tokens, queries="last", hidden_states=False)
+        kept = cap[0].attentions.nbytes
+        assert cap[0].attentions.shape == (8, 16, 1, tokens), cap[0].attentions.shape
+    else:
+        raise ValueError(case)
+    return {"case": case, "tokens": tokens, "start": start, "peak": _status("VmHWM"), "kept": kept}
+
+
+def run_timing(tokens: int, rounds: int) -> dict:
+    """Bare eager forward vs extract with one layer and with every layer, same input, one process."""
+    import warnings
+
+    import torch
+
+    import attnviz
+
+    warnings.simplefilter("ignore")
+    model, tok, text = build_model(tokens)
+    ids = tok(text, truncation=True, max_length=tokens, return_tensors="pt")
+    torch.set_grad_enabled(False)
+
+    def bare():
+        model.set_attn_implementation("eager")
+        model(**ids, output_attentions=True)
+        model.set_attn_implementation("sdpa")
+
+    def sdpa():
+        model(**ids)
+
+    cases = {
+        "bare": bare,
+        "sdpa": sdpa,
+        "one_layer": lambda: attnviz.extract(model, tok, text, max_length=tokens, layers=[0], hidden_states=False),
+        "all_layers": lambda: attnviz.extract(model, tok, text, max_length=tokens, hidden_states=False),
+    }
+    best = {name: float("inf") for name in cases}
+    for _ in range(rounds):
+        for name, fn in cases.items():
+            begin = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - begin)
+    return best
+
+
+def _subprocess(*args: str) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", type=int, nargs="*", default=[2048, 4096])
+    parser.add_argument("--long", type=int, default=16384, help="0 to skip the queries='last' case")
+    parser.add_argument("--time-tokens", type=int, default=2048, help="0 to skip the timing")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--tokens", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.case == "timing":
+        print(json.dumps(run_timing(args.tokens, args.rounds)))
+        return
+    if args.case:
+        print(json.dumps(run_case(args.case, args.tokens)))
+        return
+    print("Llama architecture, random weights: 8 layers x 16 heads, 4 KV heads, hidden 256 (CPU)")
+    for tokens in args.lengths:
+        bare = _subprocess("--case", "bare", "--tokens", str(tokens))
+        one = _subprocess("--case", "one_layer", "--tokens", str(tokens))
+        b, o = bare["peak"] - bare["start"], one["peak"] - one["start"]
+        print(f"  {tokens:6d} tokens, peak RSS over start: bare output_attentions forward {b / MiB:8.0f} MiB, "
+              f"extract(layers=[0]) {o / MiB:6.0f} MiB (keeps {one['kept'] / MiB:.0f} MiB)  "
+              f"ratio {o / b:.3f} (goal <= 0.25)")
+    if args.long:
+        last = _subprocess("--case", "last_query", "--tokens", str(args.long))
+        full = 8 * 16 * args.long ** 2 * 4
+        print(f"  {args.long:6d} tokens, queries='last', every layer: peak RSS {last['peak'] / GiB:.2f} GiB "
+              f"(over start {(last['peak'] - last['start']) / MiB:.0f} MiB; goal < 3 GiB; "
+              f"a bare forward's maps alone: {full / GiB:.0f} GiB)")
+    if args.time_tokens:
+        t = _subprocess("--case", "timing", "--tokens", str(args.time_tokens), "--rounds", str(args.rounds))
+        print(f"  time at {args.time_tokens} tokens (best of {args.rounds}): bare eager forward {t['bare']:.2f} s, "
+              f"sdpa forward without weights {t['sdpa']:.2f} s")
+        print(f"    extract(layers=[0])  {t['one_layer']:.2f} s  ratio {t['one_layer'] / t['bare']:.3f} (goal <= 0.35)")
+        print(f"    extract(every layer) {t['all_layers']:.2f} s  ratio {t['all_layers'] / t['bare']:.3f} "
+              f"(goal <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""The views in a real JupyterLab, driven by headless Chromium with the network closed.
+
+Run a notebook, save it, shut the kernel down and reopen it: the HTML views render again
+(a view displayed twice renders twice), the ipywidgets explorer's last picture is still
+there, and JupyterLab's dark theme leaves the token labels readable. Screenshots go to
+/tmp/notebook_shots/.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.notebook.test_browser import CHROMIUM, SHOTS, browser, contrast  # noqa: F401 (fixture)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)"),
+]
+nbformat = pytest.importorskip("nbformat")
+pytest.importorskip("jupyterlab", reason="jupyterlab is not installed (pip install 'attnviz[dev]')")
+pytest.importorskip("ipywidgets")
+
+ROOT = Path(__file__).resolve().parents[2]
+CELLS = [
+    "import attnviz\nfrom attnviz.testing import tiny_model\n"
+    "cap = attnviz.extract(*tiny_model('bert'), ['the cat sat on the mat', 'a dog ran'])",
+    "view = attnviz.notebook.head_view(cap)\ndisplay(view)\ndisplay(view)",
+    "attnviz.notebook.explorer_view(cap)",
+    "ex = attnviz.notebook.explorer(cap)\nex",
+    "ex.controls['layer'].value = 1\nex.controls['head'].value = 2\nprint('redrawn:', ex.title)",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on localhost with one notebook to run; yields (url, token, notebook path)."""
+    home = tmp_path_factory.mktemp("lab")
+    work = home / "work"
+    work.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, work / "views.ipynb")
+    settings = home / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    apputils = home / "settings" / "@jupyterlab" / "apputils-extension"
+    apputils.mkdir(parents=True)
+    (apputils / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    port, token = free_port(), secrets.token_hex(16)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), JUPYTER_CONFIG_DIR=str(home / "config"),
+               JUPYTER_DATA_DIR=str(home / "data"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+               IPYTHONDIR=str(home / "ipython"), MPLBACKEND="module://matplotlib_inline.backend_inline")
+    log = open(home / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
+         f"--LabApp.user_settings_dir={home / 'settings'}", f"--LabApp.workspaces_dir={home / 'workspaces'}",
+         "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False",
+         "--LabApp.extension_manager=readonly"] + (["--allow-root"] if os.geteuid() == 0 else []),
+        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=1)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    raise RuntimeError((home / "server.log").read_text())
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("JupyterLab did not start:\n" + (home / "server.log").read_text())
+        yield url, token, work / "views.ipynb"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def open_lab(browser, url: str, token: str):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    outside: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith(url) or r.request.url.startswith("ws://127.0.0.1"):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.goto(f"{url}/lab/tree/views.ipynb?token={token}")
+    page.wait_for_function("window.jupyterapp && document.querySelector('.jp-NotebookPanel .jp-Cell')",
+                           timeout=60_000)
+    return context, page, outside
+
+
+def command(page, name: str, args: dict | None = None):
+    return page.evaluate("([n, a]) => window.jupyterapp.commands.execute(n, a)", [name, args or {}])
+
+
+def wait_idle(page, timeout: int = 90_000):
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp.shell.currentWidget;"
+        " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
+        " return k && k.status === 'idle'; }", timeout=timeout)
+
+
+def test_run_save_restart_reopen(browser, lab):
+    url, token, path = lab
+    context, page, outside = open_lab(browser, url, token)
+    wait_idle(page)
+    command(page, "notebook:run-all-cells")
+    page.wait_for_function("document.body.innerText.includes('redrawn: example 0: layer 1, head 2')", timeout=120_000)
+    page.wait_for_function("document.querySelectorAll('[data-attnviz-rendered]').length === 3", timeout=30_000)
+    assert page.locator(".av-fallback").count() == 0  # the second display of one view rendered too
+    assert page.locator(".attnviz-explorer-snapshot").count() == 1
+    page.wait_for_function("document.querySelector('.attnviz-explorer-snapshot').innerText.includes('layer 1, head 2')")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "lab_live.png"), full_page=True)
+    command(page, "docmanager:save")
+    page.wait_for_function("!window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=20_000)
+    saved = nbformat.read(path, as_version=4)
+    assert any("attnviz-explorer-snapshot" in o.get("data", {}).get("text/html", "")
+               for c in saved.cells for o in c.get("outputs", []))
+    page.evaluate("window.jupyterapp.serviceManager.sessions.shutdownAll()")
+    context.close()
+
+    # Reopened with a new kernel that has run nothing: no widget models exist any more.
+    context, page, outside2 = open_lab(browser, url, token)
+    page.wait_for_function("document.querySelectorAll('[data-attnviz-rendered]').length === 3", timeout=60_000)
+    assert page.locator(".av-fallback").count() == 0
+    snap = page.locator(".attnviz-explorer-snapshot")
+    assert snap.count() == 1 and "layer 1, head 2" in snap.inner_text()
+    assert snap.locator("img").evaluate("i => i.naturalWidth") > 100
+    page.screenshot(path=str(SHOTS / "lab_reopened.png"), full_page=True)
+    page.locator(".jp-Cell >> nth=3").locator(".jp-OutputArea").screenshot(path=str(SHOTS / "lab_reopened_explorer.png"))
+    page.locator(".jp-Cell >> nth=2").locator(".jp-OutputArea").screenshot(path=str(SHOTS / "lab_reopened_explorer_view.png"))
+
+    command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
+    page.wait_for_function("document.body.getAttribute('data-jp-theme-light') === 'false'", timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('.attnviz-view.av-dark').length === 3", timeout=10_000)
+    for sel in (".av-left .av-tok:not(.av-special)", ".av-left .av-special", ".av-side .av-tok", ".av-bar label"):
+        assert contrast(page, sel) >= 4.5, sel
+    page.screenshot(path=str(SHOTS / "lab_dark.png"), full_page=True)
+    page.locator(".jp-Cell >> nth=2").locator(".jp-OutputArea").screenshot(path=str(SHOTS / "lab_dark_explorer_view.png"))
+    command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
+    page.wait_for_function("document.querySelectorAll('.attnviz-view.av-dark').length === 0", timeout=30_000)
+    context.close()
+    assert [u for u in outside + outside2 if "127.0.0.1" not in u] == []

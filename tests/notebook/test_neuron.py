@@ -1,0 +1,43 @@
+"""The neuron view: q and k from the model's weights give back the captured attention."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import attnviz
+from attnviz.notebook import neuron_view
+from attnviz.notebook.neuron import query_key_vectors
+from attnviz.testing import tiny_model
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta", "distilbert", "gpt2"])
+def test_softmax_of_q_dot_k_is_the_captured_attention(kind):
+    model, tok = tiny_model(kind)
+    cap = attnviz.extract(model, tok, ["the cat sat on the mat", "hello"])
+    for layer in range(cap.num_layers):
+        for head in (0, cap.num_heads - 1):
+            qk = query_key_vectors(model, cap, example=0, layer=layer, head=head)
+            np.testing.assert_allclose(qk.attention(), cap[0].attentions[layer, head], atol=1e-5)
+    assert qk.causal == (kind == "gpt2")
+
+
+def test_view_payload_and_refusals(bert_capture, tiny_bert, tiny_t5, t5_capture):
+    model, _ = tiny_bert
+    view = neuron_view(model, bert_capture, example=1, layer=1, head=3)
+    p = view.payload
+    assert (p["layer"], p["head"], p["d"]) == (1, 3, 8) and p["tokens"] == bert_capture[1].display_tokens
+    assert not bert_capture[1].special_mask[p["query"]]
+    assert "attnvizViews" in view._repr_html_() and "http" not in str(view)
+    with pytest.raises(NotImplementedError, match="relative-position bias"):
+        neuron_view(tiny_t5[0], t5_capture)
+    with pytest.raises(ValueError, match="out of range"):
+        neuron_view(model, bert_capture, layer=5)
+    with pytest.raises(ValueError, match="out of range"):
+        neuron_view(model, bert_capture, head=9)
+
+
+def test_rotary_family_is_refused_with_the_reason():
+    model, tok = tiny_model("llama")
+    cap = attnviz.extract(model, tok, "the cat")
+    with pytest.raises(NotImplementedError, match="rotary"):
+        query_key_vectors(model, cap)
