@@ -13,6 +13,10 @@ engine up to float64 rounding, however the chunks were spread over the workers.
 Faults: Ray Data restarts an actor whose process died and retries its task; a chunk
 whose partial arrives twice is counted once (partials are keyed by chunk id).
 
+Memory: the driver holds the texts (numbered chunks of strings, about 100 MB per 10^6
+short texts) and the partials (a few layer x head arrays per chunk), never an attention
+map; each worker holds one chunk's maps at a time.
+
 Ray is an optional extra: ``pip install 'attnviz[ray]'``.
 
 Example:
