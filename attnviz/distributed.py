@@ -386,12 +386,13 @@ def _settings(model_dir: str, name: str, options: dict) -> dict:
     """What a resumed folder must agree with (see CaptureWriter.check_settings), from the config alone."""
     from transformers import AutoConfig
 
-    from attnviz.extract import _model_dims, _subset
+    from attnviz.families import model_dims
+    from attnviz.inputs import select_indices
     from attnviz.streaming import query_spec_json
 
-    dims = _model_dims(AutoConfig.from_pretrained(model_dir))
-    layers = _subset(options.get("layers"), dims["layers"], "layer")
-    heads = _subset(options.get("heads"), dims["heads"], "head")
+    dims = model_dims(AutoConfig.from_pretrained(model_dir))
+    layers = select_indices(options.get("layers"), dims["layers"], "layer")
+    heads = select_indices(options.get("heads"), dims["heads"], "head")
     return {"model_name": name, "dtype": options.get("dtype", "float32"), "reduce_heads": options.get("reduce_heads"),
             "queries": query_spec_json(options.get("queries")),
             "layers": layers or (list(range(dims["layers"])) if dims["layers"] else None),
