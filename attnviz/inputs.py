@@ -24,6 +24,14 @@ from typing import Any, Sequence
 
 
 def check_model_arg(model: Any) -> None:
+    """Raise a TypeError unless ``model`` is a transformers model or a model folder's path.
+
+    Example:
+        >>> check_model_arg("./my-model")
+        >>> check_model_arg(42)
+        Traceback (most recent call last):
+        TypeError: model is a int, not a transformers model: pass a loaded model (e.g. AutoModel.from_pretrained(path)) or the path of a local model folder
+    """
     if isinstance(model, (str, os.PathLike)) and not isinstance(model, bytes):
         return
     if getattr(model, "config", None) is None or not callable(model):
@@ -32,6 +40,13 @@ def check_model_arg(model: Any) -> None:
 
 
 def check_count(value: Any, name: str) -> None:
+    """Raise unless ``value`` is a whole number of at least 1 (``name`` is the argument's name).
+
+    Example:
+        >>> check_count(0, "batch_size")
+        Traceback (most recent call last):
+        ValueError: batch_size=0 is too small: pass a whole number of at least 1
+    """
     import numbers
 
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -42,6 +57,12 @@ def check_count(value: Any, name: str) -> None:
 
 
 def as_texts(values: Any, name: str, expected: int | None = None) -> list[str]:
+    """One string or an iterable of non-empty strings as a list (``expected``: their required number).
+
+    Example:
+        >>> as_texts("a cat", "texts")
+        ['a cat']
+    """
     if isinstance(values, (bytes, bytearray)):
         raise TypeError(f"{name} is bytes, not a string: decode it first, e.g. {name}.decode('utf-8')")
     if isinstance(values, str):
@@ -65,6 +86,11 @@ def tokenize_texts(tokenizer: Any, texts: list[str], pairs: list[str] | None, li
     """Tokenize texts (no padding), truncating to ``limit`` with a warning that counts the cut tokens.
 
     Returns one dict per text: input_ids (and token_type_ids), word_ids and offsets.
+
+    Example:
+        >>> from attnviz.testing import tiny_tokenizer
+        >>> [len(item["input_ids"]) for item in tokenize_texts(tiny_tokenizer("bert"), ["the cat", "a"], None, 64)]
+        [4, 3]
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -95,6 +121,15 @@ def tokenize_texts(tokenizer: Any, texts: list[str], pairs: list[str] | None, li
 
 
 def decoder_targets(tokenizer, cfg, enc_dec, decoder_texts, labels, n) -> list[list[int]] | None:
+    """Decoder inputs of an encoder-decoder: each target shifted right after the start token
+    (None for other models, which must then get no ``decoder_texts``/``labels``).
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> model, tok = tiny_model("t5")
+        >>> decoder_targets(tok, model.config, True, None, [[5, 6, 1]], 1)
+        [[0, 5, 6]]
+    """
     if not enc_dec:
         if decoder_texts is not None or labels is not None:
             raise ValueError("decoder_texts/labels are for encoder-decoder models; this model has no decoder input")
@@ -116,7 +151,14 @@ def decoder_targets(tokenizer, cfg, enc_dec, decoder_texts, labels, n) -> list[l
 
 
 def check_vocabulary(model, encoded, targets) -> None:
-    """Raise a ValueError when a token id is outside the model's vocabulary (wrong tokenizer)."""
+    """Raise a ValueError when a token id is outside the model's vocabulary (wrong tokenizer).
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> check_vocabulary(tiny_model("bert")[0], [{"input_ids": [2, 10**6]}], None)
+        Traceback (most recent call last):
+        ValueError: the tokenizer produced token id 1000000, but the model's vocabulary has only ...
+    """
     try:
         size = model.get_input_embeddings().num_embeddings
     except (AttributeError, NotImplementedError):
@@ -136,6 +178,10 @@ def check_tokenizer(model: Any, tokenizer: Any) -> None:
     Checked against the model's config: the special-token ids (padding, start, end: two or
     more that disagree mean another tokenizer, e.g. a BERT tokenizer with a RoBERTa model) and
     the vocabulary (a special token whose id is beyond the model's embedding table).
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> check_tokenizer(tiny_model("bert")[0], tiny_model("bert")[1])
     """
     if not callable(tokenizer):
         raise TypeError(f"tokenizer is a {type(tokenizer).__name__}, not a tokenizer: pass the model's "
@@ -171,6 +217,12 @@ def check_tokenizer(model: Any, tokenizer: Any) -> None:
 
 
 def select_indices(chosen: Sequence[int] | None, total: int | None, name: str) -> list[int] | None:
+    """Checked, sorted, unique layer/head indices out of ``total`` (``name``: "layer" or "head"); None stays None.
+
+    Example:
+        >>> select_indices([3, 1, 1], 4, "head")
+        [1, 3]
+    """
     import numbers
 
     if chosen is None:
@@ -194,7 +246,13 @@ def select_indices(chosen: Sequence[int] | None, total: int | None, name: str) -
 
 
 def padding_side_for(model, requested: str, enc_dec: bool) -> str:
-    """The padding side to use: left only where position ids can be passed (results stay exact)."""
+    """The padding side to use: left only where position ids can be passed (results stay exact).
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> padding_side_for(tiny_model("t5")[0], "left", enc_dec=True)
+        'right'
+    """
     if requested not in ("left", "right"):
         raise ValueError(f"padding_side={requested!r}: use 'left' or 'right'")
     if requested == "left" and not enc_dec and "position_ids" in inspect.signature(model.forward).parameters:

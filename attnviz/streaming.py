@@ -38,11 +38,11 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from attnviz.capture import KINDS
 from attnviz.families import CROSS_NAMES  # module names of cross-attention, one per family
 
 NAME = "attnviz"
 BLOCK_BYTES = 32 * 2**20  # upper bound on one block of float32 scores (batch x head x rows x keys)
-KINDS = ("self", "decoder", "cross")
 
 _ACTIVE: contextvars.ContextVar["Session | None"] = contextvars.ContextVar("attnviz_session", default=None)
 

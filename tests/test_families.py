@@ -37,3 +37,9 @@ def test_derived_name_lists_start_with_the_table():
     assert "EncDecAttention" in CROSS_NAMES and "encoder_attn" in CROSS_NAMES
     assert NORM_NAMES[0] == "ln_f" and "norm" in NORM_NAMES
     assert all(f.final_norm for f in FAMILIES.values() if f.causal), "a causal family needs its final norm"
+
+
+def test_tiny_model_takes_a_family_and_the_old_kind_keyword_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="kind= keyword"):
+        old, _ = tiny_model(kind="gpt2")
+    assert old.config.model_type == tiny_model(family="gpt2")[0].config.model_type == "gpt2"

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from attnviz.capture import Capture, Example
+from attnviz.capture import Capture, Example, check_kind
 
 KIND_LABELS = {"self": "Self-attention", "encoder": "Encoder", "decoder": "Decoder", "cross": "Cross"}
 ARRAY_OF_KIND = {"self": "attentions", "encoder": "attentions", "decoder": "decoder_attentions",
@@ -85,8 +85,7 @@ def kinds_of(example: Example, kind: str | None) -> list[str]:
         ['self']
     """
     if kind is not None:
-        if kind not in ARRAY_OF_KIND:
-            raise ValueError(f"unknown attention kind {kind!r}: use 'self' (or 'encoder'), 'decoder' or 'cross'")
+        kind = check_kind(kind)
         if kind == "self" and example.is_encoder_decoder:
             kind = "encoder"
         return [kind]

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from attnviz.capture import Capture
+from attnviz.capture import KINDS, Capture
 from attnviz.notebook.bertviz import NOTEBOOK_EXTRA
 from attnviz.notebook.payload import kinds_of
 
@@ -153,14 +153,14 @@ def _explorer_class() -> type:
         def _changed_kind(self, change: Any = None) -> None:
             c = self.controls
             kinds = kinds_of(self.capture[c["example"].value], None)
-            names = [k for k in kinds if k in ("self", "encoder", "decoder", "cross")]
+            names = [k for k in kinds if k in ("encoder", *KINDS)]
             options = [(n, n) for n in names]
             if [o[1] for o in c["kind"].options] != names:
                 with self.hold_trait_notifications():
                     c["kind"].options = options
                     c["kind"].value = names[0]
             c["kind"].layout.display = None if len(names) > 1 else "none"
-            layers = _layers(self.capture, c["kind"].value)
+            layers = self.capture.kind_layers(c["kind"].value)
             if list(c["layer"].options) != layers:
                 keep = c["layer"].value if c["layer"].value in layers else layers[0]
                 c["layer"].unobserve(self._changed, names="value")
@@ -210,12 +210,6 @@ def _controls(widgets: Any, capture: Capture, example: int, view: str) -> dict[s
                                  description="head", style=style),
         "hide_special": widgets.Checkbox(value=False, description="hide special tokens", indent=False),
     }
-
-
-def _layers(capture: Capture, kind: str) -> list[int]:
-    if kind in ("decoder", "cross") and capture.decoder_layers is not None:
-        return list(capture.decoder_layers)
-    return list(capture.layers)
 
 
 def _short(text: str, limit: int = 40) -> str:
