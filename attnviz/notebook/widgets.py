@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from attnviz.capture import KINDS, Capture
+from attnviz.capture import KINDS, Capture, check_kind
 from attnviz.notebook.bertviz import NOTEBOOK_EXTRA
 from attnviz.notebook.payload import kinds_of
 
@@ -223,7 +223,7 @@ def _draw(capture: Capture, s: dict[str, Any], dpi: int, cmap: Any = None) -> tu
     from attnviz import plot
 
     ex = capture[s["example"]]
-    kind = "self" if s["kind"] in ("self", "encoder") else s["kind"]
+    kind = check_kind(s["kind"])
     where = f"example {s['example']}" + ("" if kind == "self" else f", {kind} attention")
     if s["view"] == "grid":
         grid = plot.head_grid(capture, example=s["example"], kind=kind, hide_special=s["hide_special"],
