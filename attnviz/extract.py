@@ -38,7 +38,6 @@ from attnviz.streaming import query_spec_json, resolve_queries
 _model_dims = model_dims
 
 
-
 def extract(
     model: Any,
     tokenizer: Any = None,

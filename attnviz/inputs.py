@@ -30,7 +30,7 @@ def check_model_arg(model: Any) -> None:
         >>> check_model_arg("./my-model")
         >>> check_model_arg(42)
         Traceback (most recent call last):
-        TypeError: model is a int, not a transformers model: pass a loaded model (e.g. AutoModel.from_pretrained(path)) or the path of a local model folder
+        TypeError: model is a int, not a transformers model: pass a loaded model ...
     """
     if isinstance(model, (str, os.PathLike)) and not isinstance(model, bytes):
         return
