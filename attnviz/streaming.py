@@ -38,12 +38,11 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from attnviz.capture import KINDS
+from attnviz.families import CROSS_NAMES  # module names of cross-attention, one per family
+
 NAME = "attnviz"
 BLOCK_BYTES = 32 * 2**20  # upper bound on one block of float32 scores (batch x head x rows x keys)
-KINDS = ("self", "decoder", "cross")
-
-# Module names of cross-attention (encoder-decoder attention) across families.
-CROSS_NAMES = ("encoder_attn", "EncDecAttention", "crossattention", "cross_attn", "cross_attention")
 
 _ACTIVE: contextvars.ContextVar["Session | None"] = contextvars.ContextVar("attnviz_session", default=None)
 
