@@ -19,6 +19,7 @@ Example:
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -98,6 +99,7 @@ class HeadGrid(FigureView):
         self._cax = fig.add_axes((0.9, 0, 0.02, 1), label="<colorbar>")
         self.colorbar = fig.colorbar(self.image, cax=self._cax, label=cbar_label)
         self.colorbar.solids.set_rasterized(True)
+        self.colorbar.locator = _colorbar_locator(norm)  # ~5 round values: each label costs a text draw
         self._suptitle = fig.suptitle(title, va="top") if title else None
         fig.set_size_inches(self._figsize(width))
         self._fit_labels()
@@ -325,6 +327,13 @@ class HeadGrid(FigureView):
         return w, max(heights[-2:]) if abs(heights[-1] - heights[-2]) > 0.02 * heights[-1] else heights[-1]
 
 
+def _colorbar_locator(norm: Normalize) -> Any:
+    from matplotlib.colors import LogNorm
+    from matplotlib.ticker import LogLocator, MaxNLocator
+
+    return LogLocator(numticks=5) if isinstance(norm, LogNorm) else MaxNLocator(nbins=5, steps=[1, 2, 5, 10])
+
+
 @dataclass
 class _Plan:
     left: float
@@ -343,12 +352,17 @@ class _Plan:
 
 def _text_width(texts: Sequence[str], size: float) -> float:
     """Width in points of the widest of ``texts`` (the 3 longest are measured)."""
+    longest = sorted(set(texts), key=len, reverse=True)[:3]
+    return max((_one_width(t, float(size)) for t in longest), default=0.0)
+
+
+@functools.lru_cache(maxsize=4096)
+def _one_width(text: str, size: float) -> float:
+    """Width in points of one string at ``size`` in the default font (cached: the layout asks often)."""
     from matplotlib.font_manager import FontProperties
     from matplotlib.textpath import text_to_path
 
-    prop = FontProperties(size=size)
-    longest = sorted(set(texts), key=len, reverse=True)[:3]
-    return max((text_to_path.get_text_width_height_descent(t, prop, ismath=False)[0] for t in longest), default=0.0)
+    return float(text_to_path.get_text_width_height_descent(text, FontProperties(size=size), ismath=False)[0])
 
 
 def head_grid(
