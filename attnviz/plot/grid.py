@@ -36,7 +36,7 @@ from attnviz.plot.export import WIDTHS
 from attnviz.plot.resize import on_resize
 from attnviz.plot.theme import SEQUENTIAL, font_points
 from attnviz.plot.provenance import set_provenance
-from attnviz.plot.ticks import MIN_FONT, fit_font, fit_ticks
+from attnviz.plot.ticks import LITERAL, MIN_FONT, fit_font, fit_ticks
 from attnviz.plot.view import FigureView
 
 CELL_INCHES = 0.55  # default cell size when no width is given
@@ -100,7 +100,7 @@ class HeadGrid(FigureView):
         self.colorbar = fig.colorbar(self.image, cax=self._cax, label=cbar_label)
         self.colorbar.solids.set_rasterized(True)
         self.colorbar.locator = _colorbar_locator(norm)  # ~5 round values: each label costs a text draw
-        self._suptitle = fig.suptitle(title, va="top") if title else None
+        self._suptitle = fig.suptitle(title, va="top", **LITERAL) if title else None
         fig.set_size_inches(self._figsize(width))
         self._fit_labels()
         on_resize(fig, HeadGrid._fit_labels, self)
@@ -243,6 +243,8 @@ class HeadGrid(FigureView):
             self.ax.tick_params(axis="x", labelrotation=90)
         else:
             self.ax.set_xticks([])
+        self.ax.xaxis.set_visible(bool(plan.x_font))  # an Axis without labels still costs a draw
+        self.ax.yaxis.set_visible(bool(plan.y_font))
         for label in self.layer_labels:
             label.set_position((-(plan.y_token_w + 4) if plan.y_font else -3, 0))
             label.set_fontsize(plan.label_font)
