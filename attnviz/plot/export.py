@@ -17,8 +17,9 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import matplotlib as mpl
 from matplotlib.figure import Figure, FigureBase
@@ -87,7 +88,12 @@ def file_format(path: Path) -> str:
 
 
 def file_metadata(fmt: str, info: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict:
-    """File metadata for one format from the recorded provenance plus the caller's keys."""
+    """File metadata for one format from the recorded provenance plus the caller's keys.
+
+    Example:
+        >>> file_metadata("png", {"model": "m", "text": "hi"}, {"Author": "me"})["Author"]
+        'me'
+    """
     from attnviz import __version__
 
     model, text = str(info.get("model", "")), str(info.get("text", ""))[:2000]

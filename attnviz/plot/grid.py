@@ -20,8 +20,9 @@ Example:
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -33,9 +34,9 @@ from matplotlib.image import AxesImage
 from attnviz.capture import Capture
 from attnviz.plot import _maps
 from attnviz.plot.export import WIDTHS
+from attnviz.plot.provenance import set_provenance
 from attnviz.plot.resize import on_resize
 from attnviz.plot.theme import SEQUENTIAL, font_points
-from attnviz.plot.provenance import set_provenance
 from attnviz.plot.ticks import LITERAL, MIN_FONT, fit_font, fit_ticks
 from attnviz.plot.view import FigureView
 
@@ -76,11 +77,11 @@ class HeadGrid(FigureView):
                  row_boundary: float | None = None, col_boundary: float | None = None,
                  imshow_kwargs: dict | None = None) -> None:
         super().__init__(Figure(figsize=(1, 1)))
-        n_layers, n_heads, q, k = data.shape
+        q, k = data.shape[2:]
         self.layers, self.heads = list(layers), list(heads)
         self.row_tokens, self.col_tokens = list(row_tokens), list(col_tokens)
         self.shape = (q, k)
-        self.gap = max(1, int(round(0.08 * k)))
+        self.gap = max(1, round(0.08 * k))
         self._show_tokens = tokens
         self._cells: np.ndarray | None = None
         fig = self.figure
@@ -256,13 +257,13 @@ class HeadGrid(FigureView):
         if self._suptitle is not None:
             self._suptitle.set_y(1 - 2 / h_pt)
 
-    def _label_heads(self, plan: "_Plan") -> None:
+    def _label_heads(self, plan: _Plan) -> None:
         """"head h" above each column (just "h" under one "head" when the cells are narrow)."""
         for text in self.head_labels:
             text.remove()
         k = self.shape[1]
         size = plan.label_font
-        style = dict(textcoords="offset points", ha="center", va="bottom", fontsize=size)
+        style = {"textcoords": "offset points", "ha": "center", "va": "bottom", "fontsize": size}
         self.head_labels = [
             self.ax.annotate(f"head {h}" if plan.long_heads else str(h), xy=(j * (k + self.gap) + (k - 1) / 2, 1),
                              xycoords=self.ax.get_xaxis_transform(), xytext=(0, 2), **style)
@@ -271,7 +272,7 @@ class HeadGrid(FigureView):
             self.head_labels.append(self.ax.annotate("head", xy=(0.5, 1), xycoords="axes fraction",
                                                      xytext=(0, 3 + 1.3 * size), **style))
 
-    def _plan(self) -> "_Plan":
+    def _plan(self) -> _Plan:
         """Margins and label sizes (points) that fit the figure's current size."""
         w_pt, h_pt = self.figure.get_size_inches() * 72
         q, k = self.shape

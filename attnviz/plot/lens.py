@@ -15,7 +15,10 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 
-from attnviz.plot.style import LITERAL, SEQUENTIAL, fit_ticks, font_points, on_resize, set_provenance
+from attnviz.plot.provenance import set_provenance
+from attnviz.plot.resize import on_resize
+from attnviz.plot.theme import SEQUENTIAL, font_points
+from attnviz.plot.ticks import LITERAL, fit_ticks
 
 MAX_LABEL = 8  # characters of a token written in a cell
 

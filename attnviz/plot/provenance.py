@@ -15,7 +15,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-_PROVENANCE: "weakref.WeakKeyDictionary[Figure, dict]" = weakref.WeakKeyDictionary()
+_PROVENANCE: weakref.WeakKeyDictionary[Figure, dict] = weakref.WeakKeyDictionary()
 
 
 def set_provenance(fig: Figure, **info: Any) -> None:

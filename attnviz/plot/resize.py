@@ -12,11 +12,12 @@ Example:
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from matplotlib.figure import Figure
 
-_RELAYOUT: "weakref.WeakKeyDictionary[Figure, list]" = weakref.WeakKeyDictionary()
+_RELAYOUT: weakref.WeakKeyDictionary[Figure, list] = weakref.WeakKeyDictionary()
 
 
 def on_resize(fig: Figure, callback: Callable[[Any], None], target: Any) -> None:

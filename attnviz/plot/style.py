@@ -22,12 +22,34 @@ Example:
 """
 from __future__ import annotations
 
-from attnviz.plot.export import (FORMATS, PNG_COMPRESS_LEVEL, WIDTHS, figure_of, file_format, file_metadata,
-                                 save_figure, width_inches)
-from attnviz.plot.provenance import _PROVENANCE, provenance, set_provenance
-from attnviz.plot.resize import _RELAYOUT, on_resize, relayout
-from attnviz.plot.theme import DIVERGING, EXPORT_RC, PAPER_RC, SEQUENTIAL, font_points, paper_theme
-from attnviz.plot.ticks import LITERAL, MIN_FONT, fit_font, fit_ticks, fit_token_ticks, literal
+from attnviz.plot.export import (
+                                 FORMATS,
+                                 PNG_COMPRESS_LEVEL,
+                                 WIDTHS,
+                                 figure_of,
+                                 file_format,
+                                 file_metadata,
+                                 save_figure,
+                                 width_inches,
+)
+from attnviz.plot.provenance import _PROVENANCE, provenance, set_provenance  # noqa: F401
+from attnviz.plot.resize import _RELAYOUT, on_resize, relayout  # noqa: F401
+from attnviz.plot.theme import (
+                                 DIVERGING,
+                                 EXPORT_RC,
+                                 PAPER_RC,
+                                 SEQUENTIAL,
+                                 font_points,
+                                 paper_theme,
+)
+from attnviz.plot.ticks import (
+                                 LITERAL,
+                                 MIN_FONT,
+                                 fit_font,
+                                 fit_ticks,
+                                 fit_token_ticks,
+                                 literal,
+)
 from attnviz.plot.view import FigureView
 
 # The old private names, kept for code that used them.
@@ -36,8 +58,29 @@ _width_inches = width_inches
 _metadata = file_metadata
 
 __all__ = [
-    "DIVERGING", "EXPORT_RC", "FORMATS", "FigureView", "LITERAL", "MIN_FONT", "PAPER_RC", "PNG_COMPRESS_LEVEL",
-    "SEQUENTIAL", "WIDTHS", "figure_of", "file_format", "file_metadata", "fit_font", "fit_ticks",
-    "fit_token_ticks", "font_points", "literal", "on_resize", "paper_theme", "provenance", "relayout",
-    "save_figure", "set_provenance", "width_inches",
+                                 "DIVERGING",
+                                 "EXPORT_RC",
+                                 "FORMATS",
+                                 "LITERAL",
+                                 "MIN_FONT",
+                                 "PAPER_RC",
+                                 "PNG_COMPRESS_LEVEL",
+                                 "SEQUENTIAL",
+                                 "WIDTHS",
+                                 "FigureView",
+                                 "figure_of",
+                                 "file_format",
+                                 "file_metadata",
+                                 "fit_font",
+                                 "fit_ticks",
+                                 "fit_token_ticks",
+                                 "font_points",
+                                 "literal",
+                                 "on_resize",
+                                 "paper_theme",
+                                 "provenance",
+                                 "relayout",
+                                 "save_figure",
+                                 "set_provenance",
+                                 "width_inches",
 ]
