@@ -564,8 +564,15 @@ def _unreadable(path: Path, exc: Exception) -> ValueError:
     )
 
 
-def _ranges(values: Sequence[int]) -> str:
-    """Compact text for a list of ints: [0, 1, 2, 5] -> '0-2, 5'."""
+def format_ranges(values: Sequence[int]) -> str:
+    """Compact text for a list of ints (layers, heads): [0, 1, 2, 5] -> '0-2, 5'.
+
+    Used by error messages across attnviz (capture, comparison, the CLI).
+
+    Example:
+        >>> format_ranges([5, 0, 1, 2]), format_ranges([])
+        ('0-2, 5', 'none')
+    """
     values = sorted(values)
     if not values:
         return "none"
@@ -578,3 +585,6 @@ def _ranges(values: Sequence[int]) -> str:
         if v is not None:
             start = prev = v
     return ", ".join(parts)
+
+
+_ranges = format_ranges  # the old private name

@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from attnviz.atomic import atomic_write_text
-from attnviz.capture import Capture, _ranges
+from attnviz.capture import Capture, format_ranges as _ranges
 from attnviz.comparison_stats import statistics
 
 __all__ = ["Comparison", "CaptureMismatchError", "compare"]

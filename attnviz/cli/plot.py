@@ -93,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
 
     show_warnings_briefly()
     out = Path(args.out)
-    attnviz.plot.style._format(out)  # a bad extension fails before the model loads
+    from attnviz.plot.export import file_format
+
+    file_format(out)  # a bad extension fails before the model loads
     head = _head(args.head)
     if not args.capture:
         texts = texts_from(args)

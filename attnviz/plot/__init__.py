@@ -24,15 +24,17 @@ Example:
 """
 from __future__ import annotations
 
+from attnviz.plot import style  # noqa: F401  (the old facade: attnviz.plot.style.X keeps working)
 from attnviz.plot.compare import change_map, head_difference, layer_lines
+from attnviz.plot.export import save_figure
 from attnviz.plot.grid import HeadGrid, head_grid
 from attnviz.plot.heatmap import token_heatmap
 from attnviz.plot.hidden import LayerSimilarity, hidden_norms, layer_similarity
 from attnviz.plot.lens import lens_table
 from attnviz.plot.profile import query_profile
 from attnviz.plot.rollout import rollout_bars, rollout_heatmap
-from attnviz.plot.style import paper_theme, save_figure
 from attnviz.plot.summary import head_summary
+from attnviz.plot.theme import paper_theme
 
 __all__ = [
     "HeadGrid",

@@ -30,7 +30,10 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from attnviz.plot.style import DIVERGING, SEQUENTIAL, FigureView, literal, set_provenance
+from attnviz.plot.provenance import set_provenance
+from attnviz.plot.theme import DIVERGING, SEQUENTIAL
+from attnviz.plot.ticks import literal
+from attnviz.plot.view import FigureView
 
 CBAR_LABELS = {"change": "1 - cosine similarity", "cosine": "cosine similarity",
                "js": "JS divergence (nats)", "entropy_change": "entropy after - before (nats)"}

@@ -24,7 +24,11 @@ from matplotlib.figure import Figure
 
 from attnviz.capture import Capture, Example
 from attnviz.plot import _maps
-from attnviz.plot.style import DIVERGING, SEQUENTIAL, FigureView, fit_token_ticks, on_resize, set_provenance
+from attnviz.plot.provenance import set_provenance
+from attnviz.plot.resize import on_resize
+from attnviz.plot.theme import DIVERGING, SEQUENTIAL
+from attnviz.plot.ticks import fit_token_ticks
+from attnviz.plot.view import FigureView
 
 
 def hidden_norms(

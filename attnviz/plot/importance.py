@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 
-from attnviz.plot.style import FigureView, set_provenance
+from attnviz.plot.provenance import set_provenance
+from attnviz.plot.view import FigureView
 
 LABELS = {"scores": "importance", "raw": "E|dL/dxi| (unnormalised)", "loss_change": "loss increase when zeroed",
           "metric_change": "metric drop when zeroed"}

@@ -15,18 +15,22 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 
-from attnviz.plot.style import LITERAL, fit_ticks, font_points, on_resize, set_provenance
+from attnviz.plot.provenance import set_provenance
+from attnviz.plot.resize import on_resize
+from attnviz.plot.theme import SEQUENTIAL, font_points
+from attnviz.plot.ticks import LITERAL, fit_ticks
 
 MAX_LABEL = 8  # characters of a token written in a cell
 
 
-def lens_table(lens: Any, *, ax: Axes | None = None, cmap: Any = "Blues", annotate: bool = True,
+def lens_table(lens: Any, *, ax: Axes | None = None, cmap: Any = None, annotate: bool = True,
                cbar: bool = True, title: str | None = None, **kwargs: Any) -> Axes:
     """Draw a :class:`~attnviz.metrics.LogitLens`: rows layers (embeddings at the bottom), columns input positions.
 
     Each cell shows the top-1 predicted next token at that layer and position; its
-    shade is that token's probability (0 to 1). Column labels are the input tokens;
-    kwargs go to ``Axes.imshow``.
+    shade is that token's probability (0 to 1), in the one default colour map of every
+    attnviz figure (:data:`~attnviz.plot.theme.SEQUENTIAL`, viridis) unless ``cmap`` is
+    given. Column labels are the input tokens; kwargs go to ``Axes.imshow``.
 
     Example:
         >>> import attnviz
@@ -44,7 +48,7 @@ def lens_table(lens: Any, *, ax: Axes | None = None, cmap: Any = "Blues", annota
         width = float(np.clip(0.62 * cols + 1.8, 3.3, 12.0))
         height = float(np.clip(0.26 * rows + 1.2, 2.0, 9.0))
         _, ax = plt.subplots(figsize=(width, height), layout="constrained")
-    image = ax.imshow(probs, cmap=cmap, vmin=0.0, vmax=1.0, origin="lower", interpolation="nearest",
+    image = ax.imshow(probs, cmap=cmap or SEQUENTIAL, vmin=0.0, vmax=1.0, origin="lower", interpolation="nearest",
                       aspect="auto", **kwargs)
     image.set_rasterized(True)
     fig = ax.figure.get_figure(root=True)

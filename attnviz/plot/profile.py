@@ -25,7 +25,9 @@ from matplotlib.axes import Axes
 
 from attnviz.capture import Capture, Example
 from attnviz.plot import _maps
-from attnviz.plot.style import SEQUENTIAL, fit_token_ticks, set_provenance
+from attnviz.plot.provenance import set_provenance
+from attnviz.plot.theme import SEQUENTIAL
+from attnviz.plot.ticks import fit_token_ticks
 
 #: Above this many keys the x axis shows positions instead of token labels.
 MAX_TOKEN_LABELS = 64

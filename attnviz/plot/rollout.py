@@ -15,7 +15,10 @@ from typing import Any
 import numpy as np
 from matplotlib.axes import Axes
 
-from attnviz.plot.style import SEQUENTIAL, fit_token_ticks, literal, on_resize, set_provenance
+from attnviz.plot.provenance import set_provenance
+from attnviz.plot.resize import on_resize
+from attnviz.plot.theme import SEQUENTIAL
+from attnviz.plot.ticks import fit_token_ticks, literal
 
 _NAMES = {"rollout": "attention rollout", "flow": "attention flow"}
 

@@ -20,7 +20,9 @@ import numpy as np
 from matplotlib import colors
 from matplotlib.axes import Axes
 
-from attnviz.plot.style import DIVERGING, MIN_FONT, SEQUENTIAL, fit_ticks, font_points, on_resize
+from attnviz.plot.resize import on_resize
+from attnviz.plot.theme import DIVERGING, SEQUENTIAL, font_points
+from attnviz.plot.ticks import MIN_FONT, fit_ticks
 
 MAX_AUTO_CELLS = 256  # annotate="auto" writes values up to this many cells (e.g. 12 x 12, 16 x 16)
 # ... and only where the font fits (at least style.MIN_FONT points)

@@ -61,15 +61,28 @@ def test_layer_and_head_labels_use_model_numbers():
 def test_tokens_on_outer_cells_only():
     cap = synthetic(layers=2, heads=2, n=4)
     grid = head_grid(cap, tokens=True, width=6)
-    top, bottom = grid.row_axes
-    assert [t.get_text() for t in bottom.get_xticklabels()] == ["w0", "w1", "w2", "w3"] * 2
-    assert [t.get_text() for t in top.get_xticklabels()] == []
-    assert [t.get_text() for t in top.get_yticklabels()] == ["w0", "w1", "w2", "w3"]
+    ax = grid.ax
+    # keys under the bottom row only (every head), queries left of every layer row, nothing on top/right
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["w0", "w1", "w2", "w3"] * 2
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["w0", "w1", "w2", "w3"] * 2
+    assert ax.xaxis.get_ticks_position() == "bottom" and ax.yaxis.get_ticks_position() == "left"
+    g = grid.gap
+    assert list(ax.get_xticks()) == [0, 1, 2, 3, 4 + g, 5 + g, 6 + g, 7 + g]
+    assert list(ax.get_yticks()) == [0, 1, 2, 3, 4 + g, 5 + g, 6 + g, 7 + g]
+
+
+def test_one_axes_one_image_one_colour_bar(bert_capture):
+    """The speed of the grid: two Axes in all (mosaic + colour bar) and one image, whatever its size."""
+    grid = head_grid(bert_capture)
+    assert len(grid.figure.axes) == 2 and len(grid.ax.images) == 1
+    assert grid.images == [grid.image] and grid.row_axes == [grid.ax, grid.ax]
+    gap_rows = grid.image.get_array()[grid.shape[0]:grid.shape[0] + grid.gap]
+    assert np.isnan(np.asarray(gap_rows, dtype=float)).all() or np.ma.getmaskarray(gap_rows).all()
 
 
 def test_no_tokens_when_too_many():
     grid = head_grid(synthetic(layers=2, heads=12, n=60), width="column")
-    assert all(len(ax.get_xticklabels()) == 0 and len(ax.get_yticklabels()) == 0 for ax in grid.row_axes)
+    assert len(grid.ax.get_xticklabels()) == 0 and len(grid.ax.get_yticklabels()) == 0
 
 
 def test_hide_special_and_row_scale(bert_capture):
@@ -98,11 +111,19 @@ def test_cross_attention_grid(t5_capture):
 def test_prompt_boundary_in_every_cell():
     cap = synthetic(layers=2, heads=3, n=6, prompt_length=3)
     grid = head_grid(cap)
-    for ax in grid.row_axes:
-        vertical = [ln for ln in ax.lines if np.ptp(ln.get_xdata()) == 0]
-        horizontal = [ln for ln in ax.lines if np.ptp(ln.get_ydata()) == 0]
-        assert len(vertical) == 3 and len(horizontal) == 3
-        assert {ln.get_ydata()[0] for ln in horizontal} == {2.5}
+    segments = [np.asarray(s) for s in grid.boundaries.get_segments()]
+    horizontal = [s for s in segments if s[0, 1] == s[1, 1]]
+    vertical = [s for s in segments if s[0, 0] == s[1, 0]]
+    assert len(horizontal) == 6 and len(vertical) == 6  # one of each in each of the 2 x 3 cells
+    for layer in grid.layers:
+        for head in grid.heads:
+            y0, x0 = grid.cell_origin(layer, head)
+            assert any(s[0, 1] == y0 + 2.5 and s[0, 0] == x0 - 0.5 and s[1, 0] == x0 + 5.5 for s in horizontal)
+            assert any(s[0, 0] == x0 + 2.5 and s[0, 1] == y0 - 0.5 and s[1, 1] == y0 + 5.5 for s in vertical)
+
+
+def test_no_boundary_without_a_prompt(bert_capture):
+    assert head_grid(bert_capture).boundaries is None
 
 
 def test_savefig_and_repr_png(tmp_path, bert_capture):

@@ -36,3 +36,10 @@ def test_without_annotation_and_on_a_given_axes(lens):
     _, ax = plt.subplots()
     assert lens.plot(ax=ax, annotate=False, cbar=False) is ax
     assert len(ax.texts) == 0 and len(ax.figure.axes) == 1
+
+
+def test_default_colour_map_is_the_one_default_and_settable(lens):
+    from attnviz.plot.style import SEQUENTIAL
+
+    assert lens_table(lens).images[0].get_cmap().name == SEQUENTIAL == "viridis"
+    assert lens_table(lens, cmap="magma").images[0].get_cmap().name == "magma"
