@@ -94,7 +94,7 @@ def file_metadata(fmt: str, info: Mapping[str, Any], extra: Mapping[str, Any] | 
         >>> file_metadata("png", {"model": "m", "text": "hi"}, {"Author": "me"})["Author"]
         'me'
     """
-    from attnviz import __version__
+    from attnviz._version import __version__
 
     model, text = str(info.get("model", "")), str(info.get("text", ""))[:2000]
     view = str(info.get("view", "attnviz figure"))
