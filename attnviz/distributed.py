@@ -383,7 +383,7 @@ def extract_dataset(model: Any, data: Any, out: str | os.PathLike, *, tokenizer:
     if not texts:
         raise ValueError("no texts to extract: pass at least one non-empty text")
     if engine == "local":
-        from attnviz.extract import extract
+        from attnviz.extraction.extract import extract
 
         return extract(model, tokenizer, texts, out=out, shard_size=shard_size, progress=progress,
                        **extract_options)
@@ -397,8 +397,8 @@ def _settings(model_dir: str, name: str, options: dict) -> dict:
     from transformers import AutoConfig
 
     from attnviz.families import model_dims
-    from attnviz.inputs import select_indices
-    from attnviz.streaming import query_spec_json
+    from attnviz.extraction.inputs import select_indices
+    from attnviz.extraction.streaming import query_spec_json
 
     dims = model_dims(AutoConfig.from_pretrained(model_dir))
     layers = select_indices(options.get("layers"), dims["layers"], "layer")
@@ -426,7 +426,7 @@ class ExtractWorker:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import json
 
-        from attnviz.extract import extract
+        from attnviz.extraction.extract import extract
 
         files, sizes, metas = [], [], []
         for shard, texts in zip(batch["shard"], batch["texts"]):

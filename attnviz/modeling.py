@@ -244,7 +244,7 @@ def inspection_mode(model: Any, implementation: str = "eager") -> Iterator[Any]:
     import torch
 
     if implementation == "attnviz":
-        from attnviz.streaming import register
+        from attnviz.extraction.streaming import register
 
         register()
     was_training = model.training

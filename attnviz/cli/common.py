@@ -83,7 +83,7 @@ def read_texts(path: str | os.PathLike, column: str = "text") -> list[str]:
         >>> read_texts(p)
         ['a', 'b']
     """
-    from attnviz.metrics.sources import iter_file_texts
+    from attnviz.data.files import iter_file_texts
 
     return list(iter_file_texts(Path(path), column))
 

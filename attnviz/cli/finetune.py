@@ -86,7 +86,7 @@ def data_from(value: str, text_column: str, label_column: str, validation_split:
 def run(args: argparse.Namespace) -> int:
     """Fine-tune and print what was written."""
     from attnviz.cli.common import show_warnings_briefly
-    from attnviz.finetuning import finetune
+    from attnviz.training.finetuning import finetune
     from attnviz.modeling import default_model_path
 
     show_warnings_briefly()

@@ -54,7 +54,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate, save and plot; print each file written."""
-    from attnviz.generate import extract_generation
+    from attnviz.extraction.generate import extract_generation
 
     show_warnings_briefly()
     if args.model is None:

@@ -24,9 +24,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from attnviz.batching import BatchRunner, StreamingUnavailable
+from attnviz.extraction.batching import BatchRunner, StreamingUnavailable
 from attnviz.distributed import check_engine, ray_dataset_stats
-from attnviz.inputs import check_vocabulary, padding_side_for, tokenize_texts
+from attnviz.extraction.inputs import check_vocabulary, padding_side_for, tokenize_texts
 from attnviz.metrics.definitions import check_metrics
 from attnviz.metrics.kernel import TokenBatch, batch_values, token_batch
 from attnviz.metrics.online import RunningStats
@@ -35,9 +35,9 @@ from attnviz.metrics.sources import iter_texts
 from attnviz.metrics.stats import HeadStats
 from attnviz.modeling import (AttentionUnavailableError, check_attentions, inspection_mode, max_positions,
                               resolve_model)
-from attnviz.streaming import NAME as STREAMING
-from attnviz.streaming import Session
-from attnviz.tokens import display_token, is_byte_level
+from attnviz.extraction.streaming import NAME as STREAMING
+from attnviz.extraction.streaming import Session
+from attnviz.extraction.tokens import display_token, is_byte_level
 
 #: Texts tokenized and sorted by length together (in batches): bounds memory, cuts padding.
 WINDOW_BATCHES = 16

@@ -23,7 +23,7 @@ import numpy as np
 
 from attnviz.families import NORM_NAMES, family_of, is_masked_lm
 from attnviz.modeling import inspection_mode, input_device, max_positions, tokenizer_for
-from attnviz.tokens import display_tokens, is_byte_level
+from attnviz.extraction.tokens import display_tokens, is_byte_level
 
 
 @dataclass

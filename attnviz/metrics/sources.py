@@ -7,13 +7,12 @@ Example:
 """
 from __future__ import annotations
 
-import csv
-import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
-DATA_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl", ".json", ".parquet")
+from attnviz.data.files import DATA_SUFFIXES, iter_file_texts
+from attnviz.data.files import row_values as _rows
 
 
 def iter_texts(source: Any, *, text_column: str = "text") -> tuple[Iterator[str], int | None]:
@@ -95,74 +94,6 @@ def _dataset_rows(ds: Any, column: str) -> Iterator[Any]:
     if names is not None and hasattr(ds, "select_columns"):
         ds = ds.select_columns([column])
     return _rows(iter(ds), column)
-
-
-def _rows(rows: Iterable[Any], column: str) -> Iterator[Any]:
-    for row in rows:
-        if isinstance(row, dict):
-            if column not in row:
-                raise ValueError(f"a row has no column {column!r} (columns: {', '.join(map(str, row))}); "
-                                 "pass text_column= naming the one with the texts")
-            row = row[column]
-        yield row
-
-
-def iter_file_texts(path: Path, column: str = "text") -> Iterator[str]:
-    """The non-empty texts of a .txt (one per line), .csv/.tsv, .jsonl or .parquet file, read lazily.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.jsonl"; _ = p.write_text('{"text": "hi"}\\n')
-        >>> list(iter_file_texts(p))
-        ['hi']
-    """
-    if not path.is_file():
-        raise FileNotFoundError(f"no data file at {path}: check the path (texts are read from .txt, "
-                                ".csv, .tsv, .jsonl or .parquet files)")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        yield from _parquet_texts(path, column)
-        return
-    with path.open(encoding="utf-8", newline="") as f:
-        if suffix in (".csv", ".tsv"):
-            reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
-            if reader.fieldnames is None or column not in reader.fieldnames:
-                raise ValueError(f"{path} has no column {column!r} (columns: {', '.join(reader.fieldnames or [])}); "
-                                 "pass text_column= naming the one with the texts")
-            for row in reader:
-                if (row[column] or "").strip():
-                    yield row[column]
-        elif suffix in (".jsonl", ".json"):
-            for number, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"{path} line {number} is not JSON ({exc.msg}): write one JSON "
-                                         "object per line") from None
-                    yield from _rows([row], column)
-        else:
-            for line in f:
-                if line.strip():
-                    yield line.rstrip("\r\n")
-
-
-def _parquet_texts(path: Path, column: str) -> Iterator[str]:
-    """The non-empty ``column`` values of a Parquet file, a record batch at a time (needs pyarrow)."""
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise ImportError(f"reading {path} needs pyarrow: pip install pyarrow (Ray Data and datasets "
-                          "install it)") from None
-    f = pq.ParquetFile(path)
-    names = f.schema_arrow.names
-    if column not in names:
-        raise ValueError(f"{path} has no column {column!r} (columns: {', '.join(names)}); "
-                         "pass text_column= naming the one with the texts")
-    for batch in f.iter_batches(columns=[column], batch_size=1024):
-        for text in batch.column(0).to_pylist():
-            if text is not None and str(text).strip():
-                yield text
 
 
 def _checked(texts: Iterator[Any]) -> Iterator[str]:

@@ -178,7 +178,7 @@ def trajectory_axes(trajectory: Any, *, ax: Axes | None = None, **kwargs: Any) -
     ``trajectory`` is a :class:`~attnviz.comparison_noise.Trajectory`; kwargs go to ``Axes.plot``.
 
     Example:
-        >>> from attnviz.comparison_noise import Trajectory
+        >>> from attnviz.comparison.noise import Trajectory
         >>> ax = trajectory_axes(Trajectory([0, 1], [0, 1], np.array([[0.0, 0.0], [0.1, 0.2]])))
         >>> [line.get_label() for line in ax.lines]
         ['layer 0', 'layer 1']

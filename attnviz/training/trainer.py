@@ -5,7 +5,7 @@ validation accuracy (``load_best_model_at_end``), report to nobody (``report_to=
 and save only the model (no optimizer state) so checkpoints stay small.
 
 Example:
-    >>> from attnviz.training_result import FinetuneOptions
+    >>> from attnviz.training.result import FinetuneOptions
     >>> args = training_arguments("/tmp/attnviz-doc-run", FinetuneOptions(epochs=2))
     >>> args.eval_strategy.value, args.load_best_model_at_end, args.metric_for_best_model
     ('epoch', True, 'accuracy')
@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from attnviz.training_result import FinetuneOptions
-from attnviz.training_setup import compute_metrics, data_collator
+from attnviz.training.result import FinetuneOptions
+from attnviz.training.setup import compute_metrics, data_collator
 
 
 def training_arguments(output_dir: str | Path, opts: FinetuneOptions, **overrides: Any):

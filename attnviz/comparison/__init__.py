@@ -35,8 +35,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from attnviz.atomic import atomic_write_text
-from attnviz.capture import Capture, format_ranges as _ranges
-from attnviz.comparison_stats import statistics
+from attnviz.capture import Capture
+from attnviz.capture import format_ranges as _ranges
+from attnviz.comparison.stats import statistics
 
 __all__ = ["Comparison", "CaptureMismatchError", "compare"]
 
@@ -206,7 +207,7 @@ class Comparison:
             >>> attnviz.compare(cap, cap).to_dict()["units"]["js"]
             'nats'
         """
-        from attnviz.comparison_noise import json_safe
+        from attnviz.comparison.noise import json_safe
 
         noise = None if self.noise is None else {"noise": self.noise, "flagged": self.flagged.tolist(),
                                                  "definition": "noise = 1 - cosine between the after checkpoint "
@@ -422,7 +423,7 @@ def compare(before: Any, after: Any, *, texts: str | Sequence[str] | None = None
     comp = Comparison(before=a, after=b, layers=list(a.layers), heads=list(a.heads),
                       names=tuple(names or ("before", "after")), **stats)
     if bootstrap or baseline is not None:
-        from attnviz.comparison_noise import bootstrap_intervals, per_example, seed_noise
+        from attnviz.comparison.noise import bootstrap_intervals, per_example, seed_noise
 
         if bootstrap:
             comp.intervals = bootstrap_intervals(per_example(a, b), n=bootstrap, level=level, seed=seed)
@@ -443,7 +444,7 @@ def _as_capture(value: Any) -> Any:
 
 
 def _extract(model: Any, tokenizer: Any, texts: Any, options: dict) -> Capture:
-    from attnviz.extract import extract
+    from attnviz.extraction.extract import extract
 
     return extract(model, tokenizer, texts, **options)
 

@@ -38,8 +38,8 @@ from transformers import TrainerCallback
 
 from attnviz.atomic import atomic_write_text
 from attnviz.capture import Capture
-from attnviz.training_result import FinetuneOptions, FinetuneResult
-from attnviz.training_setup import (RUN_MARKER, classifier_for, prepare_output_dir, progress_bars,
+from attnviz.training.result import FinetuneOptions, FinetuneResult
+from attnviz.training.setup import (RUN_MARKER, classifier_for, prepare_output_dir, progress_bars,
                                     save_pretrained_atomic, tokenize_splits, torch_threads)
 
 __all__ = ["AttentionCaptureCallback", "FinetuneOptions", "FinetuneResult", "finetune", "finetune_seeds"]
@@ -91,7 +91,7 @@ class AttentionCaptureCallback(TrainerCallback):
             >>> cb.capture(tiny_model("bert")[0], 3).extra["epoch"]
             3
         """
-        from attnviz.extract import extract
+        from attnviz.extraction.extract import extract
 
         tok = tokenizer if tokenizer is not None else self.tokenizer
         cap = extract(model, tok, self.probe_texts, **self.options)
@@ -191,12 +191,12 @@ def _run(model: Any, tokenizer: Any, dataset: Any, output_dir: Any, opts: Finetu
     probe = None if probe_texts is None else AttentionCaptureCallback(
         probe_texts, tokenizer, layers=probe_layers, max_length=opts.max_length, save_dir=out / "probes")
     if method == "trainer":
-        from attnviz.training_trainer import train_with_trainer
+        from attnviz.training.trainer import train_with_trainer
 
         run = train_with_trainer(model, tokenizer, tokenized, out, opts, training_args=training_args,
                                  callbacks=[*callbacks, *([probe] if probe else [])])
     else:
-        from attnviz.training_loop import train_loop
+        from attnviz.training.loop import train_loop
 
         if probe is not None:
             probe.capture(model, 0)
@@ -211,7 +211,7 @@ def _run(model: Any, tokenizer: Any, dataset: Any, output_dir: Any, opts: Finetu
         probe_files=probe.files if probe else [])
     _write_records(result)
     if probe is not None and len(probe.captures) >= 2:
-        from attnviz.comparison_noise import trajectory
+        from attnviz.comparison.noise import trajectory
 
         trajectory(probe.captures, probe.epochs).save(out)
     return result

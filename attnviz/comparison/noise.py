@@ -69,7 +69,7 @@ def per_example(a: Capture, b: Capture) -> dict[str, np.ndarray]:
         >>> per_example(cap, cap)["cosine"].shape
         (2, 2, 4)
     """
-    from attnviz.comparison_stats import _entropy, _js_rows
+    from attnviz.comparison.stats import _entropy, _js_rows
 
     rows: dict[str, list[np.ndarray]] = {k: [] for k in ("cosine", "js", "entropy_before", "entropy_after")}
     for x, y in zip(a, b):

@@ -28,8 +28,8 @@ from attnviz._version import __version__
 from attnviz.capture import Capture, Example
 from attnviz.families import is_causal, position_offset
 from attnviz.modeling import check_attentions, input_device, model_name
-from attnviz.streaming import resolve_queries
-from attnviz.tokens import display_tokens, is_byte_level, special_mask
+from attnviz.extraction.streaming import resolve_queries
+from attnviz.extraction.tokens import display_tokens, is_byte_level, special_mask
 
 __all__ = ["BatchRunner", "StreamingUnavailable", "capture_from", "reduce_heads"]
 
@@ -199,7 +199,7 @@ class BatchRunner:
         """One pass under the "attnviz" attention: only the kept weights are ever computed."""
         import torch
 
-        from attnviz.streaming import Rows, Session
+        from attnviz.extraction.streaming import Rows, Session
 
         if self.session is None:
             self.session = Session(self.model, layers=self.layers, heads=self.heads, num_heads=None,

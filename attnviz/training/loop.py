@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from attnviz.training_result import FinetuneOptions
-from attnviz.training_setup import classification_metrics, data_collator, save_pretrained_atomic
+from attnviz.training.result import FinetuneOptions
+from attnviz.training.setup import classification_metrics, data_collator, save_pretrained_atomic
 
 
 def parameter_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
