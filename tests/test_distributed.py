@@ -79,16 +79,28 @@ def test_an_unknown_engine_names_the_choices(tiny_bert):
         dataset_stats(*tiny_bert, ["a text"], engine="spark", progress=False)
 
 
+def _last_token(att, tokens):
+    """A user statistic (see attnviz.metrics.register_metric): attention on the last token."""
+    return att[..., -1].mean(axis=-1)
+
+
 def test_ray_equals_local_on_tiny_bert_from_a_parquet_file(ray_local, tiny_bert, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from attnviz.metrics import register_metric, unregister_metric
+
     path = tmp_path / "texts.parquet"
     pq.write_table(pa.table({"id": list(range(len(TEXTS))), "body": TEXTS}), path, row_group_size=50)
-    local = dataset_stats(*tiny_bert, TEXTS, batch_size=2, progress=False)
-    assert_same(local, dataset_stats(*tiny_bert, path, text_column="body", batch_size=2, progress=False))
-    got = dataset_stats(*tiny_bert, path, text_column="body", batch_size=2, progress=False, engine="ray",
-                        num_workers=2)
+    register_metric("last_token", _last_token, "(1/n) sum_i A[i, n-1]", overwrite=True)  # must reach the workers
+    try:
+        local = dataset_stats(*tiny_bert, TEXTS, batch_size=2, progress=False)
+        assert "last_token" in local.metrics and "induction" in local.metrics
+        assert_same(local, dataset_stats(*tiny_bert, path, text_column="body", batch_size=2, progress=False))
+        got = dataset_stats(*tiny_bert, path, text_column="body", batch_size=2, progress=False, engine="ray",
+                            num_workers=2)
+    finally:
+        unregister_metric("last_token")
     assert_same(local, got)
     assert got.extra["engine"]["chunks"] == 4 and got.extra["engine"]["workers"] == 2
 
@@ -221,3 +233,4 @@ def test_extract_dataset_refuses_other_settings_before_running(tiny_bert, tmp_pa
                                 engine="ray", progress=False)
     with pytest.raises(TypeError, match="text_pairs"):
         attnviz.extract_dataset(tiny_bert[0], TEXTS[:5], tmp_path / "x", text_pairs=["a"] * 5)
+

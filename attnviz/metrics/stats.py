@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from attnviz.atomic import atomic_path, atomic_write_text
-from attnviz.metrics.definitions import DESCRIPTIONS, LABELS
+from attnviz.metrics.definitions import describe, label
 from attnviz.metrics.patterns import PatternThresholds, classify_patterns
 
 COLUMNS = ("layer", "head", "metric", "value", "std", "count")
@@ -188,7 +188,7 @@ class HeadStats:
                 for r in self.to_records()]
         doc = {"model_name": self.model_name, "kind": self.kind, "num_examples": self.num_examples,
                "layers": list(map(int, self.layers)), "heads": list(map(int, self.heads)),
-               "metrics": {m: DESCRIPTIONS.get(m, "") for m in self.metrics}, "records": rows}
+               "metrics": {m: describe(m) for m in self.metrics}, "records": rows}
         return atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
 
     # --- queries ------------------------------------------------------------------------
@@ -243,6 +243,6 @@ class HeadStats:
         from attnviz.plot import head_summary
 
         values = self._check(metric)
-        kwargs.setdefault("title", f"{LABELS.get(metric, metric)} ({self.num_examples} examples)")
-        kwargs.setdefault("cbar_label", LABELS.get(metric, metric))
+        kwargs.setdefault("title", f"{label(metric)} ({self.num_examples} examples)")
+        kwargs.setdefault("cbar_label", label(metric))
         return head_summary(values, ax=ax, layers=list(self.layers), heads=list(self.heads), **kwargs)
