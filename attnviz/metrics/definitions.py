@@ -141,7 +141,7 @@ class CustomMetric:
     """A statistic added with :func:`register_metric`.
 
     Example:
-        >>> CustomMetric("m", lambda att, tokens: att.sum(-1).mean(-1), "row sums").cross
+        >>> CustomMetric("m", lambda att, tokens: att.sum(-1).mean(-1), "row sums", "m").cross
         False
     """
 
