@@ -370,7 +370,7 @@ class Capture(ResultIO):
         return {"format": "attnviz.capture/json", "meta": self.provenance(), "examples": examples}
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "Capture":
+    def from_dict(cls, doc: dict[str, Any]) -> Capture:
         """Inverse of :meth:`to_dict` (arrays restored where ``arrays=True`` wrote them).
 
         Example:
@@ -442,7 +442,7 @@ class Capture(ResultIO):
         return frame(self.records(kind=kind, example=example), "Capture")
 
     @classmethod
-    def load(cls, path: str | os.PathLike, lazy: bool | None = None) -> "Capture":
+    def load(cls, path: str | os.PathLike, lazy: bool | None = None) -> Capture:
         """Same as :func:`attnviz.load`: a ``.safetensors`` file or a capture folder (``lazy=`` as there).
 
         Example:

@@ -242,7 +242,7 @@ class Comparison(ResultIO):
     to_dataframe = deprecated_alias("to_frame", "to_dataframe")
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "Comparison":
+    def from_dict(cls, doc: dict[str, Any]) -> Comparison:
         """A Comparison from :meth:`to_dict` / ``comparison.json``: every statistic; the captures
         hold the texts only (no maps), so ``plot(view="head")`` needs the original captures.
 
@@ -255,7 +255,7 @@ class Comparison(ResultIO):
         """
         from attnviz.comparison_noise import INTERVAL_METRICS
 
-        arr = lambda v: None if v is None else np.array(v, dtype=np.float64)  # noqa: E731
+        arr = lambda v: None if v is None else np.array(v, dtype=np.float64)
 
         def captures():
             return Capture([Example(tokens=[], text=t) for t in doc.get("texts", [])],
@@ -273,7 +273,7 @@ class Comparison(ResultIO):
                    intervals=intervals, noise=arr(noise))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Comparison":
+    def load(cls, path: str | os.PathLike) -> Comparison:
         """Read what :meth:`save` wrote (its folder, or ``comparison.json``); see :meth:`from_dict`.
 
         Example:

@@ -141,7 +141,7 @@ class ShapeReport(ResultIO):
         return {"source": self.source, "notes": list(self.notes), "rows": rows}
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "ShapeReport":
+    def from_dict(cls, doc: dict[str, Any]) -> ShapeReport:
         """Inverse of :meth:`to_dict`.
 
         Example:

@@ -182,7 +182,7 @@ class FinetuneResult(ResultIO):
         return atomic_write_text(target, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, output_dir: str | os.PathLike) -> "FinetuneResult":
+    def load(cls, output_dir: str | os.PathLike) -> FinetuneResult:
         """Read a run folder's ``finetune_result.json`` (probe captures loaded too).
 
         Example:
@@ -202,7 +202,7 @@ class FinetuneResult(ResultIO):
         return cls.from_dict(json.loads(record_path.read_text(encoding="utf-8")), output_dir=out)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], output_dir: str | os.PathLike = ".") -> "FinetuneResult":
+    def from_dict(cls, d: dict[str, Any], output_dir: str | os.PathLike = ".") -> FinetuneResult:
         """Inverse of :meth:`to_dict`; paths are taken relative to ``output_dir`` (probe captures loaded).
 
         Example:

@@ -12,7 +12,15 @@ import pytest
 import attnviz
 from attnviz.capture import Capture
 from attnviz.comparison import Comparison
-from attnviz.metrics import HeadImportance, HeadStats, Rollout, dataset_stats, head_stats, logit_lens, rollout
+from attnviz.metrics import (
+    HeadImportance,
+    HeadStats,
+    Rollout,
+    dataset_stats,
+    head_stats,
+    logit_lens,
+    rollout,
+)
 from attnviz.shapes import ShapeReport
 from attnviz.testing import save_tiny_model
 from attnviz.training_result import FinetuneResult

@@ -48,8 +48,8 @@ Example:
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional
 
 import numpy as np
 
@@ -133,7 +133,7 @@ def check_metrics(metrics: Iterable[str] | str | None, *, kind: str = "self") ->
 # --- user statistics ------------------------------------------------------------------------
 #: What a registered statistic computes from one example: its attention (layer, head, query,
 #: key) over real tokens and its tokens, to a (layer, head) array, or None where undefined.
-MetricFn = Callable[[np.ndarray, list], Optional[np.ndarray]]
+MetricFn = Callable[[np.ndarray, list], np.ndarray | None]
 
 
 @dataclass(frozen=True)

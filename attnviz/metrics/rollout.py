@@ -95,7 +95,7 @@ class Rollout(ResultIO):
                 "extra": self.extra}
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "Rollout":
+    def from_dict(cls, doc: dict[str, Any]) -> Rollout:
         """Inverse of :meth:`to_dict` (also reads what :meth:`save` wrote, via :meth:`load`)."""
         per_layer = doc.get("per_layer")
         return cls(matrix=np.array(doc["matrix"], dtype=np.float64), tokens=list(doc["tokens"]),

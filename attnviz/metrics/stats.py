@@ -9,7 +9,7 @@ Example:
 """
 from __future__ import annotations
 
-import json
+import json  # noqa: F401  (the examples below use it)
 import math
 import os
 from dataclasses import dataclass, field
@@ -194,7 +194,7 @@ class HeadStats(ResultIO):
                 "metrics": {m: describe(m) for m in self.metrics}, "records": rows}
 
     @classmethod
-    def from_dict(cls, doc: dict[str, Any]) -> "HeadStats":
+    def from_dict(cls, doc: dict[str, Any]) -> HeadStats:
         """A HeadStats from :meth:`to_dict` (or the JSON that :meth:`to_json` / :meth:`save` wrote)."""
         layers, heads = [int(v) for v in doc["layers"]], [int(v) for v in doc["heads"]]
         li, hi = {l: i for i, l in enumerate(layers)}, {h: i for i, h in enumerate(heads)}

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 import attnviz
-from attnviz.metrics import dataset_stats, head_stats, register_metric, registered_metrics, unregister_metric
+from attnviz.metrics import (
+    dataset_stats,
+    head_stats,
+    register_metric,
+    registered_metrics,
+    unregister_metric,
+)
 from attnviz.metrics.roles import induction_keys
 
 TEXTS = ["the cat sat on the mat. the cat", "a dog barked", "one two three one two three", "ok"]
@@ -76,9 +82,10 @@ def test_induction_keys_follow_olsson():
 
 
 def test_induction_on_a_perfect_induction_map():
+    import torch
+
     from attnviz.metrics.kernel import batch_values, token_batch
     from attnviz.metrics.roles import token_roles
-    import torch
 
     tokens = ["p", "a", "b", "c", "a", "b", "c"]
     keys = induction_keys(tokens)
