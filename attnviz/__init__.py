@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from attnviz._version import __version__  # noqa: E402
 
 from attnviz.capture import Capture, Example, load  # noqa: E402
 from attnviz.extract import extract  # noqa: E402

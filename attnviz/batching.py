@@ -20,15 +20,21 @@ Example:
 from __future__ import annotations
 
 import inspect
+from typing import Any, Sequence
 
 import numpy as np
 
-from attnviz.capture import Example
+from attnviz._version import __version__
+from attnviz.capture import Capture, Example
+from attnviz.families import is_causal, position_offset
+from attnviz.modeling import check_attentions, input_device, model_name
 from attnviz.streaming import resolve_queries
-from attnviz.modeling import ROBERTA_LIKE, check_attentions, input_device
 from attnviz.tokens import display_tokens, is_byte_level, special_mask
 
-__all__ = ["BatchRunner", "StreamingUnavailable", "reduce_heads"]
+__all__ = ["BatchRunner", "StreamingUnavailable", "capture_from", "reduce_heads"]
+
+#: Storage dtypes of captured maps.
+DTYPES = ("float32", "float16")
 
 
 class StreamingUnavailable(RuntimeError):
@@ -83,7 +89,7 @@ class BatchRunner:
         self.accepts = set(params) if not any(p.kind == p.VAR_KEYWORD for p in params.values()) \
             else set(params) | {"token_type_ids", "position_ids", "use_cache"}
         self.byte_level = is_byte_level(tokenizer)
-        self.offset = (model.config.pad_token_id or 0) + 1 if model.config.model_type in ROBERTA_LIKE else 0
+        self.offset = position_offset(model.config)
         self.num_layers = self.num_heads = self.num_decoder_layers = None
 
     def _pad(self, seqs: list[list[int]], value: int, side: str):
@@ -256,3 +262,49 @@ class BatchRunner:
         ex.predicted_label = int(np.argmax(row))
         id2label = getattr(self.model.config, "id2label", None) or {}
         ex.predicted_label_name = id2label.get(ex.predicted_label, str(ex.predicted_label))
+
+
+def capture_from(model: Any, examples: list[Example], *, num_layers: int, num_heads: int,
+                 layers: Sequence[int] | None = None, heads: Sequence[int] | None = None,
+                 decoder_layers: Sequence[int] | None = None, num_decoder_layers: int | None = None,
+                 dtype: str = "float32", extra: dict | None = None, attn_implementation: str = "eager",
+                 queries: Any = None, reduce_heads: str | None = None) -> Capture:
+    """Wrap ``examples`` made from ``model``'s outputs in a Capture with full provenance.
+
+    ``layers``/``heads`` are the kept model indices (default: all); an encoder-decoder
+    capture is recognised from its examples. Used by :func:`extract` and by
+    :func:`attnviz.extract_generation`.
+
+    Example:
+        >>> import numpy as np
+        >>> from attnviz.testing import tiny_model
+        >>> model, _ = tiny_model("bert")
+        >>> ex = Example(tokens=["a"], attentions=np.ones((2, 4, 1, 1), "float32"))
+        >>> capture_from(model, [ex], num_layers=2, num_heads=4).layers
+        [0, 1]
+    """
+    import torch
+    import transformers
+
+    cfg = model.config
+    enc_dec = examples[0].is_encoder_decoder
+    id2label = getattr(cfg, "id2label", None) if examples[0].logits is not None else None
+    hidden = examples[0].hidden_states
+    return Capture(
+        examples=examples,
+        model_name=model_name(model),
+        model_type=getattr(cfg, "model_type", ""),
+        num_layers=int(num_layers), num_heads=int(num_heads),
+        hidden_size=int(hidden.shape[-1]) if hidden is not None else int(getattr(cfg, "hidden_size", 0) or 0),
+        layers=list(layers) if layers is not None else list(range(num_layers)),
+        heads=list(heads) if heads is not None else list(range(num_heads)),
+        decoder_layers=(list(decoder_layers) if decoder_layers is not None else list(range(num_decoder_layers or 0)))
+        if enc_dec else None,
+        num_decoder_layers=num_decoder_layers if enc_dec else None, is_encoder_decoder=enc_dec,
+        is_decoder=bool(getattr(cfg, "is_decoder", False)) or (not enc_dec and is_causal(cfg)),
+        attn_implementation=attn_implementation, dtype=dtype, queries=queries, reduce_heads=reduce_heads,
+        id2label={int(k): v for k, v in id2label.items()} if id2label else None,
+        transformers_version=transformers.__version__, torch_version=torch.__version__,
+        attnviz_version=__version__,
+        extra={"original_attn_implementation": getattr(cfg, "_attn_implementation", None), **(extra or {})},
+    )

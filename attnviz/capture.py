@@ -25,7 +25,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["Capture", "Example", "load"]
+__all__ = ["KINDS", "Capture", "Example", "Kind", "check_kind", "load"]
 
 import dataclasses
 import datetime as _dt
@@ -33,13 +33,32 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Literal, Sequence
 
 import numpy as np
 
 from attnviz.atomic import ResultIO, atomic_path
 
 FORMAT_VERSION = 1
+
+#: An attention kind: a model's (encoder) self-attention, its decoder self-attention, or the
+#: decoder's cross-attention over the encoder. "encoder" is accepted as another name for "self".
+Kind = Literal["self", "decoder", "cross"]
+KINDS: tuple[Kind, ...] = ("self", "decoder", "cross")
+
+
+def check_kind(kind: Any) -> Kind:
+    """The attention kind ``kind`` names ("encoder" becomes "self"), or a ValueError listing the kinds.
+
+    Example:
+        >>> check_kind("encoder"), check_kind("cross")
+        ('self', 'cross')
+    """
+    if kind == "encoder":
+        return "self"
+    if not isinstance(kind, str) or kind not in KINDS:
+        raise ValueError(f"unknown attention kind {kind!r}: use 'self' (or 'encoder'), 'decoder' or 'cross'")
+    return kind  # type: ignore[return-value]
 
 # Array fields of an Example, saved as tensors; every other field goes to the JSON header.
 ARRAY_FIELDS = (
@@ -161,12 +180,7 @@ class Example:
             >>> ex.attention("self").shape
             (1, 1, 1, 1)
         """
-        key = {"self": "attentions", "encoder": "attentions",
-               "decoder": "decoder_attentions", "cross": "cross_attentions"}.get(kind)
-        if key is None:
-            raise ValueError(
-                f"unknown attention kind {kind!r}: use 'self' (or 'encoder'), 'decoder' or 'cross'"
-            )
+        key = {"self": "attentions", "decoder": "decoder_attentions", "cross": "cross_attentions"}[check_kind(kind)]
         value = getattr(self, key)
         if value is None:
             have = [k for k, f in (("self", "attentions"), ("decoder", "decoder_attentions"),
@@ -199,18 +213,17 @@ class Example:
             >>> Example(tokens=["a", "b"]).axis_tokens("self")
             (['a', 'b'], ['a', 'b'])
         """
+        kind = check_kind(kind)
         enc = self.display_tokens if display else self.tokens
         dec = self.decoder_display_tokens if display else self.decoder_tokens
-        if kind in ("self", "encoder"):
+        if kind == "self":
             rows = enc if self.query_positions is None else [enc[p] for p in self.query_positions]
             return list(rows), list(enc)
         if dec is None:
             raise ValueError(f"this example has no decoder, so no {kind!r} attention")
         if kind == "decoder":
             return list(dec), list(dec)
-        if kind == "cross":
-            return list(dec), list(enc)
-        raise ValueError(f"unknown attention kind {kind!r}: use 'self', 'decoder' or 'cross'")
+        return list(dec), list(enc)
 
 
 @dataclass
@@ -296,13 +309,24 @@ class Capture(ResultIO):
             >>> Capture([], layers=[2, 4], heads=[0]).layer_position(4)
             1
         """
-        kept = self.decoder_layers if kind in ("decoder", "cross") and self.decoder_layers is not None else self.layers
+        kept = self.kind_layers(kind)
         if layer not in kept:
             raise ValueError(
                 f"layer {layer} is not in this capture (kept layers: {_ranges(kept)}); "
                 "pick one of those, or extract again with layers= including it"
             )
         return kept.index(layer)
+
+    def kind_layers(self, kind: Kind | str = "self") -> list[int]:
+        """The model layer numbers kept for an attention kind (decoder and cross: the decoder's layers).
+
+        Example:
+            >>> Capture([], layers=[0, 1], heads=[0], decoder_layers=[1]).kind_layers("cross")
+            [1]
+        """
+        if check_kind(kind) != "self" and self.decoder_layers is not None:
+            return list(self.decoder_layers)
+        return list(self.layers)
 
     def head_position(self, head: int) -> int:
         """Position along axis 1 of the attention arrays of model head ``head``.

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -39,7 +40,7 @@ from attnviz.comparison_stats import statistics
 
 __all__ = ["Comparison", "CaptureMismatchError", "compare"]
 
-PLOT_KINDS = ("head", "map", "layers")
+PLOT_VIEWS = ("head", "map", "layers")
 METRICS = {"change": "1 - cosine similarity", "cosine": "cosine similarity", "js": "JS divergence (nats)",
            "entropy_change": "entropy change (nats, after - before)"}
 
@@ -338,11 +339,12 @@ class Comparison(ResultIO):
                 f"{len(self.layers)} layers x {len(self.heads)} heads, min layer cosine "
                 f"{self.layer_cosine.min():.4f})")
 
-    def plot(self, kind: str = "map", *, layer: int | None = None, head: int | None = None, example: int = 0,
-             metric: str = "change", **kwargs: Any):
-        """A figure: "map" (layers x heads map of ``metric``), "layers" (per-layer lines) or
+    def plot(self, view: str = "map", *, layer: int | None = None, head: int | None = None, example: int = 0,
+             metric: str = "change", kind: str | None = None, **kwargs: Any):
+        """A figure: ``view`` "map" (layers x heads map of ``metric``), "layers" (per-layer lines) or
         "head" (before / after / difference of one head on one example; default: the most
         changed head). Always returns a figure object with ``.figure``, ``.axes``, ``.savefig()``.
+        The old keyword ``kind=`` for ``view`` still works, with a DeprecationWarning.
 
         Example:
             >>> import attnviz
@@ -353,11 +355,15 @@ class Comparison(ResultIO):
         """
         from attnviz.plot import compare as figures
 
-        if kind not in PLOT_KINDS:
-            raise ValueError(f"kind={kind!r}: use 'map' (layers x heads), 'layers' (per-layer line) or 'head'")
-        if kind == "map":
+        if kind is not None:
+            warnings.warn("Comparison.plot(kind=...) is deprecated: pass view=... ('kind' names attention kinds "
+                          "elsewhere in attnviz)", DeprecationWarning, stacklevel=2)
+            view = kind
+        if view not in PLOT_VIEWS:
+            raise ValueError(f"view={view!r}: use 'map' (layers x heads), 'layers' (per-layer line) or 'head'")
+        if view == "map":
             return figures.change_figure(self, metric=metric, **kwargs)
-        if kind == "layers":
+        if view == "layers":
             return figures.layers_figure(self, **kwargs)
         if layer is None or head is None:
             top = self.ranked_heads(top=1)[0]

@@ -13,6 +13,10 @@ engine up to float64 rounding, however the chunks were spread over the workers.
 Faults: Ray Data restarts an actor whose process died and retries its task; a chunk
 whose partial arrives twice is counted once (partials are keyed by chunk id).
 
+Memory: the driver holds the texts (numbered chunks of strings, about 100 MB per 10^6
+short texts) and the partials (a few layer x head arrays per chunk), never an attention
+map; each worker holds one chunk's maps at a time.
+
 Ray is an optional extra: ``pip install 'attnviz[ray]'``.
 
 Example:
@@ -132,6 +136,25 @@ def _chunks(texts: Iterator[str], size: int) -> Iterator[dict]:
         yield {"chunk": k, "texts": chunk}
 
 
+def _worker_model(model_dir: str, tokenizer_dir: str | None, device: str | None):
+    """(model, tokenizer) of a Ray worker: loaded once from the folders, on ``device`` (default: cuda if any)."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from attnviz.modeling import load_model
+
+    hf_logging.set_verbosity_error()
+    model, tok = load_model(model_dir)
+    if tokenizer_dir is not None:
+        tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else None
+    return (model.to(device) if device else model), tok
+
+
 class StatsWorker:
     """A Ray Data actor: loads the model once, turns chunks of texts into partial statistics.
 
@@ -143,26 +166,14 @@ class StatsWorker:
 
     def __init__(self, model_dir: str, tokenizer_dir: str | None, metrics: tuple[str, ...], batch_size: int,
                  max_length: int | None, device: str | None = None, custom: dict | None = None) -> None:
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from attnviz.modeling import max_positions
+
         if custom:  # statistics registered in the driver travel with the task (cloudpickled functions)
             from attnviz.metrics.definitions import install
 
             install(custom)
-        from transformers import AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        from attnviz.modeling import load_model, max_positions
-
-        hf_logging.set_verbosity_error()
-        model, tok = load_model(model_dir)
-        if tokenizer_dir is not None:
-            tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-        if device is None:
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else None
-        if device:
-            model = model.to(device)
+        model, tok = _worker_model(model_dir, tokenizer_dir, device)
         self.model, self.tokenizer, self.metrics, self.batch_size = model, tok, tuple(metrics), batch_size
         self.limit = max_length or max_positions(model, tok)
         self.pid = os.getpid()
@@ -392,12 +403,13 @@ def _settings(model_dir: str, name: str, options: dict) -> dict:
     """What a resumed folder must agree with (see CaptureWriter.check_settings), from the config alone."""
     from transformers import AutoConfig
 
-    from attnviz.extract import _model_dims, _subset
+    from attnviz.families import model_dims
+    from attnviz.inputs import select_indices
     from attnviz.streaming import query_spec_json
 
-    dims = _model_dims(AutoConfig.from_pretrained(model_dir))
-    layers = _subset(options.get("layers"), dims["layers"], "layer")
-    heads = _subset(options.get("heads"), dims["heads"], "head")
+    dims = model_dims(AutoConfig.from_pretrained(model_dir))
+    layers = select_indices(options.get("layers"), dims["layers"], "layer")
+    heads = select_indices(options.get("heads"), dims["heads"], "head")
     return {"model_name": name, "dtype": options.get("dtype", "float32"), "reduce_heads": options.get("reduce_heads"),
             "queries": query_spec_json(options.get("queries")),
             "layers": layers or (list(range(dims["layers"])) if dims["layers"] else None),
@@ -414,22 +426,7 @@ class ExtractWorker:
 
     def __init__(self, model_dir: str, tokenizer_dir: str | None, name: str, out: str, options: dict,
                  device: str | None = None) -> None:
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        from transformers import AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        from attnviz.modeling import load_model
-
-        hf_logging.set_verbosity_error()
-        model, tok = load_model(model_dir)
-        if tokenizer_dir is not None:
-            tok = AutoTokenizer.from_pretrained(tokenizer_dir)
-        if device is None:
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else None
-        if device:
-            model = model.to(device)
+        model, tok = _worker_model(model_dir, tokenizer_dir, device)
         model.name_or_path = name  # provenance names the model, not the temporary folder
         self.model, self.tokenizer, self.out, self.options = model, tok, Path(out), dict(options)
 

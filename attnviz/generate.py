@@ -26,7 +26,6 @@ from __future__ import annotations
 
 __all__ = ["extract_generation"]
 
-import os
 import types
 from typing import Any
 
@@ -34,8 +33,8 @@ import numpy as np
 
 from attnviz._stitch import final_step, stitch_rows, step_maps, step_states
 from attnviz.capture import Capture, Example
-from attnviz.extract import DTYPES, capture_from
-from attnviz.modeling import input_device, inspection_mode, load_model, max_positions, tokenizer_for
+from attnviz.batching import DTYPES, capture_from
+from attnviz.modeling import input_device, inspection_mode, max_positions, resolve_model
 from attnviz.tokens import display_tokens, is_byte_level, special_mask
 
 # generate() arguments that extract_generation sets itself.
@@ -96,11 +95,7 @@ def extract_generation(
         >>> len(ex.decoder_tokens), ex.cross_attentions.shape[2:] == (5, len(ex.tokens))
         (5, True)
     """
-    if isinstance(model, (str, os.PathLike)):
-        model, loaded = load_model(model)
-        tokenizer = tokenizer or loaded
-    elif tokenizer is None:
-        tokenizer = tokenizer_for(model)
+    model, tokenizer = resolve_model(model, tokenizer)
     _check_arguments(model, prompt, max_new_tokens, dtype, generate_kwargs)
     enc_dec = bool(getattr(model.config, "is_encoder_decoder", False))
     inputs = _encode(model, tokenizer, prompt, max_new_tokens, enc_dec)

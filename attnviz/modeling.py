@@ -20,15 +20,17 @@ Example:
 from __future__ import annotations
 
 __all__ = ["AttentionUnavailableError", "check_attentions", "default_model_path", "input_device",
-           "inspection_mode", "load_model", "max_positions", "tokenizer_for"]
+           "inspection_mode", "load_model", "max_positions", "model_name", "resolve_model", "tokenizer_for"]
 
 import contextlib
 import os
 from pathlib import Path
 from typing import Any, Iterator
 
-ROBERTA_LIKE = {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "longformer",
-                "mpnet", "ibert", "xmod", "roberta-prelayernorm"}
+from attnviz.families import FAMILIES, max_positions_of
+
+#: Model types with RoBERTa-style position offsets (see :mod:`attnviz.families`).
+ROBERTA_LIKE = {name for name, family in FAMILIES.items() if family.position_offset}
 
 
 class AttentionUnavailableError(RuntimeError):
@@ -120,7 +122,7 @@ def load_model(path: str | os.PathLike, *, task: str | None = None, **kwargs: An
 
 
 def tokenizer_for(model: Any):
-    """Load the tokenizer saved beside a loaded model (from ``model.name_or_path``).
+    """Load the tokenizer saved beside a loaded model (from ``model.name_or_path``), or in a model folder.
 
     Example:
         >>> import tempfile
@@ -131,6 +133,12 @@ def tokenizer_for(model: Any):
     """
     from transformers import AutoTokenizer
 
+    if isinstance(model, (str, os.PathLike)):
+        try:
+            return AutoTokenizer.from_pretrained(str(model))
+        except (OSError, ValueError) as exc:
+            raise FileNotFoundError(f"no tokenizer files in {model}: save the tokenizer beside the model "
+                                    "or pass tokenizer=") from exc
     source = getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", "")
     if source and Path(source).is_dir():
         try:
@@ -142,6 +150,35 @@ def tokenizer_for(model: Any):
         f"(name_or_path={source!r}): pass the tokenizer, e.g. "
         "attnviz.extract(model, AutoTokenizer.from_pretrained(path), texts)"
     )
+
+
+def resolve_model(model: Any, tokenizer: Any = None, **load_kwargs: Any) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` from what a user passed: a loaded model or a local folder, and a
+    tokenizer or None (then loaded from the folder, or from beside the loaded model).
+
+    Example:
+        >>> import tempfile
+        >>> from attnviz.testing import save_tiny_model
+        >>> model, tok = resolve_model(save_tiny_model("bert", tempfile.mkdtemp()))
+        >>> type(model).__name__, tok.cls_token
+        ('BertModel', '[CLS]')
+    """
+    if isinstance(model, (str, os.PathLike)):
+        model, loaded = load_model(model, **load_kwargs)
+        return model, tokenizer if tokenizer is not None else loaded
+    return model, tokenizer if tokenizer is not None else tokenizer_for(model)
+
+
+def model_name(model: Any) -> str:
+    """The name a capture records for ``model``: its path or hub name, else its class name.
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> model_name(tiny_model("bert")[0])
+        'BertModel'
+    """
+    cfg = model.config
+    return str(getattr(model, "name_or_path", "") or getattr(cfg, "_name_or_path", "") or type(model).__name__)
 
 
 def input_device(model: Any):
@@ -172,15 +209,7 @@ def max_positions(model: Any, tokenizer: Any = None) -> int:
         >>> max_positions(*tiny_model("roberta"))
         64
     """
-    cfg = model.config
-    limit = None
-    for name in ("max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length"):
-        value = getattr(cfg, name, None)
-        if isinstance(value, int) and value > 0:
-            limit = value
-            break
-    if limit is not None and getattr(cfg, "model_type", "") in ROBERTA_LIKE:
-        limit -= (getattr(cfg, "pad_token_id", 1) or 1) + 1
+    limit = max_positions_of(model.config)
     tok_limit = getattr(tokenizer, "model_max_length", None)
     if isinstance(tok_limit, int) and 0 < tok_limit < 1_000_000:
         limit = tok_limit if limit is None else min(limit, tok_limit)

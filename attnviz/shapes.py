@@ -246,7 +246,7 @@ def _from_capture(cap: Capture) -> ShapeReport:
         if not arrays or arrays[0] is None:
             continue
         if kind == "attention":
-            layer_ids = cap.decoder_layers if name != "attentions" and cap.decoder_layers else cap.layers
+            layer_ids = cap.kind_layers("self" if name == "attentions" else "decoder")
         else:
             layer_ids = list(range(arrays[0].shape[0]))
         for pos, layer in enumerate(layer_ids):

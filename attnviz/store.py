@@ -562,7 +562,7 @@ class CaptureWriter:
 
     def write_manifest(self) -> Path:
         """Write ``manifest.json`` (atomically) for the shards written so far."""
-        from attnviz import __version__
+        from attnviz._version import __version__
 
         manifest = {
             "format": FOLDER_FORMAT, "format_version": FOLDER_VERSION, "attnviz_version": __version__,

@@ -45,10 +45,10 @@ def _corpus() -> list[str]:
 
 
 @functools.lru_cache(maxsize=None)
-def _backend(kind: str):
+def _backend(family: str):
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
-    if kind in ("bert", "distilbert"):
+    if family in ("bert", "distilbert"):
         specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
         tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
         tok.normalizer = normalizers.BertNormalizer(lowercase=True)
@@ -60,23 +60,23 @@ def _backend(kind: str):
             special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
         tok.decoder = decoders.WordPiece()
         return tok
-    if kind in LLM_KINDS:
+    if family in LLM_KINDS:
         return _backend("gpt2")
-    if kind in ("gpt2", "roberta", "bart"):
-        specials = ["<|endoftext|>"] if kind == "gpt2" else ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    if family in ("gpt2", "roberta", "bart"):
+        specials = ["<|endoftext|>"] if family == "gpt2" else ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = decoders.ByteLevel()
         tok.train_from_iterator(_corpus(), trainers.BpeTrainer(
             vocab_size=500, special_tokens=specials,
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-        if kind != "gpt2":
+        if family != "gpt2":
             bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
             tok.post_processor = processors.TemplateProcessing(
                 single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
                 special_tokens=[("<s>", bos), ("</s>", eos)])
         return tok
-    if kind == "t5":
+    if family == "t5":
         specials = ["<pad>", "</s>", "<unk>"]
         tok = Tokenizer(models.Unigram())
         tok.pre_tokenizer = pre_tokenizers.Metaspace()
@@ -87,7 +87,7 @@ def _backend(kind: str):
         tok.post_processor = processors.TemplateProcessing(
             single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", eos)])
         return tok
-    raise ValueError(f"unknown tiny model kind {kind!r}: use one of {', '.join(KINDS)}")
+    raise ValueError(f"unknown tiny model family {family!r}: use one of {', '.join(KINDS)}")
 
 
 _SPECIALS = {
@@ -104,8 +104,21 @@ _LLM_CLASSES = {"llama": "Llama", "qwen2": "Qwen2", "mistral": "Mistral", "gemma
                 "gpt_neox": "GPTNeoX"}
 
 
-def tiny_tokenizer(kind: str = "bert"):
-    """A small fast tokenizer of the family of ``kind``, trained in memory.
+def _family(family: str | None, options: dict, default: str = "bert") -> str:
+    """The model family, also from the deprecated ``kind=`` keyword (popped from ``options``)."""
+    if "kind" in options:
+        import warnings
+
+        warnings.warn("the kind= keyword of attnviz.testing is deprecated: pass the model family "
+                      "(e.g. tiny_model('gpt2') or family='gpt2'); 'kind' names attention kinds elsewhere",
+                      DeprecationWarning, stacklevel=3)
+        old = options.pop("kind")
+        family = old if family is None else family
+    return default if family is None else family
+
+
+def tiny_tokenizer(family: str | None = None, **deprecated: Any):
+    """A small fast tokenizer of ``family`` (one of KINDS or LLM_KINDS), trained in memory.
 
     Example:
         >>> tok = tiny_tokenizer("bert")
@@ -114,17 +127,20 @@ def tiny_tokenizer(kind: str = "bert"):
     """
     from transformers import PreTrainedTokenizerFast
 
-    backend = _backend(kind).__class__.from_str(_backend(kind).to_str())
+    family = _family(family, deprecated)
+    if deprecated:
+        raise TypeError(f"tiny_tokenizer() got unexpected keyword arguments {sorted(deprecated)}")
+    backend = _backend(family).__class__.from_str(_backend(family).to_str())
     names = ["input_ids", "attention_mask"]
-    if kind == "bert":
+    if family == "bert":
         names.insert(1, "token_type_ids")
-    specials = _SPECIALS["gpt2"] if kind in LLM_KINDS else _SPECIALS[kind]
+    specials = _SPECIALS["gpt2"] if family in LLM_KINDS else _SPECIALS[family]
     tok = PreTrainedTokenizerFast(tokenizer_object=backend, model_input_names=names,
                                   model_max_length=64, **specials)
     return tok
 
 
-def tiny_config(kind: str, tokenizer: Any, **overrides: Any):
+def tiny_config(family: str, tokenizer: Any, **overrides: Any):
     """A config with 2 layers, 4 heads and hidden size 32 (T5/BART: 2 + 2 layers).
 
     Example:
@@ -134,55 +150,55 @@ def tiny_config(kind: str, tokenizer: Any, **overrides: Any):
     import transformers as tf
 
     vocab = len(tokenizer)
-    if kind == "bert":
+    if family == "bert":
         cfg = tf.BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                             intermediate_size=64, max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id)
-    elif kind == "distilbert":
+    elif family == "distilbert":
         cfg = tf.DistilBertConfig(vocab_size=vocab, dim=32, n_layers=2, n_heads=4, hidden_dim=64,
                                   max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id)
-    elif kind == "roberta":
+    elif family == "roberta":
         cfg = tf.RobertaConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                                intermediate_size=64, max_position_embeddings=64 + tokenizer.pad_token_id + 1,
                                pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                                eos_token_id=tokenizer.eos_token_id)
-    elif kind == "gpt2":
+    elif family == "gpt2":
         cfg = tf.GPT2Config(vocab_size=vocab, n_embd=32, n_layer=2, n_head=4, n_positions=64,
                             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
-    elif kind == "bart":
+    elif family == "bart":
         cfg = tf.BartConfig(vocab_size=vocab, d_model=32, encoder_layers=2, decoder_layers=2,
                             encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
                             decoder_ffn_dim=64, max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id,
                             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                             decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=None)
-    elif kind == "t5":
+    elif family == "t5":
         cfg = tf.T5Config(vocab_size=vocab, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
                           num_heads=4, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
                           decoder_start_token_id=tokenizer.pad_token_id)
-    elif kind in LLM_KINDS:
-        cfg = _llm_config(kind, vocab, tokenizer)
+    elif family in LLM_KINDS:
+        cfg = _llm_config(family, vocab, tokenizer)
     else:
-        raise ValueError(f"unknown tiny model kind {kind!r}: use one of {', '.join(KINDS + LLM_KINDS)}")
+        raise ValueError(f"unknown tiny model family {family!r}: use one of {', '.join(KINDS + LLM_KINDS)}")
     for key, value in overrides.items():
         setattr(cfg, key, value)
     return cfg
 
 
-def _llm_config(kind: str, vocab: int, tokenizer: Any):
+def _llm_config(family: str, vocab: int, tokenizer: Any):
     import transformers as tf
 
     common = dict(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                   intermediate_size=64, max_position_embeddings=64, bos_token_id=tokenizer.bos_token_id,
                   eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False)
-    if kind == "gpt_neox":
+    if family == "gpt_neox":
         return tf.GPTNeoXConfig(**common, rotary_pct=0.5)
     common["num_key_value_heads"] = 2
-    if kind == "llama":
+    if family == "llama":
         return tf.LlamaConfig(**common)
-    if kind == "qwen2":
+    if family == "qwen2":
         return tf.Qwen2Config(**common)
-    if kind == "mistral":
+    if family == "mistral":
         return tf.MistralConfig(**common, sliding_window=4)
-    if kind == "phi3":
+    if family == "phi3":
         return tf.Phi3Config(**common, pad_token_id=tokenizer.eos_token_id)
     return tf.Gemma2Config(**common, head_dim=8, sliding_window=4, attn_logit_softcapping=5.0,
                            final_logit_softcapping=30.0, query_pre_attn_scalar=8)
@@ -199,14 +215,16 @@ _HEAD_CLASSES = {
                                 "gpt2": "GPT2ForSequenceClassification",
                                 "bart": "BartForSequenceClassification"},
 }
-for _kind, _prefix in _LLM_CLASSES.items():
-    _HEAD_CLASSES[None][_kind] = f"{_prefix}Model"
-    _HEAD_CLASSES["lm"][_kind] = f"{_prefix}ForCausalLM"
+for _name, _prefix in _LLM_CLASSES.items():
+    _HEAD_CLASSES[None][_name] = f"{_prefix}Model"
+    _HEAD_CLASSES["lm"][_name] = f"{_prefix}ForCausalLM"
 
 
-def tiny_model(kind: str = "bert", *, head: str | None = None, seed: int = 0,
+def tiny_model(family: str | None = None, *, head: str | None = None, seed: int = 0,
                attn_implementation: str = "sdpa", **config_overrides: Any):
-    """A tiny random model and its tokenizer: ``(model, tokenizer)``, in eval mode.
+    """A tiny random model of ``family`` (default "bert") and its tokenizer: ``(model, tokenizer)``, in eval mode.
+
+    ``family`` is one of KINDS or LLM_KINDS (the old keyword ``kind=`` still works, deprecated).
 
     ``head`` is None (bare model), ``"lm"`` or ``"sequence-classification"`` (2 labels).
     The model is loaded with ``attn_implementation="sdpa"`` by default, as transformers 5
@@ -220,18 +238,19 @@ def tiny_model(kind: str = "bert", *, head: str | None = None, seed: int = 0,
     import torch
     import transformers as tf
 
-    if head not in _HEAD_CLASSES or kind not in _HEAD_CLASSES[head]:
-        raise ValueError(f"no tiny {kind!r} model with head {head!r}; heads: "
-                         f"{[h for h in _HEAD_CLASSES if kind in _HEAD_CLASSES[h]]}")
-    tok = tiny_tokenizer(kind)
-    cfg = tiny_config(kind, tok, **config_overrides)
+    family = _family(family, config_overrides)
+    if head not in _HEAD_CLASSES or family not in _HEAD_CLASSES[head]:
+        raise ValueError(f"no tiny {family!r} model with head {head!r}; heads: "
+                         f"{[h for h in _HEAD_CLASSES if family in _HEAD_CLASSES[h]]}")
+    tok = tiny_tokenizer(family)
+    cfg = tiny_config(family, tok, **config_overrides)
     if head == "sequence-classification":
         cfg.num_labels = 2
         cfg.id2label = {0: "negative", 1: "positive"}
         cfg.label2id = {"negative": 0, "positive": 1}
-        if kind == "gpt2":
+        if family == "gpt2":
             cfg.pad_token_id = tok.eos_token_id
-    cls = getattr(tf, _HEAD_CLASSES[head][kind])
+    cls = getattr(tf, _HEAD_CLASSES[head][family])
     if not getattr(cls, "_supports_sdpa", True) and attn_implementation == "sdpa":
         attn_implementation = "eager"  # Gemma-2: soft-capping has no sdpa kernel
     cfg._attn_implementation = attn_implementation
@@ -241,7 +260,7 @@ def tiny_model(kind: str = "bert", *, head: str | None = None, seed: int = 0,
     return model, tok
 
 
-def save_tiny_model(kind: str, path: str | os.PathLike, **kwargs: Any) -> Path:
+def save_tiny_model(family: str, path: str | os.PathLike, **kwargs: Any) -> Path:
     """Build a tiny model and save it, with its tokenizer, to ``path``.
 
     Example:
@@ -250,7 +269,7 @@ def save_tiny_model(kind: str, path: str | os.PathLike, **kwargs: Any) -> Path:
         >>> (p / "config.json").exists()
         True
     """
-    model, tok = tiny_model(kind, **kwargs)
+    model, tok = tiny_model(family, **kwargs)
     path = Path(path)
     model.save_pretrained(path)
     tok.save_pretrained(path)

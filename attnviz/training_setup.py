@@ -58,15 +58,14 @@ def classifier_for(model: Any, tokenizer: Any, label_names: Sequence[str], *, se
     labels = {"num_labels": len(names), "id2label": dict(enumerate(names)),
               "label2id": {n: i for i, n in enumerate(names)}}
     set_seed(seed)
-    if isinstance(model, (str, os.PathLike)):
-        if not Path(model).is_dir():
-            raise FileNotFoundError(f"no model folder at {model}: pass a folder written by save_pretrained() "
-                                    "(attnviz loads models from local folders only)")
-        if tokenizer is None:
-            tokenizer = _tokenizer_at(model)
-        return _load_classifier(model, labels), tokenizer
+    is_path = isinstance(model, (str, os.PathLike))
+    if is_path and not Path(model).is_dir():
+        raise FileNotFoundError(f"no model folder at {model}: pass a folder written by save_pretrained() "
+                                "(attnviz loads models from local folders only)")
     if tokenizer is None:
         tokenizer = tokenizer_for(model)
+    if is_path:
+        return _load_classifier(model, labels), tokenizer
     if type(model).__name__.endswith("ForSequenceClassification"):
         if model.config.num_labels != len(names):
             raise ValueError(
@@ -78,16 +77,6 @@ def classifier_for(model: Any, tokenizer: Any, label_names: Sequence[str], *, se
     with tempfile.TemporaryDirectory(prefix="attnviz-base-") as tmp:
         model.save_pretrained(tmp)
         return _load_classifier(tmp, labels, AutoModelForSequenceClassification), tokenizer
-
-
-def _tokenizer_at(path: str | os.PathLike):
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(str(path))
-    except (OSError, ValueError) as exc:
-        raise FileNotFoundError(f"no tokenizer files in {path}: save the tokenizer beside the model "
-                                "or pass tokenizer=") from exc
 
 
 def _load_classifier(path: Any, labels: dict, cls: Any = None):

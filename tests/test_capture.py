@@ -58,6 +58,19 @@ def test_example_attention_kinds(t5_capture, bert_capture):
         ex.attention("sideways")
 
 
+def test_one_attention_kind_concept(t5_capture, bert_capture):
+    from attnviz.capture import KINDS, check_kind
+
+    assert KINDS == ("self", "decoder", "cross") and check_kind("encoder") == "self"
+    with pytest.raises(ValueError, match="unknown attention kind 'sideways'"):
+        check_kind("sideways")
+    cap = Capture([], layers=[0, 2], heads=[0], decoder_layers=[1], num_decoder_layers=2)
+    assert (cap.kind_layers("self"), cap.kind_layers("decoder"), cap.kind_layers("cross")) == ([0, 2], [1], [1])
+    assert cap.layer_position(1, kind="cross") == 0
+    assert bert_capture.kind_layers("decoder") == bert_capture.layers  # no decoder: the model's layers
+    assert t5_capture.kind_layers("cross") == t5_capture.decoder_layers
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no capture file"):
         load(tmp_path / "nothing.safetensors")

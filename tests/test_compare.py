@@ -161,8 +161,10 @@ def test_save_writes_json_markdown_and_figures(tmp_path, pair):
 
 def test_bad_plot_and_metric_names(bert_capture):
     comp = attnviz.compare(bert_capture, bert_capture)
-    with pytest.raises(ValueError, match="kind='grid'"):
+    with pytest.raises(ValueError, match="view='grid'"):
         comp.plot("grid")
+    with pytest.warns(DeprecationWarning, match="view="):
+        assert len(comp.plot(kind="layers").axes) == len(comp.plot(view="layers").axes)
     with pytest.raises(ValueError, match="unknown metric"):
         comp.metric("bleu")
     assert isinstance(comp, Comparison)

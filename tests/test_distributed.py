@@ -1,7 +1,8 @@
 """engine="ray": equal to the local engine, exact merges, sources, a killed worker, no Ray installed.
 
-One local Ray (2 CPUs) serves the whole module; every test here that runs Ray spends
-most of its time starting two actors, so the runs are few and small.
+One local Ray (2 CPUs) serves the whole module; every Ray run spends most of its time
+starting two actors (importing torch, loading the model), so there are three: tiny BERT
+with a worker killed, MiniLM, and extract_dataset resuming a folder.
 """
 from __future__ import annotations
 
@@ -79,30 +80,18 @@ def test_an_unknown_engine_names_the_choices(tiny_bert):
         dataset_stats(*tiny_bert, ["a text"], engine="spark", progress=False)
 
 
-def _last_token(att, tokens):
-    """A user statistic (see attnviz.metrics.register_metric): attention on the last token."""
-    return att[..., -1].mean(axis=-1)
-
-
-def test_ray_equals_local_on_tiny_bert_from_a_parquet_file(ray_local, tiny_bert, tmp_path):
+def _parquet(path, texts):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from attnviz.metrics import register_metric, unregister_metric
+    pq.write_table(pa.table({"id": list(range(len(texts))), "body": texts}), path, row_group_size=50)
+    return path
 
-    path = tmp_path / "texts.parquet"
-    pq.write_table(pa.table({"id": list(range(len(TEXTS))), "body": TEXTS}), path, row_group_size=50)
-    register_metric("last_token", _last_token, "(1/n) sum_i A[i, n-1]", overwrite=True)  # must reach the workers
-    try:
-        local = dataset_stats(*tiny_bert, TEXTS, batch_size=2, progress=False)
-        assert "last_token" in local.metrics and "induction" in local.metrics
-        assert_same(local, dataset_stats(*tiny_bert, path, text_column="body", batch_size=2, progress=False))
-        got = dataset_stats(*tiny_bert, path, text_column="body", batch_size=2, progress=False, engine="ray",
-                            num_workers=2)
-    finally:
-        unregister_metric("last_token")
-    assert_same(local, got)
-    assert got.extra["engine"]["chunks"] == 4 and got.extra["engine"]["workers"] == 2
+
+def test_a_parquet_file_gives_the_statistics_of_its_texts(tiny_bert, tmp_path):
+    path = _parquet(tmp_path / "texts.parquet", TEXTS)
+    local = dataset_stats(*tiny_bert, TEXTS, batch_size=2, progress=False)
+    assert_same(local, dataset_stats(*tiny_bert, path, text_column="body", batch_size=2, progress=False))
 
 
 @pytest.mark.slow
@@ -117,8 +106,26 @@ def test_ray_equals_local_on_minilm_from_a_ray_dataset(ray_local, minilm_path):
     assert got.model_name == str(minilm_path)
 
 
+def _parent(pid: int) -> int:
+    try:
+        return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _started_here(pid: int) -> bool:
+    """True when this test process is an ancestor of ``pid`` (our Ray's raylet started it)."""
+    for _ in range(6):
+        pid = _parent(pid)
+        if pid == os.getpid():
+            return True
+        if pid <= 1:
+            return False
+    return False
+
+
 def _worker_pids() -> list[int]:
-    """Processes of this user whose title names the statistics actor (Ray sets `ray::...StatsWorker...`)."""
+    """Actor processes of this test's Ray whose title names the statistics actor (`ray::...StatsWorker...`)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -126,17 +133,31 @@ def _worker_pids() -> list[int]:
                 title = (entry / "cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if title.startswith("ray::") and "StatsWorker" in title:
+            if title.startswith("ray::") and "StatsWorker" in title and _started_here(int(entry.name)):
                 pids.append(int(entry.name))
     return sorted(pids)
 
 
-def test_a_killed_worker_is_restarted_and_nothing_counts_twice(ray_local, tiny_bert, monkeypatch):
-    """Kill one actor's process after the first partial arrives: same numbers, every text once."""
+def _last_token(att, tokens):
+    """A user statistic (see attnviz.metrics.register_metric): attention on the last token."""
+    return att[..., -1].mean(axis=-1)
+
+
+def test_ray_equals_local_on_tiny_bert_when_a_worker_is_killed_and_nothing_counts_twice(ray_local, tiny_bert,
+                                                                                        monkeypatch, tmp_path,
+                                                                                        request):
+    """2 workers read a parquet file; one actor's process is killed after the first partial arrives:
+    Ray restarts it and retries its chunk, and the numbers equal the local engine's, every text once."""
     import tqdm.auto
 
+    from attnviz.metrics import register_metric, unregister_metric
+
     texts = TEXTS * 2
+    path = _parquet(tmp_path / "texts.parquet", texts)
+    register_metric("last_token", _last_token, "(1/n) sum_i A[i, n-1]", overwrite=True)  # must reach the workers
+    request.addfinalizer(lambda: unregister_metric("last_token"))
     local = dataset_stats(*tiny_bert, texts, batch_size=1, progress=False)
+    assert "last_token" in local.metrics and "induction" in local.metrics
     state = {"killed": None, "after": 0}
 
     class KillingBar(tqdm.auto.tqdm):
@@ -151,10 +172,11 @@ def test_a_killed_worker_is_restarted_and_nothing_counts_twice(ray_local, tiny_b
             return super().update(n)
 
     monkeypatch.setattr(tqdm.auto, "tqdm", KillingBar)
-    got = dataset_stats(*tiny_bert, texts, batch_size=1, progress=False, engine="ray", num_workers=2)
+    got = dataset_stats(*tiny_bert, path, text_column="body", batch_size=1, progress=False, engine="ray",
+                        num_workers=2)
     assert state["killed"] and state["after"] > 0  # killed in the middle of the run
     assert_same(local, got)
-    assert got.num_examples == len(texts)
+    assert got.num_examples == len(texts) and got.extra["engine"]["workers"] == 2
 
 
 # --- extract_dataset -------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import sys
 import traceback
 from typing import Sequence
 
-from attnviz import __version__
+from attnviz._version import __version__
 
 EPILOG = """examples:
   attnviz demo --out attnviz-demo

@@ -14,6 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from attnviz.capture import check_kind
 from attnviz.modeling import default_model_path, load_model
 
 
@@ -159,10 +160,10 @@ def check_layer_head(model: Any, *, layer: int | None = None, head: Any = None,
         Traceback (most recent call last):
         ValueError: layer 5 is out of range (--layer): this model has 2 layer(s), numbered 0 to 1
     """
-    from attnviz.extract import _model_dims
+    from attnviz.families import model_dims
 
-    dims = _model_dims(model.config)
-    n_layers = dims["decoder_layers"] if kind in ("decoder", "cross") and dims["decoder_layers"] else dims["layers"]
+    dims = model_dims(model.config)
+    n_layers = dims["decoder_layers"] if check_kind(kind) != "self" and dims["decoder_layers"] else dims["layers"]
     n_heads = dims["heads"]
     checks = [("--layer", [layer] if layer is not None else [], n_layers, "layer"),
               ("--layers", layers or [], n_layers, "layer"),

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import warnings
 from typing import Any, Iterable
 
@@ -27,15 +26,15 @@ import numpy as np
 
 from attnviz.batching import BatchRunner, StreamingUnavailable
 from attnviz.distributed import check_engine, ray_dataset_stats
-from attnviz.extract import check_vocabulary, padding_side_for, tokenize_texts
+from attnviz.inputs import check_vocabulary, padding_side_for, tokenize_texts
 from attnviz.metrics.definitions import check_metrics
 from attnviz.metrics.kernel import TokenBatch, batch_values, token_batch
 from attnviz.metrics.online import RunningStats
 from attnviz.metrics.roles import token_roles
 from attnviz.metrics.sources import iter_texts
 from attnviz.metrics.stats import HeadStats
-from attnviz.modeling import (AttentionUnavailableError, check_attentions, inspection_mode, load_model,
-                              max_positions, tokenizer_for)
+from attnviz.modeling import (AttentionUnavailableError, check_attentions, inspection_mode, max_positions,
+                              resolve_model)
 from attnviz.streaming import NAME as STREAMING
 from attnviz.streaming import Session
 from attnviz.tokens import display_token, is_byte_level
@@ -89,11 +88,7 @@ def dataset_stats(model: Any, tokenizer: Any = None, texts_or_dataset: Any = Non
                                  metrics=check_metrics(metrics), max_length=max_length, text_column=text_column,
                                  progress=progress, num_workers=num_workers, worker_resources=worker_resources,
                                  address=address)
-    if isinstance(model, (str, os.PathLike)):
-        model, loaded = load_model(model)
-        tokenizer = tokenizer or loaded
-    elif tokenizer is None:
-        tokenizer = tokenizer_for(model)
+    model, tokenizer = resolve_model(model, tokenizer)
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     chosen = check_metrics(metrics)

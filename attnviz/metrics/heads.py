@@ -14,14 +14,11 @@ from typing import Iterable
 
 import numpy as np
 
-from attnviz.capture import Capture, Example
+from attnviz.capture import Capture, Example, check_kind
 from attnviz.metrics.definitions import check_metrics
 from attnviz.metrics.online import RunningStats
 from attnviz.metrics.roles import token_roles
 from attnviz.metrics.stats import HeadStats
-
-KINDS = ("self", "encoder", "decoder", "cross")
-
 
 def head_stats(capture: Capture, *, metrics: Iterable[str] | str | None = None, kind: str = "self",
                batch_size: int = 32) -> HeadStats:
@@ -44,8 +41,7 @@ def head_stats(capture: Capture, *, metrics: Iterable[str] | str | None = None, 
         >>> bool((stats.values["sink"] > 0).all())
         True
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown attention kind {kind!r}: use one of {', '.join(KINDS)}")
+    kind = check_kind(kind)
     if not isinstance(capture, Capture):
         raise TypeError(f"head_stats needs an attnviz.Capture, not {type(capture).__name__}: "
                         "make one with attnviz.extract(model, tokenizer, texts)")
@@ -63,7 +59,7 @@ def head_stats(capture: Capture, *, metrics: Iterable[str] | str | None = None, 
         examples = [capture[i] for i in order[s:s + batch_size]]
         for name, (values, valid) in _chunk_values(examples, kind, chosen).items():
             accs[name].update(values, valid)
-    layers = capture.decoder_layers if kind in ("decoder", "cross") and capture.decoder_layers else capture.layers
+    layers = capture.kind_layers(kind)
     return HeadStats(values={m: a.result for m, a in accs.items()}, std={m: a.std for m, a in accs.items()},
                      counts={m: a.count for m, a in accs.items()}, layers=list(layers), heads=list(capture.heads),
                      num_examples=len(capture), kind=kind, model_name=capture.model_name)

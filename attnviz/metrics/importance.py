@@ -41,6 +41,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from attnviz.atomic import ResultIO, atomic_write_text, deprecated_alias
+from attnviz.families import model_dims
 
 __all__ = ["HeadImportance", "PruningCurve", "head_importance", "pruning_curve", "output_projections"]
 
@@ -321,18 +322,13 @@ def output_projections(model: Any) -> list[Any]:
 
 
 def _num_layers(config: Any) -> int:
-    for key in ("num_hidden_layers", "n_layer", "n_layers", "num_layers"):
-        value = getattr(config, key, None)
-        if isinstance(value, int):
-            return value
-    return 0
+    return model_dims(config)["layers"] or 0
 
 
 def _num_heads(config: Any) -> int:
-    for key in ("num_attention_heads", "n_head", "n_heads"):
-        value = getattr(config, key, None)
-        if isinstance(value, int):
-            return value
+    heads = model_dims(config)["heads"]
+    if heads is not None:
+        return heads
     raise ValueError("the model config names no number of attention heads (num_attention_heads / n_head)")
 
 
@@ -673,16 +669,9 @@ def pruning_curve(model: Any, data: Any, importance: HeadImportance, *, tokenize
 
 
 def _model_and_tokenizer(model: Any, tokenizer: Any):
-    if isinstance(model, (str, os.PathLike)):
-        from attnviz.modeling import load_model
+    from attnviz.modeling import resolve_model
 
-        loaded, tok = load_model(model)
-        return loaded, tokenizer if tokenizer is not None else tok
-    if tokenizer is None:
-        from attnviz.modeling import tokenizer_for
-
-        tokenizer = tokenizer_for(model)
-    return model, tokenizer
+    return resolve_model(model, tokenizer)
 
 
 def _progress(items: list, enabled: bool, desc: str):

@@ -21,12 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from attnviz.families import NORM_NAMES, family_of, is_masked_lm
 from attnviz.modeling import inspection_mode, input_device, max_positions, tokenizer_for
 from attnviz.tokens import display_tokens, is_byte_level
-
-#: Where decoder models keep their final layer norm, relative to ``model.base_model``.
-NORM_NAMES = ("ln_f", "norm", "final_layer_norm", "final_layernorm", "norm_f", "ln_final",
-              "decoder.final_layer_norm", "decoder.norm")
 
 
 @dataclass
@@ -84,7 +81,8 @@ def final_norm_of(model: Any):
         'LayerNorm'
     """
     base = getattr(model, "base_model", model)
-    for name in NORM_NAMES:
+    family = family_of(model)
+    for name in ((family.final_norm,) if family and family.final_norm else ()) + NORM_NAMES:
         obj = base
         for part in name.split("."):
             obj = getattr(obj, part, None)
@@ -167,8 +165,7 @@ def _check_model(model: Any):
         raise ValueError(f"{type(model).__name__} has no LM head (no output embeddings), so there is no unembedding "
                          "to read the layers through: load the model with AutoModelForCausalLM (e.g. "
                          "GPT2LMHeadModel) instead of AutoModel")
-    if getattr(model.base_model, "config", cfg).model_type in ("bert", "roberta", "distilbert", "electra") \
-            and not getattr(cfg, "is_decoder", False):
+    if is_masked_lm(getattr(model.base_model, "config", cfg)) and not getattr(cfg, "is_decoder", False):
         raise ValueError(f"logit_lens is for decoder language models; {type(model).__name__} is a masked LM whose "
                          "head adds a transform before the unembedding: use a GPT-2-like causal LM")
     return unembed

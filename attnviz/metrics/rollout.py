@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from attnviz.atomic import ResultIO
-from attnviz.capture import Capture
+from attnviz.capture import Capture, check_kind
 
 FUSIONS = ("mean", "max", "min")
 #: Default longest input attention_flow accepts (n² max-flow problems).
@@ -257,14 +257,13 @@ def max_flows(a: np.ndarray, top: int | None = None) -> np.ndarray:
 
 
 def _inputs(capture: Capture, example: int, start_layer: int, kind: str):
-    if kind not in ("self", "encoder", "decoder"):
-        raise ValueError(f"rollout needs self-attention: kind={kind!r} is not supported, use 'self' or 'decoder'"
-                         if kind == "cross" else f"unknown attention kind {kind!r}: use 'self' or 'decoder'")
+    if check_kind(kind) == "cross":
+        raise ValueError(f"rollout needs self-attention: kind={kind!r} is not supported, use 'self' or 'decoder'")
     ex = capture[example]
     ex.require_all_rows("attention rollout")
     att = ex.attention(kind)
-    decoder = kind == "decoder"
-    kept = list(capture.decoder_layers if decoder and capture.decoder_layers is not None else capture.layers)
+    decoder = check_kind(kind) == "decoder"
+    kept = capture.kind_layers(kind)
     total = (capture.num_decoder_layers if decoder else capture.num_layers) or (max(kept) + 1 if kept else 0)
     if not 0 <= start_layer < total:
         raise ValueError(f"start_layer={start_layer} is out of range: the model has {total} layers (0 to {total - 1})")

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from attnviz.capture import Capture, Example
+from attnviz.capture import Capture, Example, check_kind
 
 KIND_LABELS = {"self": "Self-attention", "encoder": "Encoder", "decoder": "Decoder", "cross": "Cross"}
 ARRAY_OF_KIND = {"self": "attentions", "encoder": "attentions", "decoder": "decoder_attentions",
@@ -85,8 +85,7 @@ def kinds_of(example: Example, kind: str | None) -> list[str]:
         ['self']
     """
     if kind is not None:
-        if kind not in ARRAY_OF_KIND:
-            raise ValueError(f"unknown attention kind {kind!r}: use 'self' (or 'encoder'), 'decoder' or 'cross'")
+        kind = check_kind(kind)
         if kind == "self" and example.is_encoder_decoder:
             kind = "encoder"
         return [kind]
@@ -129,10 +128,7 @@ def _kind_data(capture: Capture, ex: Example, name: str, layers, heads) -> KindD
     ex.require_all_rows("the HTML views")
     if array is None:
         ex.attention(name)  # raises the message that names the kinds the example has
-    kept_layers = capture.layers
-    if name in ("decoder", "cross") and capture.decoder_layers is not None:
-        kept_layers = capture.decoder_layers
-    kept_layers = list(kept_layers) or list(range(array.shape[0]))
+    kept_layers = capture.kind_layers(name) or list(range(array.shape[0]))
     kept_heads = list(capture.heads) or list(range(array.shape[1]))
     lpos = _positions(layers, kept_layers, "layer", array.shape[0])
     hpos = _positions(heads, kept_heads, "head", array.shape[1])

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from attnviz.capture import Capture
+from attnviz.capture import KINDS, Capture, check_kind
 from attnviz.notebook.bertviz import NOTEBOOK_EXTRA
 from attnviz.notebook.payload import kinds_of
 
@@ -153,14 +153,14 @@ def _explorer_class() -> type:
         def _changed_kind(self, change: Any = None) -> None:
             c = self.controls
             kinds = kinds_of(self.capture[c["example"].value], None)
-            names = [k for k in kinds if k in ("self", "encoder", "decoder", "cross")]
+            names = [k for k in kinds if k in ("encoder", *KINDS)]
             options = [(n, n) for n in names]
             if [o[1] for o in c["kind"].options] != names:
                 with self.hold_trait_notifications():
                     c["kind"].options = options
                     c["kind"].value = names[0]
             c["kind"].layout.display = None if len(names) > 1 else "none"
-            layers = _layers(self.capture, c["kind"].value)
+            layers = self.capture.kind_layers(c["kind"].value)
             if list(c["layer"].options) != layers:
                 keep = c["layer"].value if c["layer"].value in layers else layers[0]
                 c["layer"].unobserve(self._changed, names="value")
@@ -212,12 +212,6 @@ def _controls(widgets: Any, capture: Capture, example: int, view: str) -> dict[s
     }
 
 
-def _layers(capture: Capture, kind: str) -> list[int]:
-    if kind in ("decoder", "cross") and capture.decoder_layers is not None:
-        return list(capture.decoder_layers)
-    return list(capture.layers)
-
-
 def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -229,7 +223,7 @@ def _draw(capture: Capture, s: dict[str, Any], dpi: int, cmap: Any = None) -> tu
     from attnviz import plot
 
     ex = capture[s["example"]]
-    kind = "self" if s["kind"] in ("self", "encoder") else s["kind"]
+    kind = check_kind(s["kind"])
     where = f"example {s['example']}" + ("" if kind == "self" else f", {kind} attention")
     if s["view"] == "grid":
         grid = plot.head_grid(capture, example=s["example"], kind=kind, hide_special=s["hide_special"],

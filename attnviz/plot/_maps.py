@@ -12,9 +12,8 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib import colors
 
-from attnviz.capture import Capture, Example
+from attnviz.capture import Capture, Example, check_kind  # noqa: F401  (check_kind: used by the views)
 
-KINDS = ("self", "encoder", "decoder", "cross")
 SCALES = ("linear", "log", "row")
 REDUCTIONS = ("mean", "max")
 LOG_FLOOR = 1e-4  # a log colour scale spans at most four decades below the maximum
@@ -28,12 +27,6 @@ def example_of(capture: Any, example: int) -> Example:
     if not isinstance(example, (int, np.integer)) or isinstance(example, bool):
         raise TypeError(f"example={example!r}: give the example's index as an int")
     return capture[int(example)]
-
-
-def check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise ValueError(f"kind={kind!r} is unknown: use 'self' (or 'encoder'), 'decoder' or 'cross'")
-    return "self" if kind == "encoder" else kind
 
 
 def check_scale(scale: str) -> str:
@@ -53,9 +46,7 @@ def attention_of(ex: Example, kind: str) -> np.ndarray:
 
 def layer_positions(capture: Capture, layers: Sequence[int] | None, kind: str) -> tuple[list[int], list[int]]:
     """(model layer numbers, positions along axis 0) for ``layers`` (None: all kept)."""
-    kept = capture.decoder_layers if kind in ("decoder", "cross") and capture.decoder_layers is not None \
-        else capture.layers
-    numbers = list(kept) if layers is None else [_as_int(v, "layer") for v in _as_list(layers)]
+    numbers = capture.kind_layers(kind) if layers is None else [_as_int(v, "layer") for v in _as_list(layers)]
     return numbers, [capture.layer_position(n, kind=kind) for n in numbers]
 
 

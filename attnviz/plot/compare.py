@@ -7,7 +7,7 @@
 * :func:`head_difference` (figure-level): before / after / difference of one head on one
   example; the difference on a diverging map centred at 0.
 
-``Comparison.plot(kind=...)`` wraps each in a :class:`CompareFigure`.
+``Comparison.plot(view=...)`` wraps each in a :class:`CompareFigure`.
 
 Example:
     >>> import attnviz

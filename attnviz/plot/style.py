@@ -256,7 +256,7 @@ def _format(path: Path) -> str:
 
 def _metadata(fmt: str, info: Mapping[str, Any], extra: Mapping[str, Any] | None) -> dict:
     """File metadata for one format from the recorded provenance plus the caller's keys."""
-    from attnviz import __version__
+    from attnviz._version import __version__
 
     model, text = str(info.get("model", "")), str(info.get("text", ""))[:2000]
     view = str(info.get("view", "attnviz figure"))
