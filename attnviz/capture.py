@@ -37,7 +37,7 @@ from typing import Any, Iterator, Literal, Sequence
 
 import numpy as np
 
-from attnviz.atomic import atomic_path
+from attnviz.atomic import ResultIO, atomic_path
 
 FORMAT_VERSION = 1
 
@@ -227,7 +227,7 @@ class Example:
 
 
 @dataclass
-class Capture:
+class Capture(ResultIO):
     """Attention maps and hidden states of many examples from one model, with provenance.
 
     ``len(cap)`` examples; ``cap[i]`` is an :class:`Example`. ``layers`` and ``heads``
@@ -370,6 +370,127 @@ class Capture:
         return meta
 
     # --- persistence ---------------------------------------------------------------
+    def to_dict(self, *, arrays: bool = False) -> dict[str, Any]:
+        """Provenance and examples, JSON-ready; the arrays as nested lists only with ``arrays=True``
+        (their shapes otherwise). :meth:`save` (safetensors) is the format for the maps.
+
+        Example:
+            >>> cap = Capture([Example(tokens=["a"], attentions=np.ones((1, 1, 1, 1), "float32"))])
+            >>> cap.to_dict()["examples"][0]["shapes"]["attentions"], Capture.from_dict(cap.to_dict(arrays=True))[0].attentions.shape
+            ([1, 1, 1, 1], (1, 1, 1, 1))
+        """
+        examples = []
+        for ex in self.examples:
+            record: dict[str, Any] = {"shapes": {}}
+            for f in dataclasses.fields(ex):
+                value = getattr(ex, f.name)
+                if f.name not in ARRAY_FIELDS:
+                    record[f.name] = value
+                elif value is not None:
+                    record["shapes"][f.name] = [int(d) for d in value.shape]
+                    if arrays:
+                        record[f.name] = np.asarray(value).tolist()
+            examples.append(record)
+        return {"format": "attnviz.capture/json", "meta": self.provenance(), "examples": examples}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Capture:
+        """Inverse of :meth:`to_dict` (arrays restored where ``arrays=True`` wrote them).
+
+        Example:
+            >>> Capture.from_dict(Capture([Example(tokens=["a"])], model_name="m").to_dict()).model_name
+            'm'
+        """
+        records, tensors = [], {}
+        for i, record in enumerate(doc.get("examples", [])):
+            record = {k: v for k, v in record.items() if k != "shapes"}
+            for name in ARRAY_FIELDS:
+                value = record.pop(name, None)
+                if value is not None:
+                    tensors[f"{i}.{name}"] = np.asarray(value, dtype=np.float32)
+            records.append(record)
+        return capture_from_header(doc.get("meta", {}), records, tensors)
+
+    def to_json(self, path: str | os.PathLike | None = None, *, arrays: bool = False, indent: int | None = None):
+        """:meth:`to_dict` as JSON: the text, or with ``path`` the file (atomic) and its Path.
+
+        Example:
+            >>> json.loads(Capture([Example(tokens=["a"])]).to_json())["examples"][0]["tokens"]
+            ['a']
+        """
+        from attnviz.atomic import _plain, atomic_write_text
+
+        text = json.dumps(_plain(self.to_dict(arrays=arrays)), indent=indent, allow_nan=False) + "\n"
+        return text if path is None else atomic_write_text(path, text)
+
+    def records(self, *, kind: str = "self", example: int | None = None) -> list[dict[str, Any]]:
+        """Tidy rows ``{example, layer, head, query, key, query_token, key_token, weight}`` of the maps.
+
+        One row per weight: meant for a few short examples (pick one with ``example=``).
+
+        Example:
+            >>> cap = Capture([Example(tokens=["a", "b"], attentions=np.eye(2, dtype="float32")[None, None])],
+            ...               layers=[0], heads=[0])
+            >>> cap.records()[1]["weight"], len(cap.records())
+            (0.0, 4)
+        """
+        rows = []
+        indices = range(len(self)) if example is None else [example]
+        layers = self.decoder_layers if kind in ("decoder", "cross") and self.decoder_layers else self.layers
+        for e in indices:
+            ex = self[e]
+            att = np.asarray(ex.attention(kind))
+            q_tokens = ex.decoder_tokens if kind in ("decoder", "cross") else ex.tokens
+            k_tokens = ex.decoder_tokens if kind == "decoder" else ex.tokens
+            queries = ex.query_positions if ex.query_positions is not None and kind == "self" else range(att.shape[2])
+            for li in range(att.shape[0]):
+                for hi in range(att.shape[1]):
+                    for qi, q in enumerate(queries):
+                        for k in range(att.shape[3]):
+                            rows.append({"example": e, "layer": int(layers[li]) if li < len(layers) else li,
+                                         "head": int(self.heads[hi]) if hi < len(self.heads) else hi,
+                                         "query": int(q), "key": k, "query_token": q_tokens[q],
+                                         "key_token": k_tokens[k], "weight": float(att[li, hi, qi, k])})
+        return rows
+
+    def to_frame(self, *, kind: str = "self", example: int | None = None):
+        """:meth:`records` as a pandas DataFrame (long form, e.g. for seaborn); needs pandas.
+
+        Example:
+            >>> cap = Capture([Example(tokens=["a"], attentions=np.ones((1, 1, 1, 1), "float32"))], layers=[0], heads=[0])
+            >>> cap.to_frame()["weight"].tolist()  # doctest: +SKIP
+            [1.0]
+        """
+        from attnviz.atomic import frame
+
+        return frame(self.records(kind=kind, example=example), "Capture")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, lazy: bool | None = None) -> Capture:
+        """Same as :func:`attnviz.load`: a ``.safetensors`` file or a capture folder (``lazy=`` as there).
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> p = Capture([Example(tokens=["hi"])]).save(pathlib.Path(tempfile.mkdtemp()) / "c.safetensors")
+            >>> Capture.load(p)[0].tokens
+            ['hi']
+        """
+        return load(path, lazy=lazy)
+
+    def plot(self, *, example: int = 0, **kwargs: Any):
+        """The layer x head grid of one example (:func:`attnviz.plot.head_grid`; keywords go there).
+
+        Example:
+            >>> import attnviz
+            >>> from attnviz.testing import tiny_model
+            >>> grid = attnviz.extract(*tiny_model("bert"), "the cat").plot(layers=[0])
+            >>> len(grid.axes) >= 1
+            True
+        """
+        from attnviz.plot import head_grid
+
+        return head_grid(self, example=example, **kwargs)
+
     def save(self, path: str | os.PathLike, *, shard_size: int = 32) -> Path:
         """Save as one ``.safetensors`` file (arrays) with JSON metadata, or as a capture folder; atomic.
 

@@ -165,8 +165,13 @@ class StatsWorker:
     """
 
     def __init__(self, model_dir: str, tokenizer_dir: str | None, metrics: tuple[str, ...], batch_size: int,
-                 max_length: int | None, device: str | None = None) -> None:
+                 max_length: int | None, device: str | None = None, custom: dict | None = None) -> None:
         from attnviz.modeling import max_positions
+
+        if custom:  # statistics registered in the driver travel with the task (cloudpickled functions)
+            from attnviz.metrics.definitions import install
+
+            install(custom)
 
         model, tok = _worker_model(model_dir, tokenizer_dir, device)
         self.model, self.tokenizer, self.metrics, self.batch_size = model, tok, tuple(metrics), batch_size
@@ -268,6 +273,7 @@ def ray_dataset_stats(model: Any, tokenizer: Any, data: Any, *, batch_size: int,
     from tqdm.auto import tqdm
 
     from attnviz.metrics.dataset import WINDOW_BATCHES
+    from attnviz.metrics.definitions import custom_metrics
     from attnviz.metrics.online import RunningStats
     from attnviz.metrics.sources import iter_texts
     from attnviz.metrics.stats import HeadStats
@@ -288,7 +294,8 @@ def ray_dataset_stats(model: Any, tokenizer: Any, data: Any, *, batch_size: int,
                              compute=ray.data.ActorPoolStrategy(size=workers),
                              fn_constructor_kwargs=dict(model_dir=model_dir, tokenizer_dir=tok_dir, metrics=metrics,
                                                         batch_size=batch_size, max_length=max_length,
-                                                        device="cuda" if gpus else None),
+                                                        device="cuda" if gpus else None,
+                                                        custom=custom_metrics(metrics)),
                              **resources)
         n = sum(len(c["texts"]) for c in chunks)
         with tqdm(total=n, desc="dataset_stats (ray)", unit="text", leave=False,

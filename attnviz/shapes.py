@@ -20,12 +20,14 @@ from __future__ import annotations
 __all__ = ["ShapeReport", "ShapeRow", "shape_report"]
 
 import json
+import os
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
 import numpy as np
 
+from attnviz.atomic import ResultIO, atomic_write_text, frame
 from attnviz.capture import Capture
 
 ATTENTION_FIELDS = ("attentions", "encoder_attentions", "decoder_attentions", "cross_attentions")
@@ -72,7 +74,7 @@ class ShapeRow:
 
 
 @dataclass
-class ShapeReport:
+class ShapeReport(ResultIO):
     """The rows of a shape report, with text, Markdown, JSON and pandas views.
 
     Example:
@@ -138,14 +140,44 @@ class ShapeReport:
             rows.append(d)
         return {"source": self.source, "notes": list(self.notes), "rows": rows}
 
-    def to_json(self, **kwargs: Any) -> str:
-        """``json.dumps(self.to_dict())``.
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> ShapeReport:
+        """Inverse of :meth:`to_dict`.
+
+        Example:
+            >>> ShapeReport.from_dict(ShapeReport([], source="x").to_dict()).source
+            'x'
+        """
+        rows = [ShapeRow(name=r["name"], kind=r["kind"], layer=r["layer"], axes=tuple(r["axes"]),
+                         shape=tuple(tuple(v) if isinstance(v, list) else v for v in r["shape"]), dtype=r["dtype"],
+                         device=r["device"], nbytes=int(r["nbytes"]), stats=dict(r.get("stats") or {}))
+                for r in doc.get("rows", [])]
+        return cls(rows, source=doc.get("source", ""), notes=list(doc.get("notes", [])))
+
+    def to_json(self, path: str | os.PathLike | None = None, **kwargs: Any):
+        """``json.dumps(self.to_dict(), **kwargs)``; with ``path``, that text written there (atomically), the Path.
 
         Example:
             >>> ShapeReport([]).to_json()[:10]
             '{"source":'
         """
-        return json.dumps(self.to_dict(), **kwargs)
+        text = json.dumps(self.to_dict(), **kwargs)
+        return text if path is None else atomic_write_text(path, text + "\n")
+
+    def records(self) -> list[dict[str, Any]]:
+        """The rows of :meth:`to_frame`: one dict per tensor and layer.
+
+        Example:
+            >>> ShapeReport([ShapeRow("h", "hidden", 0, ("position",), (3,), "float32", "cpu", 12)]).records()[0]["bytes"]
+            12
+        """
+        records = []
+        for r in self.rows:
+            rec = {"tensor": r.name, "kind": r.kind, "layer": r.layer, "shape": r.shape_text,
+                   "dtype": r.dtype, "device": r.device, "bytes": r.nbytes}
+            rec.update(r.stats)
+            records.append(rec)
+        return records
 
     def to_frame(self):
         """A pandas DataFrame, one row per tensor and layer (needs pandas).
@@ -154,17 +186,28 @@ class ShapeReport:
             >>> ShapeReport([]).to_frame().shape[0]  # doctest: +SKIP
             0
         """
-        try:
-            import pandas as pd
-        except ImportError as exc:
-            raise ImportError("to_frame() needs pandas: pip install 'attnviz[pandas]'") from exc
-        records = []
-        for r in self.rows:
-            rec = {"tensor": r.name, "kind": r.kind, "layer": r.layer, "shape": r.shape_text,
-                   "dtype": r.dtype, "device": r.device, "bytes": r.nbytes}
-            rec.update(r.stats)
-            records.append(rec)
-        return pd.DataFrame.from_records(records)
+        return frame(self.records(), "ShapeReport")
+
+    def plot(self, *, ax=None, **kwargs: Any):
+        """Memory per tensor as horizontal bars (MiB); returns the Axes. kwargs go to ``barh``.
+
+        Example:
+            >>> rep = ShapeReport([ShapeRow("h", "hidden", 0, ("position",), (3,), "float32", "cpu", 2 ** 20)])
+            >>> [round(float(p.get_width()), 3) for p in rep.plot().patches]
+            [1.0]
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, max(1.5, 0.25 * len(self.rows) + 1)))
+        names = [r.name for r in self.rows]
+        ax.barh(range(len(names)), [r.nbytes / 2 ** 20 for r in self.rows], **kwargs)
+        ax.set_yticks(range(len(names)), names)
+        ax.invert_yaxis()
+        ax.set_xlabel("memory (MiB)")
+        if self.source:
+            ax.set_title(self.source)
+        return ax
 
 
 def shape_report(obj: Any) -> ShapeReport:

@@ -48,6 +48,8 @@ from typing import Any
 
 import numpy as np
 
+from attnviz.metrics.roles import induction_keys
+
 WORDS = ("cat dog sun red blue tree fish bird moon star rock leaf rain snow wind fire "
          "milk salt gold iron rose lake hill road boat ship door lamp book ring bell coin "
          "corn wolf bear frog kite drum lime pine").split()
@@ -224,14 +226,10 @@ def _example_scores(ex: Any) -> dict[str, np.ndarray]:
     att, tokens = ex.attentions.astype(np.float64), ex.tokens
     n = len(tokens)
     prev = att[:, :, np.arange(1, n), np.arange(n - 1)].mean(axis=-1)
-    last: dict[str, int] = {}
-    queries, keys = [], []
-    for i, token in enumerate(tokens):
-        if token in last and last[token] + 1 < i:
-            queries.append(i)
-            keys.append(last[token] + 1)
-        last[token] = i
-    if not queries:
+    keys = induction_keys(tokens)  # attnviz's built-in ``induction`` statistic uses the same keys
+    queries = np.flatnonzero(keys >= 0)
+    keys = keys[queries]
+    if not len(queries):
         raise ValueError(f"no token repeats in {ex.text or tokens!r}, so there is no induction score: "
                          "use texts with a repeated sequence, e.g. 'a b c a b c'")
     return {"previous_token": prev, "induction": att[:, :, queries, keys].mean(axis=-1)}

@@ -100,7 +100,9 @@ def test_ranking_and_tables(pair):
     assert [r["layer"] for r in layer_rows] == comp.layers and "hidden_cosine" in layer_rows[0]
     text = comp.summary(top=3)
     assert text.count("\n| ") >= len(comp.layers) + 3 and f"| 1 | {top['layer']} | {top['head']} |" in text
-    assert len(comp.to_dataframe()) == comp.cosine.size
+    assert len(comp.to_frame()) == comp.cosine.size
+    with pytest.deprecated_call():
+        assert len(comp.to_dataframe()) == comp.cosine.size
     assert "Comparison(" in repr(comp)
 
 

@@ -138,15 +138,26 @@ def _worker_pids() -> list[int]:
     return sorted(pids)
 
 
+def _last_token(att, tokens):
+    """A user statistic (see attnviz.metrics.register_metric): attention on the last token."""
+    return att[..., -1].mean(axis=-1)
+
+
 def test_ray_equals_local_on_tiny_bert_when_a_worker_is_killed_and_nothing_counts_twice(ray_local, tiny_bert,
-                                                                                        monkeypatch, tmp_path):
+                                                                                        monkeypatch, tmp_path,
+                                                                                        request):
     """2 workers read a parquet file; one actor's process is killed after the first partial arrives:
     Ray restarts it and retries its chunk, and the numbers equal the local engine's, every text once."""
     import tqdm.auto
 
+    from attnviz.metrics import register_metric, unregister_metric
+
     texts = TEXTS * 2
     path = _parquet(tmp_path / "texts.parquet", texts)
+    register_metric("last_token", _last_token, "(1/n) sum_i A[i, n-1]", overwrite=True)  # must reach the workers
+    request.addfinalizer(lambda: unregister_metric("last_token"))
     local = dataset_stats(*tiny_bert, texts, batch_size=1, progress=False)
+    assert "last_token" in local.metrics and "induction" in local.metrics
     state = {"killed": None, "after": 0}
 
     class KillingBar(tqdm.auto.tqdm):
@@ -244,3 +255,4 @@ def test_extract_dataset_refuses_other_settings_before_running(tiny_bert, tmp_pa
                                 engine="ray", progress=False)
     with pytest.raises(TypeError, match="text_pairs"):
         attnviz.extract_dataset(tiny_bert[0], TEXTS[:5], tmp_path / "x", text_pairs=["a"] * 5)
+

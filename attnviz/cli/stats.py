@@ -41,7 +41,9 @@ def register(subparsers) -> None:
     add_input_args(p)
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the table and the maps")
     add_selection_args(p)
-    p.add_argument("--metrics", default=None, help="comma-separated statistics (default: all)")
+    p.add_argument("--metrics", default=None, help="comma-separated statistics (default: all, with the registered)")
+    p.add_argument("--plugin", action="append", metavar="FILE.py|MODULE", default=[],
+                   help="a Python file or module that calls attnviz.metrics.register_metric(...) (repeatable)")
     p.add_argument("--maps", default=",".join(MAPS),
                    help="comma-separated statistics drawn as maps ('' for none; default: %(default)s)")
     add_engine_args(p)
@@ -63,6 +65,29 @@ def _source(args: argparse.Namespace):
     raise ValueError('no input text: pass --data FILE (.txt, .csv or .jsonl) or --text "some text" (repeatable)')
 
 
+def load_plugins(plugins: list[str]) -> None:
+    """Import files or modules that register statistics (``--plugin``), before --metrics is checked."""
+    import importlib
+    import importlib.util
+
+    for i, plugin in enumerate(plugins):
+        if plugin.endswith(".py") or Path(plugin).is_file():
+            path = Path(plugin)
+            if not path.is_file():
+                raise FileNotFoundError(f"no plugin file at {plugin}: check the --plugin path")
+            spec = importlib.util.spec_from_file_location(f"attnviz_plugin_{i}_{path.stem}", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(plugin)
+        try:  # so that engine="ray" workers get the functions themselves, not an import of this file
+            import cloudpickle
+
+            cloudpickle.register_pickle_by_value(module)
+        except (ImportError, AttributeError, ValueError):
+            pass
+
+
 def _names(value: str | None) -> list[str] | None:
     if value is None:
         return None
@@ -75,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from attnviz.metrics.definitions import check_metrics
 
     show_warnings_briefly()
+    load_plugins(getattr(args, "plugin", None) or [])
     metrics = check_metrics(_names(args.metrics))
     maps = check_metrics(_names(args.maps)) if _names(args.maps) else ()
     missing = [m for m in maps if m not in metrics]

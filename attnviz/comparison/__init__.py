@@ -34,8 +34,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from attnviz.atomic import atomic_write_text
-from attnviz.capture import Capture
+from attnviz.atomic import ResultIO, atomic_write_text, deprecated_alias
+from attnviz.capture import Capture, Example
 from attnviz.capture import format_ranges as _ranges
 from attnviz.comparison.stats import statistics
 
@@ -56,7 +56,7 @@ class CaptureMismatchError(ValueError):
 
 
 @dataclass
-class Comparison:
+class Comparison(ResultIO):
     """Before/after statistics per layer and head (arrays of shape layers x heads).
 
     Attributes:
@@ -223,24 +223,75 @@ class Comparison:
                 "layer_summary": self.layer_records(), "ranked_heads": self.ranked_heads(top=20),
                 "intervals": intervals, "seed_baseline": noise})
 
-    def to_dataframe(self):
+    def records(self) -> list[dict[str, Any]]:
+        """The per-head rows of :meth:`to_frame`: same as :meth:`ranked_heads`."""
+        return self.ranked_heads()
+
+    def to_frame(self):
         """The per-head table as a pandas DataFrame (needs pandas: ``pip install 'attnviz[pandas]'``).
 
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
             >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
-            >>> len(attnviz.compare(cap, cap).to_dataframe())
+            >>> len(attnviz.compare(cap, cap).to_frame())
             8
         """
-        try:
-            import pandas as pd
-        except ImportError as exc:
-            raise ImportError("to_dataframe needs pandas: pip install 'attnviz[pandas]' "
-                              "(or use ranked_heads(), a list of dicts)") from exc
-        return pd.DataFrame(self.ranked_heads())
+        from attnviz.atomic import frame
 
-    to_frame = to_dataframe
+        return frame(self.ranked_heads(), "Comparison")
+
+    to_dataframe = deprecated_alias("to_frame", "to_dataframe")
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Comparison:
+        """A Comparison from :meth:`to_dict` / ``comparison.json``: every statistic; the captures
+        hold the texts only (no maps), so ``plot(view="head")`` needs the original captures.
+
+        Example:
+            >>> import attnviz
+            >>> from attnviz.testing import tiny_model
+            >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+            >>> Comparison.from_dict(attnviz.compare(cap, cap).to_dict()).cosine.shape
+            (2, 4)
+        """
+        from attnviz.comparison.noise import INTERVAL_METRICS
+
+        arr = lambda v: None if v is None else np.array(v, dtype=np.float64)
+
+        def captures():
+            return Capture([Example(tokens=[], text=t) for t in doc.get("texts", [])],
+                           layers=list(doc["layers"]), heads=list(doc["heads"]))
+
+        intervals = extra = None
+        if doc.get("intervals"):
+            intervals = {k: arr(v) for k, v in doc["intervals"].items() if k in INTERVAL_METRICS}
+            extra = {"bootstrap": {k: v for k, v in doc["intervals"].items() if k not in INTERVAL_METRICS}}
+        noise = (doc.get("seed_baseline") or {}).get("noise")
+        return cls(before=captures(), after=captures(), layers=list(doc["layers"]), heads=list(doc["heads"]),
+                   cosine=arr(doc["cosine"]), js=arr(doc["js"]), entropy_before=arr(doc["entropy_before"]),
+                   entropy_after=arr(doc["entropy_after"]), hidden_cosine=arr(doc.get("hidden_cosine")),
+                   names=(doc.get("before", "before"), doc.get("after", "after")), extra=extra or {},
+                   intervals=intervals, noise=arr(noise))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Comparison:
+        """Read what :meth:`save` wrote (its folder, or ``comparison.json``); see :meth:`from_dict`.
+
+        Example:
+            >>> import tempfile, attnviz
+            >>> from attnviz.testing import tiny_model
+            >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+            >>> folder = tempfile.mkdtemp(); _ = attnviz.compare(cap, cap).save(folder)
+            >>> Comparison.load(folder).num_examples
+            1
+        """
+        path = Path(path)
+        if path.is_dir():
+            path = path / "comparison.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"no comparison.json at {path}: pass the folder Comparison.save() wrote")
+        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
 
     def summary(self, top: int = 10) -> str:
         """A Markdown report: the per-layer table and the ``top`` most changed heads.

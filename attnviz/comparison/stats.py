@@ -18,9 +18,6 @@ import numpy as np
 
 from attnviz.capture import Capture
 
-SMOOTHING = 1e-4  # Clark et al. (2019)
-
-
 __all__ = ["statistics"]
 
 
@@ -61,10 +58,15 @@ def _js_rows(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def _entropy(att: np.ndarray) -> np.ndarray:
-    """Clark et al. (2019) entropy per (layer, head): smoothed, summed over keys, mean over queries."""
-    n = att.shape[-1]
-    smooth = (1 - SMOOTHING) * att + SMOOTHING / n
-    return -(smooth * np.log(smooth)).sum(axis=-1).mean(axis=-1)
+    """Clark et al. (2019) entropy per (layer, head), mean over queries: the metrics kernel's one definition."""
+    import torch
+
+    from attnviz.metrics.kernel import query_entropy
+
+    layers, heads, q, k = att.shape
+    a = torch.tensor(att, dtype=torch.float64).reshape(1, layers * heads, q, k)
+    rows = query_entropy(a, torch.tensor([float(k)], dtype=torch.float64))
+    return rows.mean(-1).reshape(layers, heads).numpy()
 
 
 def _hidden_cosine(a: Capture, b: Capture) -> np.ndarray | None:

@@ -4,7 +4,8 @@
   texts, streamed with bounded memory) return :class:`HeadStats`: per-head mean and
   std of entropy, attention to [CLS]/[SEP]/punctuation/previous/next token (Clark et
   al. 2019), attention distance, confidence (Voita et al. 2019), attention-sink score
-  (Xiao et al. 2023) and Kovaleva et al.'s (2019) pattern types.
+  (Xiao et al. 2023), induction score (Olsson et al. 2022) and Kovaleva et al.'s (2019)
+  pattern types; :func:`register_metric` adds statistics of your own to all of them.
 * :func:`rollout` and :func:`attention_flow` (Abnar & Zuidema 2020) return a :class:`Rollout`.
 * :func:`logit_lens` returns a :class:`LogitLens` for decoder language models.
 * :func:`head_importance` (Michel et al. 2019 gradient, or ablation) returns a
@@ -20,7 +21,8 @@ Example:
 from __future__ import annotations
 
 from attnviz.metrics.dataset import dataset_stats
-from attnviz.metrics.definitions import DEFAULT_METRICS, DESCRIPTIONS
+from attnviz.metrics.definitions import (DEFAULT_METRICS, DESCRIPTIONS, register_metric, registered_metrics,
+                                         unregister_metric)
 from attnviz.metrics.heads import head_stats
 from attnviz.metrics.importance import HeadImportance, PruningCurve, head_importance, pruning_curve
 from attnviz.metrics.lens import LogitLens, logit_lens
@@ -46,5 +48,8 @@ __all__ = [
     "head_stats",
     "logit_lens",
     "pruning_curve",
+    "register_metric",
+    "registered_metrics",
     "rollout",
+    "unregister_metric",
 ]

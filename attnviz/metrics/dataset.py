@@ -43,7 +43,7 @@ from attnviz.extraction.tokens import display_token, is_byte_level
 WINDOW_BATCHES = 16
 
 
-def dataset_stats(model: Any, tokenizer: Any, texts_or_dataset: Any, *, batch_size: int = 16,
+def dataset_stats(model: Any, tokenizer: Any = None, texts_or_dataset: Any = None, *, batch_size: int = 16,
                   metrics: Iterable[str] | str | None = None, max_length: int | None = None,
                   text_column: str = "text", progress: bool | None = None, engine: str = "local",
                   num_workers: int | None = None, worker_resources: dict | None = None,
@@ -53,7 +53,8 @@ def dataset_stats(model: Any, tokenizer: Any, texts_or_dataset: Any, *, batch_si
     Args:
         model: a loaded model (any head; encoder-decoders give their encoder's
             self-attention), or a local model folder.
-        tokenizer: its tokenizer (None: loaded from beside the model).
+        tokenizer: its tokenizer (None: loaded from beside the model); second positional or
+            ``tokenizer=``, as in every attnviz entry point that takes a model.
         texts_or_dataset: a list or generator of texts, a .txt/.csv/.jsonl file path, or a
             ``datasets.Dataset`` / streaming ``IterableDataset`` (its ``text_column``).
         batch_size: texts per forward pass.
@@ -77,6 +78,9 @@ def dataset_stats(model: Any, tokenizer: Any, texts_or_dataset: Any, *, batch_si
         >>> s.metrics, s.num_examples
         (['sink'], 2)
     """
+    if texts_or_dataset is None:
+        raise TypeError("dataset_stats needs texts: dataset_stats(model, tokenizer, texts) or "
+                        "dataset_stats(model, texts_or_dataset=texts) (the tokenizer is then loaded beside the model)")
     if check_engine(engine) == "ray":  # the workers load the model from a folder
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")

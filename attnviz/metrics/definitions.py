@@ -31,6 +31,14 @@ and ``A`` one head's attention map (rows are queries):
   meaningful for decoders, computed for every model.
 * ``vertical`` / ``diagonal`` / ``block``: the scores behind Kovaleva et al.'s (2019)
   pattern types, see :mod:`attnviz.metrics.patterns`.
+* ``induction``: Olsson et al. (2022), "In-context Learning and Induction Heads", for any
+  text: for each query i whose token occurred before, last at p with p + 1 < i, the
+  weight ``A[i, p + 1]`` on the token that followed that occurrence, averaged over those
+  queries. Undefined (the example is skipped) where no token repeats. On a repeated
+  random sequence this is their score; uniform attention gives about 1/n.
+
+Your own statistic: :func:`register_metric` adds it to every path above
+(``head_stats``, ``dataset_stats`` local and on Ray, ``attnviz stats --metrics``).
 
 Example:
     >>> DEFAULT_METRICS[:4]
@@ -40,7 +48,10 @@ Example:
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import numpy as np
 
 DESCRIPTIONS: dict[str, str] = {
     "entropy": "Clark et al. 2019 (What Does BERT Look At?): A <- 0.9999 A + 0.0001/n, "
@@ -68,6 +79,8 @@ DESCRIPTIONS: dict[str, str] = {
                 "[CLS]/[SEP] keys excluded",
     "block": "Kovaleva et al. 2019, score of attnviz's pattern rule: mean over plain queries of their attention "
              "on plain keys of their own sentence/segment",
+    "induction": "Olsson et al. 2022 (Induction Heads): mean over queries i whose token last occurred at p, "
+                 "p+1 < i, of A[i,p+1]; undefined where no token repeats",
 }
 
 #: All statistics, in display order.
@@ -75,7 +88,7 @@ DEFAULT_METRICS: tuple[str, ...] = tuple(DESCRIPTIONS)
 
 #: Statistics that need the same tokens on both axes (not defined for cross-attention).
 POSITIONAL = frozenset({"prev", "next", "distance", "sink", "vertical", "diagonal", "block", "self",
-                        "sep_sep", "rest_sep", "cls_entropy"})
+                        "sep_sep", "rest_sep", "cls_entropy", "induction"})
 
 #: Short labels for colour bars and titles.
 LABELS: dict[str, str] = {
@@ -85,7 +98,7 @@ LABELS: dict[str, str] = {
     "self": "attention to self", "sep_sep": "[SEP] to [SEP]", "rest_sep": "other tokens to [SEP]", "prev": "attention to previous token",
     "next": "attention to next token", "distance": "mean attention distance (tokens)",
     "confidence": "confidence (max weight)", "sink": "attention-sink score", "vertical": "vertical score",
-    "diagonal": "diagonal score", "block": "block score",
+    "diagonal": "diagonal score", "block": "block score", "induction": "induction score",
 }
 
 
@@ -101,15 +114,152 @@ def check_metrics(metrics: Iterable[str] | str | None, *, kind: str = "self") ->
         ('prev',)
     """
     cross = kind == "cross"
+    known = DEFAULT_METRICS + tuple(_CUSTOM)
     if metrics is None:
-        return tuple(m for m in DEFAULT_METRICS if not (cross and m in POSITIONAL))
+        return tuple(m for m in known if not (cross and _positional(m)))
     chosen = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     if not chosen:
         raise ValueError("metrics= is empty: name at least one statistic, or pass None for all")
     for name in chosen:
-        if name not in DESCRIPTIONS:
-            raise ValueError(f"unknown statistic {name!r}: use some of {', '.join(DEFAULT_METRICS)}")
-        if cross and name in POSITIONAL:
+        if name not in known:
+            raise ValueError(f"unknown statistic {name!r}: use some of {', '.join(known)}, "
+                             "or add it with attnviz.metrics.register_metric")
+        if cross and _positional(name):
             raise ValueError(f"statistic {name!r} compares query and key positions, which cross-attention "
                              f"does not share: leave it out for kind='cross'")
     return tuple(dict.fromkeys(chosen))
+
+
+# --- user statistics ------------------------------------------------------------------------
+#: What a registered statistic computes from one example: its attention (layer, head, query,
+#: key) over real tokens and its tokens, to a (layer, head) array, or None where undefined.
+MetricFn = Callable[[np.ndarray, list], np.ndarray | None]
+
+
+@dataclass(frozen=True)
+class CustomMetric:
+    """A statistic added with :func:`register_metric`.
+
+    Example:
+        >>> CustomMetric("m", lambda att, tokens: att.sum(-1).mean(-1), "row sums", "m").cross
+        False
+    """
+
+    name: str
+    fn: MetricFn
+    description: str
+    label: str
+    cross: bool = False
+
+
+_CUSTOM: dict[str, CustomMetric] = {}
+
+
+def register_metric(name: str, fn: MetricFn, description: str, *, label: str | None = None,
+                    cross: bool = False, overwrite: bool = False) -> CustomMetric:
+    """Add a per-head statistic of your own; it then runs wherever the built-in ones do.
+
+    ``fn(attention, tokens)`` gets one example at a time: ``attention`` a float32 numpy
+    array (layer, head, query, key) over the example's real tokens (no padding) and
+    ``tokens`` its tokens (list of str). It returns one value per head, a (layer, head)
+    array (or anything that broadcasts to it), or None where the statistic is undefined
+    for that example (that example is then skipped, as ``block`` skips one-sentence texts).
+    Treat layers independently: ``dataset_stats`` may pass one layer at a time. Like the
+    built-ins, the result is the mean (and std) over examples, per head.
+
+    ``head_stats``, ``dataset_stats`` (also ``engine="ray"``: the function travels to the
+    workers with the task, so it must be picklable by cloudpickle, which a function defined
+    in a script or notebook is) and ``attnviz stats --metrics NAME --plugin FILE.py`` pick
+    it up; ``metrics=None`` includes it. ``cross=True`` also allows it on cross-attention
+    (queries are then decoder tokens and ``tokens`` the encoder's keys).
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> def last_token(att, tokens):            # attention on the last token, mean over queries
+        ...     return att[..., -1].mean(axis=-1)
+        >>> _ = register_metric("last", last_token, "(1/n) sum_i A[i, n-1]", overwrite=True)
+        >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat"])
+        >>> attnviz.metrics.head_stats(cap, metrics=["last"]).values["last"].shape
+        (2, 4)
+        >>> unregister_metric("last")
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"metric name {name!r} must be a plain identifier (letters, digits, _)")
+    if name in DESCRIPTIONS:
+        raise ValueError(f"{name!r} is a built-in statistic: choose another name")
+    if name in _CUSTOM and not overwrite:
+        raise ValueError(f"a statistic {name!r} is already registered: pass overwrite=True to replace it")
+    if not callable(fn):
+        raise TypeError(f"fn must be a function fn(attention, tokens) -> (layer, head) array, not {type(fn).__name__}")
+    metric = CustomMetric(name, fn, str(description), label or name, bool(cross))
+    _CUSTOM[name] = metric
+    return metric
+
+
+def unregister_metric(name: str) -> None:
+    """Remove a statistic added with :func:`register_metric` (built-ins cannot be removed).
+
+    Example:
+        >>> _ = register_metric("tmp", lambda att, tokens: att.max(-1).mean(-1), "mean row max")
+        >>> unregister_metric("tmp"); "tmp" in registered_metrics()
+        False
+    """
+    if name not in _CUSTOM:
+        raise KeyError(f"no registered statistic {name!r} (have: {', '.join(_CUSTOM) or 'none'})")
+    del _CUSTOM[name]
+
+
+def registered_metrics() -> dict[str, CustomMetric]:
+    """The statistics added with :func:`register_metric`, by name.
+
+    Example:
+        >>> isinstance(registered_metrics(), dict)
+        True
+    """
+    return dict(_CUSTOM)
+
+
+def custom_metrics(names: Iterable[str]) -> dict[str, CustomMetric]:
+    """The registered statistics among ``names`` (what to ship to Ray workers with a task).
+
+    Example:
+        >>> custom_metrics(["cls", "sep"])
+        {}
+    """
+    return {n: _CUSTOM[n] for n in names if n in _CUSTOM}
+
+
+def install(metrics: dict[str, CustomMetric]) -> None:
+    """Register statistics received from another process (a Ray worker), replacing same names.
+
+    Example:
+        >>> install({})
+    """
+    _CUSTOM.update(metrics)
+
+
+def describe(name: str) -> str:
+    """The definition of a built-in or registered statistic ("" if unknown).
+
+    Example:
+        >>> describe("self")[:16]
+        'Clark et al. 201'
+    """
+    return DESCRIPTIONS.get(name) or (_CUSTOM[name].description if name in _CUSTOM else "")
+
+
+def label(name: str) -> str:
+    """A short label for colour bars and titles.
+
+    Example:
+        >>> label("cls")
+        'attention to [CLS]'
+    """
+    return LABELS.get(name) or (_CUSTOM[name].label if name in _CUSTOM else name)
+
+
+def _positional(name: str) -> bool:
+    if name in _CUSTOM:
+        return not _CUSTOM[name].cross
+    return name in POSITIONAL

@@ -40,7 +40,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from attnviz.atomic import atomic_write_text
+from attnviz.atomic import ResultIO, atomic_write_text, deprecated_alias
 from attnviz.families import model_dims
 
 __all__ = ["HeadImportance", "PruningCurve", "head_importance", "pruning_curve", "output_projections"]
@@ -62,7 +62,7 @@ _ENC_DEC = ("bart", "t5", "mbart", "marian", "pegasus", "mt5")
 
 
 @dataclass
-class HeadImportance:
+class HeadImportance(ResultIO):
     """Per-head importance (layers x heads) and how it was measured.
 
     Attributes:
@@ -155,7 +155,11 @@ class HeadImportance:
         frame.insert(0, "rank", np.arange(1, len(frame) + 1))
         return frame
 
-    to_dataframe = to_frame
+    to_dataframe = deprecated_alias("to_frame", "to_dataframe")
+
+    def records(self) -> list[dict[str, Any]]:
+        """The per-head rows (same as :meth:`ranked`)."""
+        return self.ranked()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (non-finite numbers become None).

@@ -24,6 +24,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from attnviz.metrics.definitions import custom_metrics
+
 #: Number of key columns the ``vertical`` score looks at.
 VERTICAL_COLUMNS = 2
 #: Clark et al. (2019) entropy smoothing: A <- (1 - EPS) A + EPS / n.
@@ -43,12 +45,14 @@ class TokenBatch:
     block_query: torch.Tensor   # (B, T) float: real, non-special queries
     block_valid: torch.Tensor   # (B,) bool: at least two segments among non-special tokens
     n: torch.Tensor             # (B,) float: real tokens
+    induction_key: torch.Tensor | None = None   # (B, T) long: key of the induction score (padded), -1 none
+    tokens: list[list[str]] | None = None       # per example: its tokens (for registered statistics)
 
     def to(self, device) -> "TokenBatch":
         """The same masks on ``device`` (where the attention maps are)."""
         if self.real.device == torch.device(device):
             return self
-        return TokenBatch(**{k: v.to(device) for k, v in vars(self).items()})
+        return TokenBatch(**{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in vars(self).items()})
 
 
 def token_batch(roles: Sequence[dict[str, np.ndarray]], starts: Sequence[int], width: int) -> TokenBatch:
@@ -67,6 +71,7 @@ def token_batch(roles: Sequence[dict[str, np.ndarray]], starts: Sequence[int], w
     segment = np.zeros((b, width), np.int64)
     block_q = np.zeros((b, width), np.float32)
     valid = np.zeros(b, bool)
+    induction = np.full((b, width), -1, np.int64)
     for row, (r, s) in enumerate(zip(roles, starts)):
         n = len(r["first"])
         cols = slice(s, s + n)
@@ -79,10 +84,15 @@ def token_batch(roles: Sequence[dict[str, np.ndarray]], starts: Sequence[int], w
         block_q[row, cols] = ~r["special"]
         plain = seg[~r["special"]]
         valid[row] = plain.size > 0 and plain.min() != plain.max()
+        if "induction_key" in r:
+            key = np.asarray(r["induction_key"])
+            induction[row, cols] = np.where(key >= 0, key + s, -1)
+    tokens = [list(r["tokens"]) for r in roles] if all("tokens" in r for r in roles) else None
     return TokenBatch(real=torch.from_numpy(real), key_roles=torch.from_numpy(keys),
                       sink_query=torch.from_numpy(sink), segment=torch.from_numpy(segment),
                       block_query=torch.from_numpy(block_q), block_valid=torch.from_numpy(valid),
-                      n=torch.from_numpy(real.sum(1).astype(np.float32)))
+                      n=torch.from_numpy(real.sum(1).astype(np.float32)),
+                      induction_key=torch.from_numpy(induction), tokens=tokens)
 
 
 def batch_values(att: torch.Tensor | Sequence[torch.Tensor], tb: TokenBatch,
@@ -191,8 +201,13 @@ def _values(a5: torch.Tensor, q: TokenBatch | _Queries, k: TokenBatch,
         out["distance"] = ((a * (pos[:, None] - pos[None, :]).abs()).sum((-1, -2)) / n, ones)
     if "block" in need:
         out["block"] = (_block(a, k), k.block_valid)
+    if "induction" in need:
+        out["induction"] = _induction(a, k)
+    custom = custom_metrics(metrics)
+    if custom:
+        out.update(_custom(a, q.real, k, custom, layers))
     if need & {"entropy", "entropy_norm", "cls_entropy"}:
-        rows = _entropy(a, k)                                    # (B, LH, Tq) per-query entropy
+        rows = query_entropy(a, k.n)                             # (B, LH, Tq) per-query entropy
         if "cls_entropy" in need:                                # Clark et al.: the [CLS] (first token) row
             out["cls_entropy"] = ((rows * q.key_roles[..., 0][:, None]).sum(-1), ones)
         ent = rows.sum(-1) / n                                   # padded query rows give entr(eps) sums: drop them
@@ -235,16 +250,62 @@ def _block(a: torch.Tensor, k: TokenBatch) -> torch.Tensor:
     return (own * k.block_query[:, None]).sum(-1) / count
 
 
-def _entropy(a: torch.Tensor, k: TokenBatch) -> torch.Tensor:
+def _induction(a: torch.Tensor, k: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Olsson et al. (2022): mean of A[i, key_i] over the queries with an induction key (see roles)."""
+    if k.induction_key is None:
+        raise ValueError("the induction score needs token identities: build the TokenBatch with token_roles")
+    key = k.induction_key                                        # (B, T), -1 where none (padded: -1)
+    has = key >= 0
+    picked = a.gather(-1, key.clamp(min=0)[:, None, :, None].expand(-1, a.shape[1], -1, 1))[..., 0]
+    count = has.sum(-1)
+    score = (picked * has[:, None].to(a.dtype)).sum(-1) / count.clamp(min=1)[:, None].to(a.dtype)
+    return score, count > 0
+
+
+def _custom(a: torch.Tensor, q_real: torch.Tensor, k: TokenBatch, custom: dict, layers: int) -> dict:
+    """Registered statistics (:func:`~attnviz.metrics.definitions.register_metric`), one example at a time.
+
+    Each example's map is cut to its real queries and keys and handed to the user's
+    function as numpy (layer, head, query, key); None (or all NaN) marks it undefined.
+    """
+    b, lh = a.shape[:2]
+    out = {}
+    for name, metric in custom.items():
+        values = torch.full((b, lh), float("nan"), dtype=torch.float64)
+        valid = torch.zeros(b, dtype=torch.bool)
+        for row in range(b):
+            qi, ki = q_real[row].nonzero()[:, 0], k.real[row].nonzero()[:, 0]
+            m = a[row][:, qi][:, :, ki].reshape(layers, lh // layers, len(qi), len(ki)).cpu().numpy()
+            got = metric.fn(m, k.tokens[row] if k.tokens is not None else None)
+            if got is None:
+                continue
+            got = np.broadcast_to(np.asarray(got, np.float64), (layers, lh // layers))
+            if np.isnan(got).all():
+                continue
+            values[row] = torch.from_numpy(got.reshape(-1).copy())
+            valid[row] = True
+        out[name] = (values.to(a.device), valid.to(a.device))
+    return out
+
+
+def query_entropy(a: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
     """Per-query smoothed entropy (Clark et al. 2019), overwriting ``a``; padded keys (A = 0) left out.
 
-    Over all T key columns, then minus the (T - n) padded keys' term, each of which is
-    ``entr(SMOOTHING / n)`` since their weight is 0 before smoothing.
+    ``a`` is (batch, maps, query, key), ``n`` (batch,) the real keys of each example.
+    The one entropy of attnviz: ``A <- (1 - SMOOTHING) A + SMOOTHING / n``,
+    ``H_i = -sum_j a ln a`` (nats). Computed over all key columns, then minus the padded
+    keys' term, each ``entr(SMOOTHING / n)`` since their weight is 0 before smoothing.
+
+    Example:
+        >>> a = torch.full((1, 1, 2, 4), 0.25)
+        >>> bool(torch.allclose(query_entropy(a, torch.tensor([4.0])), torch.log(torch.tensor(4.0))))
+        True
     """
-    eps = (SMOOTHING / k.n)[:, None, None, None]
+    n = n.to(a.dtype)
+    eps = (SMOOTHING / n)[:, None, None, None]
     torch.add(eps, a, alpha=1 - SMOOTHING, out=a)
     total = torch.special.entr(a, out=a).sum(-1)
-    padded = (a.shape[-1] - k.n)[:, None, None]
+    padded = (a.shape[-1] - n)[:, None, None]
     return total - padded * torch.special.entr(eps[..., 0])
 
 

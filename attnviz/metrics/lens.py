@@ -91,14 +91,16 @@ def final_norm_of(model: Any):
     return None
 
 
-def logit_lens(model: Any, tokenizer: Any, text: str, *, top_k: int = 5, final_norm: Any = None) -> LogitLens:
+def logit_lens(model: Any, tokenizer: Any = None, text: str = "", *, top_k: int = 5,
+               final_norm: Any = None) -> LogitLens:
     """Apply the final norm and unembedding to every layer's hidden state of ``text``.
 
     Args:
         model: a decoder language model with an LM head (``GPT2LMHeadModel``,
             ``AutoModelForCausalLM``).
-        tokenizer: its tokenizer (None: loaded from beside the model).
-        text: the input text.
+        tokenizer: its tokenizer (None: loaded from beside the model); second positional or
+            ``tokenizer=``, as in every attnviz entry point that takes a model.
+        text: the input text (``logit_lens(model, text="...")`` needs no tokenizer).
         top_k: tokens kept per layer and position.
         final_norm: the final layer-norm module, when attnviz cannot find it.
 

@@ -84,4 +84,24 @@ def token_roles(tokens: Sequence[str], special: Sequence[bool],
     end = np.array([d.strip() in SENTENCE_END for d in display], dtype=bool) & broad
     boundary = (sep & special_arr) | end
     return {"first": first, "sep": sep, "punct": clark, "punct_unicode": broad, "special": special_arr,
-            "boundary": boundary}
+            "boundary": boundary, "induction_key": induction_keys(tokens), "tokens": list(tokens)}
+
+
+def induction_keys(tokens: Sequence[str]) -> np.ndarray:
+    """Per query i: the position after the previous occurrence of token i, or -1 (the ``induction`` key).
+
+    With p the last position before i holding the same token, the key is p + 1 when
+    p + 1 < i (Olsson et al. 2022; a token repeated at once has no key but itself).
+
+    Example:
+        >>> induction_keys(["a", "b", "c", "a", "b", "b"]).tolist()
+        [-1, -1, -1, 1, 2, -1]
+    """
+    last: dict[str, int] = {}
+    keys = np.full(len(tokens), -1, dtype=np.int64)
+    for i, token in enumerate(tokens):
+        p = last.get(token)
+        if p is not None and p + 1 < i:
+            keys[i] = p + 1
+        last[token] = i
+    return keys

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from attnviz.atomic import ResultIO
 from attnviz.capture import Capture, check_kind
 
 FUSIONS = ("mean", "max", "min")
@@ -36,7 +37,7 @@ _SCALE = 1_000_000  # integer capacities for scipy's max-flow: 6 decimals
 
 
 @dataclass
-class Rollout:
+class Rollout(ResultIO):
     """A token-to-token attribution matrix from rollout or flow.
 
     Attributes:
@@ -79,6 +80,40 @@ class Rollout:
         if not -n <= query < n:
             raise IndexError(f"query {query} is out of range: there are {n} tokens, use 0 to {n - 1}")
         return self.matrix[query]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the matrix (and per-layer matrices) as nested lists, with the tokens and settings.
+
+        Example:
+            >>> Rollout.from_dict(Rollout(np.eye(2), ["a", "b"], layers=[0]).to_dict()).matrix.tolist()
+            [[1.0, 0.0], [0.0, 1.0]]
+        """
+        return {"format": "attnviz.rollout/1", "method": self.method, "head_fusion": self.head_fusion,
+                "tokens": list(self.tokens), "layers": [int(v) for v in self.layers], "text": self.text,
+                "model_name": self.model_name, "matrix": np.asarray(self.matrix).tolist(),
+                "per_layer": None if self.per_layer is None else np.asarray(self.per_layer).tolist(),
+                "extra": self.extra}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Rollout:
+        """Inverse of :meth:`to_dict` (also reads what :meth:`save` wrote, via :meth:`load`)."""
+        per_layer = doc.get("per_layer")
+        return cls(matrix=np.array(doc["matrix"], dtype=np.float64), tokens=list(doc["tokens"]),
+                   layers=list(doc["layers"]), method=doc.get("method", "rollout"),
+                   head_fusion=doc.get("head_fusion", "mean"),
+                   per_layer=None if per_layer is None else np.array(per_layer, dtype=np.float64),
+                   text=doc.get("text"), model_name=doc.get("model_name", ""), extra=dict(doc.get("extra") or {}))
+
+    def records(self) -> list[dict[str, Any]]:
+        """Tidy rows ``{query, key, query_token, key_token, value}`` of the matrix (for :meth:`to_frame`).
+
+        Example:
+            >>> Rollout(np.eye(2), ["a", "b"], layers=[0]).records()[1]
+            {'query': 0, 'key': 1, 'query_token': 'a', 'key_token': 'b', 'value': 0.0}
+        """
+        m = np.asarray(self.matrix)
+        return [{"query": i, "key": j, "query_token": self.tokens[i], "key_token": self.tokens[j],
+                 "value": float(m[i, j])} for i in range(m.shape[0]) for j in range(m.shape[1])]
 
     def plot(self, *, ax=None, **kwargs: Any):
         """Token heatmap of the matrix (see :func:`attnviz.plot.rollout.rollout_heatmap`); returns the Axes.

@@ -9,7 +9,7 @@ Example:
 """
 from __future__ import annotations
 
-import json
+import json  # noqa: F401  (the examples below use it)
 import math
 import os
 from dataclasses import dataclass, field
@@ -18,8 +18,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from attnviz.atomic import atomic_path, atomic_write_text
-from attnviz.metrics.definitions import DESCRIPTIONS, LABELS
+from attnviz.atomic import ResultIO, atomic_path
+from attnviz.metrics.definitions import describe, label
 from attnviz.metrics.patterns import PatternThresholds, classify_patterns
 
 COLUMNS = ("layer", "head", "metric", "value", "std", "count")
@@ -39,7 +39,7 @@ class HeadScore(NamedTuple):
 
 
 @dataclass
-class HeadStats:
+class HeadStats(ResultIO):
     """Mean and standard deviation over examples of per-head statistics.
 
     Attributes:
@@ -174,8 +174,45 @@ class HeadStats:
                     writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()})
         return Path(path)
 
-    def to_json(self, path: str | os.PathLike) -> Path:
-        """Write the table and its provenance as JSON (atomically); NaN becomes null.
+    def records(self) -> list[dict[str, Any]]:
+        """Same as :meth:`to_records` (the rows of :meth:`to_frame`)."""
+        return self.to_records()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The table and its provenance, JSON-ready (NaN as None); :meth:`from_dict` inverts it.
+
+        Example:
+            >>> s = HeadStats({"cls": np.ones((1, 1))}, {"cls": np.zeros((1, 1))}, {"cls": 1},
+            ...               layers=[0], heads=[0], num_examples=1)
+            >>> s.to_dict()["records"][0]["value"], HeadStats.from_dict(s.to_dict()).values["cls"].tolist()
+            (1.0, [[1.0]])
+        """
+        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+                for r in self.to_records()]
+        return {"model_name": self.model_name, "kind": self.kind, "num_examples": self.num_examples,
+                "layers": list(map(int, self.layers)), "heads": list(map(int, self.heads)),
+                "metrics": {m: describe(m) for m in self.metrics}, "records": rows}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> HeadStats:
+        """A HeadStats from :meth:`to_dict` (or the JSON that :meth:`to_json` / :meth:`save` wrote)."""
+        layers, heads = [int(v) for v in doc["layers"]], [int(v) for v in doc["heads"]]
+        li, hi = {l: i for i, l in enumerate(layers)}, {h: i for i, h in enumerate(heads)}
+        names = list(doc.get("metrics") or dict.fromkeys(r["metric"] for r in doc["records"]))
+        values = {m: np.full((len(layers), len(heads)), np.nan) for m in names}
+        std = {m: np.full((len(layers), len(heads)), np.nan) for m in names}
+        counts: dict[str, int] = {}
+        for r in doc["records"]:
+            at = (li[int(r["layer"])], hi[int(r["head"])])
+            values[r["metric"]][at] = np.nan if r["value"] is None else r["value"]
+            std[r["metric"]][at] = np.nan if r["std"] is None else r["std"]
+            counts[r["metric"]] = int(r["count"])
+        return cls(values=values, std=std, counts=counts, layers=layers, heads=heads,
+                   num_examples=int(doc["num_examples"]), kind=doc.get("kind", "self"),
+                   model_name=doc.get("model_name", ""))
+
+    def to_json(self, path: str | os.PathLike | None = None, *, indent: int | None = 1):
+        """The table and its provenance as JSON (NaN as null): the text, or with ``path`` the file (atomic).
 
         Example:
             >>> import tempfile, pathlib
@@ -183,13 +220,10 @@ class HeadStats:
             ...               layers=[0], heads=[0], num_examples=1)
             >>> json.loads(s.to_json(pathlib.Path(tempfile.mkdtemp()) / "s.json").read_text())["records"][0]["value"]
             1.0
+            >>> HeadStats.from_dict(json.loads(s.to_json())).counts
+            {'cls': 1}
         """
-        rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-                for r in self.to_records()]
-        doc = {"model_name": self.model_name, "kind": self.kind, "num_examples": self.num_examples,
-               "layers": list(map(int, self.layers)), "heads": list(map(int, self.heads)),
-               "metrics": {m: DESCRIPTIONS.get(m, "") for m in self.metrics}, "records": rows}
-        return atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
+        return ResultIO.to_json(self, path, indent=indent)
 
     # --- queries ------------------------------------------------------------------------
     def top(self, metric: str, k: int = 5, *, lowest: bool = False) -> list[HeadScore]:
@@ -243,6 +277,6 @@ class HeadStats:
         from attnviz.plot import head_summary
 
         values = self._check(metric)
-        kwargs.setdefault("title", f"{LABELS.get(metric, metric)} ({self.num_examples} examples)")
-        kwargs.setdefault("cbar_label", LABELS.get(metric, metric))
+        kwargs.setdefault("title", f"{label(metric)} ({self.num_examples} examples)")
+        kwargs.setdefault("cbar_label", label(metric))
         return head_summary(values, ax=ax, layers=list(self.layers), heads=list(self.heads), **kwargs)

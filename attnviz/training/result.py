@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attnviz.atomic import atomic_write_text
+from attnviz.atomic import ResultIO, atomic_write_text
 from attnviz.capture import Capture
 
 METRIC_COLUMNS = ("epoch", "train_loss", "eval_loss", "accuracy", "f1")
@@ -79,7 +79,7 @@ class FinetuneOptions:
 
 
 @dataclass
-class FinetuneResult:
+class FinetuneResult(ResultIO):
     """What :func:`attnviz.finetune` produced.
 
     Attributes:
@@ -182,7 +182,7 @@ class FinetuneResult:
         return atomic_write_text(target, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, output_dir: str | os.PathLike) -> "FinetuneResult":
+    def load(cls, output_dir: str | os.PathLike) -> FinetuneResult:
         """Read a run folder's ``finetune_result.json`` (probe captures loaded too).
 
         Example:
@@ -192,14 +192,26 @@ class FinetuneResult:
             >>> FinetuneResult.load(d).best_epoch
             2
         """
-        from attnviz.capture import load
-
         out = Path(output_dir)
+        if out.is_file():  # the JSON file itself
+            out = out.parent
         record_path = out / "finetune_result.json"
         if not record_path.exists():
             raise FileNotFoundError(f"{out} holds no finetune_result.json: pass the output_dir of a "
                                     "finished attnviz.finetune run")
-        d = json.loads(record_path.read_text(encoding="utf-8"))
+        return cls.from_dict(json.loads(record_path.read_text(encoding="utf-8")), output_dir=out)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], output_dir: str | os.PathLike = ".") -> FinetuneResult:
+        """Inverse of :meth:`to_dict`; paths are taken relative to ``output_dir`` (probe captures loaded).
+
+        Example:
+            >>> FinetuneResult.from_dict(FinetuneResult(Path("r"), best_epoch=3).to_dict(), "r").best_epoch
+            3
+        """
+        from attnviz.capture import load
+
+        out = Path(output_dir)
         absolute = (lambda p: None if p is None else out / p)
         probe_files = [absolute(p) for p in d.get("probe_files", [])]
         return cls(output_dir=out, method=d["method"], checkpoints=[absolute(p) for p in d["checkpoints"]],
@@ -209,6 +221,40 @@ class FinetuneResult:
                    model_source=d.get("model_source", ""), options=d.get("options", {}),
                    probe_epochs=d.get("probe_epochs", []), probe_files=probe_files,
                    probe_captures=[load(p) for p in probe_files if p.exists()])
+
+    def records(self) -> list[dict[str, Any]]:
+        """The per-epoch metrics rows (the table of :meth:`to_frame`), checkpoints as str.
+
+        Example:
+            >>> FinetuneResult(Path("r"), metrics=[{"epoch": 1, "accuracy": 0.5}]).records()
+            [{'epoch': 1, 'accuracy': 0.5}]
+        """
+        return [{k: str(v) if isinstance(v, Path) else v for k, v in m.items()} for m in self.metrics]
+
+    def plot(self, *, ax=None, metrics: tuple[str, ...] = ("train_loss", "eval_loss", "accuracy"), **kwargs: Any):
+        """The per-epoch metrics as lines (best epoch marked); returns the Axes. kwargs go to ``plot``.
+
+        Example:
+            >>> r = FinetuneResult(Path("r"), best_epoch=2, metrics=[{"epoch": 1, "accuracy": 0.5},
+            ...                                                      {"epoch": 2, "accuracy": 0.75}])
+            >>> r.plot().get_lines()[0].get_ydata().tolist()
+            [0.5, 0.75]
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(5, 3.2))
+        epochs = [m.get("epoch") for m in self.metrics]
+        for name in metrics:
+            ys = [m.get(name) for m in self.metrics]
+            if any(y is not None for y in ys):
+                ax.plot(epochs, [float("nan") if y is None else y for y in ys], marker="o", label=name, **kwargs)
+        if self.best_epoch is not None:
+            ax.axvline(self.best_epoch, color="0.6", linestyle=":", linewidth=1)
+        ax.set_xlabel("epoch")
+        if ax.get_lines():
+            ax.legend(frameon=False)
+        return ax
 
     def summary(self) -> str:
         """The per-epoch metrics as a Markdown table, the best epoch marked.
