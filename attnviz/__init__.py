@@ -22,7 +22,6 @@ import sys
 from typing import Any
 
 from attnviz._version import __version__  # noqa: E402
-
 from attnviz.capture import Capture, Example, load  # noqa: E402
 from attnviz.extraction.extract import extract  # noqa: E402
 from attnviz.modeling import AttentionUnavailableError, load_model  # noqa: E402

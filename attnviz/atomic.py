@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-
 #: Marker in the names of our temporary files and folders; with the writer's process id,
 #: it lets the next save into a folder remove what a killed save left behind.
 TMP_MARK = "attnviz-tmp"

@@ -403,9 +403,9 @@ def _settings(model_dir: str, name: str, options: dict) -> dict:
     """What a resumed folder must agree with (see CaptureWriter.check_settings), from the config alone."""
     from transformers import AutoConfig
 
-    from attnviz.families import model_dims
     from attnviz.extraction.inputs import select_indices
     from attnviz.extraction.streaming import query_spec_json
+    from attnviz.families import model_dims
 
     dims = model_dims(AutoConfig.from_pretrained(model_dir))
     layers = select_indices(options.get("layers"), dims["layers"], "layer")

@@ -44,7 +44,7 @@ def _corpus() -> list[str]:
     return CORPUS * 4 + [s.lower() for s in CORPUS] * 4
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _backend(family: str):
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 

@@ -14,8 +14,10 @@ def test_every_testing_family_has_an_entry():
 
 @pytest.mark.parametrize("kind", KINDS + LLM_KINDS)
 def test_family_facts_hold_for_the_tiny_model(kind):
-    from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-                                                        MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
 
     model, _ = tiny_model(kind)
     cfg, fam = model.config, family_of(model)

@@ -27,12 +27,12 @@ def test_an_old_path_is_the_new_module(old, new):
 
 
 def test_old_paths_in_every_import_form():
+    import attnviz.comparison.stats
+    import attnviz.extraction.streaming
+    import attnviz.streaming
     from attnviz.comparison_stats import statistics
     from attnviz.extract import tokenize_texts
     from attnviz.training_setup import data_collator
-    import attnviz.streaming
-    import attnviz.extraction.streaming
-    import attnviz.comparison.stats
 
     assert attnviz.streaming is attnviz.extraction.streaming
     assert statistics is attnviz.comparison.stats.statistics

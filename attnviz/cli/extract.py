@@ -9,8 +9,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from attnviz.cli.common import add_engine_args, add_input_args, engine_options, int_list, query_spec, \
-    show_warnings_briefly
+from attnviz.cli.common import (
+    add_engine_args,
+    add_input_args,
+    engine_options,
+    int_list,
+    query_spec,
+    show_warnings_briefly,
+)
 
 EXAMPLE = ("examples:\n  attnviz extract --data reviews.jsonl --out caps\n"
            "  attnviz extract --data corpus.parquet --out /shared/caps --engine ray --address auto --layers 0-2\n"

@@ -86,8 +86,8 @@ def data_from(value: str, text_column: str, label_column: str, validation_split:
 def run(args: argparse.Namespace) -> int:
     """Fine-tune and print what was written."""
     from attnviz.cli.common import show_warnings_briefly
-    from attnviz.training.finetuning import finetune
     from attnviz.modeling import default_model_path
+    from attnviz.training.finetuning import finetune
 
     show_warnings_briefly()
     data = data_from(args.data, args.text_column, args.label_column, args.validation_split, args.seed)

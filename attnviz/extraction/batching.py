@@ -26,10 +26,10 @@ import numpy as np
 
 from attnviz._version import __version__
 from attnviz.capture import Capture, Example
-from attnviz.families import is_causal, position_offset
-from attnviz.modeling import check_attentions, input_device, model_name
 from attnviz.extraction.streaming import resolve_queries
 from attnviz.extraction.tokens import display_tokens, is_byte_level, special_mask
+from attnviz.families import is_causal, position_offset
+from attnviz.modeling import check_attentions, input_device, model_name
 
 __all__ = ["BatchRunner", "StreamingUnavailable", "capture_from", "reduce_heads"]
 

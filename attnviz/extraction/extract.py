@@ -25,14 +25,23 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from attnviz.extraction.batching import DTYPES, BatchRunner, StreamingUnavailable, capture_from
 from attnviz.capture import Capture, Example
-from attnviz.families import model_dims
-from attnviz.extraction.inputs import (as_texts, check_count, check_model_arg, check_tokenizer,
-                                       check_vocabulary, decoder_targets, padding_side_for, select_indices, tokenize_texts)
-from attnviz.modeling import AttentionUnavailableError, inspection_mode, max_positions, model_name, resolve_model
+from attnviz.extraction.batching import DTYPES, BatchRunner, StreamingUnavailable, capture_from
+from attnviz.extraction.inputs import (
+    as_texts,
+    check_count,
+    check_model_arg,
+    check_tokenizer,
+    check_vocabulary,
+    decoder_targets,
+    padding_side_for,
+    select_indices,
+    tokenize_texts,
+)
 from attnviz.extraction.streaming import NAME as STREAMING
 from attnviz.extraction.streaming import query_spec_json, resolve_queries
+from attnviz.families import model_dims
+from attnviz.modeling import AttentionUnavailableError, inspection_mode, max_positions, model_name, resolve_model
 
 # Old import locations (``from attnviz.extract import tokenize_texts``) keep working.
 _model_dims = model_dims

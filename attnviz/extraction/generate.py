@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from attnviz.extraction._stitch import final_step, stitch_rows, step_maps, step_states
 from attnviz.capture import Capture, Example
+from attnviz.extraction._stitch import final_step, step_maps, step_states, stitch_rows
 from attnviz.extraction.batching import DTYPES, capture_from
-from attnviz.modeling import input_device, inspection_mode, max_positions, resolve_model
 from attnviz.extraction.tokens import display_tokens, is_byte_level, special_mask
+from attnviz.modeling import input_device, inspection_mode, max_positions, resolve_model
 
 # generate() arguments that extract_generation sets itself.
 RESERVED = ("output_attentions", "output_hidden_states", "return_dict_in_generate", "input_ids",

@@ -44,7 +44,7 @@ from attnviz.families import CROSS_NAMES  # module names of cross-attention, one
 NAME = "attnviz"
 BLOCK_BYTES = 32 * 2**20  # upper bound on one block of float32 scores (batch x head x rows x keys)
 
-_ACTIVE: contextvars.ContextVar["Session | None"] = contextvars.ContextVar("attnviz_session", default=None)
+_ACTIVE: contextvars.ContextVar[Session | None] = contextvars.ContextVar("attnviz_session", default=None)
 
 
 def register() -> None:
@@ -225,7 +225,7 @@ class Session:
         return [(k, l) for k in self.rows for l in self.kept_layers(k) if (k, l) not in self.seen]
 
     @contextlib.contextmanager
-    def active(self) -> Iterator["Session"]:
+    def active(self) -> Iterator[Session]:
         """Make this the session the registered attention function reports to."""
         token = _ACTIVE.set(self)
         try:

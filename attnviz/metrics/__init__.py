@@ -21,8 +21,13 @@ Example:
 from __future__ import annotations
 
 from attnviz.metrics.dataset import dataset_stats
-from attnviz.metrics.definitions import (DEFAULT_METRICS, DESCRIPTIONS, register_metric, registered_metrics,
-                                         unregister_metric)
+from attnviz.metrics.definitions import (
+                                         DEFAULT_METRICS,
+                                         DESCRIPTIONS,
+                                         register_metric,
+                                         registered_metrics,
+                                         unregister_metric,
+)
 from attnviz.metrics.heads import head_stats
 from attnviz.metrics.importance import HeadImportance, PruningCurve, head_importance, pruning_curve
 from attnviz.metrics.lens import LogitLens, logit_lens

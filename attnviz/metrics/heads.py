@@ -20,6 +20,7 @@ from attnviz.metrics.online import RunningStats
 from attnviz.metrics.roles import token_roles
 from attnviz.metrics.stats import HeadStats
 
+
 def head_stats(capture: Capture, *, metrics: Iterable[str] | str | None = None, kind: str = "self",
                batch_size: int = 32) -> HeadStats:
     """Per-head statistics of every example of a capture: mean and std over examples.

@@ -178,7 +178,7 @@ class HeadImportance(ResultIO):
                 "definition": DEFINITIONS[self.method], "extra": _finite(self.extra)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "HeadImportance":
+    def from_dict(cls, d: dict[str, Any]) -> HeadImportance:
         """Inverse of :meth:`to_dict`.
 
         Example:
@@ -211,7 +211,7 @@ class HeadImportance(ResultIO):
         return atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "HeadImportance":
+    def load(cls, path: str | os.PathLike) -> HeadImportance:
         """Read what :meth:`save` wrote (a JSON file or the folder holding ``importance.json``)."""
         path = Path(path)
         if path.is_dir():
@@ -355,7 +355,7 @@ class Gates:
         self.values = None
         self._handles: list[Any] = []
 
-    def __enter__(self) -> "Gates":
+    def __enter__(self) -> Gates:
         for layer, module in enumerate(self.modules):
             self._handles.append(module.register_forward_pre_hook(self._hook(layer)))
         return self

@@ -48,7 +48,7 @@ class TokenBatch:
     induction_key: torch.Tensor | None = None   # (B, T) long: key of the induction score (padded), -1 none
     tokens: list[list[str]] | None = None       # per example: its tokens (for registered statistics)
 
-    def to(self, device) -> "TokenBatch":
+    def to(self, device) -> TokenBatch:
         """The same masks on ``device`` (where the attention maps are)."""
         if self.real.device == torch.device(device):
             return self

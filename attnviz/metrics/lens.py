@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from attnviz.families import NORM_NAMES, family_of, is_masked_lm
-from attnviz.modeling import inspection_mode, input_device, max_positions, tokenizer_for
 from attnviz.extraction.tokens import display_tokens, is_byte_level
+from attnviz.families import NORM_NAMES, family_of, is_masked_lm
+from attnviz.modeling import input_device, inspection_mode, max_positions, tokenizer_for
 
 
 @dataclass

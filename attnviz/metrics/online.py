@@ -48,7 +48,7 @@ class RunningStats:
         self._m2 = self._m2 + m2 + delta ** 2 * (self.count * k / total)
         self.count = total
 
-    def merge(self, other: "RunningStats") -> "RunningStats":
+    def merge(self, other: RunningStats) -> RunningStats:
         """Add another accumulator's examples (Chan et al. 1979's pairwise formula); returns self.
 
         Merging partial accumulators in any grouping gives the statistics of all their
@@ -75,7 +75,7 @@ class RunningStats:
         return self
 
     @classmethod
-    def from_state(cls, count: int, mean: np.ndarray, m2: np.ndarray) -> "RunningStats":
+    def from_state(cls, count: int, mean: np.ndarray, m2: np.ndarray) -> RunningStats:
         """An accumulator from its state ``(count, mean, m2)`` (see :meth:`state`).
 
         Example:

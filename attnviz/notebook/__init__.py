@@ -22,8 +22,16 @@ Example:
 from __future__ import annotations
 
 from attnviz.notebook.bertviz import to_bertviz
-from attnviz.notebook.html import (ExplorerView, HeadView, HtmlView, ModelView, NeuronView, explorer_view,
-                                   head_view, model_view)
+from attnviz.notebook.html import (
+    ExplorerView,
+    HeadView,
+    HtmlView,
+    ModelView,
+    NeuronView,
+    explorer_view,
+    head_view,
+    model_view,
+)
 from attnviz.notebook.neuron import neuron_view
 from attnviz.notebook.widgets import explorer
 

@@ -20,9 +20,10 @@ from attnviz.capture import Capture
 from attnviz.plot import _maps
 from attnviz.plot.provenance import set_provenance
 from attnviz.plot.resize import on_resize
+from attnviz.plot.summary import annotate_cells
 from attnviz.plot.theme import SEQUENTIAL
 from attnviz.plot.ticks import fit_token_ticks
-from attnviz.plot.summary import annotate_cells
+
 
 def token_heatmap(
     capture: Capture,

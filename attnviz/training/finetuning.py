@@ -39,8 +39,15 @@ from transformers import TrainerCallback
 from attnviz.atomic import atomic_write_text
 from attnviz.capture import Capture
 from attnviz.training.result import FinetuneOptions, FinetuneResult
-from attnviz.training.setup import (RUN_MARKER, classifier_for, prepare_output_dir, progress_bars,
-                                    save_pretrained_atomic, tokenize_splits, torch_threads)
+from attnviz.training.setup import (
+    RUN_MARKER,
+    classifier_for,
+    prepare_output_dir,
+    progress_bars,
+    save_pretrained_atomic,
+    tokenize_splits,
+    torch_threads,
+)
 
 __all__ = ["AttentionCaptureCallback", "FinetuneOptions", "FinetuneResult", "finetune", "finetune_seeds"]
 
