@@ -559,7 +559,7 @@ def _write_safetensors(path: Path, tensors: dict[str, Any], metadata: dict[str, 
     with open(path, "wb") as f:
         f.write(len(blob).to_bytes(8, "little"))
         f.write(blob)
-        for name, value in tensors.items():
+        for value in tensors.values():
             array = np.ascontiguousarray(value, dtype=np.dtype(value.dtype).newbyteorder("<"))
             f.write(memoryview(array).cast("B"))
 

@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     ours_model_s = time.perf_counter() - t
     ours_head = head_view(cap128)
     print(f"MiniLM, {cap128.num_layers} layers x {cap128.num_heads} heads x {n} tokens")
-    for name, ours, secs in (("model_view", ours_model, ours_model_s), ("head_view", ours_head, None)):
+    for name, ours, _secs in (("model_view", ours_model, ours_model_s), ("head_view", ours_head, None)):
         ratio = theirs[name] / ours.nbytes
         print(f"  {name:10s}: bertviz {theirs[name] / 1e6:7.2f} MB, attnviz {ours.nbytes / 1e6:6.3f} MB "
               f"-> attnviz is 1/{ratio:.0f} of bertviz")

@@ -94,8 +94,8 @@ def bench_tutorial(tmp: Path, repeat: int) -> None:
                                lambda: floor_mosaic(cap, tmp / "floor.png", size, 100, pil_kwargs=pil),
                                max(repeat, 10))
     with_axes = timed(lambda: _grid_with_axes(cap, tmp / "grid_axes.png"), repeat)
-    print("(a) 12 x 12 heads, 10 tokens, PNG (best of %d; grid and floor interleaved, best of %d)"
-          % (repeat, max(repeat, 10)))
+    print(f"(a) 12 x 12 heads, 10 tokens, PNG (best of {repeat}; grid and floor interleaved, "
+          f"best of {max(repeat, 10)})")
     print(f"    tutorial loop (subplots + imshow + tick labels per Axes): {loop:7.3f} s")
     print(f"    head_grid(...).savefig:                                  {grid:7.3f} s")
     print(f"    speed-up: {loop / grid:5.1f}x   (goal >= 20x)")

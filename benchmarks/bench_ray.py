@@ -92,7 +92,7 @@ def main() -> None:
         print(f"    {label:12s}: " + ", ".join(f"{v:.0f}" for v in sorted(peaks.values())))
     print("(d) CPU time per text (steadier than the wall clock on a shared machine)")
     print(f"    engine='local':            {local_cpu / args.texts * 1000:6.1f} ms")
-    for workers, (secs, got) in runs.items():
+    for workers, (_secs, got) in runs.items():
         cpu = got.extra["engine"]["worker_cpu_s"]
         print(f"    engine='ray', {workers} worker(s): {cpu / args.texts * 1000:6.1f} ms (in the workers, summed)")
     per_text = runs[2][1].extra["engine"]["worker_cpu_s"] / args.texts

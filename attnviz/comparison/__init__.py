@@ -529,7 +529,7 @@ def check_same(a: Capture, b: Capture) -> None:
         if x.tokens != y.tokens:
             j = next((k for k, (s, t) in enumerate(zip(x.tokens, y.tokens)) if s != t),
                      min(len(x.tokens), len(y.tokens)))
-            got = lambda toks: repr(toks[j]) if j < len(toks) else "no token (it is shorter)"  # noqa: E731
+            got = lambda toks: repr(toks[j]) if j < len(toks) else "no token (it is shorter)"  # noqa: E731, B023 (used at once)
             raise CaptureMismatchError(
                 f"example {i} differs at token {j}: before has {got(x.tokens)}, after has {got(y.tokens)}; "
                 "compare captures of the same texts made with the same tokenizer")

@@ -81,7 +81,7 @@ def lab(tmp_path_factory):
                 break
             except OSError:
                 if server.poll() is not None:
-                    raise RuntimeError((home / "server.log").read_text())
+                    raise RuntimeError((home / "server.log").read_text()) from None
                 time.sleep(0.5)
         else:
             raise RuntimeError("JupyterLab did not start:\n" + (home / "server.log").read_text())
