@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     captures = all(str(s).endswith(".safetensors") for s in (args.before, args.after))
     if texts is None and not captures:
         raise ValueError('no input text: pass --text "some text" (repeatable) or --data FILE|builtin')
-    names = tuple(_label(s) for s in (args.before, args.after))
+    names = (_label(args.before), _label(args.after))
     comparison = compare(args.before, args.after, texts=texts, batch_size=args.batch_size,
                          max_length=args.max_length, names=names)
     written = comparison.save(args.out)  # all files or none (staged beside --out)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TypeVar
 
 from attnviz.cli.common import output_dir, show_warnings_briefly
 
@@ -50,13 +50,17 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+T = TypeVar("T")
+
+
 class _Steps:
     """Prints each step with its time and collects the files written."""
 
     def __init__(self, out: Path):
-        self.out, self.files, self.start = out, [], time.perf_counter()
+        self.out, self.start = out, time.perf_counter()
+        self.files: list[Path] = []
 
-    def __call__(self, title: str, fn: Callable[[], list[Path] | Path | None]):
+    def __call__(self, title: str, fn: Callable[[], T]) -> T:
         print(f"[{time.perf_counter() - self.start:5.1f}s] {title} ...", flush=True)
         result = fn()
         written = result if isinstance(result, list) else [result]
@@ -120,7 +124,7 @@ def _figures(cap, out: Path, layer: int, head: int | str) -> list[Path]:
              lambda: plot.token_heatmap(cap, example=0, layer=layer, head=head, hide_special=True)),
             ("hidden_norms.png", lambda: plot.hidden_norms(cap, example=0)),
         ):
-            fig = draw().figure
+            fig = draw().figure.get_figure(root=True)
             files.append(attnviz.save_figure(fig, out / name, width="column"))
             plt.close(fig)
     sim = plot.layer_similarity(cap, example=0)
@@ -191,7 +195,7 @@ def _importance(checkpoint: Path, comparison, out: Path) -> list[Path]:
     imp = head_importance(str(checkpoint), None, max_length=64)
     top = ", ".join(f"L{r['layer']}H{r['head']}" for r in imp.ranked(3))
     view = matters_vs_changed(imp, comparison)
-    print(f"    most important heads: {top}; Spearman(importance, change) = {view.figure.attnviz_spearman:.3f}")
+    print(f"    most important heads: {top}; Spearman(importance, change) = {view.spearman:.3f}")
     files = [imp.save(out / "importance.json"), view.savefig(out / "importance_vs_change.png", dpi=150)]
     plt.close(view.figure)
     return files

@@ -141,5 +141,5 @@ def _matters_vs_changed(args, imp, data, out: Path) -> list[Path]:
     comp = compare(before, args.model, texts=texts, max_length=args.max_length, hidden_states=False)
     view = matters_vs_changed(imp, comp)
     path = view.savefig(out / "matters_vs_changed.png", dpi=150)
-    print(f"Spearman rho (importance vs change): {view.figure.attnviz_spearman:.3f}")
+    print(f"Spearman rho (importance vs change): {view.spearman:.3f}")
     return [path]

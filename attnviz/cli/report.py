@@ -6,6 +6,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from attnviz.atomic import atomic_write_text
 from attnviz.cli.common import (
@@ -43,7 +44,9 @@ def run(args: argparse.Namespace) -> int:
     if args.capture and args.layers:  # a saved capture: show the asked layers only
         report = ShapeReport([r for r in report.rows if r.layer in args.layers or r.kind != "attention"],
                              source=report.source, notes=report.notes)
-    text = {"text": str, "markdown": lambda r: r.to_markdown(), "json": lambda r: r.to_json(indent=2)}[args.format](report)
+    formats: dict[str, Callable[[ShapeReport], str]] = {
+        "text": str, "markdown": lambda r: r.to_markdown(), "json": lambda r: r.to_json(indent=2)}
+    text = formats[args.format](report)
     print(text)
     if args.out:
         atomic_write_text(args.out, text + "\n")

@@ -76,6 +76,8 @@ def load_plugins(plugins: list[str]) -> None:
             if not path.is_file():
                 raise FileNotFoundError(f"no plugin file at {plugin}: check the --plugin path")
             spec = importlib.util.spec_from_file_location(f"attnviz_plugin_{i}_{path.stem}", path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot load a plugin from {plugin}: give a .py file or a module name")
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
         else:

@@ -67,13 +67,13 @@ def to_bertviz(capture: Capture, example: int = 0, *, kind: str | None = None) -
     _warn_network()
     if not ex.is_encoder_decoder or (kind is not None and kinds[0] in ("encoder", "decoder")):
         name = kinds[0]
-        out = {"attention": _tensors(ex.attention(name)), "tokens": ex.axis_tokens(name)[0]}
+        out: dict[str, Any] = {"attention": _tensors(ex.attention(name)), "tokens": ex.axis_tokens(name)[0]}
         start = sentence_b_start(ex) if name in ("self", "encoder") else None
         if start is not None:
             out["sentence_b_start"] = start
         return out
     encoder, decoder = ex.display_tokens, ex.decoder_display_tokens
-    out: dict[str, Any] = {"encoder_tokens": list(encoder), "decoder_tokens": list(decoder)}
+    out = {"encoder_tokens": list(encoder or []), "decoder_tokens": list(decoder or [])}
     for name in kinds:
         out[f"{name}_attention"] = _tensors(ex.attention(name))
     return out

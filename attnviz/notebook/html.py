@@ -290,7 +290,7 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
         kinds = select_kinds(capture, example=i, kind=kind, layers=layers, heads=heads)
         all_kinds += kinds
         ex = capture[i]
-        text = ex.text or " ".join(ex.display_tokens)
+        text = ex.text or " ".join(ex.display_tokens or [])
         if ex.text_pair:
             text += "  ||  " + ex.text_pair
         entries.append({"label": f"{i}: {text[:40] + ('…' if len(text) > 40 else '')}", "text": text,

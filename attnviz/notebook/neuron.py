@@ -147,7 +147,7 @@ def query_key_vectors(model: Any, capture: Capture, *, example: int = 0, layer: 
     part = slice(head * d, (head + 1) * d)
     q = q[..., part].float().cpu().numpy()
     k = k[..., part].float().cpu().numpy()
-    return QueryKey(q, k, float(scale), causal, list(ex.display_tokens), int(layer), int(head))
+    return QueryKey(q, k, float(scale), causal, list(ex.display_tokens or []), int(layer), int(head))
 
 
 def _why_not(model_type: str | None) -> str:
@@ -187,10 +187,10 @@ def neuron_view(model: Any, capture: Capture, *, example: int = 0, layer: int = 
     qk = query_key_vectors(model, capture, example=example, layer=layer, head=head)
     ex = capture[example]
     if query is None:
-        query = next((i for i, s in enumerate(ex.special_mask) if not s), 0)
+        query = next((i for i, s in enumerate(ex.special_mask or []) if not s), 0)
     if not 0 <= query < len(qk.tokens):
         raise ValueError(f"query {query} is out of range: the example has tokens 0..{len(qk.tokens) - 1}")
-    payload = {"version": 1, "theme": theme, "tokens": qk.tokens, "special": [int(s) for s in ex.special_mask],
+    payload = {"version": 1, "theme": theme, "tokens": qk.tokens, "special": [int(s) for s in ex.special_mask or []],
                "layer": qk.layer, "head": qk.head, "d": int(qk.query.shape[1]), "scale": qk.scale,
                "causal": qk.causal, "query": int(query), "model": capture.model_name or capture.model_type,
                "q": np.round(qk.query, 4).tolist(), "k": np.round(qk.key, 4).tolist(), "kinds": []}

@@ -158,7 +158,7 @@ def sentence_b_start(ex: Example) -> int | None:
     """
     if ex.text_pair is None or ex.is_encoder_decoder:
         return None
-    special = [bool(s) for s in ex.special_mask]
+    special = [bool(s) for s in ex.special_mask or []]
     i = 0
     while i < len(special) and special[i]:
         i += 1
@@ -203,7 +203,7 @@ def _prompts(ex: Example, name: str) -> tuple[int | None, int | None]:
 
 
 def _special(ex: Example, name: str) -> tuple[list[bool], list[bool]]:
-    enc = [bool(s) for s in ex.special_mask]
+    enc = [bool(s) for s in ex.special_mask or []]
     dec = [bool(s) for s in (ex.decoder_special_mask or [])]
     return {"self": (enc, enc), "encoder": (enc, enc), "decoder": (dec, dec), "cross": (dec, enc)}[name]
 

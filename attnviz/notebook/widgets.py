@@ -92,8 +92,9 @@ def explorer(capture: Capture, *, example: int = 0, view: str = "head", dpi: int
 @functools.lru_cache(maxsize=1)
 def _explorer_class() -> type:
     widgets = _widgets()
+    vbox: Any = widgets.VBox  # ipywidgets is optional and imported here, so the base class is dynamic
 
-    class Explorer(widgets.VBox):
+    class Explorer(vbox):
         """The explorer panel (an ``ipywidgets.VBox``); see :func:`explorer`.
 
         Example:
@@ -103,6 +104,9 @@ def _explorer_class() -> type:
             >>> sorted(panel.controls)[:2], panel.rendered >= 1
             (['example', 'head'], True)
         """
+
+        error: str | None  # the last drawing error (None after a good draw)
+        _display_id: str | None  # the snapshot's display id once shown
 
         def __init__(self, capture: Capture, *, example: int, view: str, dpi: int, cmap: Any = None,
                      snapshot: bool = True) -> None:
@@ -196,7 +200,7 @@ def _explorer_class() -> type:
 
 def _controls(widgets: Any, capture: Capture, example: int, view: str) -> dict[str, Any]:
     style = {"description_width": "initial"}
-    texts = [(f"{i}: {_short(ex.text or ' '.join(ex.display_tokens))}", i) for i, ex in enumerate(capture)]
+    texts = [(f"{i}: {_short(ex.text or ' '.join(ex.display_tokens or []))}", i) for i, ex in enumerate(capture)]
     capture[example]  # raises the IndexError that names the valid range
     heads = [("mean", "mean"), ("max", "max")] + [(str(h), h) for h in (capture.heads or [])]
     return {

@@ -109,7 +109,7 @@ def layer_lines(comparison: Any, *, ax: Axes | None = None, **kwargs: Any) -> Ax
     ax.set_xticks(layers)
     ax.set_xlabel("layer")
     ax.set_ylabel("cosine similarity, before vs after")
-    low = min(float(np.nanmin(line.get_ydata())) for line in ax.lines if not line.get_label().startswith("_"))
+    low = min(float(np.nanmin(line.get_ydata())) for line in ax.lines if not str(line.get_label()).startswith("_"))
     ax.set_ylim(min(low - 0.05 * (1 - low) - 1e-3, 0.999), 1.0 + 0.05 * max(1 - low, 1e-3))
     ax.axhline(1.0, color="0.6", linewidth=0.6, zorder=0)
     literal(ax.set_title(f"{comparison.names[0]} -> {comparison.names[1]} ({comparison.num_examples} example(s))"))
@@ -145,7 +145,7 @@ def head_difference(comparison: Any, *, layer: int, head: int, example: int = 0,
     side = float(np.clip(0.16 * n + 1.2, 2.2, 4.5))
     fig = Figure(figsize=figsize or (3 * side + 1.2, side + 0.6), layout="constrained")
     axes = fig.subplots(1, 3)
-    common = dict(example=example, layer=layer, head=head, cbar=False)
+    common: dict[str, Any] = dict(example=example, layer=layer, head=head, cbar=False)
     im_b = token_heatmap(before, ax=axes[0], vmin=0.0, vmax=top, title="before", **common).images[0]
     token_heatmap(after, ax=axes[1], vmin=0.0, vmax=top, title="after", **common)
     token_heatmap(_with_map(before, example, lp, hp, diff), ax=axes[2], cmap=DIVERGING, vmin=-half, vmax=half,

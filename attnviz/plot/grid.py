@@ -99,7 +99,8 @@ class HeadGrid(FigureView):
         self.head_labels: list[Any] = []
         self._cax = fig.add_axes((0.9, 0, 0.02, 1), label="<colorbar>")
         self.colorbar = fig.colorbar(self.image, cax=self._cax, label=cbar_label)
-        self.colorbar.solids.set_rasterized(True)
+        if self.colorbar.solids is not None:
+            self.colorbar.solids.set_rasterized(True)
         self.colorbar.locator = _colorbar_locator(norm)  # ~5 round values: each label costs a text draw
         self._suptitle = fig.suptitle(title, va="top", **LITERAL) if title else None
         fig.set_size_inches(self._figsize(width))
@@ -198,7 +199,7 @@ class HeadGrid(FigureView):
             for i in range(len(self.layers)):
                 bottom = (height - i * (q + self.gap) - q) / height
                 for j in range(len(self.heads)):
-                    cell = self.ax.inset_axes([j * (k + self.gap) / width, bottom, k / width, q / height])
+                    cell = self.ax.inset_axes((j * (k + self.gap) / width, bottom, k / width, q / height))
                     cell.set_xlim(-0.5, k - 0.5)
                     cell.set_ylim(q - 0.5, -0.5)
                     cell.set_axis_off()
@@ -220,7 +221,9 @@ class HeadGrid(FigureView):
         """
         y0, x0 = self.cell_origin(layer, head)
         q, k = self.shape
-        return np.asarray(self.image.get_array()[y0:y0 + q, x0:x0 + k])
+        values = self.image.get_array()
+        assert values is not None  # set when the mosaic is drawn
+        return np.asarray(values[y0:y0 + q, x0:x0 + k])
 
     # -- layout ---------------------------------------------------------------------------------
     def _fit_labels(self) -> None:
@@ -230,7 +233,7 @@ class HeadGrid(FigureView):
         q, k = self.shape
         n_layers, n_heads = len(self.layers), len(self.heads)
         height = h_pt - plan.top - plan.bottom
-        self.ax.set_position([plan.left / w_pt, plan.bottom / h_pt, plan.width / w_pt, height / h_pt])
+        self.ax.set_position((plan.left / w_pt, plan.bottom / h_pt, plan.width / w_pt, height / h_pt))
         if plan.y_font:
             positions = [i * (q + self.gap) + t for i in range(n_layers) for t in range(q)]
             fit_ticks(self.ax.yaxis, positions, self.row_tokens * n_layers, plan.cell_h * n_layers,
@@ -246,11 +249,11 @@ class HeadGrid(FigureView):
             self.ax.set_xticks([])
         self.ax.xaxis.set_visible(bool(plan.x_font))  # an Axis without labels still costs a draw
         self.ax.yaxis.set_visible(bool(plan.y_font))
-        for label in self.layer_labels:
-            label.set_position((-(plan.y_token_w + 4) if plan.y_font else -3, 0))
-            label.set_fontsize(plan.label_font)
-        self._cax.set_position([(w_pt - plan.right + CBAR_GAP_PT) / w_pt, plan.bottom / h_pt,
-                                CBAR_WIDTH_PT / w_pt, height / h_pt])
+        for layer_label in self.layer_labels:
+            layer_label.set_position((-(plan.y_token_w + 4) if plan.y_font else -3, 0))
+            layer_label.set_fontsize(plan.label_font)
+        self._cax.set_position(((w_pt - plan.right + CBAR_GAP_PT) / w_pt, plan.bottom / h_pt,
+                                CBAR_WIDTH_PT / w_pt, height / h_pt))
         label = self._cax.yaxis.label  # shrink the colour bar's label to the bar's height
         label.set_fontsize(plan.label_font * min(1.0, height / (_text_width([label.get_text()], plan.label_font) + 6)))
         self._label_heads(plan)
@@ -263,7 +266,7 @@ class HeadGrid(FigureView):
             text.remove()
         k = self.shape[1]
         size = plan.label_font
-        style = {"textcoords": "offset points", "ha": "center", "va": "bottom", "fontsize": size}
+        style: dict[str, Any] = {"textcoords": "offset points", "ha": "center", "va": "bottom", "fontsize": size}
         self.head_labels = [
             self.ax.annotate(f"head {h}" if plan.long_heads else str(h), xy=(j * (k + self.gap) + (k - 1) / 2, 1),
                              xycoords=self.ax.get_xaxis_transform(), xytext=(0, 2), **style)
@@ -420,7 +423,8 @@ def head_grid(
     if not layer_ids or not head_ids:
         raise ValueError("no layer or head to draw: give layers=/heads= at least one number each")
     sel = _maps.token_axes(ex, kind, hide_special)
-    data = _maps.scaled(maps[np.ix_(lpos, hpos, sel.rows, sel.cols)], scale)
+    index = np.ix_(np.asarray(lpos, dtype=np.intp), np.asarray(hpos, dtype=np.intp), sel.rows, sel.cols)
+    data = _maps.scaled(maps[index], scale)
     norm = _maps.norm_for(data, scale, vmin, vmax)
     grid = HeadGrid(data, layers=layer_ids, heads=head_ids, row_tokens=sel.row_labels, col_tokens=sel.col_labels,
                     norm=norm, cmap=cmap, cbar_label=_maps.cbar_label(scale), tokens=tokens, width=width,

@@ -98,7 +98,8 @@ def token_heatmap(
         annotate_cells(ax, data, image, fmt)
     if cbar:
         colorbar = ax.figure.colorbar(image, ax=ax, label=_maps.cbar_label(scale))
-        colorbar.solids.set_rasterized(True)
+        if colorbar.solids is not None:
+            colorbar.solids.set_rasterized(True)
     refit = functools.partial(fit_token_ticks, rows=sel.row_labels, cols=sel.col_labels)
     refit(ax)
     on_resize(ax.figure.get_figure(root=True), refit, ax)
@@ -130,7 +131,7 @@ def draw_boundaries(ax: Axes, row: float | None, col: float | None, *, x0: float
         >>> len(ax.lines)
         2
     """
-    style = dict(color=color, linewidth=0.8, alpha=0.9)
+    style: dict[str, Any] = dict(color=color, linewidth=0.8, alpha=0.9)
     if row is not None:
         if extent is None:
             ax.axhline(row, **style)

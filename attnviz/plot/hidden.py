@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from matplotlib import colors
 from matplotlib.axes import Axes
+from matplotlib.colorbar import Colorbar
 from matplotlib.figure import Figure
 
 from attnviz.capture import Capture, Example
@@ -84,7 +85,9 @@ def hidden_norms(
     fig = ax.figure.get_figure(root=True)
     on_resize(fig, refit, ax)
     if cbar:
-        fig.colorbar(image, ax=ax, label="L2 norm").solids.set_rasterized(True)
+        bar = fig.colorbar(image, ax=ax, label="L2 norm")
+        if bar.solids is not None:
+            bar.solids.set_rasterized(True)
     set_provenance(fig, model=capture.model_name, model_type=capture.model_type, example=example,
                    text=_maps.example_text(ex), view="hidden-state norms")
     return ax
@@ -114,7 +117,7 @@ class LayerSimilarity(FigureView):
         super().__init__(figure)
         self.axes, self.matrix, self.to_final = axes, matrix, to_final
         self.labels, self.tokens = labels, tokens
-        self.colorbar = None
+        self.colorbar: Colorbar | None = None
 
 
 def layer_similarity(
@@ -170,7 +173,8 @@ def layer_similarity(
     axes[1].set_xlabel("token")
     sim = LayerSimilarity(fig, axes, matrix.astype(np.float32), to_final.astype(np.float32), labels, tokens)
     sim.colorbar = fig.colorbar(right, ax=list(axes), label="cosine similarity", fraction=0.05)
-    sim.colorbar.solids.set_rasterized(True)
+    if sim.colorbar.solids is not None:
+        sim.colorbar.solids.set_rasterized(True)
     if title:
         fig.suptitle(title)
     _fit_similarity(sim)
@@ -198,7 +202,7 @@ def _states(ex: Example, kind: str, hide_special: bool) -> tuple[np.ndarray, lis
         raise ValueError(f"this capture has no {'decoder ' if decoder else ''}hidden states: extract again with "
                          "attnviz.extract(..., hidden_states=True)" +
                          (" and decoder_texts=" if decoder else ""))
-    tokens = list(ex.decoder_display_tokens if decoder else ex.display_tokens)
+    tokens = list((ex.decoder_display_tokens if decoder else ex.display_tokens) or [])
     mask = list((ex.decoder_special_mask if decoder else ex.special_mask) or [])
     keep = [i for i in range(len(tokens)) if not (hide_special and i < len(mask) and mask[i])]
     if not keep:

@@ -42,6 +42,11 @@ class ImportanceFigure(FigureView):
     def axes(self) -> list[Axes]:
         return [ax for ax in self.figure.axes if ax.get_label() != "<colorbar>"]
 
+    @property
+    def spearman(self) -> float:
+        """Spearman rho of importance vs change (:func:`matters_vs_changed`; nan for other figures)."""
+        return float(getattr(self.figure, "attnviz_spearman", float("nan")))
+
 
 def importance_map(importance: Any, *, ax: Axes | None = None, values: str = "scores", **kwargs: Any) -> Axes:
     """Layers x heads map of ``values`` ("scores", "raw", "loss_change", "metric_change").
@@ -168,7 +173,7 @@ def matters_vs_changed(importance: Any, comparison: Any, *, metric: str = "chang
     ax.set_title(f"Spearman rho = {rho:.2f} ({scores.size} heads)")
     set_provenance(fig, model=importance.model_name, view="importance vs change",
                    details=f"Spearman rho {rho:.4f}")
-    fig.attnviz_spearman = rho
+    setattr(fig, "attnviz_spearman", rho)  # noqa: B010  (our own attribute: Figure does not declare it)
     return ImportanceFigure(fig)
 
 

@@ -62,7 +62,8 @@ def lens_table(lens: Any, *, ax: Axes | None = None, cmap: Any = None, annotate:
         _write_tokens(ax, lens, probs, image, min(w_pt / cols, h_pt / rows))
     if cbar:
         bar = fig.colorbar(image, ax=ax, label="top-1 probability")
-        bar.solids.set_rasterized(True)
+        if bar.solids is not None:
+            bar.solids.set_rasterized(True)
     set_provenance(fig, model=getattr(lens, "model_name", ""), text=getattr(lens, "text", ""), view="logit lens")
     return ax
 

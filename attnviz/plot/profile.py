@@ -72,7 +72,7 @@ def query_profile(
     scale = _maps.check_scale(scale)
     numbers, positions = _maps.layer_positions(capture, layers, "self")
     row, token_pos = _query_row(ex, query)
-    maps = ex.attentions
+    maps = _maps.attention_of(ex, "self")
     if isinstance(head, str):
         if head not in _maps.REDUCTIONS:
             raise ValueError(f"head={head!r}: give a head number, 'mean' or 'max'")
@@ -94,7 +94,9 @@ def query_profile(
     label = ex.display_tokens[token_pos] if ex.display_tokens else ex.tokens[token_pos]
     ax.set_title(title if title is not None else f"query {token_pos} ({label!r}), {head_name}")
     if cbar:
-        ax.figure.colorbar(image, ax=ax, label=_maps.cbar_label(scale)).solids.set_rasterized(True)
+        bar = ax.figure.colorbar(image, ax=ax, label=_maps.cbar_label(scale))
+        if bar.solids is not None:
+            bar.solids.set_rasterized(True)
     set_provenance(ax.figure.get_figure(root=True), model=capture.model_name, model_type=capture.model_type,
                    text=_maps.example_text(ex), example=example,
                    view=f"query profile, query {token_pos}, {head_name}")

@@ -69,7 +69,8 @@ def rollout_heatmap(result: Any, *, ax: Axes | None = None, cmap: Any = None, vm
     ax.set_title(title if title is not None else _title(result))
     if cbar:
         bar = ax.figure.get_figure(root=True).colorbar(image, ax=ax, label="attribution")
-        bar.solids.set_rasterized(True)
+        if bar.solids is not None:
+            bar.solids.set_rasterized(True)
     set_provenance(ax.figure.get_figure(root=True), model=getattr(result, "model_name", ""),
                    text=getattr(result, "text", None) or " ".join(tokens), view=_title(result))
     return ax

@@ -94,7 +94,8 @@ def head_summary(
         annotate_cells(ax, table, image, fmt, auto=annotate == "auto")
     if cbar:
         bar = fig.colorbar(image, ax=ax, label=cbar_label or "")
-        bar.solids.set_rasterized(True)
+        if bar.solids is not None:
+            bar.solids.set_rasterized(True)
     return ax
 
 

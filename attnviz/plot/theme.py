@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import matplotlib as mpl
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 #: Perceptually uniform sequential map (default of every attention view).
 SEQUENTIAL = "viridis"
@@ -21,9 +24,9 @@ SEQUENTIAL = "viridis"
 DIVERGING = "RdBu_r"
 
 # What every export needs: TrueType fonts in PDF/PS, text kept as text in SVG.
-EXPORT_RC = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none"}
+EXPORT_RC: dict[RcKeyType, Any] = {"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none"}
 
-PAPER_RC = {
+PAPER_RC: dict[RcKeyType, Any] = {
     "font.size": 7, "axes.titlesize": 7, "axes.labelsize": 7, "figure.titlesize": 8,
     "xtick.labelsize": 6, "ytick.labelsize": 6, "legend.fontsize": 6,
     "axes.linewidth": 0.5, "xtick.major.width": 0.5, "ytick.major.width": 0.5,
@@ -47,7 +50,7 @@ def paper_theme(**overrides: Any) -> Iterator[None]:
         >>> mpl.rcParams["font.size"] == before
         True
     """
-    with mpl.rc_context({**PAPER_RC, **overrides}):
+    with mpl.rc_context({**PAPER_RC, **cast("dict[RcKeyType, Any]", overrides)}):  # matplotlib checks the names
         yield
 
 
@@ -61,4 +64,4 @@ def font_points(key: str) -> float:
     """
     from matplotlib.font_manager import FontProperties
 
-    return float(FontProperties(size=mpl.rcParams[key]).get_size_in_points())
+    return float(FontProperties(size=mpl.rcParams[cast("RcKeyType", key)]).get_size_in_points())

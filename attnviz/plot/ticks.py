@@ -22,7 +22,7 @@ MIN_FONT = 4.0
 #: Text properties that draw a string literally: no mathtext (``$x^2$`` stays as typed, ``$$``
 #: does not raise) and no TeX even when ``text.usetex`` is on. Every token label goes through
 #: :func:`fit_ticks` or :func:`literal`, so tokens show as they are in every figure.
-LITERAL = {"parse_math": False, "usetex": False}
+LITERAL: dict[str, Any] = {"parse_math": False, "usetex": False}
 
 
 def literal(*texts: Any) -> None:
