@@ -214,7 +214,7 @@ def _merge_into(source: Path, target: Path) -> None:
     _fsync_dir(target)
 
 
-def clean_stale(folder: str | os.PathLike) -> list[Path]:
+def clean_stale(folder: str | os.PathLike[str]) -> list[Path]:
     """Remove temporary files/folders of attnviz saves into ``folder`` that were killed midway.
 
     Only names of our own pattern (``.<name>.attnviz-tmp-<pid>-*``) are touched, and only when
@@ -225,7 +225,7 @@ def clean_stale(folder: str | os.PathLike) -> list[Path]:
         >>> clean_stale(tempfile.mkdtemp())
         []
     """
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:

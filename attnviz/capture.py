@@ -214,8 +214,10 @@ class Example:
             (['a', 'b'], ['a', 'b'])
         """
         kind = check_kind(kind)
-        enc = self.display_tokens if display else self.tokens
-        dec = self.decoder_display_tokens if display else self.decoder_tokens
+        enc = self.display_tokens if display and self.display_tokens is not None else self.tokens
+        dec = self.decoder_tokens
+        if display and self.decoder_display_tokens is not None:
+            dec = self.decoder_display_tokens
         if kind == "self":
             rows = enc if self.query_positions is None else [enc[p] for p in self.query_positions]
             return list(rows), list(enc)
@@ -442,6 +444,7 @@ class Capture(ResultIO):
             att = np.asarray(ex.attention(kind))
             q_tokens = ex.decoder_tokens if kind in ("decoder", "cross") else ex.tokens
             k_tokens = ex.decoder_tokens if kind == "decoder" else ex.tokens
+            assert q_tokens is not None and k_tokens is not None, "decoder attention without decoder tokens"
             queries = ex.query_positions if ex.query_positions is not None and kind == "self" else range(att.shape[2])
             for li in range(att.shape[0]):
                 for hi in range(att.shape[1]):
@@ -561,7 +564,7 @@ def _write_safetensors(path: Path, tensors: dict[str, Any], metadata: dict[str, 
         f.write(blob)
         for value in tensors.values():
             array = np.ascontiguousarray(value, dtype=np.dtype(value.dtype).newbyteorder("<"))
-            f.write(memoryview(array).cast("B"))
+            f.write(array.data.cast("B"))
 
 
 def load(path: str | os.PathLike, lazy: bool | None = None) -> Capture:

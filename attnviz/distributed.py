@@ -199,7 +199,7 @@ class StatsWorker:
                                "peak_mib": np.array([_peak_mib()] * len(rows), np.float64),
                                "cpu_s": np.array(cpu, np.float64)}
         for m in self.metrics:
-            states = [s.accs[m].state() for _, s in rows]
+            states = [s.running()[m].state() for _, s in rows]
             out[f"count:{m}"] = np.array([c for c, _, _ in states], np.int64)
             out[f"mean:{m}"] = np.stack([mean for _, mean, _ in states])
             out[f"m2:{m}"] = np.stack([m2 for _, _, m2 in states])
@@ -320,6 +320,7 @@ def ray_dataset_stats(model: Any, tokenizer: Any, data: Any, *, batch_size: int,
         else:
             for m in metrics:
                 accs[m].merge(part[m])
+    assert accs is not None, "chunks is not empty"
     if cut:
         limit = max_length if max_length else "the model's maximum"
         warnings.warn(f"{cut} of {seen} text(s) were longer than {limit} tokens and were truncated; pass a "
@@ -465,7 +466,7 @@ def _ray_extract(model: Any, tokenizer: Any, texts: list[str], out: str | os.Pat
     out_dir = str(Path(out).resolve())
     with model_folder(model, tokenizer) as (model_dir, tok_dir, name):
         writer.check_settings(_settings(model_dir, name, options))
-        todo = [{"shard": k, "texts": texts[slice(*writer.shard_range(k))]}
+        todo: list[dict[str, Any]] = [{"shard": k, "texts": texts[slice(*writer.shard_range(k))]}
                 for k in range(writer.num_shards) if not writer.done(k)]
         if todo:
             start_ray(address)

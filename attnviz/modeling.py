@@ -265,7 +265,7 @@ def inspection_mode(model: Any, implementation: str = "eager") -> Iterator[Any]:
         with torch.no_grad():
             yield model
     finally:
-        if switched:
+        if switched and original is not None:       # switched only from a known implementation
             _set_attention(model, original)
         model.train(was_training)
 

@@ -495,7 +495,7 @@ class CaptureWriter:
             self._check_settings(self.meta, new)
 
     def _check_settings(self, old: dict, new: dict | None = None) -> None:
-        new = self.meta if new is None else new
+        new = (self.meta or {}) if new is None else new
         diff = [k for k in SETTINGS if k in old and k in new and old[k] != new[k]]
         if diff:
             shown = ", ".join(f"{k}: {old[k]!r} there, {new[k]!r} now" for k in diff)

@@ -150,6 +150,7 @@ def tiny_config(family: str, tokenizer: Any, **overrides: Any):
     import transformers as tf
 
     vocab = len(tokenizer)
+    cfg: tf.PretrainedConfig
     if family == "bert":
         cfg = tf.BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                             intermediate_size=64, max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id)
@@ -171,9 +172,10 @@ def tiny_config(family: str, tokenizer: Any, **overrides: Any):
                             bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                             decoder_start_token_id=tokenizer.eos_token_id, forced_eos_token_id=None)
     elif family == "t5":
-        cfg = tf.T5Config(vocab_size=vocab, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
-                          num_heads=4, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                          decoder_start_token_id=tokenizer.pad_token_id)
+        cfg = tf.T5Config(  # type: ignore[call-arg]  # decoder_start_token_id: taken by the config's **kwargs
+            vocab_size=vocab, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
+            num_heads=4, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+            decoder_start_token_id=tokenizer.pad_token_id)
     elif family in LLM_KINDS:
         cfg = _llm_config(family, vocab, tokenizer)
     else:
@@ -190,7 +192,7 @@ def _llm_config(family: str, vocab: int, tokenizer: Any):
                   intermediate_size=64, max_position_embeddings=64, bos_token_id=tokenizer.bos_token_id,
                   eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=False)
     if family == "gpt_neox":
-        return tf.GPTNeoXConfig(**common, rotary_pct=0.5)
+        return tf.GPTNeoXConfig(**common, rotary_pct=0.5)  # type: ignore[call-arg]  # config **kwargs, untyped
     common["num_key_value_heads"] = 2
     if family == "llama":
         return tf.LlamaConfig(**common)

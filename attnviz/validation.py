@@ -101,7 +101,7 @@ def _json_type(v: Any) -> str:
 
 
 def _checked(values: dict, types: dict, where: str, source: str) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     unknown = [k for k in values if k not in types]
     if unknown:
         warnings.warn(f"{source}: {where} has key(s) this attnviz does not know ({', '.join(map(repr, unknown[:5]))}), "

@@ -189,6 +189,7 @@ def extract(
                     ex.decoder_text = decoder_texts[i] if isinstance(decoder_texts, list) else None
                     examples[i] = ex
                 if shard is not None:  # the shard is complete: write it, drop it from memory
+                    assert writer is not None, "shards are planned only with out="
                     start, stop = writer.shard_range(shard)
                     writer.add_shard(wrap(run, examples[start:stop]), shard)
                     examples[start:stop] = [None] * (stop - start)

@@ -178,7 +178,7 @@ def _run_generate(model: Any, inputs: dict, seed: int | None, hidden: bool, kwar
 
     import torch
 
-    fork = contextlib.nullcontext()
+    fork: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
     if seed is not None:
         cuda = [d.index or 0 for d in {p.device for p in model.parameters()} if d.type == "cuda"]
         fork = torch.random.fork_rng(devices=cuda)

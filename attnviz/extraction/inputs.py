@@ -228,7 +228,7 @@ def select_indices(chosen: Sequence[int] | None, total: int | None, name: str) -
     if chosen is None:
         return None
     if isinstance(chosen, numbers.Integral) and not isinstance(chosen, bool):
-        chosen = [chosen]
+        chosen = [int(chosen)]
     if isinstance(chosen, (str, bytes)) or not hasattr(chosen, "__iter__"):
         raise TypeError(f"{name}s={chosen!r}: pass a list of {name} numbers (e.g. {name}s=[0, 1]) or None for all")
     chosen = list(chosen)
@@ -240,12 +240,14 @@ def select_indices(chosen: Sequence[int] | None, total: int | None, name: str) -
         raise ValueError(f"{name}s= is empty: pass at least one {name} index, or None for all")
     bad = [c for c in chosen if c < 0 or (total is not None and c >= total)]
     if bad:
+        if total is None:
+            raise ValueError(f"{name} {bad[0]} is out of range: {name} numbers start at 0")
         raise ValueError(f"{name} {bad[0]} is out of range: this model has {total} {name}s, "
                          f"numbered 0 to {total - 1}")
     return sorted(set(chosen))
 
 
-def padding_side_for(model, requested: str, enc_dec: bool) -> str:
+def padding_side_for(model, requested: str | None, enc_dec: bool) -> str:
     """The padding side to use: left only where position ids can be passed (results stay exact).
 
     Example:

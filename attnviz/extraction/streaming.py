@@ -184,7 +184,8 @@ class Session:
         self.reduce = reduce_heads
         self.np_dtype = np.dtype(dtype)
         self.num_heads = int(num_heads or _config_heads(model.config))
-        self.counts = {k: 1 + max((l for kk, l in self.sites.values() if kk == k), default=-1) for k in KINDS}
+        self.counts: dict[str, int] = {k: 1 + max((l for kk, l in self.sites.values() if kk == k), default=-1)
+                                       for k in KINDS}
         self.rows: dict[str, list[Rows]] = {}
         self.out: dict[str, list[np.ndarray]] = {}
         self.seen: set[tuple[str, int]] = set()
@@ -303,7 +304,7 @@ def attention_forward(module: Any, query: Any, key: Any, value: Any, attention_m
     """
     session = _ACTIVE.get()
     site = session.keeps(module) if session is not None else None
-    if site is None:
+    if session is None or site is None:
         return _layer_output(module, query, key, value, attention_mask, dropout, scaling, kwargs), None
     session.calls += 1
     if session.on_layer is not None:

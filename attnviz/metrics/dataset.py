@@ -171,15 +171,18 @@ class _Stream:
         self.session = None
 
     def _on_layer(self, site: tuple[str, int], weights) -> None:
+        assert self.tb is not None, "a batch's token roles are set before its forward pass"
         self.layer_values[site[1]] = batch_values(weights[:, None], self.tb, self.metrics)
 
     def _streamed_values(self, inputs: dict) -> dict:
         """One forward pass; each layer's statistics computed as soon as its weights exist."""
         self.layer_values = {}
-        self.session.begin_batch({"self": []})
-        with self.session.active():
+        session = self.session
+        assert session is not None, "streamed values need a streaming session"
+        session.begin_batch({"self": []})
+        with session.active():
             self.model(**inputs, return_dict=True)
-        missing = self.session.missing()
+        missing = session.missing()
         if missing:
             raise StreamingUnavailable(f"no attention call reached attnviz for layer {missing[0][1]} of this "
                                        f"{type(self.model).__name__}")
@@ -190,6 +193,7 @@ class _Stream:
         out = self.model(**inputs, output_attentions=True, return_dict=True)
         maps = out.encoder_attentions if self.enc_dec else out.attentions
         check_attentions(maps, self.model)
+        assert self.tb is not None, "a batch's token roles are set before its forward pass"
         return batch_values(maps, self.tb, self.metrics)
 
     def _run_batch(self, items: list[dict]) -> None:
@@ -213,8 +217,14 @@ class _Stream:
             self.accs[name].update(vals, valid)
         self.seen += len(items)
 
-    def result(self) -> HeadStats:
+    def running(self) -> dict[str, RunningStats]:
+        """The running statistics of the texts seen so far (raises a ValueError before the first)."""
         if self.accs is None:
+            raise ValueError("no texts to compute statistics on: pass at least one non-empty text")
+        return self.accs
+
+    def result(self) -> HeadStats:
+        if self.accs is None or self.shape is None:
             raise ValueError("no texts to compute statistics on: pass at least one non-empty text")
         if self.cut_texts:
             warnings.warn(f"{self.cut_texts} of {self.seen} text(s) were longer than {self.limit} tokens and were "

@@ -74,8 +74,12 @@ def example_roles(ex: Example, side: str = "self") -> dict[str, np.ndarray]:
         [False, False, True]
     """
     if side == "decoder":
-        return token_roles(ex.decoder_tokens, ex.decoder_special_mask, ex.decoder_display_tokens)
-    return token_roles(ex.tokens, ex.special_mask, ex.display_tokens)
+        if ex.decoder_tokens is None:
+            raise ValueError("this example has no decoder tokens: extract with decoder_texts=")
+        tokens, special, display = ex.decoder_tokens, ex.decoder_special_mask, ex.decoder_display_tokens
+    else:
+        tokens, special, display = ex.tokens, ex.special_mask, ex.display_tokens
+    return token_roles(tokens, [False] * len(tokens) if special is None else special, display)
 
 
 def _chunk_values(examples: list[Example], kind: str, metrics: tuple[str, ...]):

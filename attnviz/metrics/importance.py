@@ -36,12 +36,15 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
 from attnviz.atomic import ResultIO, atomic_write_text, deprecated_alias
 from attnviz.families import model_dims
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["HeadImportance", "PruningCurve", "head_importance", "pruning_curve", "output_projections"]
 
@@ -188,7 +191,8 @@ class HeadImportance(ResultIO):
         """
         arr = lambda v: None if v is None else np.array(v, dtype=np.float64)  # noqa: E731
         num = lambda v: math.nan if v is None else float(v)  # noqa: E731
-        return cls(scores=arr(d["scores"]), raw=arr(d["raw"]), method=d["method"], task=d["task"],
+        req = lambda v: np.array(v, dtype=np.float64)  # noqa: E731  (None -> nan, as __post_init__ did)
+        return cls(scores=req(d["scores"]), raw=req(d["raw"]), method=d["method"], task=d["task"],
                    layers=list(d["layers"]), heads=list(d["heads"]), num_examples=int(d["num_examples"]),
                    base_loss=num(d["base_loss"]), base_metric=num(d["base_metric"]),
                    metric_name=d.get("metric_name", "accuracy"), loss_change=arr(d.get("loss_change")),
@@ -352,7 +356,7 @@ class Gates:
     def __init__(self, model: Any) -> None:
         self.modules = output_projections(model)
         self.num_layers, self.num_heads = len(self.modules), _num_heads(model.config)
-        self.values = None
+        self.values: torch.Tensor | None = None
         self._handles: list[Any] = []
 
     def __enter__(self) -> Gates:

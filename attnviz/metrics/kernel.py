@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -52,7 +52,8 @@ class TokenBatch:
         """The same masks on ``device`` (where the attention maps are)."""
         if self.real.device == torch.device(device):
             return self
-        return TokenBatch(**{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in vars(self).items()})
+        moved: dict[str, Any] = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in vars(self).items()}
+        return TokenBatch(**moved)
 
 
 def token_batch(roles: Sequence[dict[str, np.ndarray]], starts: Sequence[int], width: int) -> TokenBatch:
@@ -181,6 +182,7 @@ def _values(a5: torch.Tensor, q: TokenBatch | _Queries, k: TokenBatch,
         for i, name in enumerate(("cls", "sep", "punct", "punct_unicode")):
             out[name] = (shares[..., i].sum(-1) / n, ones)
         if need & {"sep_sep", "rest_sep"}:                       # Clark et al.: queries split by [SEP] or not
+            assert isinstance(q, TokenBatch), "sep_sep/rest_sep are positional: not for cross-attention"
             sep_q = q.key_roles[..., 1]                          # self-attention: queries are the keys
             rest_q = q.real.float() - sep_q
             n_sep, n_rest = sep_q.sum(-1), rest_q.sum(-1)
@@ -209,6 +211,7 @@ def _values(a5: torch.Tensor, q: TokenBatch | _Queries, k: TokenBatch,
     if need & {"entropy", "entropy_norm", "cls_entropy"}:
         rows = query_entropy(a, k.n)                             # (B, LH, Tq) per-query entropy
         if "cls_entropy" in need:                                # Clark et al.: the [CLS] (first token) row
+            assert isinstance(q, TokenBatch), "cls_entropy is positional: not for cross-attention"
             out["cls_entropy"] = ((rows * q.key_roles[..., 0][:, None]).sum(-1), ones)
         ent = rows.sum(-1) / n                                   # padded query rows give entr(eps) sums: drop them
         ent = ent - _padded_rows_entropy(q, k) / n

@@ -276,5 +276,5 @@ def _inputs(capture: Capture, example: int, start_layer: int, kind: str):
         warnings.warn(f"the capture keeps {len(capture.heads)} of {capture.num_heads} heads: rollout fuses only "
                       "those; extract without heads= for the paper's definition", UserWarning, stacklevel=3)
     att = att[[kept.index(layer) for layer in needed]]
-    tokens = list(ex.decoder_display_tokens if decoder else ex.display_tokens)
+    _, tokens = ex.axis_tokens(kind)  # key tokens (display forms) of the side attended to
     return ex, att, needed, tokens
