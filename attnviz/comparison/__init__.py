@@ -164,16 +164,18 @@ class Comparison(ResultIO):
             >>> sorted(attnviz.compare(cap, cap).ranked_heads(top=1)[0])
             ['change', 'cosine', 'entropy_change', 'head', 'js', 'layer']
         """
+        rows: list[dict[str, Any]]
         rows = [{"layer": self.layers[i], "head": self.heads[j], "change": float(self.change[i, j]),
                  "cosine": float(self.cosine[i, j]), "js": float(self.js[i, j]),
                  "entropy_change": float(self.entropy_change[i, j])}
                 for i in range(len(self.layers)) for j in range(len(self.heads))]
+        noise, flagged = self.noise, self.flagged
         for r in rows:
             i, j = self.layers.index(r["layer"]), self.heads.index(r["head"])
             if self.intervals is not None:
                 r["change_low"], r["change_high"] = (float(v) for v in self.intervals["change"][i, j])
-            if self.noise is not None:
-                r["noise"], r["flagged"] = float(self.noise[i, j]), bool(self.flagged[i, j])
+            if noise is not None and flagged is not None:
+                r["noise"], r["flagged"] = float(noise[i, j]), bool(flagged[i, j])
         rows.sort(key=lambda r: -r["change"])
         return rows[:top] if top is not None else rows
 
@@ -209,10 +211,11 @@ class Comparison(ResultIO):
         """
         from attnviz.comparison.noise import json_safe
 
-        noise = None if self.noise is None else {"noise": self.noise, "flagged": self.flagged.tolist(),
-                                                 "definition": "noise = 1 - cosine between the after checkpoint "
-                                                               "and one trained with another seed; flagged = "
-                                                               "change (lower bootstrap bound if any) > noise"}
+        flagged = self.flagged  # None exactly when self.noise is None
+        noise = None if flagged is None else {"noise": self.noise, "flagged": flagged.tolist(),
+                                              "definition": "noise = 1 - cosine between the after checkpoint "
+                                                            "and one trained with another seed; flagged = "
+                                                            "change (lower bootstrap bound if any) > noise"}
         intervals = None if self.intervals is None else {**self.extra.get("bootstrap", {}), **self.intervals}
         return json_safe({"before": self.names[0], "after": self.names[1], "num_examples": self.num_examples,
                 "texts": [ex.text for ex in self.before], "layers": self.layers, "heads": self.heads,
@@ -257,22 +260,27 @@ class Comparison(ResultIO):
         """
         from attnviz.comparison.noise import INTERVAL_METRICS
 
-        arr = lambda v: None if v is None else np.array(v, dtype=np.float64)
+        def arr(v: Any) -> np.ndarray:
+            return np.array(v, dtype=np.float64)
+
+        def optional(v: Any) -> np.ndarray | None:
+            return None if v is None else arr(v)
 
         def captures():
             return Capture([Example(tokens=[], text=t) for t in doc.get("texts", [])],
                            layers=list(doc["layers"]), heads=list(doc["heads"]))
 
-        intervals = extra = None
+        intervals: dict[str, np.ndarray] | None = None
+        extra: dict[str, Any] | None = None
         if doc.get("intervals"):
             intervals = {k: arr(v) for k, v in doc["intervals"].items() if k in INTERVAL_METRICS}
             extra = {"bootstrap": {k: v for k, v in doc["intervals"].items() if k not in INTERVAL_METRICS}}
         noise = (doc.get("seed_baseline") or {}).get("noise")
         return cls(before=captures(), after=captures(), layers=list(doc["layers"]), heads=list(doc["heads"]),
                    cosine=arr(doc["cosine"]), js=arr(doc["js"]), entropy_before=arr(doc["entropy_before"]),
-                   entropy_after=arr(doc["entropy_after"]), hidden_cosine=arr(doc.get("hidden_cosine")),
+                   entropy_after=arr(doc["entropy_after"]), hidden_cosine=optional(doc.get("hidden_cosine")),
                    names=(doc.get("before", "before"), doc.get("after", "after")), extra=extra or {},
-                   intervals=intervals, noise=arr(noise))
+                   intervals=intervals, noise=optional(noise))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Comparison:
@@ -372,7 +380,8 @@ class Comparison(ResultIO):
             head = top["head"] if head is None else head
         return figures.head_figure(self, layer=layer, head=head, example=example, **kwargs)
 
-    def save(self, folder: str | os.PathLike, *, dpi: float = 200) -> list[Path]:
+    # a Comparison saves a folder of files (see ResultIO's docstring), hence the list of paths
+    def save(self, folder: str | os.PathLike, *, dpi: float = 200) -> list[Path]:  # type: ignore[override]
         """Write comparison.json, comparison.md and PNG figures (change and entropy-change maps,
         per-layer lines, the most changed head) into ``folder``; return the paths.
 
@@ -464,15 +473,16 @@ def compare(before: Any, after: Any, *, texts: str | Sequence[str] | None = None
         if known is None:
             raise ValueError("compare(model, model) needs texts=: the inputs to run both models on, "
                              "e.g. texts=['a great film']")
-        texts = [ex.text for ex in known]
-        if any(t is None for t in texts):
+        known_texts = [ex.text for ex in known]
+        if any(t is None for t in known_texts):
             raise ValueError("the capture does not record its texts: pass texts= explicitly")
+        texts = [t for t in known_texts if t is not None]
     a = a if isinstance(a, Capture) else _extract(a, tokenizer, texts, options)
     b = b if isinstance(b, Capture) else _extract(b, tokenizer, texts, options)
     check_same(a, b)
     stats = statistics(a, b)
     comp = Comparison(before=a, after=b, layers=list(a.layers), heads=list(a.heads),
-                      names=tuple(names or ("before", "after")), **stats)
+                      names=(names[0], names[1]) if names else ("before", "after"), **stats)
     if bootstrap or baseline is not None:
         from attnviz.comparison.noise import bootstrap_intervals, per_example, seed_noise
 
@@ -533,6 +543,6 @@ def check_same(a: Capture, b: Capture) -> None:
             raise CaptureMismatchError(
                 f"example {i} differs at token {j}: before has {got(x.tokens)}, after has {got(y.tokens)}; "
                 "compare captures of the same texts made with the same tokenizer")
-        if x.attentions.shape != y.attentions.shape:
-            raise CaptureMismatchError(f"example {i}: attention shapes differ ({x.attentions.shape} vs "
-                                       f"{y.attentions.shape}); extract both with the same settings")
+        if x.attention().shape != y.attention().shape:
+            raise CaptureMismatchError(f"example {i}: attention shapes differ ({x.attention().shape} vs "
+                                       f"{y.attention().shape}); extract both with the same settings")

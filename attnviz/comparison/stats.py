@@ -31,16 +31,16 @@ def statistics(a: Capture, b: Capture) -> dict[str, Any]:
         >>> float(statistics(cap, cap)["cosine"].min()) > 0.9999
         True
     """
-    sums = {k: 0.0 for k in ("cosine", "js", "entropy_before", "entropy_after")}
+    sums: dict[str, float | np.ndarray] = {k: 0.0 for k in ("cosine", "js", "entropy_before", "entropy_after")}
     for x, y in zip(a, b):
-        p, q = x.attentions.astype(np.float64), y.attentions.astype(np.float64)
+        p, q = x.attention().astype(np.float64), y.attention().astype(np.float64)
         dot = (p * q).sum(axis=(2, 3))
         sums["cosine"] = sums["cosine"] + dot / np.maximum(np.linalg.norm(p, axis=(2, 3)) *
                                                            np.linalg.norm(q, axis=(2, 3)), 1e-12)
         sums["js"] = sums["js"] + _js_rows(p, q).mean(axis=-1)
         sums["entropy_before"] = sums["entropy_before"] + _entropy(p)
         sums["entropy_after"] = sums["entropy_after"] + _entropy(q)
-    stats = {k: np.asarray(v / len(a)) for k, v in sums.items()}
+    stats: dict[str, np.ndarray | None] = {k: np.asarray(v / len(a)) for k, v in sums.items()}
     stats["hidden_cosine"] = _hidden_cosine(a, b)
     return stats
 
@@ -74,6 +74,7 @@ def _hidden_cosine(a: Capture, b: Capture) -> np.ndarray | None:
         return None
     total = 0.0
     for x, y in zip(a, b):
+        assert x.hidden_states is not None and y.hidden_states is not None  # checked above
         h, g = x.hidden_states.astype(np.float64), y.hidden_states.astype(np.float64)
         if h.shape != g.shape:
             return None

@@ -82,8 +82,8 @@ class AttentionCaptureCallback(TrainerCallback):
         if not texts:
             raise ValueError("probe_texts is empty: pass a few texts to watch, e.g. ['a great film']")
         self.probe_texts, self.tokenizer = texts, tokenizer
-        self.options = dict(layers=layers, heads=heads, hidden_states=hidden_states, max_length=max_length,
-                            batch_size=batch_size, progress=False)
+        self.options: dict[str, Any] = dict(layers=layers, heads=heads, hidden_states=hidden_states,
+                                            max_length=max_length, batch_size=batch_size, progress=False)
         self.save_dir = Path(save_dir) if save_dir is not None else None
         self.captures: list[Capture] = []
         self.epochs: list[int] = []

@@ -34,7 +34,8 @@ def parameter_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
         >>> len(parameter_groups(tiny_model("bert")[0], 0.1))
         2
     """
-    decay, no_decay = [], []
+    decay: list[Any] = []
+    no_decay: list[Any] = []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
@@ -43,10 +44,10 @@ def parameter_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
 
 
 def train_loop(model: Any, tokenizer: Any, tokenized: Any, out: Path, opts: FinetuneOptions, *,
-               on_epoch_end: Callable[[Any, int], None] | None = None) -> dict[str, Any]:
+               on_epoch_end: Callable[[Any, int], object] | None = None) -> dict[str, Any]:
     """Train with a plain loop; return checkpoints, per-epoch metrics, best epoch, time and the model.
 
-    ``on_epoch_end(model, epoch)`` is called after each epoch (the probe captures).
+    ``on_epoch_end(model, epoch)`` is called after each epoch (the probe captures); its return value is ignored.
 
     Example:
         >>> # see attnviz.finetune(..., method="loop"), which calls this
@@ -71,7 +72,7 @@ def train_loop(model: Any, tokenizer: Any, tokenized: Any, out: Path, opts: Fine
     start = time.perf_counter()
     for epoch in range(1, opts.epochs + 1):
         train_loss = _train_epoch(model, train_dl, optimizer, scheduler, device, epoch, opts)
-        row = {"epoch": epoch, "train_loss": train_loss, **evaluate(model, eval_dl, device)}
+        row: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, **evaluate(model, eval_dl, device)}
         row["checkpoint"] = save_pretrained_atomic(model, tokenizer, out / "checkpoints" / f"epoch-{epoch}")
         metrics.append(row)
         if not opts.disable_tqdm:
@@ -88,6 +89,7 @@ def train_loop(model: Any, tokenizer: Any, tokenized: Any, out: Path, opts: Fine
             if opts.early_stopping_patience and stale >= opts.early_stopping_patience:
                 break
     seconds = time.perf_counter() - start
+    assert best is not None  # epochs >= 1 and the first epoch always beats None
     if best is not metrics[-1]:
         _load_weights(model, best["checkpoint"])
     return {"model": model, "metrics": metrics, "best_epoch": best["epoch"], "train_time_s": seconds,

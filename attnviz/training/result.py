@@ -213,8 +213,8 @@ class FinetuneResult(ResultIO):
 
         out = Path(output_dir)
         absolute = (lambda p: None if p is None else out / p)
-        probe_files = [absolute(p) for p in d.get("probe_files", [])]
-        return cls(output_dir=out, method=d["method"], checkpoints=[absolute(p) for p in d["checkpoints"]],
+        probe_files: list[Path] = [out / p for p in d.get("probe_files", [])]
+        return cls(output_dir=out, method=d["method"], checkpoints=[out / p for p in d["checkpoints"]],
                    best_checkpoint=absolute(d["best_checkpoint"]), best_epoch=d["best_epoch"],
                    metrics=[{k: absolute(v) if k == "checkpoint" else v for k, v in m.items()} for m in d["metrics"]],
                    train_time_s=d["train_time_s"], label_names=d["label_names"],

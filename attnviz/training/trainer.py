@@ -29,7 +29,7 @@ def training_arguments(output_dir: str | Path, opts: FinetuneOptions, **override
     """
     from transformers import TrainingArguments
 
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         output_dir=str(output_dir),
         num_train_epochs=opts.epochs,
         per_device_train_batch_size=opts.batch_size,
