@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 TORCH ?= torch==2.13.0
 OUT ?= attnviz-demo
 
-.PHONY: demo test install install-dev browser bench gallery clean
+.PHONY: demo test lint install install-dev browser bench gallery clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,11 @@ browser:
 demo: install
 	$(VENV)/bin/attnviz demo --out $(OUT)
 
-test: install-dev browser
+lint: install-dev
+	$(VENV)/bin/ruff check attnviz tests benchmarks gallery examples
+	$(VENV)/bin/mypy
+
+test: install-dev browser lint
 	MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q
 
 bench: install-dev
