@@ -177,3 +177,39 @@ def test_plots_label_kept_rows_and_square_only_metrics_refuse(models):
         attnviz.metrics.rollout(cap)
     with pytest.raises(ValueError, match="needs every query row"):
         attnviz.metrics.head_stats(cap)
+
+
+@pytest.mark.parametrize("kind", ["llama", "qwen2", "mistral", "bert", "gpt_neox"])
+def test_plain_families_write_weights_in_place_and_equal_eager(models, kind, monkeypatch):
+    from attnviz.extraction import direct
+
+    model, tok = models(kind)
+    monkeypatch.setattr(direct, "_CHECKED", {})
+    calls = []
+    real = direct.write_weights
+    monkeypatch.setattr(direct, "write_weights", lambda *a, **k: calls.append(1) or real(*a, **k))
+    new = attnviz.extract(model, tok, TEXTS, batch_size=3, padding_side="left" if kind != "bert" else "right")
+    old = eager_extract(model, tok, TEXTS, batch_size=3)
+    assert len(calls) == model.config.num_hidden_layers  # every layer took the in-place path
+    assert list(direct._CHECKED.values()) == [True]  # checked once against the family's eager function
+    assert_same(new, old)
+
+
+def test_a_class_that_fails_its_check_uses_the_eager_blocks(models, monkeypatch):
+    from attnviz.extraction import direct
+
+    model, tok = models("llama")
+    monkeypatch.setattr(direct, "_CHECKED", {})
+    monkeypatch.setattr(direct, "TOLERANCE", -1.0)  # no formula can pass: the check must refuse it
+    new = attnviz.extract(model, tok, TEXTS, batch_size=3)
+    assert list(direct._CHECKED.values()) == [False]
+    assert_same(new, eager_extract(model, tok, TEXTS, batch_size=3))
+
+
+@pytest.mark.parametrize("kind", ["gemma2", "t5"])
+def test_soft_capping_and_position_bias_never_take_the_in_place_path(models, kind, monkeypatch):
+    from attnviz.extraction import direct
+
+    model, tok = models(kind)
+    monkeypatch.setattr(direct, "write_weights", lambda *a, **k: pytest.fail("in-place path taken"))
+    attnviz.extract(model, tok, TEXTS[:1], **({"decoder_texts": ["le chat"]} if kind == "t5" else {}))

@@ -312,6 +312,8 @@ def attention_forward(module: Any, query: Any, key: Any, value: Any, attention_m
                                   kwargs), None
     full = session.heads is None and session.reduce is None and all(r.every_row for r in session.rows[site[0]])
     if full:
+        if _direct(session, site, module, query, key, value, attention_mask, dropout, scaling, kwargs):
+            return _layer_output(module, query, key, value, attention_mask, dropout, scaling, kwargs), None
         return _eager_all_rows(session, site, module, query, key, value, attention_mask, dropout, scaling,
                                kwargs), None
     for b, r in enumerate(session.rows[site[0]]):
@@ -343,6 +345,24 @@ def _eager_output(module, query, key, value, mask, dropout, scaling, kwargs, on_
         if on_block is not None:
             on_block(int(chunk[0]), w)
     return out
+
+
+def _direct(session, site, module, query, key, value, mask, dropout, scaling, kwargs) -> bool:
+    """Every row and head kept, plain scaled dot product: weights computed in place (see :mod:`.direct`)."""
+    from attnviz.extraction import direct
+
+    if not direct.eligible(module, query, kwargs, dropout, session.np_dtype.name):
+        return False
+    tq, tk = query.shape[2], key.shape[2]
+    done = direct.write_weights(
+        session, site, module, query, key, mask, scaling, kwargs,
+        block_mask=lambda batch, rows: _block_mask(module, mask, batch, rows, query, tq, tk, kwargs),
+        chunks=lambda rows, per_row: _chunks(rows, per_row),
+        eager_block=lambda batch, rows: _eager_call(module, query, key, value, mask, dropout, scaling, kwargs,
+                                                    batch, rows)[1])
+    if done:
+        session.seen.add(site)
+    return done
 
 
 def _eager_all_rows(session, site, module, query, key, value, mask, dropout, scaling, kwargs):

@@ -1,0 +1,100 @@
+"""Plain scaled dot-product weights written straight into the kept arrays (no copy).
+
+When every head and row of a layer is kept, the family's eager function would compute each
+block of weights in memory of its own, which then has to be copied into the example's array:
+for every layer of a long input that copy into fresh memory cost as much as a third of the
+forward pass. For the common families the weights are plain ``softmax(q k^T * scaling + mask)``,
+so here they are computed in place, one head and block of rows at a time, inside the kept
+(head, query, key) array of each example, over its real keys only (padded keys carry the
+mask's minimum, whose exponential is exactly 0, so the softmax over the real keys is the same).
+
+Exactness is not assumed: the first time a module class is seen (per signature of its extra
+arguments), one block is also computed with the family's own eager function and the two must
+agree within :data:`TOLERANCE`; otherwise that class uses the eager blocks from then on
+(GPT-2's extra scalings, T5's position bias and Gemma-2's soft-capping are caught this way or
+before, by :func:`eligible`).
+
+Example:
+    >>> import torch
+    >>> eligible(None, torch.zeros(1, 2, 3, 4), {}, 0.0, "float32")
+    True
+    >>> eligible(None, torch.zeros(1, 2, 3, 4), {"softcap": 50.0}, 0.0, "float32")
+    False
+"""
+from __future__ import annotations
+
+__all__ = ["TOLERANCE", "eligible", "write_weights"]
+
+from typing import Any
+
+#: Largest difference from the family's eager weights accepted when a module class is checked.
+TOLERANCE = 1e-6
+
+# (module class, extra keyword names) -> whether the plain formula matched the eager function
+_CHECKED: dict[tuple, bool] = {}
+
+
+def eligible(module: Any, query: Any, kwargs: dict, dropout: float, dtype: str) -> bool:
+    """Whether a layer call can use the in-place formula (before the one-time check against eager).
+
+    Float32 queries and storage, no dropout in training, no soft-capping or attention sinks,
+    and no per-row bias tensors (T5's ``position_bias``).
+    """
+    import torch
+
+    if dtype != "float32" or query.dtype != torch.float32:
+        return False
+    if dropout and getattr(module, "training", False):
+        return False
+    if any(kwargs.get(k) is not None for k in ("softcap", "s_aux", "position_bias", "head_mask")):
+        return False
+    if any(isinstance(v, torch.Tensor) and v.ndim == 4 for v in kwargs.values()):
+        return False
+    return _CHECKED.get(_signature(module, kwargs), True)
+
+
+def _signature(module: Any, kwargs: dict) -> tuple:
+    return type(module), tuple(sorted(k for k, v in kwargs.items() if v is not None))
+
+
+def write_weights(session: Any, site: tuple[str, int], module: Any, query: Any, key: Any, mask: Any,
+                  scaling: float | None, kwargs: dict, block_mask: Any, chunks: Any, eager_block: Any) -> bool:
+    """Compute every kept example's weights of this layer in place; False if the class failed its check.
+
+    ``block_mask(batch_slice, rows)`` gives the additive mask of a block (or None),
+    ``chunks(rows, per_row)`` splits rows into blocks, ``eager_block(batch_slice, rows)`` runs the
+    family's eager function (for the one-time check).
+    """
+    import torch
+
+    kind, layer = site
+    groups = query.shape[1] // key.shape[1]
+    keys = key.repeat_interleave(groups, dim=1) if groups > 1 else key
+    scale = float(scaling) if scaling is not None else query.shape[-1] ** -0.5
+    position = session.kept_layers(kind).index(layer)
+    signature = _signature(module, kwargs)
+    for b, r in enumerate(session.rows[kind]):
+        dst = torch.from_numpy(session.out[kind][b][position])  # (head, row, real key), float32
+        top = int(r.rows[0])
+        for chunk in chunks(r.rows, r.stop - r.start):
+            lo, hi = int(chunk[0]), int(chunk[-1]) + 1
+            add = block_mask(slice(b, b + 1), chunk)
+            add = None if add is None else add[0, 0, :, r.start:r.stop]
+            for h in range(query.shape[1]):
+                out = dst[h, lo - top:hi - top]
+                torch.matmul(query[b, h, lo:hi], keys[b, h, r.start:r.stop].transpose(0, 1), out=out)
+                out.mul_(scale)
+                if add is not None:
+                    out.add_(add)
+                torch.softmax(out, dim=-1, out=out)
+            if signature not in _CHECKED:
+                _CHECKED[signature] = _agrees(eager_block(slice(b, b + 1), chunk), dst[:, lo - top:hi - top], r)
+                if not _CHECKED[signature]:
+                    return False
+    return True
+
+
+def _agrees(eager_weights: Any, ours: Any, rows: Any) -> bool:
+    """The family's eager weights of one block against ours, on the real keys."""
+    theirs = eager_weights[0, :, :, rows.start:rows.stop].float()
+    return bool(theirs.shape == ours.shape and (theirs - ours).abs().max() <= TOLERANCE)
