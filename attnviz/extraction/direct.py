@@ -7,6 +7,7 @@ forward pass. For the common families the weights are plain ``softmax(q k^T * sc
 so here they are computed in place, one head and block of rows at a time, inside the kept
 (head, query, key) array of each example, over its real keys only (padded keys carry the
 mask's minimum, whose exponential is exactly 0, so the softmax over the real keys is the same).
+A block that holds every row of an example is done for all heads in one batched product.
 
 Exactness is not assumed: the first time a module class is seen (per signature of its extra
 arguments), one block is also computed with the family's own eager function and the two must
@@ -23,7 +24,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["CHECK_ROWS", "TOLERANCE", "eligible", "write_weights"]
+__all__ = ["CHECK_ROWS", "TOLERANCE", "eligible", "layer_output", "write_weights"]
 
 from typing import Any
 
@@ -82,9 +83,10 @@ def write_weights(session: Any, site: tuple[str, int], module: Any, query: Any, 
             lo, hi = int(chunk[0]), int(chunk[-1]) + 1
             add = block_mask(slice(b, b + 1), chunk)
             add = None if add is None else add[0, 0, :, r.start:r.stop]
-            for h in range(query.shape[1]):
-                out = dst[h, lo - top:hi - top]
-                torch.matmul(query[b, h, lo:hi], keys[b, h, r.start:r.stop].transpose(0, 1), out=out)
+            whole = lo == top and hi - top == dst.shape[1]  # the block is every row: contiguous over heads
+            for h in [slice(None)] if whole else range(query.shape[1]):
+                out = dst[h] if whole else dst[h, lo - top:hi - top]
+                torch.matmul(query[b, h, lo:hi], keys[b, h, r.start:r.stop].transpose(-1, -2), out=out)
                 out.mul_(scale)
                 if add is not None:
                     out.add_(add)
@@ -102,3 +104,23 @@ def _agrees(eager_weights: Any, ours: Any, rows: Any) -> bool:
     """The family's eager weights of one block against ours, on the real keys."""
     theirs = eager_weights[0, :, :, rows.start:rows.stop].float()
     return bool(theirs.shape == ours.shape and (theirs - ours).abs().max() <= TOLERANCE)
+
+
+def layer_output(session: Any, site: tuple[str, int], query: Any, value: Any) -> Any:
+    """The layer's attention output from the weights just written: (batch, query, head, head_dim).
+
+    Each example's rows are its weights times its real values; rows of padding are 0 (their
+    output only ever meets keys that the mask gives weight exactly 0, and they are cropped).
+    """
+    import torch
+
+    kind, layer = site
+    groups = query.shape[1] // value.shape[1]
+    values = value.repeat_interleave(groups, dim=1) if groups > 1 else value
+    position = session.kept_layers(kind).index(layer)
+    out = query.new_zeros(query.shape[:3] + values.shape[-1:])  # (batch, head, query, head_dim)
+    for b, r in enumerate(session.rows[kind]):
+        weights = torch.from_numpy(session.out[kind][b][position])
+        top = int(r.rows[0])
+        out[b, :, top:top + weights.shape[1]] = torch.matmul(weights, values[b, :, r.start:r.stop])
+    return out.transpose(1, 2).contiguous()

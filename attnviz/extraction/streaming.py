@@ -313,7 +313,9 @@ def attention_forward(module: Any, query: Any, key: Any, value: Any, attention_m
     full = session.heads is None and session.reduce is None and all(r.every_row for r in session.rows[site[0]])
     if full:
         if _direct(session, site, module, query, key, value, attention_mask, dropout, scaling, kwargs):
-            return _layer_output(module, query, key, value, attention_mask, dropout, scaling, kwargs), None
+            from attnviz.extraction.direct import layer_output
+
+            return layer_output(session, site, query, value), None
         return _eager_all_rows(session, site, module, query, key, value, attention_mask, dropout, scaling,
                                kwargs), None
     for b, r in enumerate(session.rows[site[0]]):
