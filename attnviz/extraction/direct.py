@@ -28,6 +28,8 @@ __all__ = ["CHECK_ROWS", "TOLERANCE", "eligible", "layer_output", "write_weights
 
 from typing import Any
 
+import numpy as np  # noqa: F401 (used in the examples)
+
 #: Largest difference from the family's eager weights accepted when a module class is checked.
 TOLERANCE = 1e-6
 #: Query rows of the first block computed both ways for that check.
@@ -42,6 +44,12 @@ def eligible(module: Any, query: Any, kwargs: dict, dropout: float, dtype: str) 
 
     Float32 queries and storage, no dropout in training, no soft-capping or attention sinks,
     and no per-row bias tensors (T5's ``position_bias``).
+
+    Example:
+        >>> import torch
+        >>> q = torch.zeros(1, 2, 3, 4)
+        >>> eligible(None, q, {}, 0.0, "float32"), eligible(None, q, {}, 0.0, "float16")
+        (True, False)
     """
     import torch
 
@@ -66,7 +74,24 @@ def write_weights(session: Any, site: tuple[str, int], module: Any, query: Any, 
 
     ``block_mask(batch_slice, rows)`` gives the additive mask of a block (or None),
     ``chunks(rows, per_row)`` splits rows into blocks, ``eager_block(batch_slice, rows)`` runs the
-    family's eager function (for the one-time check).
+    family's eager function (for the one-time check). Called by the ``"attnviz"`` attention
+    function when a session keeps every head and row of a layer:
+
+    Example:
+        >>> import torch
+        >>> from attnviz.testing import tiny_model
+        >>> from attnviz.modeling import inspection_mode
+        >>> from attnviz.extraction.streaming import NAME, Rows, Session
+        >>> model, tok = tiny_model("llama")
+        >>> ids = torch.tensor([tok("the cat sat on the mat")["input_ids"]])
+        >>> n = ids.shape[1]
+        >>> session = Session(model, layers=None, heads=None)
+        >>> session.begin_batch({"self": [Rows(torch.arange(n), 0, n, every_row=True)]})
+        >>> with inspection_mode(model, implementation=NAME), session.active():
+        ...     _ = model(input_ids=ids)             # each layer's weights written in place
+        >>> weights = session.result("self", 0)      # (layer, head, query, key)
+        >>> bool(abs(weights.sum(-1) - 1).max() < 1e-5), bool((weights[0, 0, 0, 1:] == 0).all())
+        (True, True)
     """
     import torch
 
@@ -111,6 +136,18 @@ def layer_output(session: Any, site: tuple[str, int], query: Any, value: Any) ->
 
     Each example's rows are its weights times its real values; rows of padding are 0 (their
     output only ever meets keys that the mask gives weight exactly 0, and they are cropped).
+
+    Example:
+        >>> import torch
+        >>> from types import SimpleNamespace
+        >>> from attnviz.extraction.streaming import Rows
+        >>> weights = np.full((1, 2, 2, 2), 0.5, "float32")           # (layer, head, query, key)
+        >>> session = SimpleNamespace(kept_layers=lambda kind: [0], out={"self": [weights]},
+        ...                           rows={"self": [Rows(torch.arange(2), 0, 2, True)]})
+        >>> value = torch.arange(8.0).reshape(1, 2, 2, 2)              # (batch, kv head, key, dim)
+        >>> layer_output(session, ("self", 0), torch.zeros(1, 2, 2, 2), value)[0, 0]
+        tensor([[1., 2.],
+                [5., 6.]])
     """
     import torch
 
