@@ -33,9 +33,32 @@ def add_input_args(parser: argparse.ArgumentParser, *, texts: bool = True) -> No
                             help="an input text; repeat for several")
         parser.add_argument("--data", metavar="FILE", default=None,
                             help="a text file (one text per line), CSV or JSONL with a 'text' column")
-        parser.add_argument("--text-column", default="text", help="column of --data holding the texts")
-        parser.add_argument("--batch-size", type=positive_int, default=8, help="texts per forward pass (default 8)")
-        parser.add_argument("--max-length", type=positive_int, default=None, help="truncate longer inputs to N tokens")
+        add_batch_args(parser)
+
+
+def add_batch_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--text-column``, ``--batch-size`` (default 8) and ``--max-length`` (default: none).
+
+    Example:
+        >>> p = argparse.ArgumentParser(); add_batch_args(p)
+        >>> p.parse_args(["--batch-size", "2"]).batch_size
+        2
+    """
+    parser.add_argument("--text-column", default="text", help="column of --data holding the texts")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="texts per forward pass (default 8)")
+    parser.add_argument("--max-length", type=positive_int, default=None, help="truncate longer inputs to N tokens")
+
+
+def add_subcommand(subparsers, name: str, *, help: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    """Add the subcommand ``name``; ``epilog`` (its examples) is printed as written.
+
+    Example:
+        >>> sub = argparse.ArgumentParser().add_subparsers()
+        >>> add_subcommand(sub, "x", help="h", description="d", epilog="e").prog.endswith(" x")
+        True
+    """
+    return subparsers.add_parser(name, help=help, description=description, epilog=epilog,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def model_from(args: argparse.Namespace, **kwargs: Any):
@@ -231,8 +254,24 @@ def query_spec(text: str) -> str | list[int] | slice:
     return positions
 
 
-def add_selection_args(parser: argparse.ArgumentParser, *, layers: bool = True, queries: bool = True) -> None:
-    """Add ``--layers``/``--heads`` (unless the subcommand has its own), ``--queries``, ``--capture``, ``--save-capture``.
+def add_layers_heads(parser: argparse.ArgumentParser,
+                     layers_help: str = "keep only these layers, e.g. 0,2,4 or 0-3 (default: all)",
+                     heads_help: str = "keep only these heads, e.g. 0-5 (default: all)") -> None:
+    """Add ``--layers`` and ``--heads`` (lists such as 0,2,4 or 0-3; default None: all).
+
+    Example:
+        >>> p = argparse.ArgumentParser(); add_layers_heads(p)
+        >>> p.parse_args(["--heads", "1-2"]).heads
+        [1, 2]
+    """
+    parser.add_argument("--layers", type=int_list, default=None, metavar="LIST", help=layers_help)
+    parser.add_argument("--heads", type=int_list, default=None, metavar="LIST", help=heads_help)
+
+
+def add_selection_args(parser: argparse.ArgumentParser, *, layers: bool = True, queries: bool = True,
+                       sources: bool = True) -> None:
+    """Add ``--layers``/``--heads`` (unless the subcommand has its own), ``--queries``, and (unless
+    ``sources`` is False) ``--capture``, ``--save-capture``.
 
     Example:
         >>> p = argparse.ArgumentParser(); add_input_args(p); add_selection_args(p)
@@ -240,13 +279,12 @@ def add_selection_args(parser: argparse.ArgumentParser, *, layers: bool = True, 
         ([0, 1, 2], 'last')
     """
     if layers:
-        parser.add_argument("--layers", type=int_list, default=None, metavar="LIST",
-                            help="keep only these layers, e.g. 0,2,4 or 0-3 (default: all)")
-        parser.add_argument("--heads", type=int_list, default=None, metavar="LIST",
-                            help="keep only these heads, e.g. 0-5 (default: all)")
+        add_layers_heads(parser)
     if queries:
         parser.add_argument("--queries", type=query_spec, default=None, metavar="SPEC",
                             help="keep only some query rows: last, positions such as 0,-1, or start:stop")
+    if not sources:
+        return
     parser.add_argument("--capture", metavar="FILE|DIR", default=None,
                         help="read a saved capture (a .safetensors file or a capture folder) instead of "
                              "running the model; only what is shown is read from disk")

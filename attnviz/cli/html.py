@@ -9,13 +9,15 @@ import argparse
 
 from attnviz.cli.common import (
     add_input_args,
+    add_layers_heads,
     add_selection_args,
+    add_subcommand,
     capture_from_args,
     check_layer_head,
-    int_list,
     show_warnings_briefly,
     texts_from,
 )
+from attnviz.cli.common import int_list as int_list  # re-exported: it was importable from here
 
 EXAMPLE = """examples:
   attnviz html --text "The cat sat on the mat." --out head.html
@@ -29,21 +31,19 @@ browser, offline, or send it to someone."""
 
 def register(subparsers) -> None:
     """Add the ``html`` subcommand."""
-    p = subparsers.add_parser("html", help="write an offline interactive attention view (HTML)",
-                              description="Extract attention for a text and write a self-contained interactive "
-                                          "view: 'head' (bertviz-style lines, hover a token) or 'model' "
-                                          "(every layer x head, click to enlarge).",
-                              epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_subcommand(subparsers, "html", help="write an offline interactive attention view (HTML)",
+                       description="Extract attention for a text and write a self-contained interactive "
+                                   "view: 'head' (bertviz-style lines, hover a token) or 'model' "
+                                   "(every layer x head, click to enlarge).",
+                       epilog=EXAMPLE)
     add_input_args(p)
     p.add_argument("--decoder-text", action="append", default=None, metavar="TEXT",
                    help="target text for encoder-decoder models (one per --text)")
     p.add_argument("--view", choices=("head", "model"), default="head", help="which view (default: head)")
     p.add_argument("--out", metavar="FILE", default=None, help="the HTML file to write (default: VIEW_view.html)")
     p.add_argument("--example", type=int, default=0, metavar="N", help="which text to show (0-based, default 0)")
-    p.add_argument("--layers", type=int_list, default=None, metavar="LIST",
-                   help="layers to extract and include, e.g. 0,2,4 or 0-3 (default: all)")
-    p.add_argument("--heads", type=int_list, default=None, metavar="LIST",
-                   help="heads to extract and include, e.g. 0-5 (default: all)")
+    add_layers_heads(p, "layers to extract and include, e.g. 0,2,4 or 0-3 (default: all)",
+                     "heads to extract and include, e.g. 0-5 (default: all)")
     add_selection_args(p, layers=False)
     p.add_argument("--kind", choices=("self", "encoder", "decoder", "cross"), default=None,
                    help="one attention kind only (default: all the model has)")
