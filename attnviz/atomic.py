@@ -4,13 +4,17 @@ Every writer in attnviz (captures, figures, HTML views, reports) goes through
 :func:`atomic_path`, which hands out a temporary path in the target's folder and
 renames it over the target only when the block finished without an exception.
 
-Example:
+Example (a write that fails midway leaves nothing):
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
-    >>> with atomic_path(target) as tmp:
-    ...     _ = tmp.write_text("hello")
-    >>> target.read_text()
-    'hello'
+    >>> try:
+    ...     with atomic_path(target) as tmp:
+    ...         _ = tmp.write_text("half")
+    ...         raise RuntimeError("killed midway")
+    ... except RuntimeError:
+    ...     pass
+    >>> target.exists()
+    False
 """
 from __future__ import annotations
 
@@ -176,11 +180,12 @@ def atomic_outputs(path: str | os.PathLike) -> Iterator[Path]:
 
     Example:
         >>> import tempfile, pathlib
-        >>> out = pathlib.Path(tempfile.mkdtemp()) / "report"
+        >>> out = pathlib.Path(tempfile.mkdtemp())                  # a folder with a file already
+        >>> _ = (out / "notes.txt").write_text("kept")
         >>> with atomic_outputs(out) as tmp:
         ...     _ = (tmp / "a.txt").write_text("a")
-        >>> sorted(p.name for p in out.iterdir())
-        ['a.txt']
+        >>> sorted(p.name for p in out.iterdir())                   # unlike atomic_folder, merged
+        ['a.txt', 'notes.txt']
     """
     target = Path(path)
     if target.exists() and not target.is_dir():
