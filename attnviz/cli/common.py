@@ -254,9 +254,12 @@ def query_spec(text: str) -> str | list[int] | slice:
     return positions
 
 
-def add_layers_heads(parser: argparse.ArgumentParser,
-                     layers_help: str = "keep only these layers, e.g. 0,2,4 or 0-3 (default: all)",
-                     heads_help: str = "keep only these heads, e.g. 0-5 (default: all)") -> None:
+LAYERS_HELP = "keep only these layers, e.g. 0,2,4 or 0-3 (default: all)"
+HEADS_HELP = "keep only these heads, e.g. 0-5 (default: all)"
+
+
+def add_layers_heads(parser: argparse.ArgumentParser, layers_help: str = LAYERS_HELP,
+                     heads_help: str = HEADS_HELP) -> None:
     """Add ``--layers`` and ``--heads`` (lists such as 0,2,4 or 0-3; default None: all).
 
     Example:
@@ -269,9 +272,9 @@ def add_layers_heads(parser: argparse.ArgumentParser,
 
 
 def add_selection_args(parser: argparse.ArgumentParser, *, layers: bool = True, queries: bool = True,
-                       sources: bool = True) -> None:
-    """Add ``--layers``/``--heads`` (unless the subcommand has its own), ``--queries``, and (unless
-    ``sources`` is False) ``--capture``, ``--save-capture``.
+                       sources: bool = True, layers_help: str | None = None, heads_help: str | None = None) -> None:
+    """Add ``--layers``/``--heads`` (unless the subcommand has its own; ``layers_help``/``heads_help``
+    say what they mean there), ``--queries``, and (unless ``sources`` is False) ``--capture``, ``--save-capture``.
 
     Example:
         >>> p = argparse.ArgumentParser(); add_input_args(p); add_selection_args(p)
@@ -279,7 +282,7 @@ def add_selection_args(parser: argparse.ArgumentParser, *, layers: bool = True, 
         ([0, 1, 2], 'last')
     """
     if layers:
-        add_layers_heads(parser)
+        add_layers_heads(parser, layers_help or LAYERS_HELP, heads_help or HEADS_HELP)
     if queries:
         parser.add_argument("--queries", type=query_spec, default=None, metavar="SPEC",
                             help="keep only some query rows: last, positions such as 0,-1, or start:stop")
@@ -291,6 +294,32 @@ def add_selection_args(parser: argparse.ArgumentParser, *, layers: bool = True, 
     parser.add_argument("--save-capture", metavar="DIR", default=None,
                         help="write the capture to this folder while extracting (resumes a folder of the "
                              "same texts; refuses one of other texts)")
+
+
+def example_capture(args: argparse.Namespace, *, check: Any = None, **options: Any):
+    """:func:`capture_from_args` for a command that shows one text (``--example``, ``--decoder-text``).
+
+    ``--example`` is checked against the texts before the model loads and against the capture
+    after; ``--decoder-text`` goes to :func:`attnviz.extract` as ``decoder_texts``.
+
+    Example:
+        >>> example_capture(argparse.Namespace(capture=None, text=["a"], data=None, example=1))
+        Traceback (most recent call last):
+        ...
+        ValueError: --example 1 is out of range: 1 text(s) given, so use 0 to 0
+    """
+    if not args.capture:
+        texts = texts_from(args)
+        if not 0 <= args.example < len(texts):
+            raise ValueError(f"--example {args.example} is out of range: {len(texts)} text(s) given, "
+                             f"so use 0 to {len(texts) - 1}")
+    if getattr(args, "decoder_text", None):
+        options["decoder_texts"] = args.decoder_text
+    cap = capture_from_args(args, check=check, **options)
+    if not 0 <= args.example < len(cap):
+        raise ValueError(f"--example {args.example} is out of range: the capture has {len(cap)} example(s), "
+                         f"so use 0 to {len(cap) - 1}")
+    return cap
 
 
 def capture_from_args(args: argparse.Namespace, *, check: Any = None, **options: Any):
