@@ -4,13 +4,17 @@ Every writer in attnviz (captures, figures, HTML views, reports) goes through
 :func:`atomic_path`, which hands out a temporary path in the target's folder and
 renames it over the target only when the block finished without an exception.
 
-Example:
+Example (a write that fails midway leaves nothing):
     >>> import tempfile, pathlib
     >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
-    >>> with atomic_path(target) as tmp:
-    ...     _ = tmp.write_text("hello")
-    >>> target.read_text()
-    'hello'
+    >>> try:
+    ...     with atomic_path(target) as tmp:
+    ...         _ = tmp.write_text("half")
+    ...         raise RuntimeError("killed midway")
+    ... except RuntimeError:
+    ...     pass
+    >>> target.exists()
+    False
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import stat
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 #: Marker in the names of our temporary files and folders; with the writer's process id,
 #: it lets the next save into a folder remove what a killed save left behind.
@@ -120,6 +124,15 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     if target.exists() and not target.is_dir():
         raise FileExistsError(f"cannot write the folder {target}: a file of that name exists; "
                               "remove it or pick another path")
+    with _staged_beside(target, _swap_in) as staging:
+        yield staging
+
+
+@contextlib.contextmanager
+def _staged_beside(target: Path, finish: Callable[[Path, Path], None]) -> Iterator[Path]:
+    """Yield a hidden staging folder beside ``target``; when the block ends without an exception,
+    give it the umask's mode, fsync its files and hand it to ``finish(staging, target)``; the
+    staging folder never outlives the call."""
     clean_stale(target.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{TMP_MARK}-{os.getpid()}-", dir=target.parent))
     try:
@@ -128,7 +141,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
         for f in staging.rglob("*"):
             if f.is_file() and not f.is_symlink():
                 _fsync_file(f)
-        _swap_in(staging, target)
+        finish(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -167,11 +180,12 @@ def atomic_outputs(path: str | os.PathLike) -> Iterator[Path]:
 
     Example:
         >>> import tempfile, pathlib
-        >>> out = pathlib.Path(tempfile.mkdtemp()) / "report"
+        >>> out = pathlib.Path(tempfile.mkdtemp())                  # a folder with a file already
+        >>> _ = (out / "notes.txt").write_text("kept")
         >>> with atomic_outputs(out) as tmp:
         ...     _ = (tmp / "a.txt").write_text("a")
-        >>> sorted(p.name for p in out.iterdir())
-        ['a.txt']
+        >>> sorted(p.name for p in out.iterdir())                   # unlike atomic_folder, merged
+        ['a.txt', 'notes.txt']
     """
     target = Path(path)
     if target.exists() and not target.is_dir():
@@ -179,22 +193,16 @@ def atomic_outputs(path: str | os.PathLike) -> Iterator[Path]:
     if target.is_symlink():
         target = Path(os.path.realpath(target))
     target.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale(target.parent)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{TMP_MARK}-{os.getpid()}-", dir=target.parent))
-    try:
+    with _staged_beside(target, _move_or_merge) as staging:
         yield staging
-        os.chmod(staging, 0o777 & ~_umask())
-        for f in staging.rglob("*"):
-            if f.is_file() and not f.is_symlink():
-                _fsync_file(f)
-        if not target.exists():
-            os.replace(staging, target)
-            _fsync_dir(target.parent)
-        else:
-            _merge_into(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_or_merge(source: Path, target: Path) -> None:
+    if not target.exists():
+        os.replace(source, target)
+        _fsync_dir(target.parent)
+    else:
+        _merge_into(source, target)
 
 
 def _merge_into(source: Path, target: Path) -> None:

@@ -33,9 +33,32 @@ def add_input_args(parser: argparse.ArgumentParser, *, texts: bool = True) -> No
                             help="an input text; repeat for several")
         parser.add_argument("--data", metavar="FILE", default=None,
                             help="a text file (one text per line), CSV or JSONL with a 'text' column")
-        parser.add_argument("--text-column", default="text", help="column of --data holding the texts")
-        parser.add_argument("--batch-size", type=positive_int, default=8, help="texts per forward pass (default 8)")
-        parser.add_argument("--max-length", type=positive_int, default=None, help="truncate longer inputs to N tokens")
+        add_batch_args(parser)
+
+
+def add_batch_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--text-column``, ``--batch-size`` (default 8) and ``--max-length`` (default: none).
+
+    Example:
+        >>> p = argparse.ArgumentParser(); add_batch_args(p)
+        >>> p.parse_args(["--batch-size", "2"]).batch_size
+        2
+    """
+    parser.add_argument("--text-column", default="text", help="column of --data holding the texts")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="texts per forward pass (default 8)")
+    parser.add_argument("--max-length", type=positive_int, default=None, help="truncate longer inputs to N tokens")
+
+
+def add_subcommand(subparsers, name: str, *, help: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    """Add the subcommand ``name``; ``epilog`` (its examples) is printed as written.
+
+    Example:
+        >>> sub = argparse.ArgumentParser().add_subparsers()
+        >>> add_subcommand(sub, "x", help="h", description="d", epilog="e").prog.endswith(" x")
+        True
+    """
+    return subparsers.add_parser(name, help=help, description=description, epilog=epilog,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def model_from(args: argparse.Namespace, **kwargs: Any):
@@ -231,8 +254,27 @@ def query_spec(text: str) -> str | list[int] | slice:
     return positions
 
 
-def add_selection_args(parser: argparse.ArgumentParser, *, layers: bool = True, queries: bool = True) -> None:
-    """Add ``--layers``/``--heads`` (unless the subcommand has its own), ``--queries``, ``--capture``, ``--save-capture``.
+LAYERS_HELP = "keep only these layers, e.g. 0,2,4 or 0-3 (default: all)"
+HEADS_HELP = "keep only these heads, e.g. 0-5 (default: all)"
+
+
+def add_layers_heads(parser: argparse.ArgumentParser, layers_help: str = LAYERS_HELP,
+                     heads_help: str = HEADS_HELP) -> None:
+    """Add ``--layers`` and ``--heads`` (lists such as 0,2,4 or 0-3; default None: all).
+
+    Example:
+        >>> p = argparse.ArgumentParser(); add_layers_heads(p)
+        >>> p.parse_args(["--heads", "1-2"]).heads
+        [1, 2]
+    """
+    parser.add_argument("--layers", type=int_list, default=None, metavar="LIST", help=layers_help)
+    parser.add_argument("--heads", type=int_list, default=None, metavar="LIST", help=heads_help)
+
+
+def add_selection_args(parser: argparse.ArgumentParser, *, layers: bool = True, queries: bool = True,
+                       sources: bool = True, layers_help: str | None = None, heads_help: str | None = None) -> None:
+    """Add ``--layers``/``--heads`` (unless the subcommand has its own; ``layers_help``/``heads_help``
+    say what they mean there), ``--queries``, and (unless ``sources`` is False) ``--capture``, ``--save-capture``.
 
     Example:
         >>> p = argparse.ArgumentParser(); add_input_args(p); add_selection_args(p)
@@ -240,19 +282,44 @@ def add_selection_args(parser: argparse.ArgumentParser, *, layers: bool = True, 
         ([0, 1, 2], 'last')
     """
     if layers:
-        parser.add_argument("--layers", type=int_list, default=None, metavar="LIST",
-                            help="keep only these layers, e.g. 0,2,4 or 0-3 (default: all)")
-        parser.add_argument("--heads", type=int_list, default=None, metavar="LIST",
-                            help="keep only these heads, e.g. 0-5 (default: all)")
+        add_layers_heads(parser, layers_help or LAYERS_HELP, heads_help or HEADS_HELP)
     if queries:
         parser.add_argument("--queries", type=query_spec, default=None, metavar="SPEC",
                             help="keep only some query rows: last, positions such as 0,-1, or start:stop")
+    if not sources:
+        return
     parser.add_argument("--capture", metavar="FILE|DIR", default=None,
                         help="read a saved capture (a .safetensors file or a capture folder) instead of "
                              "running the model; only what is shown is read from disk")
     parser.add_argument("--save-capture", metavar="DIR", default=None,
                         help="write the capture to this folder while extracting (resumes a folder of the "
                              "same texts; refuses one of other texts)")
+
+
+def example_capture(args: argparse.Namespace, *, check: Any = None, **options: Any):
+    """:func:`capture_from_args` for a command that shows one text (``--example``, ``--decoder-text``).
+
+    ``--example`` is checked against the texts before the model loads and against the capture
+    after; ``--decoder-text`` goes to :func:`attnviz.extract` as ``decoder_texts``.
+
+    Example:
+        >>> example_capture(argparse.Namespace(capture=None, text=["a"], data=None, example=1))
+        Traceback (most recent call last):
+        ...
+        ValueError: --example 1 is out of range: 1 text(s) given, so use 0 to 0
+    """
+    if not args.capture:
+        texts = texts_from(args)
+        if not 0 <= args.example < len(texts):
+            raise ValueError(f"--example {args.example} is out of range: {len(texts)} text(s) given, "
+                             f"so use 0 to {len(texts) - 1}")
+    if getattr(args, "decoder_text", None):
+        options["decoder_texts"] = args.decoder_text
+    cap = capture_from_args(args, check=check, **options)
+    if not 0 <= args.example < len(cap):
+        raise ValueError(f"--example {args.example} is out of range: the capture has {len(cap)} example(s), "
+                         f"so use 0 to {len(cap) - 1}")
+    return cap
 
 
 def capture_from_args(args: argparse.Namespace, *, check: Any = None, **options: Any):

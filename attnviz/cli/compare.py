@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from attnviz.cli.common import positive_int
+from attnviz.cli.common import add_batch_args, add_subcommand, positive_int
 
 EXAMPLE = """examples:
   attnviz compare default run/best --data builtin --out cmp            # packaged MiniLM vs its fine-tune
@@ -23,20 +23,18 @@ figures: the layers x heads change map, the per-layer line and the most changed 
 
 def register(subparsers) -> None:
     """Add the ``compare`` subcommand."""
-    p = subparsers.add_parser(
-        "compare", help="compare attention head by head between two checkpoints",
+    p = add_subcommand(
+        subparsers, "compare", help="compare attention head by head between two checkpoints",
         description="Per layer and head: cosine similarity of the attention maps (Kovaleva et al. 2019), "
                     "JS divergence of the rows, entropy change; per layer: hidden-state similarity.",
-        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXAMPLE)
     p.add_argument("before", metavar="BEFORE", help="model folder, 'default' or capture file (.safetensors)")
     p.add_argument("after", metavar="AFTER", help="model folder, 'default' or capture file (.safetensors)")
     p.add_argument("--text", action="append", default=None, metavar="TEXT", help="an input text; repeatable")
     p.add_argument("--data", metavar="FILE|builtin", default=None,
                    help="texts from a file (.txt one per line, CSV/JSONL column --text-column), or 'builtin' "
                         "for the shipped validation reviews")
-    p.add_argument("--text-column", default="text", help="column of --data holding the texts")
-    p.add_argument("--batch-size", type=positive_int, default=8, help="texts per forward pass (default 8)")
-    p.add_argument("--max-length", type=positive_int, default=None, help="truncate longer inputs to N tokens")
+    add_batch_args(p)
     p.add_argument("--top", type=positive_int, default=10, help="how many of the most changed heads to list (default 10)")
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the JSON, Markdown and figures")
     p.set_defaults(func=run)

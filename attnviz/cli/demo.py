@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from attnviz.cli.common import output_dir, show_warnings_briefly
+from attnviz.cli.common import add_subcommand, output_dir, show_warnings_briefly
 
 EXAMPLE = "example:\n  attnviz demo --out attnviz-demo\n  attnviz demo --out quick --no-finetune"
 
@@ -35,9 +35,9 @@ PROBES = [
 
 def register(subparsers) -> None:
     """Add the ``demo`` subcommand."""
-    p = subparsers.add_parser("demo", help="run everything on the packaged MiniLM and write the results",
-                              description=__doc__.split("\n\n")[1], epilog=EXAMPLE,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_subcommand(subparsers, "demo", help="run everything on the packaged MiniLM and write the results",
+                       description=__doc__.split("\n\n")[1],
+                       epilog=EXAMPLE)
     p.add_argument("--model", metavar="PATH", default=None,
                    help="local model folder (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--out", metavar="DIR", default="attnviz-demo", help="output folder (default attnviz-demo)")

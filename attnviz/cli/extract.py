@@ -12,11 +12,13 @@ from pathlib import Path
 from attnviz.cli.common import (
     add_engine_args,
     add_input_args,
+    add_selection_args,
+    add_subcommand,
     engine_options,
-    int_list,
-    query_spec,
     show_warnings_briefly,
 )
+from attnviz.cli.common import int_list as int_list  # re-exported: it was importable from here
+from attnviz.cli.common import query_spec as query_spec  # re-exported: it was importable from here
 
 EXAMPLE = ("examples:\n  attnviz extract --data reviews.jsonl --out caps\n"
            "  attnviz extract --data corpus.parquet --out /shared/caps --engine ray --address auto --layers 0-2\n"
@@ -25,21 +27,16 @@ EXAMPLE = ("examples:\n  attnviz extract --data reviews.jsonl --out caps\n"
 
 def register(subparsers) -> None:
     """Add the ``extract`` subcommand."""
-    p = subparsers.add_parser("extract", help="extract the capture of a data file into a folder (resumable)",
-                              description="Run the model on every text of --data and write the attention maps "
-                                          "and hidden states as a capture folder (manifest.json + safetensors "
-                                          "shards), locally or on a Ray cluster. Read it with attnviz.load(DIR) "
-                                          "or --capture DIR.",
-                              epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_subcommand(subparsers, "extract", help="extract the capture of a data file into a folder (resumable)",
+                       description="Run the model on every text of --data and write the attention maps "
+                                   "and hidden states as a capture folder (manifest.json + safetensors "
+                                   "shards), locally or on a Ray cluster. Read it with attnviz.load(DIR) "
+                                   "or --capture DIR.",
+                       epilog=EXAMPLE)
     add_input_args(p)
     p.add_argument("--out", metavar="DIR", required=True, help="the capture folder (new, empty, or to resume)")
     p.add_argument("--shard-size", type=int, default=32, metavar="N", help="texts per shard (default 32)")
-    p.add_argument("--layers", type=int_list, default=None, metavar="LIST",
-                   help="keep only these layers, e.g. 0,2,4 or 0-3 (default: all)")
-    p.add_argument("--heads", type=int_list, default=None, metavar="LIST",
-                   help="keep only these heads, e.g. 0-5 (default: all)")
-    p.add_argument("--queries", type=query_spec, default=None, metavar="SPEC",
-                   help="keep only some query rows: last, positions such as 0,-1, or start:stop")
+    add_selection_args(p, sources=False)
     p.add_argument("--no-hidden-states", action="store_true", help="do not keep hidden states (smaller files)")
     p.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="storage dtype of the maps")
     add_engine_args(p)

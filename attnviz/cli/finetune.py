@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from attnviz.cli.common import add_input_args, add_subcommand
+
 EXAMPLE = """examples:
   attnviz finetune --data builtin --out run                 # packaged MiniLM on the shipped reviews
   attnviz finetune --model ./my-bert --data reviews.csv --text-column review --label-column stars \\
@@ -20,13 +22,12 @@ A CSV/JSONL file needs a text and an integer (0..K-1) or class-name label column
 
 def register(subparsers) -> None:
     """Add the ``finetune`` subcommand."""
-    p = subparsers.add_parser(
-        "finetune", help="fine-tune a sequence classifier (HF Trainer or a plain loop)",
+    p = add_subcommand(
+        subparsers, "finetune", help="fine-tune a sequence classifier (HF Trainer or a plain loop)",
         description="Fine-tune a model as a sequence classifier the Hugging Face way and write one checkpoint "
                     "per epoch, the best model with its tokenizer (OUT/best), per-epoch metrics and a summary.",
-        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", metavar="PATH", default=None,
-                   help="local model folder (default: the packaged all-MiniLM-L6-v2)")
+        epilog=EXAMPLE)
+    add_input_args(p, texts=False)
     p.add_argument("--data", metavar="FILE|builtin", required=True,
                    help="'builtin' (the shipped reviews) or a CSV/TSV/JSONL file with text and label columns")
     p.add_argument("--text-column", default="text", help="text column of --data (default text)")

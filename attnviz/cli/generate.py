@@ -14,7 +14,13 @@ import argparse
 from pathlib import Path
 
 from attnviz.atomic import atomic_write_text
-from attnviz.cli.common import check_layer_head, check_output_dir, positive_int, show_warnings_briefly
+from attnviz.cli.common import (
+    add_subcommand,
+    check_layer_head,
+    check_output_dir,
+    positive_int,
+    show_warnings_briefly,
+)
 from attnviz.modeling import load_model
 
 EXAMPLE = ('example:\n  attnviz generate --model ./my-gpt2 --prompt "Once upon a time" '
@@ -33,11 +39,11 @@ def register(subparsers) -> None:
         >>> sub = argparse.ArgumentParser().add_subparsers()
         >>> register(sub)
     """
-    p = subparsers.add_parser("generate", help="generate text and plot the attention while writing it",
-                              description="Let a decoder (or encoder-decoder) model continue a prompt and "
-                                          "write the text, the capture, the layer x head grid and one "
-                                          "head's map, with the prompt/generated boundary marked.",
-                              epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_subcommand(subparsers, "generate", help="generate text and plot the attention while writing it",
+                       description="Let a decoder (or encoder-decoder) model continue a prompt and "
+                                   "write the text, the capture, the layer x head grid and one "
+                                   "head's map, with the prompt/generated boundary marked.",
+                       epilog=EXAMPLE)
     p.add_argument("--model", metavar="PATH", default=None,
                    help="local folder of a model that can generate (required: the default MiniLM cannot)")
     p.add_argument("--prompt", required=True, help="the text to continue")

@@ -10,12 +10,12 @@ import argparse
 from attnviz.cli.common import (
     add_input_args,
     add_selection_args,
-    capture_from_args,
+    add_subcommand,
     check_layer_head,
-    int_list,
+    example_capture,
     show_warnings_briefly,
-    texts_from,
 )
+from attnviz.cli.common import int_list as int_list  # re-exported: it was importable from here
 
 EXAMPLE = """examples:
   attnviz html --text "The cat sat on the mat." --out head.html
@@ -29,22 +29,19 @@ browser, offline, or send it to someone."""
 
 def register(subparsers) -> None:
     """Add the ``html`` subcommand."""
-    p = subparsers.add_parser("html", help="write an offline interactive attention view (HTML)",
-                              description="Extract attention for a text and write a self-contained interactive "
-                                          "view: 'head' (bertviz-style lines, hover a token) or 'model' "
-                                          "(every layer x head, click to enlarge).",
-                              epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_subcommand(subparsers, "html", help="write an offline interactive attention view (HTML)",
+                       description="Extract attention for a text and write a self-contained interactive "
+                                   "view: 'head' (bertviz-style lines, hover a token) or 'model' "
+                                   "(every layer x head, click to enlarge).",
+                       epilog=EXAMPLE)
     add_input_args(p)
     p.add_argument("--decoder-text", action="append", default=None, metavar="TEXT",
                    help="target text for encoder-decoder models (one per --text)")
     p.add_argument("--view", choices=("head", "model"), default="head", help="which view (default: head)")
     p.add_argument("--out", metavar="FILE", default=None, help="the HTML file to write (default: VIEW_view.html)")
     p.add_argument("--example", type=int, default=0, metavar="N", help="which text to show (0-based, default 0)")
-    p.add_argument("--layers", type=int_list, default=None, metavar="LIST",
-                   help="layers to extract and include, e.g. 0,2,4 or 0-3 (default: all)")
-    p.add_argument("--heads", type=int_list, default=None, metavar="LIST",
-                   help="heads to extract and include, e.g. 0-5 (default: all)")
-    add_selection_args(p, layers=False)
+    add_selection_args(p, layers_help="layers to extract and include, e.g. 0,2,4 or 0-3 (default: all)",
+                       heads_help="heads to extract and include, e.g. 0-5 (default: all)")
     p.add_argument("--kind", choices=("self", "encoder", "decoder", "cross"), default=None,
                    help="one attention kind only (default: all the model has)")
     p.add_argument("--scale", choices=("linear", "sqrt", "map"), default=None,
@@ -61,18 +58,9 @@ def run(args: argparse.Namespace) -> int:
     out = args.out or f"{args.view}_view.html"
     if not str(out).lower().endswith((".html", ".htm")):
         raise ValueError(f"--out {out}: a view is an HTML page; give a path ending in .html")
-    if not args.capture:
-        texts = texts_from(args)
-        if not 0 <= args.example < len(texts):
-            raise ValueError(f"--example {args.example} is out of range: {len(texts)} text(s) given, "
-                             f"so use 0 to {len(texts) - 1}")
-    options = {"decoder_texts": args.decoder_text} if args.decoder_text else {}
-    cap = capture_from_args(args, check=lambda model: check_layer_head(
+    cap = example_capture(args, check=lambda model: check_layer_head(
         model, layers=args.layers, heads=args.heads, kind=args.kind or "self"),
-        hidden_states=False, progress=None, **options)
-    if not 0 <= args.example < len(cap):
-        raise ValueError(f"--example {args.example} is out of range: the capture has {len(cap)} example(s), "
-                         f"so use 0 to {len(cap) - 1}")
+        hidden_states=False, progress=None)
     build = notebook.head_view if args.view == "head" else notebook.model_view
     options = {"scale": args.scale} if args.scale else {}
     view = build(cap, example=args.example, layers=args.layers, heads=args.heads, kind=args.kind,

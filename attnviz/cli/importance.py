@@ -10,6 +10,8 @@ import csv
 import json
 from pathlib import Path
 
+from attnviz.cli.common import add_subcommand
+
 EXAMPLE = """examples:
   attnviz importance --model run/best --data builtin --out imp                 # shipped validation reviews
   attnviz importance --model run/best --data reviews.jsonl --method both --out imp
@@ -24,12 +26,12 @@ maps, the pruning curve (pruning.png/.json) and, with --before, matters_vs_chang
 
 def register(subparsers) -> None:
     """Add the ``importance`` subcommand."""
-    p = subparsers.add_parser(
-        "importance", help="head importance (gradient / ablation) and the pruning curve",
+    p = add_subcommand(
+        subparsers, "importance", help="head importance (gradient / ablation) and the pruning curve",
         description="Head importance of a classifier or language model on its own loss: the gradient of a gate "
                     "on each head (Michel et al. 2019, per-layer l2 normalised) and/or ablation (loss and "
                     "accuracy with each head zeroed); accuracy against the fraction of heads pruned.",
-        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXAMPLE)
     p.add_argument("--model", metavar="PATH", required=True, help="model folder (classifier or causal LM)")
     p.add_argument("--data", metavar="FILE|builtin", default="builtin",
                    help="labelled .csv/.jsonl, texts for an LM, or 'builtin' (default)")

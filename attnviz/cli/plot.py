@@ -12,13 +12,13 @@ from pathlib import Path
 from attnviz.cli.common import (
     add_input_args,
     add_selection_args,
-    capture_from_args,
+    add_subcommand,
     check_layer_head,
-    int_list,
+    example_capture,
     positive_float,
     show_warnings_briefly,
-    texts_from,
 )
+from attnviz.cli.common import int_list as int_list  # re-exported: it was importable from here
 
 EXAMPLE = """examples:
   attnviz plot --text "The cat sat on the mat." --layer 2 --head 5 --out head.pdf
@@ -31,11 +31,11 @@ EXAMPLE = """examples:
 
 def register(subparsers) -> None:
     """Add the ``plot`` subcommand."""
-    p = subparsers.add_parser(
-        "plot", help="a static figure: one head, a layer x head grid, hidden-state norms or similarity",
+    p = add_subcommand(
+        subparsers, "plot", help="a static figure: one head, a layer x head grid, hidden-state norms or similarity",
         description="Extract one text's attention and hidden states and save one figure for a paper "
                     "(PNG, PDF or SVG by extension; fonts embedded, heatmaps rasterized).",
-        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXAMPLE)
     add_input_args(p)
     view = p.add_mutually_exclusive_group()
     view.add_argument("--grid", action="store_true", help="every layer (rows) x head (columns)")
@@ -43,11 +43,8 @@ def register(subparsers) -> None:
     view.add_argument("--similarity", action="store_true", help="layer x layer similarity of hidden states")
     p.add_argument("--layer", type=int, default=0, help="layer of the one-head map (default 0)")
     p.add_argument("--head", default="0", help="head number, or 'mean' / 'max' over the layer's heads")
-    p.add_argument("--layers", type=int_list, default=None, metavar="LIST",
-                   help="layers to extract and to show in --grid, e.g. 0,2 or 0-3 (default all)")
-    p.add_argument("--heads", type=int_list, default=None, metavar="LIST",
-                   help="heads to extract and to show in --grid (default all)")
-    add_selection_args(p, layers=False)
+    add_selection_args(p, layers_help="layers to extract and to show in --grid, e.g. 0,2 or 0-3 (default all)",
+                       heads_help="heads to extract and to show in --grid (default all)")
     p.add_argument("--example", type=int, default=0, help="which text (0-based) when several are given")
     p.add_argument("--kind", choices=("self", "decoder", "cross"), default="self",
                    help="attention kind: self (encoder), decoder or cross (seq2seq models)")
@@ -97,21 +94,11 @@ def run(args: argparse.Namespace) -> int:
 
     file_format(out)  # a bad extension fails before the model loads
     head = _head(args.head)
-    if not args.capture:
-        texts = texts_from(args)
-        if not 0 <= args.example < len(texts):
-            raise ValueError(f"--example {args.example} is out of range: {len(texts)} text(s) given, "
-                             f"so use 0 to {len(texts) - 1}")
-
     def check(model):
         check_layer_head(model, layer=None if args.grid or args.hidden or args.similarity else args.layer,
                          head=head, layers=args.layers, heads=args.heads, kind=args.kind)
 
-    cap = capture_from_args(args, check=check,
-                            **({"decoder_texts": args.decoder_text} if args.decoder_text else {}))
-    if not 0 <= args.example < len(cap):
-        raise ValueError(f"--example {args.example} is out of range: the capture has {len(cap)} example(s), "
-                         f"so use 0 to {len(cap) - 1}")
+    cap = example_capture(args, check=check)
     wide = args.grid or args.similarity
     width = args.width or ("page" if wide else "column")
     with attnviz.paper_theme():

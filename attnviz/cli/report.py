@@ -12,6 +12,7 @@ from attnviz.atomic import atomic_write_text
 from attnviz.cli.common import (
     add_input_args,
     add_selection_args,
+    add_subcommand,
     capture_from_args,
     show_warnings_briefly,
 )
@@ -25,10 +26,10 @@ EXAMPLE = """examples:
 
 def register(subparsers) -> None:
     """Add the ``report`` subcommand."""
-    p = subparsers.add_parser("report", help="per-layer shapes, dtypes and statistics",
-                              description="Print one row per layer and tensor: shape with named axes, "
-                                          "dtype, memory and statistics.",
-                              epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_subcommand(subparsers, "report", help="per-layer shapes, dtypes and statistics",
+                       description="Print one row per layer and tensor: shape with named axes, "
+                                   "dtype, memory and statistics.",
+                       epilog=EXAMPLE)
     add_input_args(p)
     add_selection_args(p)
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")

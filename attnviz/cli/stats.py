@@ -14,6 +14,7 @@ from attnviz.cli.common import (
     add_engine_args,
     add_input_args,
     add_selection_args,
+    add_subcommand,
     capture_from_args,
     check_output_dir,
     engine_options,
@@ -32,12 +33,12 @@ MAPS = ("entropy_norm", "cls", "sep", "punct", "prev", "next", "distance", "conf
 
 def register(subparsers) -> None:
     """Add the ``stats`` subcommand."""
-    p = subparsers.add_parser("stats", help="per-head statistics over many texts (table + maps)",
-                              description="Stream texts through the model and write per-head statistics "
-                                          "(entropy, attention to [CLS]/[SEP]/punctuation/previous/next token, "
-                                          "distance, confidence, sink, pattern types) as CSV and JSON, and "
-                                          "layers x heads maps as PNG.",
-                              epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_subcommand(subparsers, "stats", help="per-head statistics over many texts (table + maps)",
+                       description="Stream texts through the model and write per-head statistics "
+                                   "(entropy, attention to [CLS]/[SEP]/punctuation/previous/next token, "
+                                   "distance, confidence, sink, pattern types) as CSV and JSON, and "
+                                   "layers x heads maps as PNG.",
+                       epilog=EXAMPLE)
     add_input_args(p)
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the table and the maps")
     add_selection_args(p)

@@ -16,14 +16,7 @@ multiplied; ALiBi families (bloom, mpt) add a distance bias; seq2seq families (b
 marian, ...) are not read yet. The page checks itself: the softmax of the scores is the
 captured attention (the test compares them).
 
-Example:
-    >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, tok, "the cat sat")
-    >>> qk = query_key_vectors(model, cap, layer=1, head=2)
-    >>> qk.query.shape == qk.key.shape == (len(cap[0].tokens), 8)
-    True
+Example: :func:`query_key_vectors` (a BERT-like encoder and GPT-2).
 """
 from __future__ import annotations
 
@@ -95,6 +88,11 @@ def query_key_vectors(model: Any, capture: Capture, *, example: int = 0, layer: 
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, tok, "the cat sat")
+        >>> qk = query_key_vectors(model, cap, layer=1, head=2)
+        >>> qk.query.shape == qk.key.shape == (len(cap[0].tokens), 8)
+        True
         >>> model, tok = tiny_model("gpt2")
         >>> cap = attnviz.extract(model, tok, "hello there world")
         >>> qk = query_key_vectors(model, cap, layer=0, head=1)

@@ -33,26 +33,14 @@ from matplotlib.figure import Figure
 from attnviz.plot.provenance import set_provenance
 from attnviz.plot.theme import DIVERGING, SEQUENTIAL
 from attnviz.plot.ticks import literal
-from attnviz.plot.view import FigureView
+from attnviz.plot.view import PlotAxesView
 
 CBAR_LABELS = {"change": "1 - cosine similarity", "cosine": "cosine similarity",
                "js": "JS divergence (nats)", "entropy_change": "entropy after - before (nats)"}
 
 
-class CompareFigure(FigureView):
-    """A comparison figure: ``.figure``, ``.axes`` (list), ``.savefig(path)``, ``_repr_png_``.
-
-    Example:
-        >>> from matplotlib.figure import Figure
-        >>> f = Figure(); _ = f.add_subplot()
-        >>> len(CompareFigure(f).axes)
-        1
-    """
-
-    @property
-    def axes(self) -> list[Axes]:
-        """The plotting axes (colour bars left out)."""
-        return [ax for ax in self.figure.axes if ax.get_label() != "<colorbar>"]
+class CompareFigure(PlotAxesView):
+    """A comparison figure: ``.figure``, ``.axes`` (list, colour bars left out), ``.savefig(path)``, ``_repr_png_``."""
 
 
 def change_map(comparison: Any, *, metric: str = "change", ax: Axes | None = None, **kwargs: Any) -> Axes:
@@ -187,27 +175,25 @@ def _provenance(fig: Figure, comparison: Any, view: str, example: int | None = N
 def change_figure(comparison: Any, *, metric: str = "change", **kwargs: Any) -> CompareFigure:
     """:func:`change_map` on a new figure, as a :class:`CompareFigure`.
 
-    Example:
+    Example (with :func:`layers_figure`):
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
         >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
-        >>> change_figure(attnviz.compare(cap, cap)).axes[0].get_xlabel()
-        'head'
+        >>> comparison = attnviz.compare(cap, cap)
+        >>> change_figure(comparison).axes[0].get_xlabel(), layers_figure(comparison).axes[0].get_xlabel()
+        ('head', 'layer')
     """
-    return CompareFigure(_unmanaged(change_map(comparison, metric=metric, **kwargs).figure.get_figure(root=True)))
+    return _compare_figure(change_map(comparison, metric=metric, **kwargs))
 
 
 def layers_figure(comparison: Any, **kwargs: Any) -> CompareFigure:
-    """:func:`layer_lines` on a new figure, as a :class:`CompareFigure`.
+    """:func:`layer_lines` on a new figure, as a :class:`CompareFigure` (example: :func:`change_figure`)."""
+    return _compare_figure(layer_lines(comparison, **kwargs))
 
-    Example:
-        >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
-        >>> layers_figure(attnviz.compare(cap, cap)).axes[0].get_xlabel()
-        'layer'
-    """
-    return CompareFigure(_unmanaged(layer_lines(comparison, **kwargs).figure.get_figure(root=True)))
+
+def _compare_figure(ax: Any) -> CompareFigure:
+    """The figure of ``ax``, taken away from pyplot, as a :class:`CompareFigure`."""
+    return CompareFigure(_unmanaged(ax.figure.get_figure(root=True)))
 
 
 def _unmanaged(fig: Figure) -> Figure:

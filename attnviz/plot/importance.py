@@ -22,25 +22,14 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from attnviz.plot.provenance import set_provenance
-from attnviz.plot.view import FigureView
+from attnviz.plot.view import PlotAxesView
 
 LABELS = {"scores": "importance", "raw": "E|dL/dxi| (unnormalised)", "loss_change": "loss increase when zeroed",
           "metric_change": "metric drop when zeroed"}
 
 
-class ImportanceFigure(FigureView):
-    """A figure-level result: ``.figure``, ``.axes`` (colour bars left out), ``.savefig()``, ``_repr_png_``.
-
-    Example:
-        >>> from matplotlib.figure import Figure
-        >>> f = Figure(); _ = f.add_subplot()
-        >>> len(ImportanceFigure(f).axes)
-        1
-    """
-
-    @property
-    def axes(self) -> list[Axes]:
-        return [ax for ax in self.figure.axes if ax.get_label() != "<colorbar>"]
+class ImportanceFigure(PlotAxesView):
+    """A figure-level result: ``.figure``, ``.axes`` (colour bars left out), ``.savefig()``, ``_repr_png_``."""
 
     @property
     def spearman(self) -> float:

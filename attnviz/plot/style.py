@@ -10,15 +10,11 @@ responsibility lives in its own module:
 * :mod:`attnviz.plot.export`: :func:`save_figure`, :func:`figure_of`, :func:`file_format`, :data:`WIDTHS`.
 * :mod:`attnviz.plot.view`: :class:`FigureView`.
 
-Example:
-    >>> import tempfile, pathlib
-    >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat")
-    >>> grid = attnviz.plot.head_grid(cap)
-    >>> out = attnviz.save_figure(grid, pathlib.Path(tempfile.mkdtemp()) / "grid.pdf", width="page")
-    >>> out.read_bytes()[:5]
-    b'%PDF-'
+Example (the names are the same objects as in their own modules; :mod:`attnviz.plot.export`
+shows :func:`save_figure` at work):
+    >>> from attnviz.plot import export, style, view
+    >>> style.save_figure is export.save_figure and style.FigureView is view.FigureView
+    True
 """
 from __future__ import annotations
 

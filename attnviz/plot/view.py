@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from attnviz.plot.export import PNG_COMPRESS_LEVEL, save_figure
@@ -47,3 +48,18 @@ class FigureView:
     def __repr__(self) -> str:
         w, h = self.figure.get_size_inches()
         return f"{type(self).__name__}({w:.1f} x {h:.1f} in)"
+
+
+class PlotAxesView(FigureView):
+    """A figure-level result whose ``.axes`` are its plotting axes (colour bars left out).
+
+    Example:
+        >>> f = Figure(); _ = f.add_subplot()
+        >>> len(PlotAxesView(f).axes)
+        1
+    """
+
+    @property
+    def axes(self) -> list[Axes]:
+        """The plotting axes (colour bars left out)."""
+        return [ax for ax in self.figure.axes if ax.get_label() != "<colorbar>"]
