@@ -42,6 +42,14 @@ def tiny_bert():
 
 
 @pytest.fixture(scope="session")
+def bert_dir(tmp_path_factory):
+    """A tiny random BERT saved to a folder (model and tokenizer), for the CLI and load paths."""
+    from attnviz.testing import save_tiny_model
+
+    return save_tiny_model("bert", tmp_path_factory.mktemp("saved") / "bert")
+
+
+@pytest.fixture(scope="session")
 def tiny_gpt2():
     """(model, tokenizer): a 2-layer, 4-head random GPT-2 with an LM head."""
     return _tiny("gpt2", "lm")

@@ -18,11 +18,6 @@ from attnviz.testing import save_tiny_model, tiny_model
 
 
 @pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory):
-    return save_tiny_model("bert", tmp_path_factory.mktemp("hb") / "bert")
-
-
-@pytest.fixture(scope="module")
 def gpt2_dir(tmp_path_factory):
     return save_tiny_model("gpt2", tmp_path_factory.mktemp("hg") / "gpt2", head="lm")
 

@@ -2,18 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import attnviz
 from attnviz.cli import main
-from attnviz.testing import save_tiny_model
 
 TEXTS = ["the cat sat on the mat", "a dog", "hello there, world", "the dog sat", "a cat"]
-
-
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory):
-    return save_tiny_model("bert", tmp_path_factory.mktemp("m") / "bert")
 
 
 def test_extract_writes_a_capture_folder_and_resumes(bert_dir, tmp_path, capsys):

@@ -11,11 +11,6 @@ from attnviz.cli.html import int_list
 from attnviz.testing import save_tiny_model
 
 
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory):
-    return save_tiny_model("bert", tmp_path_factory.mktemp("m") / "bert")
-
-
 def payload(path) -> dict:
     text = path.read_text(encoding="utf-8")
     return json.loads(re.search(r'<script type="application/json" id="attnviz-\w+-data">(.*?)</script>', text, re.S)[1])

@@ -8,11 +8,6 @@ from attnviz.testing import save_tiny_model
 
 
 @pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory):
-    return save_tiny_model("bert", tmp_path_factory.mktemp("m") / "bert")
-
-
-@pytest.fixture(scope="module")
 def t5_dir(tmp_path_factory):
     return save_tiny_model("t5", tmp_path_factory.mktemp("m") / "t5", head="lm")
 

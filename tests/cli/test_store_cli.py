@@ -10,14 +10,8 @@ import pytest
 import attnviz
 from attnviz.cli import main
 from attnviz.store import count_reads
-from attnviz.testing import save_tiny_model
 
 TEXTS = ["the cat sat on the mat", "a dog", "hello there, world"]
-
-
-@pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory):
-    return save_tiny_model("bert", tmp_path_factory.mktemp("m") / "bert")
 
 
 @pytest.fixture(scope="module")

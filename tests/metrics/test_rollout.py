@@ -92,16 +92,22 @@ def test_missing_layers_heads_and_cross_attention_are_refused(tiny_bert, texts):
         rollout(random_capture(), kind="cross")
 
 
-def test_flow_equals_networkx_max_flow_and_rows_sum_to_one():
-    nx = pytest.importorskip("networkx")
-    cap = random_capture(layers=2, n=4, seed=3)
-    a = augmented(cap[0].attentions)
+def layered_graph(nx, a):
+    """Abnar & Zuidema's graph: node (layer, token), edges from layer l+1 down to l, capacity A[l]."""
     graph = nx.DiGraph()
     depth, n = a.shape[0], a.shape[1]
     for layer in range(depth):
         for i in range(n):
             for j in range(n):
                 graph.add_edge((layer + 1, i), (layer, j), capacity=float(a[layer, i, j]))
+    return graph, depth, n
+
+
+def test_flow_equals_networkx_max_flow_and_rows_sum_to_one():
+    nx = pytest.importorskip("networkx")
+    cap = random_capture(layers=2, n=4, seed=3)
+    a = augmented(cap[0].attentions)
+    graph, depth, n = layered_graph(nx, a)
     expected = np.array([[nx.maximum_flow_value(graph, (depth, i), (0, j)) for j in range(n)] for i in range(n)])
     np.testing.assert_allclose(max_flows(a), expected, atol=1e-5)
     flow = attention_flow(cap)
@@ -113,12 +119,7 @@ def test_flow_for_every_layer_equals_networkx_from_each_layers_nodes():
     nx = pytest.importorskip("networkx")
     cap = random_capture(layers=3, n=4, seed=5)
     a = augmented(cap[0].attentions)
-    graph = nx.DiGraph()
-    depth, n = a.shape[0], a.shape[1]
-    for layer in range(depth):
-        for i in range(n):
-            for j in range(n):
-                graph.add_edge((layer + 1, i), (layer, j), capacity=float(a[layer, i, j]))
+    graph, depth, n = layered_graph(nx, a)
     flow = attention_flow(cap, per_layer=True)
     assert flow.per_layer.shape == (depth, n, n)
     for top in range(1, depth + 1):
