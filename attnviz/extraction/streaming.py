@@ -359,7 +359,7 @@ def _direct(session, site, module, query, key, value, mask, dropout, scaling, kw
     done = direct.write_weights(
         session, site, module, query, key, mask, scaling, kwargs,
         block_mask=lambda batch, rows: _block_mask(module, mask, batch, rows, query, tq, tk, kwargs),
-        chunks=lambda rows, per_row: _chunks(rows, per_row),
+        chunks=_chunks,
         eager_block=lambda batch, rows: _eager_call(module, query, key, value, mask, dropout, scaling, kwargs,
                                                     batch, rows)[1])
     if done:
