@@ -228,7 +228,8 @@ def inspection_mode(model: Any, implementation: str = "eager") -> Iterator[Any]:
     """Eval mode, an attention implementation that yields weights, and no gradients; all restored after.
 
     ``implementation`` is ``"eager"`` (every layer's weights via ``output_attentions``) or
-    ``"attnviz"`` (:mod:`attnviz.streaming`: weights only where a session keeps them).
+    ``"attnviz"`` (:mod:`attnviz.streaming`: weights only where a session keeps them; the
+    caller registers it first with :func:`attnviz.extraction.streaming.register`).
     Raises :class:`AttentionUnavailableError` with the fix when the model cannot be switched.
 
     Example:
@@ -243,10 +244,6 @@ def inspection_mode(model: Any, implementation: str = "eager") -> Iterator[Any]:
     """
     import torch
 
-    if implementation == "attnviz":
-        from attnviz.extraction.streaming import register
-
-        register()
     was_training = model.training
     original = getattr(model.config, "_attn_implementation", None)
     switched = False

@@ -39,6 +39,7 @@ from attnviz.extraction.inputs import (
     tokenize_texts,
 )
 from attnviz.extraction.streaming import NAME as STREAMING
+from attnviz.extraction.streaming import register as register_streaming
 from attnviz.extraction.streaming import query_spec_json, resolve_queries
 from attnviz.families import model_dims
 from attnviz.modeling import AttentionUnavailableError, inspection_mode, max_positions, model_name, resolve_model
@@ -179,6 +180,8 @@ def extract(
         run = BatchRunner(model, tokenizer, keep_layers, keep_heads, hidden_states, dtype, side, pad_id,
                           streaming=streaming, **options)
         examples: list[Example | None] = [None] * len(texts)
+        if streaming:
+            register_streaming()
         with inspection_mode(model, implementation=STREAMING if streaming else "eager"):
             for batch, shard in _progress(plan(), progress):
                 items = [encoded[i] for i in batch]

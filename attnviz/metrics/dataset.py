@@ -28,6 +28,7 @@ from attnviz.distributed import check_engine, ray_dataset_stats
 from attnviz.extraction.batching import BatchRunner, StreamingUnavailable
 from attnviz.extraction.inputs import check_vocabulary, padding_side_for, tokenize_texts
 from attnviz.extraction.streaming import NAME as STREAMING
+from attnviz.extraction.streaming import register as register_streaming
 from attnviz.extraction.streaming import Session
 from attnviz.extraction.tokens import display_token, is_byte_level
 from attnviz.metrics.definitions import check_metrics
@@ -127,6 +128,7 @@ class _Stream:
         self.mode = contextlib.ExitStack()
         self.session: Session | None = None
         try:  # layer by layer under attnviz's attention function; else every layer at once
+            register_streaming()
             self.mode.enter_context(inspection_mode(model, implementation=STREAMING))
             self.session = Session(model, layers=None, heads=None, on_layer=self._on_layer)
         except AttentionUnavailableError as exc:
