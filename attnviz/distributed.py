@@ -41,6 +41,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from attnviz.modeling import ModelLike, Tokenizer
+
 ENGINES = ("local", "ray")
 RAY_EXTRA = "engine='ray' needs Ray: pip install 'attnviz[ray]' (it installs ray[data])"
 
@@ -145,7 +147,8 @@ def _worker_model(model_dir: str, tokenizer_dir: str | None, device: str | None)
     from attnviz.modeling import load_model
 
     hf_logging.set_verbosity_error()
-    model, tok = load_model(model_dir)
+    model: Any
+    model, tok = load_model(model_dir)   # Any: transformers types .to() with a wrapper mypy cannot call
     if tokenizer_dir is not None:
         tok = AutoTokenizer.from_pretrained(tokenizer_dir)
     if device is None:
@@ -344,7 +347,7 @@ EXTRACT_OPTIONS = ("batch_size", "max_length", "layers", "heads", "hidden_states
                    "queries", "reduce_heads")
 
 
-def extract_dataset(model: Any, data: Any, out: str | os.PathLike, *, tokenizer: Any = None,
+def extract_dataset(model: ModelLike, data: Any, out: str | os.PathLike, *, tokenizer: Tokenizer = None,
                     engine: str = "local", shard_size: int = 32, text_column: str = "text",
                     progress: bool | None = None, num_workers: int | None = None,
                     worker_resources: dict | None = None, address: str | None = None, **extract_options: Any):

@@ -19,15 +19,24 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["AttentionUnavailableError", "check_attentions", "default_model_path", "input_device",
+__all__ = ["AttentionUnavailableError", "ModelLike", "Tokenizer", "check_attentions", "default_model_path", "input_device",
            "inspection_mode", "load_model", "max_positions", "model_name", "resolve_model", "tokenizer_for"]
 
 import contextlib
 import os
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
 
 from attnviz.families import FAMILIES, max_positions_of
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+#: What the entry points take as a model: a loaded ``transformers`` model (any head) or the
+#: local folder of one (loaded with :func:`load_model`). Example: ``extract("runs/best", ...)``.
+ModelLike = Union["PreTrainedModel", str, "os.PathLike[str]"]
+#: A model's tokenizer, or None for the one saved beside the model (:func:`tokenizer_for`).
+Tokenizer = Optional["PreTrainedTokenizerBase"]
 
 #: Model types with RoBERTa-style position offsets (see :mod:`attnviz.families`).
 ROBERTA_LIKE = {name for name, family in FAMILIES.items() if family.position_offset}
@@ -71,7 +80,8 @@ def _model_class(config: Any, task: str | None):
     return transformers.AutoModel
 
 
-def load_model(path: str | os.PathLike, *, task: str | None = None, **kwargs: Any):
+def load_model(path: str | os.PathLike, *, task: str | None = None,
+               **kwargs: Any) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load ``(model, tokenizer)`` from a local folder written by ``save_pretrained``.
 
     The model class comes from the config's ``architectures`` (so a checkpoint with a
@@ -121,7 +131,7 @@ def load_model(path: str | os.PathLike, *, task: str | None = None, **kwargs: An
     return model, tokenizer
 
 
-def tokenizer_for(model: Any):
+def tokenizer_for(model: ModelLike) -> PreTrainedTokenizerBase:
     """Load the tokenizer saved beside a loaded model (from ``model.name_or_path``), or in a model folder.
 
     Example:
@@ -152,7 +162,8 @@ def tokenizer_for(model: Any):
     )
 
 
-def resolve_model(model: Any, tokenizer: Any = None, **load_kwargs: Any) -> tuple[Any, Any]:
+def resolve_model(model: ModelLike, tokenizer: Tokenizer = None,
+                  **load_kwargs: Any) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """``(model, tokenizer)`` from what a user passed: a loaded model or a local folder, and a
     tokenizer or None (then loaded from the folder, or from beside the loaded model).
 
@@ -164,12 +175,12 @@ def resolve_model(model: Any, tokenizer: Any = None, **load_kwargs: Any) -> tupl
         ('BertModel', '[CLS]')
     """
     if isinstance(model, (str, os.PathLike)):
-        model, loaded = load_model(model, **load_kwargs)
-        return model, tokenizer if tokenizer is not None else loaded
+        loaded_model, loaded = load_model(model, **load_kwargs)
+        return loaded_model, tokenizer if tokenizer is not None else loaded
     return model, tokenizer if tokenizer is not None else tokenizer_for(model)
 
 
-def model_name(model: Any) -> str:
+def model_name(model: PreTrainedModel) -> str:
     """The name a capture records for ``model``: its path or hub name, else its class name.
 
     Example:
@@ -197,7 +208,7 @@ def input_device(model: Any):
         return next(model.parameters()).device
 
 
-def max_positions(model: Any, tokenizer: Any = None) -> int:
+def max_positions(model: PreTrainedModel, tokenizer: Tokenizer = None) -> int:
     """The longest input (in tokens) the model accepts.
 
     From the config's position table (RoBERTa-like models lose ``pad_token_id + 1``
@@ -224,7 +235,7 @@ def _set_attention(model: Any, implementation: str) -> None:
 
 
 @contextlib.contextmanager
-def inspection_mode(model: Any, implementation: str = "eager") -> Iterator[Any]:
+def inspection_mode(model: PreTrainedModel, implementation: str = "eager") -> Iterator[PreTrainedModel]:
     """Eval mode, an attention implementation that yields weights, and no gradients; all restored after.
 
     ``implementation`` is ``"eager"`` (every layer's weights via ``output_attentions``) or

@@ -38,6 +38,7 @@ from attnviz.atomic import ResultIO, atomic_write_text, deprecated_alias
 from attnviz.capture import Capture, Example
 from attnviz.capture import format_ranges as _ranges
 from attnviz.comparison.stats import statistics
+from attnviz.modeling import ModelLike, Tokenizer
 
 __all__ = ["Comparison", "CaptureMismatchError", "compare"]
 
@@ -430,10 +431,11 @@ def markdown_escape(text: str) -> str:
     return re.sub(r"([\\`*_\[\]#|<>~&])", r"\\\1", str(text)).replace("\n", " ")
 
 
-def compare(before: Any, after: Any, *, texts: str | Sequence[str] | None = None, tokenizer: Any = None,
+def compare(before: ModelLike | Capture, after: ModelLike | Capture, *, texts: str | Sequence[str] | None = None,
+            tokenizer: Tokenizer = None,
             batch_size: int = 8, max_length: int | None = None, hidden_states: bool = True,
             names: tuple[str, str] | None = None, bootstrap: int = 0, level: float = 0.95, seed: int = 0,
-            baseline: Any = None) -> Comparison:
+            baseline: ModelLike | Capture | None = None) -> Comparison:
     """Compare attention (and hidden states) before and after, e.g. around fine-tuning.
 
     Args:

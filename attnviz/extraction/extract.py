@@ -39,18 +39,26 @@ from attnviz.extraction.inputs import (
     tokenize_texts,
 )
 from attnviz.extraction.streaming import NAME as STREAMING
-from attnviz.extraction.streaming import register as register_streaming
 from attnviz.extraction.streaming import query_spec_json, resolve_queries
+from attnviz.extraction.streaming import register as register_streaming
 from attnviz.families import model_dims
-from attnviz.modeling import AttentionUnavailableError, inspection_mode, max_positions, model_name, resolve_model
+from attnviz.modeling import (
+    AttentionUnavailableError,
+    ModelLike,
+    Tokenizer,
+    inspection_mode,
+    max_positions,
+    model_name,
+    resolve_model,
+)
 
 # Old import locations (``from attnviz.extract import tokenize_texts``) keep working.
 _model_dims = model_dims
 
 
 def extract(
-    model: Any,
-    tokenizer: Any = None,
+    model: ModelLike,
+    tokenizer: Tokenizer = None,
     texts: str | Sequence[str] = (),
     *,
     text_pairs: Sequence[str] | None = None,

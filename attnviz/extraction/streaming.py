@@ -174,6 +174,7 @@ class Session:
     def __init__(self, model: Any, *, layers: Sequence[int] | None, heads: Sequence[int] | None,
                  num_heads: int | None = None, reduce_heads: str | None = None, dtype: str = "float32",
                  on_layer: Any = None) -> None:
+        register()  # the session works through the "attnviz" attention function
         self.sites: dict[int, tuple[str, int]] = {}
         for name, module in model.named_modules():
             site = _module_site(name, module)

@@ -28,8 +28,8 @@ from attnviz.distributed import check_engine, ray_dataset_stats
 from attnviz.extraction.batching import BatchRunner, StreamingUnavailable
 from attnviz.extraction.inputs import check_vocabulary, padding_side_for, tokenize_texts
 from attnviz.extraction.streaming import NAME as STREAMING
-from attnviz.extraction.streaming import register as register_streaming
 from attnviz.extraction.streaming import Session
+from attnviz.extraction.streaming import register as register_streaming
 from attnviz.extraction.tokens import display_token, is_byte_level
 from attnviz.metrics.definitions import check_metrics
 from attnviz.metrics.kernel import TokenBatch, batch_values, token_batch
@@ -37,13 +37,21 @@ from attnviz.metrics.online import RunningStats
 from attnviz.metrics.roles import token_roles
 from attnviz.metrics.sources import iter_texts
 from attnviz.metrics.stats import HeadStats
-from attnviz.modeling import AttentionUnavailableError, check_attentions, inspection_mode, max_positions, resolve_model
+from attnviz.modeling import (
+    AttentionUnavailableError,
+    ModelLike,
+    Tokenizer,
+    check_attentions,
+    inspection_mode,
+    max_positions,
+    resolve_model,
+)
 
 #: Texts tokenized and sorted by length together (in batches): bounds memory, cuts padding.
 WINDOW_BATCHES = 16
 
 
-def dataset_stats(model: Any, tokenizer: Any = None, texts_or_dataset: Any = None, *, batch_size: int = 16,
+def dataset_stats(model: ModelLike, tokenizer: Tokenizer = None, texts_or_dataset: Any = None, *, batch_size: int = 16,
                   metrics: Iterable[str] | str | None = None, max_length: int | None = None,
                   text_column: str = "text", progress: bool | None = None, engine: str = "local",
                   num_workers: int | None = None, worker_resources: dict | None = None,

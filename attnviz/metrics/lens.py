@@ -23,7 +23,7 @@ import numpy as np
 
 from attnviz.extraction.tokens import display_tokens, is_byte_level
 from attnviz.families import NORM_NAMES, family_of, is_masked_lm
-from attnviz.modeling import input_device, inspection_mode, max_positions, tokenizer_for
+from attnviz.modeling import ModelLike, Tokenizer, input_device, inspection_mode, max_positions, resolve_model
 
 
 @dataclass
@@ -91,13 +91,13 @@ def final_norm_of(model: Any):
     return None
 
 
-def logit_lens(model: Any, tokenizer: Any = None, text: str = "", *, top_k: int = 5,
+def logit_lens(model: ModelLike, tokenizer: Tokenizer = None, text: str = "", *, top_k: int = 5,
                final_norm: Any = None) -> LogitLens:
     """Apply the final norm and unembedding to every layer's hidden state of ``text``.
 
     Args:
         model: a decoder language model with an LM head (``GPT2LMHeadModel``,
-            ``AutoModelForCausalLM``).
+            ``AutoModelForCausalLM``), or the local folder of one.
         tokenizer: its tokenizer (None: loaded from beside the model); second positional or
             ``tokenizer=``, as in every attnviz entry point that takes a model.
         text: the input text (``logit_lens(model, text="...")`` needs no tokenizer).
@@ -116,8 +116,8 @@ def logit_lens(model: Any, tokenizer: Any = None, text: str = "", *, top_k: int 
     """
     import torch
 
+    model, tokenizer = resolve_model(model, tokenizer)
     unembed = _check_model(model)
-    tokenizer = tokenizer if tokenizer is not None else tokenizer_for(model)
     if not isinstance(text, str) or not text.strip():
         raise ValueError("text must be a non-empty string: pass the prompt to look through, e.g. 'The cat sat'")
     if top_k < 1:

@@ -38,6 +38,7 @@ from transformers import TrainerCallback
 
 from attnviz.atomic import atomic_write_text
 from attnviz.capture import Capture
+from attnviz.modeling import ModelLike, Tokenizer
 from attnviz.training.result import FinetuneOptions, FinetuneResult
 from attnviz.training.setup import (
     RUN_MARKER,
@@ -128,7 +129,7 @@ class AttentionCaptureCallback(TrainerCallback):
         self.capture(model, int(round(state.epoch)), self.tokenizer or processing_class)
 
 
-def finetune(model: Any, data: Any, output_dir: str | os.PathLike, *, tokenizer: Any = None,
+def finetune(model: ModelLike, data: Any, output_dir: str | os.PathLike, *, tokenizer: Tokenizer = None,
              method: str = "trainer", epochs: int = 3, batch_size: int = 16, learning_rate: float = 1e-4,
              weight_decay: float = 0.01, warmup_ratio: float = 0.1, max_length: int = 128,
              padding: str = "dynamic", seed: int = 0, early_stopping_patience: int | None = None,
@@ -224,7 +225,7 @@ def _run(model: Any, tokenizer: Any, dataset: Any, output_dir: Any, opts: Finetu
     return result
 
 
-def finetune_seeds(model: Any, data: Any, output_dir: str | os.PathLike, *, seeds: Sequence[int] = (0, 1),
+def finetune_seeds(model: ModelLike, data: Any, output_dir: str | os.PathLike, *, seeds: Sequence[int] = (0, 1),
                    **kwargs: Any) -> list[FinetuneResult]:
     """Fine-tune the same model once per seed, into ``output_dir/seed-N``: the seed baseline.
 

@@ -65,3 +65,13 @@ def test_bad_text_and_top_k(tiny_gpt2):
         logit_lens(*tiny_gpt2, "  ")
     with pytest.raises(ValueError, match="top_k"):
         logit_lens(*tiny_gpt2, TEXT, top_k=0)
+
+
+def test_a_model_folder_is_loaded_with_its_tokenizer(tiny_gpt2, tmp_path):
+    model, tok = tiny_gpt2
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    from_folder = logit_lens(str(tmp_path), text=TEXT, top_k=3)
+    loaded = logit_lens(model, tok, TEXT, top_k=3)
+    np.testing.assert_array_equal(from_folder.top_ids, loaded.top_ids)
+    np.testing.assert_allclose(from_folder.top_probs, loaded.top_probs, atol=1e-6)
