@@ -1,5 +1,8 @@
 """``attnviz compare``: how attention changed between two checkpoints (or two saved captures).
 
+Per layer and head: cosine similarity of the attention maps (Kovaleva et al. 2019), JS
+divergence of the rows, entropy change; per layer: hidden-state similarity.
+
 Example:
     attnviz compare ./MiniLM run/best --data builtin --out run/comparison
 """
@@ -8,8 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from attnviz.cli.common import add_batch_args, add_subcommand, positive_int
+from attnviz.cli.common import add_batch_args, positive_int
 
+HELP = "compare attention head by head between two checkpoints"
 EXAMPLE = """examples:
   attnviz compare default run/best --data builtin --out cmp            # packaged MiniLM vs its fine-tune
   attnviz compare ./pretrained run/best --text "A dull, lifeless film." --text "Loved it." --out cmp
@@ -21,13 +25,8 @@ BEFORE and AFTER are model folders (as written by save_pretrained / attnviz fine
 figures: the layers x heads change map, the per-layer line and the most changed head."""
 
 
-def register(subparsers) -> None:
-    """Add the ``compare`` subcommand."""
-    p = add_subcommand(
-        subparsers, "compare", help="compare attention head by head between two checkpoints",
-        description="Per layer and head: cosine similarity of the attention maps (Kovaleva et al. 2019), "
-                    "JS divergence of the rows, entropy change; per layer: hidden-state similarity.",
-        epilog=EXAMPLE)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the flags of ``attnviz compare``."""
     p.add_argument("before", metavar="BEFORE", help="model folder, 'default' or capture file (.safetensors)")
     p.add_argument("after", metavar="AFTER", help="model folder, 'default' or capture file (.safetensors)")
     p.add_argument("--text", action="append", default=None, metavar="TEXT", help="an input text; repeatable")
@@ -37,7 +36,6 @@ def register(subparsers) -> None:
     add_batch_args(p)
     p.add_argument("--top", type=positive_int, default=10, help="how many of the most changed heads to list (default 10)")
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the JSON, Markdown and figures")
-    p.set_defaults(func=run)
 
 
 def texts_of(args: argparse.Namespace) -> list[str] | None:

@@ -15,8 +15,10 @@ import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from attnviz.cli.common import add_subcommand, output_dir, show_warnings_briefly
+from attnviz.cli.common import output_dir, show_warnings_briefly
 
+HELP = "run everything on the packaged MiniLM and write the results"
+DESCRIPTION = __doc__.split("\n\n")[1]  # printed as written, line breaks kept
 EXAMPLE = "example:\n  attnviz demo --out attnviz-demo\n  attnviz demo --out quick --no-finetune"
 
 SENTENCES = [
@@ -33,11 +35,8 @@ PROBES = [
 ]
 
 
-def register(subparsers) -> None:
-    """Add the ``demo`` subcommand."""
-    p = add_subcommand(subparsers, "demo", help="run everything on the packaged MiniLM and write the results",
-                       description=__doc__.split("\n\n")[1],
-                       epilog=EXAMPLE)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the flags of ``attnviz demo``."""
     p.add_argument("--model", metavar="PATH", default=None,
                    help="local model folder (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--out", metavar="DIR", default="attnviz-demo", help="output folder (default attnviz-demo)")
@@ -47,7 +46,6 @@ def register(subparsers) -> None:
                    help="fine-tune a second time with another seed and flag heads that changed beyond seed noise")
     p.add_argument("--layer", type=int, default=2, help="layer of the single-head figure (default 2)")
     p.add_argument("--head", default="5", help="head of the single-head figure (default 5; or mean/max)")
-    p.set_defaults(func=run)
 
 
 T = TypeVar("T")

@@ -1,5 +1,9 @@
 """``attnviz extract``: extract a capture of every text of a data file into a capture folder.
 
+Run the model on every text of --data and write the attention maps and hidden states as a
+capture folder (manifest.json + safetensors shards), locally or on a Ray cluster. Read it with
+attnviz.load(DIR) or --capture DIR.
+
 Example:
     attnviz extract --data reviews.jsonl --out caps/
     attnviz extract --data corpus.parquet --out /shared/caps --engine ray --address auto --layers 0-2
@@ -13,26 +17,20 @@ from attnviz.cli.common import (
     add_engine_args,
     add_input_args,
     add_selection_args,
-    add_subcommand,
     engine_options,
     show_warnings_briefly,
 )
 from attnviz.cli.common import int_list as int_list  # re-exported: it was importable from here
 from attnviz.cli.common import query_spec as query_spec  # re-exported: it was importable from here
 
+HELP = "extract the capture of a data file into a folder (resumable)"
 EXAMPLE = ("examples:\n  attnviz extract --data reviews.jsonl --out caps\n"
            "  attnviz extract --data corpus.parquet --out /shared/caps --engine ray --address auto --layers 0-2\n"
            "Run the same command again after a crash: finished shards are kept, the rest is computed.")
 
 
-def register(subparsers) -> None:
-    """Add the ``extract`` subcommand."""
-    p = add_subcommand(subparsers, "extract", help="extract the capture of a data file into a folder (resumable)",
-                       description="Run the model on every text of --data and write the attention maps "
-                                   "and hidden states as a capture folder (manifest.json + safetensors "
-                                   "shards), locally or on a Ray cluster. Read it with attnviz.load(DIR) "
-                                   "or --capture DIR.",
-                       epilog=EXAMPLE)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the flags of ``attnviz extract``."""
     add_input_args(p)
     p.add_argument("--out", metavar="DIR", required=True, help="the capture folder (new, empty, or to resume)")
     p.add_argument("--shard-size", type=int, default=32, metavar="N", help="texts per shard (default 32)")
@@ -40,7 +38,6 @@ def register(subparsers) -> None:
     p.add_argument("--no-hidden-states", action="store_true", help="do not keep hidden states (smaller files)")
     p.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="storage dtype of the maps")
     add_engine_args(p)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

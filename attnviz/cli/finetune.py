@@ -1,5 +1,8 @@
 """``attnviz finetune``: fine-tune a sequence classifier and write checkpoints, metrics and a summary.
 
+Fine-tune a model as a sequence classifier the Hugging Face way and write one checkpoint per
+epoch, the best model with its tokenizer (OUT/best), per-epoch metrics and a summary.
+
 Example:
     attnviz finetune --model ./MiniLM --data builtin --out run --epochs 3
 """
@@ -7,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from attnviz.cli.common import add_input_args, add_subcommand
+from attnviz.cli.common import add_input_args
 
+HELP = "fine-tune a sequence classifier (HF Trainer or a plain loop)"
 EXAMPLE = """examples:
   attnviz finetune --data builtin --out run                 # packaged MiniLM on the shipped reviews
   attnviz finetune --model ./my-bert --data reviews.csv --text-column review --label-column stars \\
@@ -20,13 +24,8 @@ A CSV/JSONL file needs a text and an integer (0..K-1) or class-name label column
 'split' column (train/validation) --validation-split of it is held out."""
 
 
-def register(subparsers) -> None:
-    """Add the ``finetune`` subcommand."""
-    p = add_subcommand(
-        subparsers, "finetune", help="fine-tune a sequence classifier (HF Trainer or a plain loop)",
-        description="Fine-tune a model as a sequence classifier the Hugging Face way and write one checkpoint "
-                    "per epoch, the best model with its tokenizer (OUT/best), per-epoch metrics and a summary.",
-        epilog=EXAMPLE)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the flags of ``attnviz finetune``."""
     add_input_args(p, texts=False)
     p.add_argument("--data", metavar="FILE|builtin", required=True,
                    help="'builtin' (the shipped reviews) or a CSV/TSV/JSONL file with text and label columns")
@@ -52,7 +51,6 @@ def register(subparsers) -> None:
                    help="torch CPU threads: a number, or auto (default: torch's, less the cores others keep busy)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier attnviz run in --out")
-    p.set_defaults(func=run)
 
 
 def _threads(text: str) -> int | str:

@@ -1,5 +1,8 @@
 """``attnviz generate``: let a model continue a prompt and draw its attention while it writes.
 
+Let a decoder (or encoder-decoder) model continue a prompt and write the text, the capture, the
+layer x head grid and one head's map, with the prompt/generated boundary marked.
+
 Writes, into ``--out``: ``generated.txt`` (the prompt and the generated text),
 ``capture.safetensors`` (load it with ``attnviz.load``), ``grid.png`` (every layer x
 head) and ``head_L<layer>_H<head>.png`` (one head with tokens), the prompt/generated
@@ -15,7 +18,6 @@ from pathlib import Path
 
 from attnviz.atomic import atomic_write_text
 from attnviz.cli.common import (
-    add_subcommand,
     check_layer_head,
     check_output_dir,
     positive_int,
@@ -23,6 +25,7 @@ from attnviz.cli.common import (
 )
 from attnviz.modeling import load_model
 
+HELP = "generate text and plot the attention while writing it"
 EXAMPLE = ('example:\n  attnviz generate --model ./my-gpt2 --prompt "Once upon a time" '
            '--max-new-tokens 20 --out gen --layer 1 --head 3')
 
@@ -31,19 +34,8 @@ NO_MODEL = ("attnviz generate needs --model: the default model (the packaged all
             "(GPT-2-like, ...ForCausalLM) or encoder-decoder (T5/BART) model with its LM head")
 
 
-def register(subparsers) -> None:
-    """Add the ``generate`` subcommand.
-
-    Example:
-        >>> import argparse
-        >>> sub = argparse.ArgumentParser().add_subparsers()
-        >>> register(sub)
-    """
-    p = add_subcommand(subparsers, "generate", help="generate text and plot the attention while writing it",
-                       description="Let a decoder (or encoder-decoder) model continue a prompt and "
-                                   "write the text, the capture, the layer x head grid and one "
-                                   "head's map, with the prompt/generated boundary marked.",
-                       epilog=EXAMPLE)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the flags of ``attnviz generate``."""
     p.add_argument("--model", metavar="PATH", default=None,
                    help="local folder of a model that can generate (required: the default MiniLM cannot)")
     p.add_argument("--prompt", required=True, help="the text to continue")
@@ -55,7 +47,6 @@ def register(subparsers) -> None:
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
     p.add_argument("--layer", type=int, default=0, help="layer of the single-head figure (default 0)")
     p.add_argument("--head", type=int, default=0, help="head of the single-head figure (default 0)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

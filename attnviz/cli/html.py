@@ -1,5 +1,8 @@
 """``attnviz html``: write an offline interactive attention view (head or model view) to an HTML file.
 
+Extract attention for a text and write a self-contained interactive view: 'head' (bertviz-style
+lines, hover a token) or 'model' (every layer x head, click to enlarge).
+
 Example:
     attnviz html --text "The cat sat on the mat." --view model --out view.html
 """
@@ -10,13 +13,13 @@ import argparse
 from attnviz.cli.common import (
     add_input_args,
     add_selection_args,
-    add_subcommand,
     check_layer_head,
     example_capture,
     show_warnings_briefly,
 )
 from attnviz.cli.common import int_list as int_list  # re-exported: it was importable from here
 
+HELP = "write an offline interactive attention view (HTML)"
 EXAMPLE = """examples:
   attnviz html --text "The cat sat on the mat." --out head.html
   attnviz html --text "The cat sat on the mat." --view model --layers 0-2 --heads 0,3,5 --out model.html
@@ -27,13 +30,8 @@ The page is self-contained (its JavaScript is inline, nothing is fetched): open 
 browser, offline, or send it to someone."""
 
 
-def register(subparsers) -> None:
-    """Add the ``html`` subcommand."""
-    p = add_subcommand(subparsers, "html", help="write an offline interactive attention view (HTML)",
-                       description="Extract attention for a text and write a self-contained interactive "
-                                   "view: 'head' (bertviz-style lines, hover a token) or 'model' "
-                                   "(every layer x head, click to enlarge).",
-                       epilog=EXAMPLE)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the flags of ``attnviz html``."""
     add_input_args(p)
     p.add_argument("--decoder-text", action="append", default=None, metavar="TEXT",
                    help="target text for encoder-decoder models (one per --text)")
@@ -47,7 +45,6 @@ def register(subparsers) -> None:
     p.add_argument("--scale", choices=("linear", "sqrt", "map"), default=None,
                    help="initial colour scale (default: linear for head, sqrt for model)")
     p.add_argument("--no-compress", action="store_true", help="store the maps uncompressed (older browsers)")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

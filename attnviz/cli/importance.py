@@ -1,5 +1,9 @@
 """``attnviz importance``: which heads a fine-tuned model depends on (Michel et al. 2019), and pruning.
 
+Head importance of a classifier or language model on its own loss: the gradient of a gate on
+each head (Michel et al. 2019, per-layer l2 normalised) and/or ablation (loss and accuracy with
+each head zeroed); accuracy against the fraction of heads pruned.
+
 Example:
     attnviz importance --model run/best --data builtin --out run/importance
 """
@@ -10,8 +14,7 @@ import csv
 import json
 from pathlib import Path
 
-from attnviz.cli.common import add_subcommand
-
+HELP = "head importance (gradient / ablation) and the pruning curve"
 EXAMPLE = """examples:
   attnviz importance --model run/best --data builtin --out imp                 # shipped validation reviews
   attnviz importance --model run/best --data reviews.jsonl --method both --out imp
@@ -24,14 +27,8 @@ model. --data is a labelled .csv/.jsonl (text,label) for a classifier, texts for
 maps, the pruning curve (pruning.png/.json) and, with --before, matters_vs_changed.png."""
 
 
-def register(subparsers) -> None:
-    """Add the ``importance`` subcommand."""
-    p = add_subcommand(
-        subparsers, "importance", help="head importance (gradient / ablation) and the pruning curve",
-        description="Head importance of a classifier or language model on its own loss: the gradient of a gate "
-                    "on each head (Michel et al. 2019, per-layer l2 normalised) and/or ablation (loss and "
-                    "accuracy with each head zeroed); accuracy against the fraction of heads pruned.",
-        epilog=EXAMPLE)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the flags of ``attnviz importance``."""
     p.add_argument("--model", metavar="PATH", required=True, help="model folder (classifier or causal LM)")
     p.add_argument("--data", metavar="FILE|builtin", default="builtin",
                    help="labelled .csv/.jsonl, texts for an LM, or 'builtin' (default)")
@@ -46,7 +43,6 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="examples per pass (default 16)")
     p.add_argument("--max-length", type=int, default=128, help="truncate longer inputs (default 128 tokens)")
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the tables and figures")
-    p.set_defaults(func=run)
 
 
 def _write_csv(imp, path: Path) -> Path:

@@ -1,5 +1,8 @@
 """``attnviz plot``: write one static figure (PNG, PDF or SVG) of a model's attention.
 
+Extract one text's attention and hidden states and save one figure for a paper (PNG, PDF or SVG
+by extension; fonts embedded, heatmaps rasterized).
+
 Example:
     attnviz plot --text "The cat sat on the mat." --layer 2 --head 5 --out head.pdf
     attnviz plot --text "The cat sat on the mat." --grid --out grid.png
@@ -12,7 +15,6 @@ from pathlib import Path
 from attnviz.cli.common import (
     add_input_args,
     add_selection_args,
-    add_subcommand,
     check_layer_head,
     example_capture,
     positive_float,
@@ -20,6 +22,7 @@ from attnviz.cli.common import (
 )
 from attnviz.cli.common import int_list as int_list  # re-exported: it was importable from here
 
+HELP = "a static figure: one head, a layer x head grid, hidden-state norms or similarity"
 EXAMPLE = """examples:
   attnviz plot --text "The cat sat on the mat." --layer 2 --head 5 --out head.pdf
   attnviz plot --text "The cat sat on the mat." --head mean --scale row --hide-special --out mean.png
@@ -29,13 +32,8 @@ EXAMPLE = """examples:
   attnviz plot --capture cap/ --example 40 --grid --layers 3 --out layer3.png   (reads only that layer)"""
 
 
-def register(subparsers) -> None:
-    """Add the ``plot`` subcommand."""
-    p = add_subcommand(
-        subparsers, "plot", help="a static figure: one head, a layer x head grid, hidden-state norms or similarity",
-        description="Extract one text's attention and hidden states and save one figure for a paper "
-                    "(PNG, PDF or SVG by extension; fonts embedded, heatmaps rasterized).",
-        epilog=EXAMPLE)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the flags of ``attnviz plot``."""
     add_input_args(p)
     view = p.add_mutually_exclusive_group()
     view.add_argument("--grid", action="store_true", help="every layer (rows) x head (columns)")
@@ -60,7 +58,6 @@ def register(subparsers) -> None:
     p.add_argument("--height", type=positive_float, default=None, help="figure height in inches (default: keep the aspect)")
     p.add_argument("--dpi", type=positive_float, default=300, help="resolution of PNG files and rasterized heatmaps")
     p.add_argument("--out", metavar="FILE", required=True, help="output file: .png, .pdf or .svg")
-    p.set_defaults(func=run)
 
 
 def _width(text: str) -> str | float:

@@ -1,5 +1,7 @@
 """``attnviz report``: print the shape report of a model's attention and hidden states.
 
+Print one row per layer and tensor: shape with named axes, dtype, memory and statistics.
+
 Example:
     attnviz report --text "The cat sat on the mat." --format markdown
 """
@@ -12,29 +14,24 @@ from attnviz.atomic import atomic_write_text
 from attnviz.cli.common import (
     add_input_args,
     add_selection_args,
-    add_subcommand,
     capture_from_args,
     show_warnings_briefly,
 )
 from attnviz.shapes import ShapeReport, shape_report
 
+HELP = "per-layer shapes, dtypes and statistics"
 EXAMPLE = """examples:
   attnviz report --text "The cat sat on the mat." --format markdown --out shapes.md
   attnviz report --data texts.txt --layers 0-2 --queries last --save-capture cap/
   attnviz report --capture cap/ --layers 1"""
 
 
-def register(subparsers) -> None:
-    """Add the ``report`` subcommand."""
-    p = add_subcommand(subparsers, "report", help="per-layer shapes, dtypes and statistics",
-                       description="Print one row per layer and tensor: shape with named axes, "
-                                   "dtype, memory and statistics.",
-                       epilog=EXAMPLE)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the flags of ``attnviz report``."""
     add_input_args(p)
     add_selection_args(p)
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     p.add_argument("--out", metavar="FILE", help="also write the report to FILE")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

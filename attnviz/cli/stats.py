@@ -1,5 +1,9 @@
 """``attnviz stats``: per-head statistics over a data set, as a table and layers x heads maps.
 
+Stream texts through the model and write per-head statistics (entropy, attention to
+[CLS]/[SEP]/punctuation/previous/next token, distance, confidence, sink, pattern types) as CSV
+and JSON, and layers x heads maps as PNG.
+
 Example:
     attnviz stats --data reviews.jsonl --out stats/
     attnviz stats --model ./my-model --text "Great film." --text "Awful plot." --out stats/
@@ -14,7 +18,6 @@ from attnviz.cli.common import (
     add_engine_args,
     add_input_args,
     add_selection_args,
-    add_subcommand,
     capture_from_args,
     check_output_dir,
     engine_options,
@@ -23,6 +26,7 @@ from attnviz.cli.common import (
 )
 from attnviz.modeling import default_model_path
 
+HELP = "per-head statistics over many texts (table + maps)"
 EXAMPLE = ("examples:\n  attnviz stats --data reviews.jsonl --out stats\n"
            "  attnviz stats --text \"Great film.\" --text \"Awful plot.\" --metrics cls,sep --out stats\n"
            "  attnviz stats --capture cap/ --layers 0-2 --heads 0,5 --out stats\n"
@@ -31,14 +35,8 @@ EXAMPLE = ("examples:\n  attnviz stats --data reviews.jsonl --out stats\n"
 MAPS = ("entropy_norm", "cls", "sep", "punct", "prev", "next", "distance", "confidence")
 
 
-def register(subparsers) -> None:
-    """Add the ``stats`` subcommand."""
-    p = add_subcommand(subparsers, "stats", help="per-head statistics over many texts (table + maps)",
-                       description="Stream texts through the model and write per-head statistics "
-                                   "(entropy, attention to [CLS]/[SEP]/punctuation/previous/next token, "
-                                   "distance, confidence, sink, pattern types) as CSV and JSON, and "
-                                   "layers x heads maps as PNG.",
-                       epilog=EXAMPLE)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the flags of ``attnviz stats``."""
     add_input_args(p)
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the table and the maps")
     add_selection_args(p)
@@ -48,7 +46,6 @@ def register(subparsers) -> None:
     p.add_argument("--maps", default=",".join(MAPS),
                    help="comma-separated statistics drawn as maps ('' for none; default: %(default)s)")
     add_engine_args(p)
-    p.set_defaults(func=run)
 
 
 def _source(args: argparse.Namespace):

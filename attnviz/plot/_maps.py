@@ -3,16 +3,20 @@
 Picks an example, an attention kind, layers and heads by the model's numbering,
 drops special-token rows/columns, finds the prompt/generated boundary and scales
 the values ("linear", "log", "row"), with errors that say how to fix the input.
+:class:`MapStyle` and :func:`draw_layer_map` are the one home of how a layers-by-tokens
+map (``hidden_norms``, ``query_profile``) is styled and drawn.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypedDict, cast
 
 import numpy as np
 from matplotlib import colors
+from matplotlib.axes import Axes
 
 from attnviz.capture import Capture, Example, check_kind  # noqa: F401  (check_kind: used by the views)
+from attnviz.plot.theme import SEQUENTIAL
 
 SCALES = ("linear", "log", "row")
 REDUCTIONS = ("mean", "max")
@@ -159,6 +163,67 @@ def check_cmap(cmap: Any) -> Any:
         return cmap
     raise ValueError(f"cmap={cmap!r} is not a matplotlib colour map: give a name such as 'viridis' or "
                      "'magma', or a Colormap object")
+
+
+class MapStyle(TypedDict, total=False):
+    """The keywords of a layers-by-tokens map besides its data (``hidden_norms``, ``query_profile``).
+
+    ``ax``: the Axes to draw on (a new figure sized to the data when None or not given);
+    ``cmap``: colour map (viridis when None); ``cbar``: draw the colour bar (default True);
+    ``title``: axes title (None or not given: the view's own; "" for none).
+
+    Example:
+        >>> pop_style({"cbar": False, "alpha": 0.5}) == {"cbar": False}
+        True
+    """
+
+    ax: Axes | None
+    cmap: Any
+    cbar: bool
+    title: str | None
+
+
+def pop_style(kwargs: dict[str, Any]) -> MapStyle:
+    """Take the :class:`MapStyle` keywords out of ``kwargs`` (what is left goes to ``Axes.imshow``)."""
+    return cast(MapStyle, {key: kwargs.pop(key) for key in MapStyle.__annotations__ if key in kwargs})
+
+
+def draw_layer_map(data: np.ndarray, norm: colors.Normalize, style: MapStyle, *, size: tuple[float, float],
+                   label_axes: Callable[[Axes], None], title: str, cbar_label: str, **imshow: Any) -> Axes:
+    """Draw a (layer x token) map as every such view does and return its Axes.
+
+    A new constrained-layout figure of ``size`` inches unless ``style`` gives an ``ax``; the
+    rasterized image (nearest, auto aspect; ``imshow`` keywords override them); the axes labelled
+    by ``label_axes(ax)``; ``title`` unless ``style`` gives one; a rasterized colour bar labelled
+    ``cbar_label`` unless ``style["cbar"]`` is False. A key of ``style`` that is not one of
+    :class:`MapStyle` is a TypeError, as an unknown keyword argument is.
+
+    Example:
+        >>> ax = draw_layer_map(np.eye(2), colors.Normalize(0, 1), {"cbar": False}, size=(3, 2),
+        ...                     label_axes=lambda ax: ax.set_ylabel("layer"), title="t", cbar_label="x")
+        >>> ax.get_title(), ax.get_ylabel(), len(ax.figure.axes)
+        ('t', 'layer', 1)
+    """
+    unknown = sorted(set(style) - set(MapStyle.__annotations__))
+    if unknown:
+        raise TypeError(f"unexpected keyword argument {unknown[0]!r}: besides its data options this map takes "
+                        f"{', '.join(MapStyle.__annotations__)}")
+    ax = style.get("ax")
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=size, layout="constrained")
+    imshow = {"interpolation": "nearest", "aspect": "auto", **imshow}
+    image = ax.imshow(data, cmap=style.get("cmap") or SEQUENTIAL, norm=norm, **imshow)
+    image.set_rasterized(True)
+    label_axes(ax)
+    given = style.get("title")
+    ax.set_title(title if given is None else given)
+    if style.get("cbar", True):
+        bar = ax.figure.colorbar(image, ax=ax, label=cbar_label)
+        if bar.solids is not None:
+            bar.solids.set_rasterized(True)
+    return ax
 
 
 def cbar_label(scale: str) -> str:

@@ -37,12 +37,8 @@ def hidden_norms(
     *,
     example: int = 0,
     kind: str = "self",
-    ax: Axes | None = None,
     hide_special: bool = False,
     scale: str = "linear",
-    cmap: Any = None,
-    cbar: bool = True,
-    title: str | None = None,
     **kwargs: Any,
 ) -> Axes:
     """Heatmap of each token's hidden-state L2 norm: rows are layers, columns tokens.
@@ -51,12 +47,12 @@ def hidden_norms(
         capture: what :func:`attnviz.extract` returned (with hidden states).
         example: index of the example.
         kind: "self" (the encoder's states for seq2seq) or "decoder".
-        ax: the Axes to draw on (a new figure when None).
         hide_special: drop special tokens, whose norms are often far larger.
         scale: "linear" or "log" (one huge norm, e.g. of a sink token, washes out a
             linear scale).
-        cmap: colour map (viridis); cbar: draw the colour bar; title: axes title.
-        kwargs: passed to ``Axes.imshow``.
+        kwargs: the map's style (``ax``: the Axes to draw on, a new figure when None;
+            ``cmap``: colour map, viridis; ``cbar``: draw the colour bar, True; ``title``:
+            axes title, "hidden-state norm"); any other keyword goes to ``Axes.imshow``.
 
     Example:
         >>> import attnviz, numpy as np
@@ -66,6 +62,7 @@ def hidden_norms(
         >>> np.allclose(ax.images[0].get_array(), np.linalg.norm(cap[0].hidden_states[:, 1:-1], axis=-1))
         True
     """
+    style = _maps.pop_style(kwargs)
     ex = _maps.example_of(capture, example)
     if scale not in ("linear", "log"):
         raise ValueError(f"scale={scale!r}: use 'linear' or 'log' for hidden-state norms")
@@ -74,22 +71,17 @@ def hidden_norms(
     positive = norms[norms > 0]
     norm = colors.LogNorm(vmin=float(positive.min()) if positive.size else 1e-6, vmax=float(norms.max()) or 1.0) \
         if scale == "log" else colors.Normalize(vmin=0.0, vmax=float(norms.max()) or 1.0)
-    if ax is None:
-        ax = _new_axes(norms.shape[1], norms.shape[0])
-    image = ax.imshow(norms, cmap=cmap or SEQUENTIAL, norm=norm, interpolation="nearest", aspect="auto", **kwargs)
-    image.set_rasterized(True)
-    ax.set_xlabel("token")
-    ax.set_title(title if title is not None else "hidden-state norm")
     refit = functools.partial(fit_token_ticks, rows=_layer_labels(norms.shape[0]), cols=tokens)
-    refit(ax)
-    fig = ax.figure.get_figure(root=True)
-    on_resize(fig, refit, ax)
-    if cbar:
-        bar = fig.colorbar(image, ax=ax, label="L2 norm")
-        if bar.solids is not None:
-            bar.solids.set_rasterized(True)
-    set_provenance(fig, model=capture.model_name, model_type=capture.model_type, example=example,
-                   text=_maps.example_text(ex), view="hidden-state norms")
+
+    def label_axes(ax: Axes) -> None:
+        ax.set_xlabel("token")
+        refit(ax)
+        on_resize(ax.figure.get_figure(root=True), refit, ax)
+
+    ax = _maps.draw_layer_map(norms, norm, style, size=_size(norms.shape[1], norms.shape[0]), label_axes=label_axes,
+                              title="hidden-state norm", cbar_label="L2 norm", **kwargs)
+    set_provenance(ax.figure.get_figure(root=True), model=capture.model_name, model_type=capture.model_type,
+                   example=example, text=_maps.example_text(ex), view="hidden-state norms")
     return ax
 
 
@@ -214,12 +206,6 @@ def _layer_labels(n: int) -> list[str]:
     return ["embeddings"] + [f"layer {i}" for i in range(n - 1)]
 
 
-def _new_axes(n_tokens: int, n_rows: int) -> Axes:
-    import matplotlib.pyplot as plt
-
-    width = float(np.clip(0.2 * n_tokens + 2.0, 3.3, 9.0))
-    height = float(np.clip(0.25 * n_rows + 1.3, 2.0, 8.0))
-    _, ax = plt.subplots(figsize=(width, height), layout="constrained")
-    return ax
-
-
+def _size(n_tokens: int, n_rows: int) -> tuple[float, float]:
+    """Figure size (inches) of a new hidden-norm map: wider with more tokens, taller with more layers."""
+    return float(np.clip(0.2 * n_tokens + 2.0, 3.3, 9.0)), float(np.clip(0.25 * n_rows + 1.3, 2.0, 8.0))

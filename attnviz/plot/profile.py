@@ -18,7 +18,8 @@ from __future__ import annotations
 
 __all__ = ["query_profile"]
 
-from typing import Any, Sequence
+import sys
+from typing import Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -26,8 +27,12 @@ from matplotlib.axes import Axes
 from attnviz.capture import Capture, Example
 from attnviz.plot import _maps
 from attnviz.plot.provenance import set_provenance
-from attnviz.plot.theme import SEQUENTIAL
 from attnviz.plot.ticks import fit_token_ticks
+
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # pragma: no cover  (typing_extensions comes with torch)
+    from typing_extensions import Unpack
 
 #: Above this many keys the x axis shows positions instead of token labels.
 MAX_TOKEN_LABELS = 64
@@ -40,11 +45,8 @@ def query_profile(
     query: int = -1,
     head: int | str = "mean",
     layers: Sequence[int] | None = None,
-    ax: Axes | None = None,
     scale: str = "log",
-    cmap: Any = None,
-    cbar: bool = True,
-    title: str | None = None,
+    **style: Unpack[_maps.MapStyle],
 ) -> Axes:
     """Draw one query token's attention over the keys, one row per layer.
 
@@ -55,11 +57,10 @@ def query_profile(
             ``extract(queries=...)`` it must be one of the kept rows.
         head: a head number, or ``"mean"``/``"max"`` over the layer's kept heads.
         layers: model layers to show (default: every kept layer).
-        ax: the Axes to draw on (a new figure when None).
         scale: "log" (default), "linear" or "row" (each layer's row divided by its maximum).
-        cmap: colour map (viridis by default).
-        cbar: add a colour bar.
-        title: axes title (default names the query token).
+        style: ``ax``: the Axes to draw on (a new figure when None); ``cmap``: colour map
+            (viridis by default); ``cbar``: add a colour bar (True); ``title``: axes title
+            (default names the query token).
 
     Example:
         >>> import attnviz
@@ -81,22 +82,12 @@ def query_profile(
         _, (hp,) = _maps.head_positions(capture, [head])
         rows = [np.asarray(maps[p][hp, row]) for p in positions]
     data = _maps.scaled(np.stack(rows), scale)
-    if ax is None:
-        import matplotlib.pyplot as plt
-
-        _, ax = plt.subplots(figsize=(6.9, float(np.clip(0.3 * len(numbers) + 1.2, 2.0, 6.0))),
-                             layout="constrained")
-    image = ax.imshow(data, cmap=cmap or SEQUENTIAL, norm=_maps.norm_for(data, scale), aspect="auto",
-                      interpolation="nearest")
-    image.set_rasterized(True)
-    _label_axes(ax, ex, numbers)
     head_name = head if isinstance(head, str) else f"head {head}"
     label = ex.display_tokens[token_pos] if ex.display_tokens else ex.tokens[token_pos]
-    ax.set_title(title if title is not None else f"query {token_pos} ({label!r}), {head_name}")
-    if cbar:
-        bar = ax.figure.colorbar(image, ax=ax, label=_maps.cbar_label(scale))
-        if bar.solids is not None:
-            bar.solids.set_rasterized(True)
+    ax = _maps.draw_layer_map(data, _maps.norm_for(data, scale), style,
+                              size=(6.9, float(np.clip(0.3 * len(numbers) + 1.2, 2.0, 6.0))),
+                              label_axes=lambda ax: _label_axes(ax, ex, numbers),
+                              title=f"query {token_pos} ({label!r}), {head_name}", cbar_label=_maps.cbar_label(scale))
     set_provenance(ax.figure.get_figure(root=True), model=capture.model_name, model_type=capture.model_type,
                    text=_maps.example_text(ex), example=example,
                    view=f"query profile, query {token_pos}, {head_name}")

@@ -62,3 +62,17 @@ def test_rcparams_unchanged(bert_capture, tmp_path):
     hidden_norms(bert_capture)
     layer_similarity(bert_capture).savefig(tmp_path / "s.svg")
     assert dict(mpl.rcParams) == before
+
+
+def test_hidden_norms_style_keywords_and_imshow_keywords(bert_capture):
+    """ax, cmap, cbar and title (MapStyle) are honoured; other keywords reach imshow and may override its defaults."""
+    import matplotlib.pyplot as plt
+
+    fig, given = plt.subplots()
+    ax = hidden_norms(bert_capture, ax=given, cmap="magma", cbar=False, title="", alpha=0.5, interpolation="bilinear")
+    image = ax.images[0]
+    assert ax is given and image.get_cmap().name == "magma" and ax.get_title() == ""
+    assert image.get_alpha() == 0.5 and image.get_interpolation() == "bilinear"
+    assert len(fig.axes) == 1  # no colour bar
+    assert hidden_norms(bert_capture).get_title() == "hidden-state norm"
+    plt.close("all")

@@ -61,3 +61,16 @@ def test_long_inputs_get_position_ticks_and_a_log_scale(gpt2, monkeypatch):
     assert isinstance(ax.images[0].norm, matplotlib.colors.LogNorm)
     assert np.asarray(ax.images[0].get_array()).shape == (1, cap[0].num_tokens)
     plt.close("all")
+
+
+def test_style_keywords_and_an_unknown_keyword(gpt2):
+    cap = attnviz.extract(*gpt2, TEXT)
+    fig, given = plt.subplots()
+    ax = query_profile(cap, ax=given, cmap="magma", cbar=False, title="mine")
+    assert ax is given and ax.images[0].get_cmap().name == "magma" and ax.get_title() == "mine"
+    assert len(fig.axes) == 1  # no colour bar
+    ax = query_profile(cap, scale="row")
+    assert [a.get_ylabel() for a in ax.figure.axes[1:]] == ["attention / row max"]
+    with pytest.raises(TypeError, match="unexpected keyword argument 'vmin'.*ax, cmap, cbar, title"):
+        query_profile(cap, vmin=0.1)
+    plt.close("all")
