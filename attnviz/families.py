@@ -51,7 +51,6 @@ __all__ = ["CROSS_NAMES", "FAMILIES", "LAYER_PART_NAMES", "LAYER_PATHS", "NORM_N
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-
 Positions = Literal["absolute", "relative", "rotary", "alibi"]
 
 

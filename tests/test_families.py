@@ -35,7 +35,7 @@ EXTRA_CONFIG: dict[str, dict] = {"mt5": {"num_decoder_layers": 2}, "xmod": {"def
 PARTS = tuple(LAYER_PART_NAMES)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tiny(model_type):
     """A tiny random model of ``model_type`` (eager attention, so its weights come back)."""
     if model_type in TESTING:
