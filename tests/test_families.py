@@ -26,7 +26,7 @@ from attnviz.families import (
     submodule,
 )
 from attnviz.metrics.importance import output_projections
-from attnviz.notebook.neuron import query_key_vectors, reads
+from attnviz.notebook.neuron import query_key_vectors, supports
 from attnviz.testing import KINDS, LLM_KINDS, tiny_model
 
 TESTING = KINDS + LLM_KINDS
@@ -154,7 +154,7 @@ def test_attention_output_gets_the_heads_side_by_side(model_type):
         assert output_projections(model) == layer_modules(model, "attention_output")
 
 
-@pytest.mark.parametrize("model_type", sorted(t for t, f in FAMILIES.items() if reads(f)))
+@pytest.mark.parametrize("model_type", sorted(t for t, f in FAMILIES.items() if supports(f)))
 def test_the_table_query_and_key_give_the_models_attention(model_type):
     """For the families the neuron view reads, softmax(q.k / sqrt(d)) of the table's projections
     (after its attention_norm) is the model's own attention, in every layer and head."""

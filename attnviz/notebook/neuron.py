@@ -38,12 +38,12 @@ REASONS = {
 }
 
 
-def reads(family: Family | None) -> bool:
+def supports(family: Family | None) -> bool:
     """Whether the neuron view reads this family: absolute positions, no encoder-decoder, known q and k.
 
     Example:
         >>> from attnviz.families import FAMILIES
-        >>> reads(FAMILIES["gpt2"]), reads(FAMILIES["llama"]), reads(FAMILIES["bart"])
+        >>> supports(FAMILIES["gpt2"]), supports(FAMILIES["llama"]), supports(FAMILIES["bart"])
         (True, False, False)
     """
     return (family is not None and family.positions == "absolute" and family.decoder_layers is None
@@ -51,7 +51,7 @@ def reads(family: Family | None) -> bool:
 
 
 #: Model types the view reads (derived from the family table).
-SUPPORTED = tuple(name for name, family in FAMILIES.items() if reads(family))
+SUPPORTED = tuple(name for name, family in FAMILIES.items() if supports(family))
 
 
 @dataclass
@@ -119,7 +119,7 @@ def query_key_vectors(model: Any, capture: Capture, *, example: int = 0, layer: 
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", None)
     family = family_of(config)
-    if family is None or not reads(family):
+    if family is None or not supports(family):
         raise NotImplementedError(f"the neuron view does not support {model_type!r}: {_why_not(family)}; "
                                   f"supported: {', '.join(SUPPORTED)}")
     ex = capture[example]
