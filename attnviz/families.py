@@ -77,7 +77,8 @@ class Family:
 
     Module paths (dotted attribute names; a number indexes a list):
         layers_path: the list of (encoder) layers, relative to ``model.base_model``; hidden
-            state ``i + 1`` is the output of layer ``i``.
+            state ``i`` is the input of layer ``i`` (the last one, the output of the last
+            layer, has the final norm applied in GPT-2-like models).
         decoder_layers_path: the list of decoder layers (encoder-decoders).
         final_norm: the final norm, relative to ``model.base_model`` (logit lens).
         attention: inside one layer, the self-attention module that computes the weights.
@@ -86,7 +87,7 @@ class Family:
             gates each head there.
         query / key: inside one layer, the query and key projections; the same name for both
             when one projection gives q, k and v (GPT-2's ``c_attn``: q, k, v side by side;
-            GPT-NeoX and BLOOM interleave them per head). None where the weights are not
+            GPT-NeoX, BLOOM and Falcon interleave them per head). None where the weights are not
             ``softmax(q.k / sqrt(d))`` of their outputs (Longformer's windows, I-BERT's
             integer softmax).
         attention_norm: inside one layer, the norm applied to the layer input before the
