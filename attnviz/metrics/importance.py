@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 import numpy as np
 
 from attnviz.atomic import ResultIO, atomic_write_text, deprecated_alias
-from attnviz.families import model_dims
+from attnviz.families import LAYER_PART_NAMES, family_of, layer_modules, model_dims
 
 if TYPE_CHECKING:
     import torch
@@ -49,15 +49,10 @@ if TYPE_CHECKING:
 __all__ = ["HeadImportance", "PruningCurve", "head_importance", "pruning_curve", "output_projections"]
 
 METHODS = ("gradient", "ablation")
-#: Module-name endings of the attention output projection (its input is the heads' concatenated outputs).
-PROJECTIONS = ("attention.output.dense",      # BERT, RoBERTa, ELECTRA, MiniLM
-               "attention.out_lin",           # DistilBERT
-               "attn.c_proj",                 # GPT-2
-               "self_attn.o_proj",            # Llama, Qwen2, Mistral, Gemma(2), Phi-3
-               "attention.dense",             # GPT-NeoX
-               "attn.out_proj",               # GPT-J style
-               "self_attn.out_proj")          # OPT
-_ENC_DEC = ("bart", "t5", "mbart", "marian", "pegasus", "mt5")
+#: Per-layer paths of the attention output projection (its input is the heads' concatenated outputs)
+#: tried for a model type missing from :data:`attnviz.families.FAMILIES`; a known family uses its
+#: ``attention_output``.
+PROJECTIONS = LAYER_PART_NAMES["attention_output"]
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -306,7 +301,8 @@ def _finite(value: Any) -> Any:
 
 def output_projections(model: Any) -> list[Any]:
     """The attention output projection of each layer, in layer order (self-attention of encoder-only
-    or decoder-only models). Raises a ValueError naming the model type where none is found.
+    or decoder-only models), as the family table places it (``Family.attention_output``).
+    Raises a ValueError naming the model type where none is found.
 
     Example:
         >>> from attnviz.testing import tiny_model
@@ -314,14 +310,17 @@ def output_projections(model: Any) -> list[Any]:
         ['Conv1D', 'Conv1D']
     """
     model_type = getattr(model.config, "model_type", "")
-    if model_type in _ENC_DEC or getattr(model.config, "is_encoder_decoder", False):
+    fam = family_of(model.config)
+    if (fam is not None and fam.decoder_layers) or getattr(model.config, "is_encoder_decoder", False):
         raise ValueError(f"head_importance supports encoder-only and decoder-only models; {model_type!r} is an "
                          "encoder-decoder: use a BERT-like classifier or a causal language model")
-    found = [m for name, m in model.named_modules() if name.endswith(PROJECTIONS)]
+    found = layer_modules(model, "attention_output") or []
     layers = _num_layers(model.config)
     if not found or (layers and len(found) != layers):
+        names = (fam.attention_output,) if fam is not None else PROJECTIONS
         raise ValueError(f"could not find one attention output projection per layer in this {model_type!r} model "
-                         f"(found {len(found)}, expected {layers}; looked for modules named *{', *'.join(PROJECTIONS)})")
+                         f"(found {len(found)}, expected {layers}; looked for {', '.join(map(str, names))} in each "
+                         "layer): add the family to attnviz.families.FAMILIES")
     return found
 
 

@@ -6,15 +6,17 @@ key token's key vector k, the elementwise product q * k (whose sum, times the sc
 from the model's own projection weights applied to the captured hidden states (the
 input of the layer), so nothing is run again but one matrix product per layer.
 
-Families: the projections are read for the ones whose attention score is a plain
-scaled dot product of q and k: BERT-like encoders (bert, roberta, xlm-roberta,
-camembert, electra), DistilBERT and GPT-2 (which applies ``ln_1`` first). The others
-are refused with the reason: T5 adds a learned relative-position bias and does not
-scale; rotary families (llama, mistral, qwen2, gemma, phi3, gpt_neox, ...) rotate q
-and k per position after the projection, so the projected vectors are not the ones
-multiplied; ALiBi families (bloom, mpt) add a distance bias; seq2seq families (bart,
-marian, ...) are not read yet. The page checks itself: the softmax of the scores is the
-captured attention (the test compares them).
+Families: the projections are read where :data:`attnviz.families.FAMILIES` says the
+attention score is a plain scaled dot product of q and k: absolute positions, an
+encoder-only or decoder-only model, and known ``query``/``key`` projections (BERT-like
+encoders, DistilBERT, GPT-2, which applies ``ln_1`` first, ...: :data:`SUPPORTED`). The
+others are refused with the reason their ``positions`` kind gives (:data:`REASONS`): T5 and
+MPNet add a learned relative-position bias; rotary families (llama, mistral, qwen2, gemma,
+phi3, gpt_neox, ...) rotate q and k per position after the projection, so the projected
+vectors are not the ones multiplied; ALiBi families (bloom, mpt) add a distance bias;
+seq2seq families (bart, ...) are not read yet. The page checks itself: the softmax of the
+scores is the captured attention (``tests/test_families.py`` compares them for every family
+the view reads).
 
 Example: :func:`query_key_vectors` (a BERT-like encoder and GPT-2).
 """
@@ -26,17 +28,30 @@ from typing import Any
 import numpy as np
 
 from attnviz.capture import Capture
+from attnviz.families import FAMILIES, Family, family_of, layer_list, model_dims, submodule
 
-BERT_LIKE = ("bert", "roberta", "xlm-roberta", "camembert", "electra")
-SUPPORTED = BERT_LIKE + ("distilbert", "gpt2")
-WHY_NOT = {
-    "t5": "T5 adds a learned relative-position bias to q.k and does not scale it",
-    "mt5": "mT5 adds a learned relative-position bias to q.k and does not scale it",
-    "bloom": "BLOOM adds an ALiBi distance bias to q.k",
-    "mpt": "MPT adds an ALiBi distance bias to q.k",
+#: Why the view refuses a family, by the ``positions`` kind of its table entry.
+REASONS = {
+    "relative": "it adds a learned relative-position bias to q.k",
+    "rotary": "rotary position embeddings rotate q and k per position after the projection",
+    "alibi": "it adds an ALiBi distance bias to q.k",
 }
-ROTARY = ("llama", "mistral", "mixtral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3", "phi", "phi3",
-          "gpt_neox", "falcon", "olmo", "olmo2", "stablelm", "cohere")
+
+
+def supports(family: Family | None) -> bool:
+    """Whether the neuron view reads this family: absolute positions, no encoder-decoder, known q and k.
+
+    Example:
+        >>> from attnviz.families import FAMILIES
+        >>> supports(FAMILIES["gpt2"]), supports(FAMILIES["llama"]), supports(FAMILIES["bart"])
+        (True, False, False)
+    """
+    return (family is not None and family.positions == "absolute" and family.decoder_layers is None
+            and bool(family.query and family.key and family.layers_path))
+
+
+#: Model types the view reads (derived from the family table).
+SUPPORTED = tuple(name for name, family in FAMILIES.items() if supports(family))
 
 
 @dataclass
@@ -101,59 +116,63 @@ def query_key_vectors(model: Any, capture: Capture, *, example: int = 0, layer: 
     """
     import torch
 
-    model_type = getattr(getattr(model, "config", None), "model_type", None)
-    if model_type not in SUPPORTED:
-        raise NotImplementedError(f"the neuron view does not support {model_type!r}: {_why_not(model_type)}; "
+    config = getattr(model, "config", None)
+    model_type = getattr(config, "model_type", None)
+    family = family_of(config)
+    if family is None or not supports(family):
+        raise NotImplementedError(f"the neuron view does not support {model_type!r}: {_why_not(family)}; "
                                   f"supported: {', '.join(SUPPORTED)}")
     ex = capture[example]
     if ex.hidden_states is None:
         raise ValueError("this capture has no hidden states: extract it with hidden_states=True (the default)")
-    n_model = getattr(model.config, "num_hidden_layers", None)
+    dims = model_dims(config)
+    n_model = dims["layers"]
     if n_model is not None and ex.hidden_states.shape[0] != n_model + 1:
         raise ValueError(f"the capture has {ex.hidden_states.shape[0] - 1} layers of hidden states but the model "
                          f"{n_model}: pass the model the capture was made with")
     n_layers = ex.hidden_states.shape[0] - 1
     if not 0 <= layer < n_layers:
         raise ValueError(f"layer {layer} is out of range: the model has layers 0..{n_layers - 1}")
-    base = model.base_model
+    heads = int(dims["heads"] or 0)
+    if not 0 <= head < heads:
+        raise ValueError(f"head {head} is out of range: the model has heads 0..{heads - 1}")
     param = next(model.parameters())
     x = torch.as_tensor(np.asarray(ex.hidden_states[layer]), dtype=param.dtype, device=param.device)
     with torch.no_grad():
-        if model_type in BERT_LIKE:
-            att = base.encoder.layer[layer].attention.self
-            heads, d = att.num_attention_heads, att.attention_head_size
-            q, k, causal = att.query(x), att.key(x), False
-        elif model_type == "distilbert":
-            att = base.transformer.layer[layer].attention
-            heads = att.n_heads
-            d = att.dim // heads
-            q, k, causal = att.q_lin(x), att.k_lin(x), False
-        else:  # gpt2
-            block = base.h[layer]
-            heads, d = block.attn.num_heads, block.attn.head_dim
-            qkv = block.attn.c_attn(block.ln_1(x))
-            q, k = qkv[..., : heads * d], qkv[..., heads * d: 2 * heads * d]
-            causal = True
-    if not 0 <= head < heads:
-        raise ValueError(f"head {head} is out of range: the model has heads 0..{heads - 1}")
+        q, k = _project(model, family, layer, x)
+    d = q.shape[-1] // heads
     scale = 1.0 / np.sqrt(d)
-    if model_type == "gpt2":
-        if not model.config.scale_attn_weights:
-            scale = 1.0
-        if model.config.scale_attn_by_inverse_layer_idx:
-            scale /= layer + 1
+    if getattr(config, "scale_attn_weights", True) is False:        # GPT-2 options
+        scale = 1.0
+    if getattr(config, "scale_attn_by_inverse_layer_idx", False):
+        scale /= layer + 1
     part = slice(head * d, (head + 1) * d)
     q = q[..., part].float().cpu().numpy()
     k = k[..., part].float().cpu().numpy()
-    return QueryKey(q, k, float(scale), causal, list(ex.display_tokens or []), int(layer), int(head))
+    return QueryKey(q, k, float(scale), family.causal, list(ex.display_tokens or []), int(layer), int(head))
 
 
-def _why_not(model_type: str | None) -> str:
-    if model_type in WHY_NOT:
-        return WHY_NOT[model_type]
-    if model_type in ROTARY:
-        return "rotary position embeddings rotate q and k per position after the projection"
-    return "its attention is not read yet (only plain scaled dot-product families are)"
+def _project(model: Any, family: Family, layer: int, x: Any) -> tuple[Any, Any]:
+    """q and k of all heads, (token, heads * d), from the input ``x`` of ``layer`` (the table's modules)."""
+    block = layer_list(model)[layer]
+    norm = submodule(block, family.attention_norm)
+    if norm is not None:
+        x = norm(x)
+    if family.query == family.key:                                   # one projection: q, k, v side by side
+        qkv = submodule(block, family.query)(x)
+        width = qkv.shape[-1] // 3
+        return qkv[..., :width], qkv[..., width: 2 * width]
+    return submodule(block, family.query)(x), submodule(block, family.key)(x)
+
+
+def _why_not(family: Family | None) -> str:
+    if family is None:
+        return "its family is not in attnviz.families.FAMILIES (add it there)"
+    if family.positions in REASONS:
+        return REASONS[family.positions]
+    if family.decoder_layers is not None:
+        return "encoder-decoder models are not read yet"
+    return "its attention is not a plain scaled dot product of two projections"
 
 
 def neuron_view(model: Any, capture: Capture, *, example: int = 0, layer: int = 0, head: int = 0,

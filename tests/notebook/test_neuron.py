@@ -1,12 +1,16 @@
 """The neuron view: q and k from the model's weights give back the captured attention."""
 from __future__ import annotations
 
+import re
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 import attnviz
+from attnviz.families import FAMILIES
 from attnviz.notebook import neuron_view
-from attnviz.notebook.neuron import query_key_vectors
+from attnviz.notebook.neuron import REASONS, SUPPORTED, query_key_vectors
 from attnviz.testing import tiny_model
 
 
@@ -41,3 +45,24 @@ def test_rotary_family_is_refused_with_the_reason():
     cap = attnviz.extract(model, tok, "the cat")
     with pytest.raises(NotImplementedError, match="rotary"):
         query_key_vectors(model, cap)
+
+
+@pytest.mark.parametrize("model_type", sorted(FAMILIES))
+def test_support_follows_the_family_table(model_type):
+    """The view reads absolute-position encoder-only/decoder-only families with known q and k; the
+    others are refused with the reason their positions kind gives."""
+    family = FAMILIES[model_type]
+    plain = family.positions == "absolute" and family.decoder_layers is None and family.query is not None
+    assert (model_type in SUPPORTED) == plain
+    if plain:
+        return
+    model = SimpleNamespace(config=SimpleNamespace(model_type=model_type))
+    reason = REASONS.get(family.positions) or ("encoder-decoder" if family.decoder_layers else "plain scaled dot")
+    with pytest.raises(NotImplementedError, match=re.escape(reason)):
+        query_key_vectors(model, None)
+
+
+def test_a_family_missing_from_the_table_is_refused_with_where_to_add_it():
+    model = SimpleNamespace(config=SimpleNamespace(model_type="not-in-the-table"))
+    with pytest.raises(NotImplementedError, match="attnviz.families.FAMILIES"):
+        query_key_vectors(model, None)
