@@ -42,6 +42,7 @@ import numpy as np
 
 from attnviz.atomic import ResultIO, atomic_write_text, deprecated_alias
 from attnviz.families import LAYER_PART_NAMES, family_of, layer_modules, model_dims
+from attnviz.modeling import ModelLike, Tokenizer, resolve_model
 
 if TYPE_CHECKING:
     import torch
@@ -541,7 +542,7 @@ def _metric_name(task: str) -> str:
 # entry points
 
 
-def head_importance(model: Any, data: Any = None, *, method: str = "gradient", tokenizer: Any = None,
+def head_importance(model: ModelLike, data: Any = None, *, method: str = "gradient", tokenizer: Tokenizer = None,
                     batch_size: int = 16, max_length: int | None = 128, normalize: bool = True,
                     text_column: str = "text", label_column: str = "label", split: str = "validation",
                     progress: bool = False) -> HeadImportance:
@@ -620,7 +621,7 @@ def head_importance(model: Any, data: Any = None, *, method: str = "gradient", t
                           extra={"normalize": bool(normalize) if method == "gradient" else None})
 
 
-def pruning_curve(model: Any, data: Any, importance: HeadImportance, *, tokenizer: Any = None,
+def pruning_curve(model: ModelLike, data: Any, importance: HeadImportance, *, tokenizer: Tokenizer = None,
                   fractions: Sequence[float] | None = None, random_baseline: bool = True, seed: int = 0,
                   batch_size: int = 16, max_length: int | None = 128, text_column: str = "text",
                   label_column: str = "label", split: str = "validation") -> PruningCurve:
@@ -671,9 +672,7 @@ def pruning_curve(model: Any, data: Any, importance: HeadImportance, *, tokenize
                         metric_name=_metric_name(data_.task), method=importance.method, random_metric=random_metric)
 
 
-def _model_and_tokenizer(model: Any, tokenizer: Any):
-    from attnviz.modeling import resolve_model
-
+def _model_and_tokenizer(model: ModelLike, tokenizer: Tokenizer) -> tuple[Any, Any]:
     return resolve_model(model, tokenizer)
 
 

@@ -23,12 +23,15 @@ Example: :func:`query_key_vectors` (a BERT-like encoder and GPT-2).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from attnviz.capture import Capture
 from attnviz.families import FAMILIES, Family, family_of, layer_list, model_dims, submodule
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 #: Why the view refuses a family, by the ``positions`` kind of its table entry.
 REASONS = {
@@ -93,7 +96,7 @@ class QueryKey:
         return e / e.sum(axis=1, keepdims=True)
 
 
-def query_key_vectors(model: Any, capture: Capture, *, example: int = 0, layer: int = 0, head: int = 0) -> QueryKey:
+def query_key_vectors(model: PreTrainedModel, capture: Capture, *, example: int = 0, layer: int = 0, head: int = 0) -> QueryKey:
     """Query and key vectors of ``head`` in ``layer`` from the model's weights and the captured hidden states.
 
     Raises NotImplementedError (saying why) for families whose score is not a plain
@@ -175,7 +178,7 @@ def _why_not(family: Family | None) -> str:
     return "its attention is not a plain scaled dot product of two projections"
 
 
-def neuron_view(model: Any, capture: Capture, *, example: int = 0, layer: int = 0, head: int = 0,
+def neuron_view(model: PreTrainedModel, capture: Capture, *, example: int = 0, layer: int = 0, head: int = 0,
                 query: int | None = None, title: str | None = None, theme: str = "auto"):
     """An HTML view of q, k, q * k, the score and the weight for each key of a chosen query token.
 
