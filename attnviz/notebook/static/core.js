@@ -92,15 +92,16 @@
 
   /* The ticks of a colour bar for a scale: [{value, pos (0..1 along the bar), label}], in
    * attention-weight units. "sqrt" places them at sqrt(weight); "map" runs from 0 to peak (the
-   * shown map's maximum), or, with peak null (thumbnails with a maximum each), from 0 to "max". */
-  core.colourTicks = function (scale, peak) {
+   * shown map's maximum), or, with peak null (thumbnails with a maximum each), from 0 to
+   * "per-map max" (each: what has its own maximum, default "map"). */
+  core.colourTicks = function (scale, peak, each) {
     function fmt(v) { return v === 0 ? "0" : String(+v.toPrecision(2)); }
     function tick(v, pos, label) { return { value: v, pos: pos, label: label === undefined ? fmt(v) : label }; }
     if (scale === "sqrt") {
-      return [0, 0.01, 0.1, 0.25, 0.5, 1].map(function (v) { return tick(v, Math.sqrt(v)); });
+      return [0, 0.02, 0.1, 0.25, 0.5, 1].map(function (v) { return tick(v, Math.sqrt(v)); });
     }
     if (scale === "map") {
-      if (peak === null || peak === undefined) { return [tick(0, 0), tick(null, 1, "per-map max")]; }
+      if (peak === null || peak === undefined) { return [tick(0, 0), tick(null, 1, "per-" + (each || "map") + " max")]; }
       var p = peak > 0 ? peak : 1, raw = p / 3, mag = Math.pow(10, Math.floor(Math.log(raw) / Math.LN10));
       var steps = [1, 2, 2.5, 5, 10], step = mag * 10, out = [tick(0, 0)];
       for (var s = 0; s < steps.length; s++) { if (steps[s] * mag >= raw * 0.999) { step = steps[s] * mag; break; } }
@@ -144,7 +145,7 @@
       ctx.drawImage(src, 0, 0, width, height);
     }
     axis.style.width = width + "px";
-    var ticks = core.colourTicks(scale, perMap ? null : peak);
+    var ticks = core.colourTicks(scale, perMap ? null : peak, each);
     ticks.forEach(function (t, n) {
       var e = core.el("div", "av-cbar-tick", t.label);
       e.style.left = (t.pos * 100).toFixed(3) + "%";

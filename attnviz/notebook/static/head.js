@@ -144,7 +144,7 @@
       if (what === keyFor) { return; }
       keyFor = what;
       var bar = core.colourBar(root, st.scale, one, { alpha: true, what: "line opacity", each: "head",
-        one: st.mean ? "the mean's" : "this head's", width: 200 });
+        one: st.mean ? "the mean's" : "this head's" });
       key.parentNode.replaceChild(bar, key);
       key = bar;
     }
