@@ -62,7 +62,11 @@
       new MutationObserver(set).observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "class"] });
     }
   };
-  core.fg = function (root) { return root.classList.contains("av-dark") ? "#e8e8e8" : "#333333"; };
+  /* The text colour of the theme (a view drawn inside another one follows the outer view's theme). */
+  core.fg = function (root) {
+    var dark = root.classList.contains("av-dark") || !!(root.closest && root.closest(".av-dark"));
+    return dark ? "#e8e8e8" : "#333333";
+  };
 
   core.decodeKinds = function (entries) {
     return Promise.all(entries.map(function (e) {
@@ -84,6 +88,82 @@
     if (scale === "sqrt") { return function (w) { return Math.sqrt(w); }; }
     if (scale === "map") { var p = peak > 0 ? peak : 1; return function (w) { return w / p; }; }
     return function (w) { return w; };
+  };
+
+  /* The ticks of a colour bar for a scale: [{value, pos (0..1 along the bar), label}], in
+   * attention-weight units. "sqrt" places them at sqrt(weight); "map" runs from 0 to peak (the
+   * shown map's maximum), or, with peak null (thumbnails with a maximum each), from 0 to
+   * "per-map max" (each: what has its own maximum, default "map"). */
+  core.colourTicks = function (scale, peak, each) {
+    function fmt(v) { return v === 0 ? "0" : String(+v.toPrecision(2)); }
+    function tick(v, pos, label) { return { value: v, pos: pos, label: label === undefined ? fmt(v) : label }; }
+    if (scale === "sqrt") {
+      return [0, 0.02, 0.1, 0.25, 0.5, 1].map(function (v) { return tick(v, Math.sqrt(v)); });
+    }
+    if (scale === "map") {
+      if (peak === null || peak === undefined) { return [tick(0, 0), tick(null, 1, "per-" + (each || "map") + " max")]; }
+      var p = peak > 0 ? peak : 1, raw = p / 3, mag = Math.pow(10, Math.floor(Math.log(raw) / Math.LN10));
+      var steps = [1, 2, 2.5, 5, 10], step = mag * 10, out = [tick(0, 0)];
+      for (var s = 0; s < steps.length; s++) { if (steps[s] * mag >= raw * 0.999) { step = steps[s] * mag; break; } }
+      /* Nice values inside the bar, none so near the end that its label would touch the maximum's. */
+      for (var i = 1; i * step / p < 0.72; i++) { out.push(tick(i * step, i * step / p)); }
+      out.push(tick(p, 1));
+      return out;
+    }
+    return [0, 0.25, 0.5, 0.75, 1].map(function (v) { return tick(v, v); });
+  };
+
+  /* A colour bar (legend) for maps drawn with a scale: a strip of the view's colour table, ticks
+   * in attention-weight units below it (see colourTicks) and a caption. opts.alpha: a ramp of
+   * the theme's text colour from transparent (line opacity, as the head view draws) instead;
+   * opts.what: what the colour stands for (default "colour"); opts.each: what has its own maximum
+   * under "map" when peak is null (default "map"); opts.one: whose maximum peak is (default
+   * "this map's"); opts.width: the strip's width in CSS pixels. */
+  core.colourBar = function (root, scale, peak, opts) {
+    opts = opts || {};
+    var width = opts.width || 220, height = 10, each = opts.each || "map", perMap = peak === null || peak === undefined;
+    var box = core.el("div", "av-cbar"), axis = core.el("div", "av-cbar-axis");
+    var strip = core.el(opts.alpha ? "div" : "canvas", opts.alpha ? "av-cbar-strip av-cbar-alpha" : "av-cbar-strip");
+    box.setAttribute("data-scale", scale);
+    box.setAttribute("data-ramp", opts.alpha ? "alpha" : "lut");
+    if (scale === "map") { box.setAttribute("data-max", perMap ? "per " + each : String(peak)); }
+    if (opts.alpha) {
+      /* The theme's text colour from transparent: follows a theme switch without a redraw. */
+      strip.style.width = width + "px";
+      strip.style.height = height + "px";
+    } else {
+      /* 256 entries, one source pixel each, stretched without smoothing: the ends are the table's ends. */
+      var src = document.createElement("canvas"), lut = core.lut(root);
+      src.width = 256; src.height = 1;
+      var sctx = src.getContext("2d"), img = sctx.createImageData(256, 1), px = img.data;
+      for (var i = 0; i < 256; i++) {
+        px[i * 4] = lut[i * 3]; px[i * 4 + 1] = lut[i * 3 + 1]; px[i * 4 + 2] = lut[i * 3 + 2]; px[i * 4 + 3] = 255;
+      }
+      sctx.putImageData(img, 0, 0);
+      var ctx = core.sizeCanvas(strip, width, height);
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(src, 0, 0, width, height);
+    }
+    axis.style.width = width + "px";
+    var ticks = core.colourTicks(scale, perMap ? null : peak, each);
+    ticks.forEach(function (t, n) {
+      var e = core.el("div", "av-cbar-tick", t.label);
+      e.style.left = (t.pos * 100).toFixed(3) + "%";
+      e.setAttribute("data-pos", String(t.pos));
+      if (n === 0) { e.classList.add("av-first"); }
+      if (n === ticks.length - 1) { e.classList.add("av-last"); }
+      axis.appendChild(e);
+    });
+    var caption = {
+      linear: "attention weight",
+      sqrt: "attention weight, square-root scale",
+      map: "attention weight, 0 to " + (perMap ? "each " + each + "'s own" : opts.one || "this map's") + " maximum"
+    }[scale] || "attention weight";
+    box.appendChild(strip);
+    box.appendChild(axis);
+    box.appendChild(core.el("div", "av-cbar-caption", (opts.what || "colour") + ": " + caption));
+    box.title = (opts.what || "colour") + " scale: " + caption;
+    return box;
   };
 
   function b64ToBytes(s) {

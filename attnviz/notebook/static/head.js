@@ -1,4 +1,5 @@
-/* attnviz head view: tokens in two columns, lines whose opacity is the attention weight. */
+/* attnviz head view: tokens in two columns, lines whose opacity is the attention weight
+ * (a key under them reads an opacity as a weight for the chosen scale). */
 (function () {
   "use strict";
   var NS = window.attnvizViews;
@@ -13,6 +14,7 @@
     var body = core.el("div", "av-head-body"), left = core.el("div", "av-col av-left");
     var canvas = core.el("canvas", "av-lines"), right = core.el("div", "av-col av-right");
     var note = core.el("div", "av-note"), status = core.el("div", "av-status"), pairBox = core.el("span");
+    var key = core.el("div"), keyFor = null;
     body.appendChild(left); body.appendChild(canvas); body.appendChild(right);
     root.appendChild(ui);
     function kind() { return kinds[st.kind]; }
@@ -27,7 +29,7 @@
     bar.appendChild(core.checkbox("mean of selected heads", false, function (c) { st.mean = c; draw(); }).wrap);
     bar.appendChild(core.checkbox("hide special tokens", false, function (c) { st.hide = c; rebuild(false); }).wrap);
     bar.appendChild(pairBox);
-    ui.appendChild(bar); ui.appendChild(headBar); ui.appendChild(note); ui.appendChild(body); ui.appendChild(status);
+    ui.appendChild(bar); ui.appendChild(headBar); ui.appendChild(note); ui.appendChild(body); ui.appendChild(key); ui.appendChild(status);
     function pairControl() {
       pairBox.textContent = "";
       var c = core.pairControl(kind(), function (v) { st.pair = v; rebuild(false); });
@@ -103,8 +105,9 @@
       ctx.clearRect(0, 0, WIDTH, height);
       var gs = groups(k), count = 0, heat = new Float32Array(Math.max(vq.length, vk.length));
       var f = st.focus, qs = f && f.side === "q" ? [f.pos] : null, ks = f && f.side === "k" ? [f.pos] : null;
-      gs.forEach(function (g) {
-        var s = core.scaler(st.scale, core.peak(g.map, k.nk, vq, vk)), paths = [];
+      var peaks = gs.map(function (g) { return core.peak(g.map, k.nk, vq, vk); });
+      gs.forEach(function (g, gi) {
+        var s = core.scaler(st.scale, peaks[gi]), paths = [];
         for (var l = 0; l <= LEVELS; l++) { paths.push(null); }
         (qs || vq.map(function (_, i) { return i; })).forEach(function (a) {
           (ks || vk.map(function (_, i) { return i; })).forEach(function (b) {
@@ -128,10 +131,22 @@
         ctx.beginPath(); ctx.moveTo(0, bq * ROW); ctx.lineTo(WIDTH, bq * ROW); ctx.stroke(); ctx.setLineDash([]);
       }
       shade(f, heat, gs.length);
+      opacityKey(peaks);
       root.setAttribute("data-lines", String(count));
       root.setAttribute("data-layer", String(k.layers[st.layer]));
       root.setAttribute("data-kind", k.name);
       root.setAttribute("data-focus", f ? f.side + ":" + f.pos : "");
+    }
+
+    /* The key of the line opacity: rebuilt only when what it shows changes (not on every hover). */
+    function opacityKey(peaks) {
+      var one = peaks.length === 1 ? peaks[0] : null, what = st.scale + ":" + (st.scale === "map" ? one + ":" + st.mean : "");
+      if (what === keyFor) { return; }
+      keyFor = what;
+      var bar = core.colourBar(root, st.scale, one, { alpha: true, what: "line opacity", each: "head",
+        one: st.mean ? "the mean's" : "this head's" });
+      key.parentNode.replaceChild(bar, key);
+      key = bar;
     }
 
     /* Hovered token: its own label outlined, the other column shaded by the mean weight. */

@@ -5,12 +5,12 @@
   if (NS.model) { return; }
   var core = NS.core;
 
-  /* Paint map[vq x vk] into a canvas of one pixel per weight. */
-  function paint(off, k, map, vq, vk, scale, lut) {
+  /* Paint map[vq x vk] into a canvas of one pixel per weight (peak: the map's maximum, if known). */
+  function paint(off, k, map, vq, vk, scale, lut, peak) {
     off.width = vk.length;
     off.height = vq.length;
     var ctx = off.getContext("2d"), img = ctx.createImageData(vk.length, vq.length), px = img.data;
-    var s = core.scaler(scale, core.peak(map, k.nk, vq, vk)), o = 0;
+    var s = core.scaler(scale, peak === undefined ? core.peak(map, k.nk, vq, vk) : peak), o = 0;
     for (var a = 0; a < vq.length; a++) {
       var row = vq[a] * k.nk;
       for (var b = 0; b < vk.length; b++) {
@@ -45,7 +45,8 @@
     return box;
   }
 
-  /* The enlarged map of one head (or a mean / max of heads) with token labels and a hover read-out. */
+  /* The enlarged map of one head (or a mean / max of heads) with token labels, a colour bar
+   * under it and a hover read-out. */
   function drawDetail(root, detail, off, k, map, vis, scale, title, size) {
     var vq = vis.q, vk = vis.k, n = Math.max(vq.length, vk.length);
     var cell = Math.max(2, Math.min(22, Math.floor((size || 560) / n))), step = Math.max(1, Math.ceil(9 / cell));
@@ -57,11 +58,14 @@
     top.style.width = w + "px"; side.style.height = h + "px";
     frame.appendChild(core.el("div", "av-corner", "query \\ key"));
     frame.appendChild(top); frame.appendChild(side); frame.appendChild(canvas);
+    var peak = core.peak(map, k.nk, vq, vk);
+    frame.appendChild(core.el("div"));
+    frame.appendChild(core.colourBar(root, scale, peak));
     detail.appendChild(frame);
     var status = core.el("div", "av-status", "move the mouse over the map to read a weight");
     detail.appendChild(status);
     var ctx = core.sizeCanvas(canvas, w, h);
-    paint(off, k, map, vq, vk, scale, core.lut(root));
+    paint(off, k, map, vq, vk, scale, core.lut(root), peak);
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(off, 0, 0, w, h);
     boundaryLines(ctx, k, vis, cell, cell, w, h);
@@ -77,7 +81,9 @@
     var st = { kind: 0, scale: payload.scale, hide: false, pair: "all", sel: [0, 0], vis: null, closeup: "map" };
     var ui = core.el("div", "av-ui"), bar = core.el("div", "av-bar"), body = core.el("div", "av-model-body");
     var grid = core.el("div", "av-grid"), detail = core.el("div", "av-detail"), off = document.createElement("canvas");
-    root.appendChild(ui); ui.appendChild(bar); ui.appendChild(body); body.appendChild(grid); body.appendChild(detail);
+    var thumbs = core.el("div", "av-thumbs"), gridBar = core.el("div");
+    root.appendChild(ui); ui.appendChild(bar); ui.appendChild(body); body.appendChild(thumbs); body.appendChild(detail);
+    thumbs.appendChild(grid); thumbs.appendChild(gridBar);
     function kind() { return kinds[st.kind]; }
 
     if (kinds.length > 1) {
@@ -135,6 +141,10 @@
           grid.appendChild(c);
         });
       });
+      /* One bar for the thumbnails: under "map" each has its own maximum. */
+      var cbar = core.colourBar(root, st.scale, null);
+      thumbs.replaceChild(cbar, gridBar);
+      gridBar = cbar;
       select();
     }
 
