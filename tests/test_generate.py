@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import attnviz
-from attnviz.generate import extract_generation
 from attnviz.extraction.streaming import query_spec_json, resolve_queries
+from attnviz.generate import extract_generation
 from attnviz.modeling import inspection_mode
 from attnviz.testing import save_tiny_model, tiny_model
 

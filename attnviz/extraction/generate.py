@@ -124,12 +124,10 @@ def extract_generation(
     given = _given_decoder_tokens(generate_kwargs) if enc_dec else len(prompt_ids)
     if queries is not None:
         _check_queries_fit(queries, len(sequence), len(sequence) - given)
-    options = dict(layers=layers, heads=heads, hidden_states=hidden_states, dtype=dtype, queries=queries,
-                   reduce_heads=reduce_heads)
-    if enc_dec:
-        cap = extract_ids(model, tokenizer, [{"input_ids": prompt_ids}], [sequence], **options)
-    else:
-        cap = extract_ids(model, tokenizer, [{"input_ids": sequence}], **options)
+    # the teacher-forced pass over the final sequence, on the per-layer path
+    items, targets = ([{"input_ids": prompt_ids}], [sequence]) if enc_dec else ([{"input_ids": sequence}], None)
+    cap = extract_ids(model, tokenizer, items, targets, layers=layers, heads=heads, hidden_states=hidden_states,
+                      dtype=dtype, queries=queries, reduce_heads=reduce_heads)
     ex = cap[0]
     ex.prompt_length = given
     ex.text = prompt
