@@ -138,8 +138,14 @@ def test_every_layer_equals_the_old_output_attentions_path(lms, kind, use_cache)
     assert max(diffs.values()) <= TOL, diffs
 
 
+_FULL: dict = {}
+
+
 def _full_and(model, tok, **options):
-    full = extract_generation(model, tok, PROMPT, max_new_tokens=N, min_new_tokens=N)
+    """The full result (computed once per model) and the one with ``options``, same tokens."""
+    if id(model) not in _FULL:  # the model is kept too, so that its id is not reused
+        _FULL[id(model)] = model, extract_generation(model, tok, PROMPT, max_new_tokens=N, min_new_tokens=N)
+    full = _FULL[id(model)][1]
     part = extract_generation(model, tok, PROMPT, max_new_tokens=N, min_new_tokens=N, **options)
     assert part[0].tokens == full[0].tokens and part[0].decoder_tokens == full[0].decoder_tokens
     return full, part
