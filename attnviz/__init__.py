@@ -56,7 +56,6 @@ MOVED = {
     "streaming": "attnviz.extraction.streaming",
     "inputs": "attnviz.extraction.inputs",
     "tokens": "attnviz.extraction.tokens",
-    "_stitch": "attnviz.extraction._stitch",
     "generate": "attnviz.extraction.generate",
     "comparison_stats": "attnviz.comparison.stats",
     "comparison_noise": "attnviz.comparison.noise",

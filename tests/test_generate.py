@@ -1,11 +1,15 @@
-"""extract_generation: stitched maps equal one teacher-forced forward pass; state restored; bad input."""
+"""extract_generation: the per-layer teacher-forced pass equals the old ``generate(output_attentions=True)``
+maps stitched step by step, and one plain forward pass; layer/head/row subsets; state restored; bad input."""
 from __future__ import annotations
+
+import inspect
 
 import numpy as np
 import pytest
 import torch
 
 import attnviz
+from attnviz.extraction.streaming import query_spec_json, resolve_queries
 from attnviz.generate import extract_generation
 from attnviz.modeling import inspection_mode
 from attnviz.testing import save_tiny_model, tiny_model
@@ -43,6 +47,190 @@ def _max_differences(model, tok, ex) -> dict[str, float]:
         assert got.shape == expected.shape, f"{name}: {got.shape} != {expected.shape}"
         diffs[name] = float(np.abs(got - expected).max())
     return diffs
+
+
+# --- the old path, kept here as the reference: generate(output_attentions=True), stitched --------------
+def _stitch_rows(steps, ends, width=None):
+    """Stack the query rows of generation steps (each (..., q_s, k_s), ending at position ends[s])."""
+    total = ends[-1]
+    out = np.zeros(steps[0].shape[:-2] + (total, total if width is None else width), dtype=np.float32)
+    filled = 0
+    for step, end in zip(steps, ends):
+        rows = step.shape[-2]
+        out[..., filled:end, :step.shape[-1]] = step[..., rows - (end - filled):, :]  # no cache: rows repeat
+        filled = end
+    return out
+
+
+def _old_generation(model, tok, prompt, n, use_cache=True):
+    """Every layer's maps of every generate step (eager attention), plus the step that feeds the last token."""
+    enc_dec = model.config.is_encoder_decoder
+    inputs = tok(prompt, return_tensors="pt")
+    with inspection_mode(model):
+        out = model.generate(**inputs, max_new_tokens=n, min_new_tokens=n, do_sample=False, num_beams=1,
+                             use_cache=use_cache, output_attentions=True, output_hidden_states=True,
+                             return_dict_in_generate=True, pad_token_id=tok.pad_token_id or tok.eos_token_id)
+        seq = out.sequences[:1]
+        cache = getattr(out, "past_key_values", None) if use_cache else None
+        feed = seq if cache is None else seq[:, -1:]
+        extra = dict(output_attentions=True, output_hidden_states=True, use_cache=cache is not None)
+        if cache is not None:  # the forward argument is "cache" in newer transformers
+            extra["cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"] = cache
+        if enc_dec:
+            encoded = model.get_encoder()(**inputs, return_dict=True)
+            last = model(encoder_outputs=encoded, attention_mask=inputs["attention_mask"], decoder_input_ids=feed,
+                         **extra)
+        else:
+            last = model(input_ids=feed, attention_mask=torch.ones_like(seq), **extra)
+    total = seq.shape[1]
+    ends = [int(a[0].shape[-1]) for a in (out.decoder_attentions if enc_dec else out.attentions)] + [total]
+
+    def stitched(steps, final, width=None):
+        return _stitch_rows([_stack(s) for s in steps] + [_stack(final)], ends, width)
+
+    ref = {"sequence": seq[0].tolist()}
+    if not enc_dec:
+        ref["attentions"] = stitched(out.attentions, last.attentions)
+        ref["hidden_states"] = stitched(out.hidden_states, last.hidden_states, out.hidden_states[0][0].shape[-1])
+        return ref
+    ref["attentions"] = _stack(out.encoder_attentions)
+    ref["hidden_states"] = _stack(out.encoder_hidden_states)
+    ref["decoder_attentions"] = stitched(out.decoder_attentions, last.decoder_attentions)
+    ref["cross_attentions"] = stitched(out.cross_attentions, last.cross_attentions, inputs["input_ids"].shape[1])
+    ref["decoder_hidden_states"] = stitched(out.decoder_hidden_states, last.decoder_hidden_states,
+                                            out.decoder_hidden_states[0][0].shape[-1])
+    return ref
+
+
+@pytest.fixture(scope="module")
+def lms():
+    cache = {}
+
+    def get(kind):
+        if kind not in cache:
+            cache[kind] = tiny_model(kind, head="lm")
+        return cache[kind]
+    return get
+
+
+MAPS = ("attentions", "decoder_attentions", "cross_attentions")
+
+
+@pytest.mark.parametrize("use_cache", [True, False], ids=["cache", "no-cache"])
+@pytest.mark.parametrize("kind", ["gpt2", "llama", "t5", "bart"])
+def test_every_layer_equals_the_old_output_attentions_path(lms, kind, use_cache):
+    model, tok = lms(kind)
+    ref = _old_generation(model, tok, PROMPT, N, use_cache)
+    cap = extract_generation(model, tok, PROMPT, max_new_tokens=N, min_new_tokens=N, use_cache=use_cache)
+    ex = cap[0]
+    assert cap.attn_implementation == "attnviz" and cap.layers == [0, 1]
+    ids = tok.convert_tokens_to_ids(ex.decoder_tokens if cap.is_encoder_decoder else ex.tokens)
+    assert ids == ref["sequence"], "the same tokens were generated"
+    diffs = {}
+    for name, expected in ref.items():
+        if name == "sequence":
+            continue
+        got = getattr(ex, name)
+        assert got.shape == expected.shape, f"{name}: {got.shape} != {expected.shape}"
+        diffs[name] = float(np.abs(got - expected).max())
+    print(f"{kind} use_cache={use_cache}: max |per-layer - old stitched| = {diffs}")
+    assert max(v for k, v in diffs.items() if k in MAPS) <= 1e-6, diffs
+    assert max(diffs.values()) <= TOL, diffs
+
+
+_FULL: dict = {}
+
+
+def _full_and(model, tok, **options):
+    """The full result (computed once per model) and the one with ``options``, same tokens."""
+    if id(model) not in _FULL:  # the model is kept too, so that its id is not reused
+        _FULL[id(model)] = model, extract_generation(model, tok, PROMPT, max_new_tokens=N, min_new_tokens=N)
+    full = _FULL[id(model)][1]
+    part = extract_generation(model, tok, PROMPT, max_new_tokens=N, min_new_tokens=N, **options)
+    assert part[0].tokens == full[0].tokens and part[0].decoder_tokens == full[0].decoder_tokens
+    return full, part
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama", "t5"])
+def test_kept_layers_and_heads_are_slices_of_the_full_result(lms, kind):
+    full, part = _full_and(*lms(kind), layers=[1], heads=[0, 3])
+    assert part.layers == [1] and part.heads == [0, 3]
+    for name in MAPS:
+        whole = getattr(full[0], name)
+        if whole is not None:
+            np.testing.assert_allclose(getattr(part[0], name), whole[[1]][:, [0, 3]], atol=1e-6, rtol=0)
+    np.testing.assert_allclose(part[0].hidden_states, full[0].hidden_states, atol=1e-6, rtol=0)
+    assert part.extra["generation"] == full.extra["generation"]
+    assert part[0].prompt_length == full[0].prompt_length and part[0].decoder_text == full[0].decoder_text
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama"])
+@pytest.mark.parametrize("queries", ["last", [0, -1, 3], slice(2, 6), -2])
+def test_query_rows_are_rows_of_the_full_result(lms, kind, queries):
+    full, part = _full_and(*lms(kind), queries=queries, layers=[0])
+    rows = resolve_queries(queries, len(full[0].tokens))
+    assert part[0].query_positions == rows and part.queries == query_spec_json(queries)
+    np.testing.assert_allclose(part[0].attentions, full[0].attentions[[0]][:, :, rows], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("how", ["mean", "max"])
+def test_reduce_heads(lms, how):
+    full, part = _full_and(*lms("llama"), reduce_heads=how, heads=[1, 2], queries="last")
+    sub = full[0].attentions[:, [1, 2]][:, :, -1:]
+    want = sub.mean(1, keepdims=True) if how == "mean" else sub.max(1, keepdims=True)
+    np.testing.assert_allclose(part[0].attentions, want, atol=1e-6, rtol=0)
+    assert part.reduce_heads == how
+
+
+def test_only_the_kept_layer_ever_computes_weights(lms, monkeypatch):
+    """Neither generate (own sdpa, no output_attentions) nor the pass over the sequence computes others."""
+    import transformers.models.llama.modeling_llama as llama
+
+    from attnviz.extraction import direct
+
+    model, tok = lms("llama")
+    seen, written, asked = [], [], []
+    eager = llama.eager_attention_forward
+    monkeypatch.setattr(llama, "eager_attention_forward",
+                        lambda module, *a, **k: seen.append(module.layer_idx) or eager(module, *a, **k))
+    real = direct.write_weights
+    monkeypatch.setattr(direct, "write_weights", lambda s, site, *a, **k: written.append(site) or real(s, site, *a, **k))
+    generate = model.generate
+    monkeypatch.setattr(model, "generate", lambda *a, **k: asked.append(k["output_attentions"]) or generate(*a, **k))
+    cap = extract_generation(model, tok, PROMPT, max_new_tokens=N, layers=[1], heads=[0])
+    assert cap.layers == [1] and seen and set(seen) == {1} and not written
+    assert asked == [False]
+    seen.clear()
+    extract_generation(model, tok, PROMPT, max_new_tokens=N, layers=[0])  # every head: written in place
+    assert set(written) == {("self", 0)} and set(seen) <= {0}
+
+
+def test_queries_past_the_end_of_an_early_stop_name_the_cause(tiny_gpt2):
+    model, tok = tiny_gpt2
+    first = extract_generation(model, tok, PROMPT, max_new_tokens=2)[0]
+    stop = tok.convert_tokens_to_ids(first.tokens[first.prompt_length])
+    n = len(first.tokens) - 1  # the final sequence when generation stops at once
+    with pytest.raises(ValueError, match="generation stopped after 1 new token"):
+        extract_generation(model, tok, PROMPT, max_new_tokens=5, eos_token_id=stop, queries=[n + 2])
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(layers=[2]), "layer 2 is out of range"),
+    (dict(heads=[]), "heads= is empty"),
+    (dict(queries="first"), "use 'last'"),
+    (dict(queries=[40]), "query position 40 is out of range"),
+    (dict(reduce_heads="median"), "reduce_heads='median'"),
+])
+def test_bad_selection_fails_before_generating(tiny_gpt2, options, message, monkeypatch):
+    model, tok = tiny_gpt2
+    monkeypatch.setattr(model, "generate", lambda *a, **k: pytest.fail("generate ran before the checks"))
+    with pytest.raises((ValueError, TypeError), match=message):
+        extract_generation(model, tok, PROMPT, max_new_tokens=N, **options)
+
+
+def test_queries_are_refused_for_encoder_decoder_models(tiny_t5):
+    with pytest.raises(ValueError, match="not supported for encoder-decoder"):
+        extract_generation(*tiny_t5, PROMPT, max_new_tokens=2, queries="last")
 
 
 @pytest.fixture(params=["gpt2", "t5", "bart"])
@@ -120,7 +308,7 @@ def test_sdpa_model_and_training_flag_are_restored(kind):
     assert model.config._attn_implementation == "sdpa"
     cap = extract_generation(model, tok, PROMPT, max_new_tokens=3, min_new_tokens=3)
     assert model.config._attn_implementation == "sdpa" and model.training
-    assert cap.attn_implementation == "eager"
+    assert cap.attn_implementation == "attnviz"  # the maps come from the per-layer pass
     assert cap.extra["original_attn_implementation"] == "sdpa"
     # eval mode was on during generation: dropout would break the equality
     model.eval()

@@ -3,9 +3,9 @@
 :mod:`~attnviz.extraction.extract` (the entry point), :mod:`~attnviz.extraction.inputs`
 (texts and tokenizer checks), :mod:`~attnviz.extraction.batching` (batches, padding
 removed), :mod:`~attnviz.extraction.streaming` (the layer-by-layer attention function),
-:mod:`~attnviz.extraction.tokens` (display tokens), :mod:`~attnviz.extraction.generate`
-and :mod:`~attnviz.extraction._stitch` (generation). Nothing is imported here, so the
-submodule names stay modules (``attnviz.extract`` is the function).
+:mod:`~attnviz.extraction.tokens` (display tokens) and :mod:`~attnviz.extraction.generate`
+(generation). Nothing is imported here, so the submodule names stay modules
+(``attnviz.extract`` is the function).
 
 Example:
     >>> import attnviz.extraction.extract as ex

@@ -17,7 +17,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["capture_from", "extract"]
+__all__ = ["capture_from", "check_selection", "extract", "extract_ids"]
 
 import os
 import warnings
@@ -143,9 +143,8 @@ def extract(
     encoded = tokenize_texts(tokenizer, texts, pairs, limit)
     check_vocabulary(model, encoded, targets)
     dims = model_dims(cfg)
-    keep_layers = select_indices(layers, dims["layers"], "layer")
-    keep_heads = select_indices(heads, dims["heads"], "head")
-    _check_row_options(queries, reduce_heads, enc_dec, [len(e["input_ids"]) for e in encoded])
+    keep_layers, keep_heads = check_selection(model, layers, heads, queries, reduce_heads,
+                                              [len(e["input_ids"]) for e in encoded])
     side = padding_side_for(model, padding_side or getattr(tokenizer, "padding_side", "right"), enc_dec)
     if padding_side == "left" and side != "left":
         warnings.warn(f"padding_side='left' is not possible for this {type(model).__name__} "
@@ -177,12 +176,7 @@ def extract(
         return steps
 
     def wrap(run, exs):
-        return capture_from(model, exs, num_layers=run.num_layers, num_heads=run.num_heads,
-                            layers=run.kept_layers, heads=run.heads, dtype=dtype,
-                            decoder_layers=run.kept_decoder_layers if enc_dec else None,
-                            num_decoder_layers=run.num_decoder_layers,
-                            attn_implementation=STREAMING if run.streaming else "eager",
-                            queries=query_spec_json(queries), reduce_heads=reduce_heads)
+        return _wrap(model, run, exs, dtype)
 
     def run_all(streaming: bool):
         run = BatchRunner(model, tokenizer, keep_layers, keep_heads, hidden_states, dtype, side, pad_id,
@@ -206,18 +200,109 @@ def extract(
                     examples[start:stop] = [None] * (stop - start)
         return run, examples
 
-    try:
-        run, examples = run_all(streaming=True)
-    except (AttentionUnavailableError, StreamingUnavailable) as exc:
-        warnings.warn(f"attnviz could not capture attention layer by layer ({exc}); it fell back to "
-                      "output_attentions=True under eager attention, which holds every layer's maps at once",
-                      UserWarning, stacklevel=2)
-        run, examples = run_all(streaming=False)
+    run, examples = _streaming_or_eager(run_all, stacklevel=3)
     if writer is not None:
         from attnviz.capture import load
 
         return load(writer.close(), lazy=True)
     return wrap(run, examples)
+
+
+def extract_ids(
+    model: Any,
+    tokenizer: Any,
+    items: Sequence[dict],
+    targets: Sequence[Sequence[int]] | None = None,
+    *,
+    layers: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+    hidden_states: bool = True,
+    dtype: str = "float32",
+    queries: str | int | Sequence[int] | slice | None = None,
+    reduce_heads: str | None = None,
+) -> Capture:
+    """:func:`extract` from token ids already made: one forward pass (one batch), no text, no tokenizing.
+
+    ``items`` are dicts with ``input_ids`` (as :func:`~attnviz.extraction.inputs.tokenize_texts`
+    gives them); ``targets`` the decoder input ids of an encoder-decoder model, one list per item,
+    used as they are (the decoder start token included, nothing shifted). ``layers``, ``heads``,
+    ``queries``, ``reduce_heads``, ``hidden_states`` and ``dtype`` mean what they mean for
+    :func:`extract`, with the same checks, and the same per-layer path (only the kept layers, heads
+    and rows are computed). The examples' ``text`` fields stay empty: the caller fills them.
+    Used by :func:`attnviz.extract_generation` for its teacher-forced pass over the final sequence.
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> model, tok = tiny_model("gpt2", head="lm")
+        >>> cap = extract_ids(model, tok, [{"input_ids": [5, 6, 7, 8]}], layers=[1], queries="last")
+        >>> cap.layers, cap[0].attentions.shape, cap[0].query_positions
+        ([1], (1, 4, 1, 4), [3])
+    """
+    items = list(items)
+    if not items or any(not item.get("input_ids") for item in items):
+        raise ValueError("extract_ids needs at least one item, each with a non-empty input_ids list")
+    enc_dec = bool(getattr(model.config, "is_encoder_decoder", False))
+    if enc_dec != (targets is not None) or (targets is not None and len(targets) != len(items)):
+        raise ValueError("pass targets= (decoder input ids, one list per item) for an encoder-decoder "
+                         "model, and only for one")
+    targets = None if targets is None else [[int(t) for t in seq] for seq in targets]
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        raise ValueError(f"dtype={dtype!r} is not supported: use one of {DTYPES}")
+    keep_layers, keep_heads = check_selection(model, layers, heads, queries, reduce_heads,
+                                              [len(item["input_ids"]) for item in items])
+    check_vocabulary(model, items, targets)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def run_all(streaming: bool):
+        run = BatchRunner(model, tokenizer, keep_layers, keep_heads, hidden_states, dtype, "right", pad_id,
+                          streaming=streaming, queries=queries, reduce_heads=reduce_heads)
+        with inspection_mode(model, implementation=STREAMING if streaming else "eager"):
+            return run, run(items, targets)
+
+    run, examples = _streaming_or_eager(run_all, stacklevel=4)
+    return _wrap(model, run, examples, dtype)
+
+
+def check_selection(model: Any, layers: Any, heads: Any, queries: Any, reduce_heads: Any,
+                    lengths: Sequence[int]) -> tuple[list[int] | None, list[int] | None]:
+    """Check ``layers``/``heads``/``queries``/``reduce_heads`` as :func:`extract` does, before any model runs.
+
+    ``lengths`` are the token counts the queries must fit. Returns the kept layer and head
+    indices (sorted, unique; None for all).
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> check_selection(tiny_model("gpt2")[0], [1, 0, 1], None, "last", "mean", [5])
+        ([0, 1], None)
+    """
+    dims = model_dims(model.config)
+    keep_layers = select_indices(layers, dims["layers"], "layer")
+    keep_heads = select_indices(heads, dims["heads"], "head")
+    _check_row_options(queries, reduce_heads, bool(getattr(model.config, "is_encoder_decoder", False)),
+                       list(lengths))
+    return keep_layers, keep_heads
+
+
+def _streaming_or_eager(run_all: Any, stacklevel: int) -> Any:
+    """``run_all(streaming=True)``; where the model's attention bypasses the interface, eager with a warning."""
+    try:
+        return run_all(streaming=True)
+    except (AttentionUnavailableError, StreamingUnavailable) as exc:
+        warnings.warn(f"attnviz could not capture attention layer by layer ({exc}); it fell back to "
+                      "output_attentions=True under eager attention, which holds every layer's maps at once",
+                      UserWarning, stacklevel=stacklevel)
+        return run_all(streaming=False)
+
+
+def _wrap(model: Any, run: BatchRunner, examples: list, dtype: str) -> Capture:
+    """The Capture of examples computed by ``run`` (kept layers/heads, row options, implementation)."""
+    enc_dec = bool(getattr(model.config, "is_encoder_decoder", False))
+    return capture_from(model, examples, num_layers=run.num_layers, num_heads=run.num_heads,
+                        layers=run.kept_layers, heads=run.heads, dtype=dtype,
+                        decoder_layers=run.kept_decoder_layers if enc_dec else None,
+                        num_decoder_layers=run.num_decoder_layers,
+                        attn_implementation=STREAMING if run.streaming else "eager",
+                        queries=query_spec_json(run.queries), reduce_heads=run.reduce)
 
 
 def _progress(batches: list, progress: bool | None):

@@ -1,18 +1,21 @@
 """``extract_generation``: attention and hidden states of a model while it writes text.
 
-``model.generate(..., output_attentions=True, return_dict_in_generate=True)`` gives
-attention step by step (with the cache, the first step covers the prompt and every
-later step one new row). :func:`extract_generation` runs ``generate`` under
-:func:`attnviz.modeling.inspection_mode` (eager attention, eval mode, all restored
-afterwards) and stitches the steps into whole maps (see :mod:`attnviz._stitch`), so
-that the result is an ordinary :class:`~attnviz.Capture` that every plot and view
-accepts, with ``example.prompt_length`` marking where the generated tokens start.
+Two steps. First the model writes: ``model.generate`` runs with the model's own attention
+(sdpa or eager, as it was loaded), in eval mode and without gradients, and returns only
+the token ids: no attention is asked for, so no step keeps any map. Then one teacher-forced
+forward pass over the final sequence (prompt + generated tokens; for encoder-decoders, the
+source and the decoder start token + generated tokens) runs on the per-layer path of
+:func:`attnviz.extract` (:func:`attnviz.extraction.extract.extract_ids`, built on
+:mod:`attnviz.streaming`): only the kept ``layers``, ``heads`` and ``queries`` rows are
+ever computed, block by block. The result is an ordinary :class:`~attnviz.Capture` that
+every plot and view accepts, with ``example.prompt_length`` marking where the generated
+tokens start.
 
-Which tokens have rows: ``generate`` never feeds back the last token it wrote, so
-one extra forward step feeds it (using the cache when there is one). The maps then
-cover the *whole* final sequence and equal one teacher-forced forward pass over it;
-the last row is the attention the model would use to predict the token after the
-last one.
+The maps equal those of ``generate(..., output_attentions=True)`` stitched step by step
+(the prompt step's rows, then one row per step) plus one extra step that feeds the last
+generated token: with the cache or without it, that is the same causal computation as one
+teacher-forced pass over the whole sequence. The last row is the attention the model would
+use to predict the token after the last one.
 
 Example:
     >>> from attnviz.testing import tiny_model
@@ -21,20 +24,22 @@ Example:
     >>> ex = cap[0]
     >>> ex.prompt_length, len(ex.tokens), ex.attentions.shape[2:]
     (2, 5, (5, 5))
+    >>> last = extract_generation(model, tok, "the cat", max_new_tokens=3, layers=[1], queries="last")
+    >>> last[0].attentions.shape[:3], last[0].query_positions == [len(last[0].tokens) - 1]
+    ((1, 4, 1), True)
 """
 from __future__ import annotations
 
 __all__ = ["extract_generation"]
 
-import types
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from attnviz.capture import Capture, Example
-from attnviz.extraction._stitch import final_step, step_maps, step_states, stitch_rows
-from attnviz.extraction.batching import DTYPES, capture_from
-from attnviz.extraction.tokens import display_tokens, is_byte_level, special_mask
+from attnviz.capture import Capture
+from attnviz.extraction.batching import DTYPES
+from attnviz.extraction.extract import check_selection, extract_ids
+from attnviz.extraction.streaming import resolve_queries
 from attnviz.modeling import input_device, inspection_mode, max_positions, resolve_model
 
 # generate() arguments that extract_generation sets itself.
@@ -52,6 +57,10 @@ def extract_generation(
     seed: int | None = None,
     dtype: str = "float32",
     hidden_states: bool = True,
+    layers: Sequence[int] | None = None,
+    heads: Sequence[int] | None = None,
+    queries: str | int | Sequence[int] | slice | None = None,
+    reduce_heads: str | None = None,
     **generate_kwargs: Any,
 ) -> Capture:
     """Let ``model`` continue ``prompt`` and capture attention over the whole sequence.
@@ -59,7 +68,9 @@ def extract_generation(
     Greedy decoding by default; ``do_sample=True`` samples (``temperature``, ``top_k``,
     ``top_p``... pass through to ``generate``), reproducibly when ``seed`` is given (the
     seed is applied in a forked RNG, so the global torch RNG is left alone). Beam
-    search is refused: it reorders the steps' maps.
+    search is refused: it returns several sequences. ``generate`` runs with the model's
+    own attention and asks for none; the maps come from one teacher-forced pass over
+    the final sequence on the per-layer path (see the module docstring).
 
     The returned Capture has one example:
 
@@ -84,6 +95,12 @@ def extract_generation(
         do_sample / seed: sampling instead of greedy decoding, and its seed.
         dtype: storage dtype of the maps, "float32" or "float16".
         hidden_states: False to skip hidden states.
+        layers / heads: keep only these model layer / head indices (as in :func:`attnviz.extract`;
+            for encoder-decoders the layer indices apply to every kind).
+        queries: keep only some query rows of the final sequence: ``"last"``, positions
+            (negative count from the end) or a slice; each example records
+            ``query_positions``. Decoder-only models.
+        reduce_heads: ``"mean"`` or ``"max"`` over the kept heads (the head axis becomes 1).
         **generate_kwargs: passed to ``model.generate`` (e.g. ``min_new_tokens``,
             ``use_cache=False``, ``temperature``).
 
@@ -99,19 +116,27 @@ def extract_generation(
     _check_arguments(model, prompt, max_new_tokens, dtype, generate_kwargs)
     enc_dec = bool(getattr(model.config, "is_encoder_decoder", False))
     inputs = _encode(model, tokenizer, prompt, max_new_tokens, enc_dec)
+    prompt_ids = inputs["input_ids"][0].tolist()
+    # the checks of extract(), before anything runs (queries against the longest possible sequence)
+    check_selection(model, layers, heads, queries, reduce_heads, [len(prompt_ids) + int(max_new_tokens)])
     kwargs = _generate_kwargs(model, tokenizer, max_new_tokens, do_sample, generate_kwargs)
-    with inspection_mode(model):
-        out = _run_generate(model, inputs, seed, hidden_states, kwargs)
-        build = _encoder_decoder_example if enc_dec else _decoder_example
-        example, dims = build(model, tokenizer, inputs, out, hidden_states)
-    _finish(example, np.dtype(dtype), prompt, tokenizer, out)
-    cap = capture_from(model, [example], num_layers=dims.num_layers, num_heads=dims.num_heads,
-                       num_decoder_layers=dims.num_decoder_layers, dtype=dtype)
+    sequence = _run_generate(model, inputs, seed, kwargs)
+    given = _given_decoder_tokens(generate_kwargs) if enc_dec else len(prompt_ids)
+    if queries is not None:
+        _check_queries_fit(queries, len(sequence), len(sequence) - given)
+    # the teacher-forced pass over the final sequence, on the per-layer path
+    items, targets = ([{"input_ids": prompt_ids}], [sequence]) if enc_dec else ([{"input_ids": sequence}], None)
+    cap = extract_ids(model, tokenizer, items, targets, layers=layers, heads=heads, hidden_states=hidden_states,
+                      dtype=dtype, queries=queries, reduce_heads=reduce_heads)
+    ex = cap[0]
+    ex.prompt_length = given
+    ex.text = prompt
+    ex.decoder_text = tokenizer.decode(sequence[given:], skip_special_tokens=True)
     cap.extra["generation"] = {
-        "max_new_tokens": int(max_new_tokens), "num_generated": dims.num_generated,
+        "max_new_tokens": int(max_new_tokens), "num_generated": len(sequence) - given,
         "do_sample": bool(do_sample), "seed": seed, "use_cache": bool(kwargs.get("use_cache", True)),
-        "prompt_length": example.prompt_length,
-        "last_row": "one extra forward step feeds the last generated token",
+        "prompt_length": given,
+        "last_row": "the teacher-forced pass over the final sequence feeds the last generated token",
     }
     return cap
 
@@ -141,8 +166,8 @@ def _check_arguments(model: Any, prompt: Any, max_new_tokens: Any, dtype: str, k
     for name in ("num_beams", "num_return_sequences"):
         if int(kwargs.get(name) or 1) > 1:
             raise ValueError(f"{name}={kwargs[name]} is not supported: beam search and several return "
-                             "sequences reorder the steps' attention; use greedy decoding or do_sample=True "
-                             "and call once per sequence")
+                             "sequences give more than the one sequence captured; use greedy decoding or "
+                             "do_sample=True and call once per sequence")
 
 
 def _encode(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, enc_dec: bool) -> dict:
@@ -173,7 +198,9 @@ def _generate_kwargs(model, tokenizer, max_new_tokens, do_sample, extra) -> dict
 
 
 # --- running ----------------------------------------------------------------------------
-def _run_generate(model: Any, inputs: dict, seed: int | None, hidden: bool, kwargs: dict):
+def _run_generate(model: Any, inputs: dict, seed: int | None, kwargs: dict) -> list[int]:
+    """The token ids ``generate`` writes (prompt included for decoder-only models), with the
+    model's own attention, in eval mode and without gradients; no attention is asked for."""
     import contextlib
 
     import torch
@@ -182,85 +209,26 @@ def _run_generate(model: Any, inputs: dict, seed: int | None, hidden: bool, kwar
     if seed is not None:
         cuda = [d.index or 0 for d in {p.device for p in model.parameters()} if d.type == "cuda"]
         fork = torch.random.fork_rng(devices=cuda)
-    with fork:
+    own = getattr(model.config, "_attn_implementation", None) or "eager"
+    with fork, inspection_mode(model, implementation=own):  # no switch: eval and no_grad only
         if seed is not None:
             torch.manual_seed(int(seed))
-        return model.generate(**inputs, **kwargs, output_attentions=True, output_hidden_states=hidden,
-                              return_dict_in_generate=True)
+        out = model.generate(**inputs, **kwargs, output_attentions=False, output_hidden_states=False,
+                             return_dict_in_generate=True)
+    return [int(t) for t in out.sequences[0].tolist()]
 
 
-def _cache_of(out: Any) -> Any:
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else getattr(out, "past_key_values", None)
+def _given_decoder_tokens(generate_kwargs: dict) -> int:
+    """Decoder tokens of an encoder-decoder that were given, not generated (the start token,
+    or the ``decoder_input_ids`` passed to ``generate``)."""
+    given = generate_kwargs.get("decoder_input_ids")
+    return 1 if given is None else int(given.shape[-1])
 
 
-def _stitched(model, steps, final, ends, what, width=None):
-    """Stitch one kind of attention from the generate steps plus the final step."""
-    maps = [step_maps(s, model, what) for s in steps] + [step_maps(final, model, what)]
-    return stitch_rows(maps, ends, width)
-
-
-def _stitched_states(steps, final, ends):
-    states = [step_states(s) for s in steps] + [step_states(final)]
-    return stitch_rows(states, ends, states[0].shape[-1])
-
-
-def _decoder_example(model, tokenizer, inputs, out, hidden):
-    sequence = out.sequences[:1]
-    total, prompt_len = int(sequence.shape[1]), int(inputs["input_ids"].shape[1])
-    last = final_step(model, sequence, _cache_of(out), hidden)
-    ends = [int(a[0].shape[-1]) for a in out.attentions] + [total]
-    att = _stitched(model, out.attentions, last.attentions, ends, "attentions")
-    ex = _tokens_example(tokenizer, sequence[0].tolist())
-    ex.attentions = att
-    if hidden:
-        ex.hidden_states = _stitched_states(out.hidden_states, last.hidden_states, ends)
-    ex.prompt_length = prompt_len
-    dims = types.SimpleNamespace(num_layers=att.shape[0], num_heads=att.shape[1], num_decoder_layers=None,
-                                 num_generated=total - prompt_len)
-    return ex, dims
-
-
-def _encoder_decoder_example(model, tokenizer, inputs, out, hidden):
-    sequence = out.sequences[:1]
-    total, generated = int(sequence.shape[1]), len(out.decoder_attentions)
-    last = final_step(model, sequence, _cache_of(out), hidden, encoder_inputs=inputs)
-    ex = _tokens_example(tokenizer, inputs["input_ids"][0].tolist())
-    ex.attentions = step_maps(out.encoder_attentions, model, "encoder attentions")
-    if hidden:
-        ex.hidden_states = step_states(out.encoder_hidden_states)
-    ends = [int(a[0].shape[-1]) for a in out.decoder_attentions] + [total]
-    ex.decoder_attentions = _stitched(model, out.decoder_attentions, last.decoder_attentions, ends,
-                                      "decoder attentions")
-    ex.cross_attentions = _stitched(model, out.cross_attentions, last.cross_attentions, ends,
-                                    "cross attentions", len(ex.tokens))
-    if hidden:
-        ex.decoder_hidden_states = _stitched_states(out.decoder_hidden_states, last.decoder_hidden_states, ends)
-    ids = sequence[0].tolist()
-    byte_level = is_byte_level(tokenizer)
-    ex.decoder_tokens = tokenizer.convert_ids_to_tokens(ids)
-    ex.decoder_display_tokens = display_tokens(ex.decoder_tokens, byte_level=byte_level)
-    ex.decoder_special_mask = special_mask(ids, tokenizer)
-    ex.prompt_length = total - generated
-    dims = types.SimpleNamespace(num_layers=ex.attentions.shape[0], num_heads=ex.attentions.shape[1],
-                                 num_decoder_layers=ex.decoder_attentions.shape[0], num_generated=generated)
-    return ex, dims
-
-
-def _tokens_example(tokenizer: Any, ids: list[int]) -> Example:
-    tokens = tokenizer.convert_ids_to_tokens(ids)
-    return Example(tokens=tokens, display_tokens=display_tokens(tokens, byte_level=is_byte_level(tokenizer)),
-                   special_mask=special_mask(ids, tokenizer))
-
-
-def _finish(ex: Example, dtype: np.dtype, prompt: str, tokenizer: Any, out: Any) -> None:
-    """Cast the maps to the storage dtype and fill the text fields."""
-    for name in ("attentions", "hidden_states", "decoder_attentions", "cross_attentions",
-                 "decoder_hidden_states"):
-        value = getattr(ex, name)
-        if value is not None:
-            setattr(ex, name, np.ascontiguousarray(value, dtype=dtype))
-    ids = out.sequences[0].tolist()
-    start = ex.prompt_length
-    ex.text = prompt
-    ex.decoder_text = tokenizer.decode(ids[start:], skip_special_tokens=True)
+def _check_queries_fit(queries: Any, total: int, generated: int) -> None:
+    """Resolve ``queries`` against the final sequence (shorter than the longest possible on EOS)."""
+    try:
+        resolve_queries(queries, total)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"{exc}: generation stopped after {generated} new token(s), so the final sequence "
+                        f"has {total} tokens; use queries='last' or positions from the end") from None
