@@ -155,3 +155,21 @@ def test_the_layer_check_sees_an_upward_import(tmp_path):
                                       "    from attnviz.capture import Capture\n"
                                       "def f():\n    from .extraction import streaming\n")
     assert _upward_imports(root) == ["attnviz.modeling:5 imports attnviz.extraction (modeling is below extraction)"]
+
+
+def test_the_entry_points_type_models_and_tokenizers():
+    """Models are ``ModelLike`` (a PreTrainedModel or its folder), never ``Any``; tokenizers ``Tokenizer``."""
+    import attnviz.metrics
+    import attnviz.notebook
+    from attnviz.modeling import ModelLike, Tokenizer
+
+    entry_points = [attnviz.extract, attnviz.metrics.dataset_stats, attnviz.metrics.logit_lens,
+                    attnviz.metrics.head_importance, attnviz.metrics.pruning_curve, attnviz.finetune,
+                    attnviz.finetune_seeds, attnviz.extract_dataset, attnviz.extract_generation]
+    for fn in entry_points:
+        assert fn.__annotations__["model"] == "ModelLike", fn.__qualname__
+        if "tokenizer" in fn.__annotations__:
+            assert fn.__annotations__["tokenizer"] == "Tokenizer", fn.__qualname__
+    assert attnviz.compare.__annotations__["before"] == "ModelLike | Capture"
+    assert attnviz.notebook.neuron_view.__annotations__["model"] == "PreTrainedModel"
+    assert "PreTrainedModel" in str(ModelLike) and "PreTrainedTokenizerBase" in str(Tokenizer)

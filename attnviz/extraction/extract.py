@@ -21,7 +21,7 @@ __all__ = ["capture_from", "check_selection", "extract", "extract_ids"]
 
 import os
 import warnings
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -51,6 +51,9 @@ from attnviz.modeling import (
     model_name,
     resolve_model,
 )
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 # Old import locations (``from attnviz.extract import tokenize_texts``) keep working.
 _model_dims = model_dims
@@ -182,8 +185,6 @@ def extract(
         run = BatchRunner(model, tokenizer, keep_layers, keep_heads, hidden_states, dtype, side, pad_id,
                           streaming=streaming, **options)
         examples: list[Example | None] = [None] * len(texts)
-        if streaming:
-            register_streaming()
         with inspection_mode(model, implementation=STREAMING if streaming else "eager"):
             for batch, shard in _progress(plan(), progress):
                 items = [encoded[i] for i in batch]
@@ -209,8 +210,8 @@ def extract(
 
 
 def extract_ids(
-    model: Any,
-    tokenizer: Any,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
     items: Sequence[dict],
     targets: Sequence[Sequence[int]] | None = None,
     *,
@@ -285,6 +286,7 @@ def check_selection(model: Any, layers: Any, heads: Any, queries: Any, reduce_he
 
 def _streaming_or_eager(run_all: Any, stacklevel: int) -> Any:
     """``run_all(streaming=True)``; where the model's attention bypasses the interface, eager with a warning."""
+    register_streaming()
     try:
         return run_all(streaming=True)
     except (AttentionUnavailableError, StreamingUnavailable) as exc:

@@ -40,7 +40,7 @@ from attnviz.capture import Capture
 from attnviz.extraction.batching import DTYPES
 from attnviz.extraction.extract import check_selection, extract_ids
 from attnviz.extraction.streaming import resolve_queries
-from attnviz.modeling import input_device, inspection_mode, max_positions, resolve_model
+from attnviz.modeling import ModelLike, Tokenizer, input_device, inspection_mode, max_positions, resolve_model
 
 # generate() arguments that extract_generation sets itself.
 RESERVED = ("output_attentions", "output_hidden_states", "return_dict_in_generate", "input_ids",
@@ -48,8 +48,8 @@ RESERVED = ("output_attentions", "output_hidden_states", "return_dict_in_generat
 
 
 def extract_generation(
-    model: Any,
-    tokenizer: Any = None,
+    model: ModelLike,
+    tokenizer: Tokenizer = None,
     prompt: str = "",
     *,
     max_new_tokens: int = 20,
@@ -131,7 +131,7 @@ def extract_generation(
     ex = cap[0]
     ex.prompt_length = given
     ex.text = prompt
-    ex.decoder_text = tokenizer.decode(sequence[given:], skip_special_tokens=True)
+    ex.decoder_text = str(tokenizer.decode(sequence[given:], skip_special_tokens=True))
     cap.extra["generation"] = {
         "max_new_tokens": int(max_new_tokens), "num_generated": len(sequence) - given,
         "do_sample": bool(do_sample), "seed": seed, "use_cache": bool(kwargs.get("use_cache", True)),
