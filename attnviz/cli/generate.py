@@ -18,6 +18,7 @@ from pathlib import Path
 
 from attnviz.atomic import atomic_write_text
 from attnviz.cli.common import (
+    add_selection_args,
     check_layer_head,
     check_output_dir,
     positive_int,
@@ -26,8 +27,10 @@ from attnviz.cli.common import (
 from attnviz.modeling import load_model
 
 HELP = "generate text and plot the attention while writing it"
-EXAMPLE = ('example:\n  attnviz generate --model ./my-gpt2 --prompt "Once upon a time" '
-           '--max-new-tokens 20 --out gen --layer 1 --head 3')
+EXAMPLE = ('examples:\n  attnviz generate --model ./my-gpt2 --prompt "Once upon a time" '
+           '--max-new-tokens 20 --out gen --layer 1 --head 3\n'
+           '  attnviz generate --model ./my-llama --prompt-file long.txt --out gen --layers 0 --queries last\n'
+           '    (a long prompt: only layer 0, only the last row of each map is computed and kept)')
 
 NO_MODEL = ("attnviz generate needs --model: the default model (the packaged all-MiniLM-L6-v2) is an "
             "encoder and cannot generate text. Pass --model PATH, a local folder with a decoder "
@@ -38,15 +41,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the flags of ``attnviz generate``."""
     p.add_argument("--model", metavar="PATH", default=None,
                    help="local folder of a model that can generate (required: the default MiniLM cannot)")
-    p.add_argument("--prompt", required=True, help="the text to continue")
+    prompt = p.add_mutually_exclusive_group(required=True)
+    prompt.add_argument("--prompt", help="the text to continue")
+    prompt.add_argument("--prompt-file", metavar="FILE", help="read the prompt from a UTF-8 text file (long prompts)")
     p.add_argument("--max-new-tokens", type=positive_int, default=20, metavar="N", help="tokens to generate (default 20)")
     p.add_argument("--min-new-tokens", type=positive_int, default=None, metavar="N",
                    help="generate at least N tokens (do not stop on end-of-text before)")
     p.add_argument("--sample", action="store_true", help="sample instead of greedy decoding")
     p.add_argument("--seed", type=int, default=None, help="seed for --sample")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
-    p.add_argument("--layer", type=int, default=0, help="layer of the single-head figure (default 0)")
-    p.add_argument("--head", type=int, default=0, help="head of the single-head figure (default 0)")
+    p.add_argument("--layer", type=int, default=None, help="layer of the single-head figure (default: the first kept)")
+    p.add_argument("--head", type=int, default=None, help="head of the single-head figure (default: the first kept)")
+    add_selection_args(p, sources=False)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,27 +63,51 @@ def run(args: argparse.Namespace) -> int:
     if args.model is None:
         raise ValueError(NO_MODEL)
     out = check_output_dir(args.out)
+    prompt = _prompt(args)
+    layer, head = _figure_head(args)
     model, tok = load_model(args.model)
     enc_dec = bool(getattr(model.config, "is_encoder_decoder", False))
-    check_layer_head(model, layer=args.layer, head=args.head, kind="decoder" if enc_dec else "self")
+    check_layer_head(model, layer=layer, head=head, layers=args.layers, heads=args.heads,
+                     kind="decoder" if enc_dec else "self")
     kwargs = {} if args.min_new_tokens is None else {"min_new_tokens": args.min_new_tokens}
-    cap = extract_generation(model, tok, args.prompt, max_new_tokens=args.max_new_tokens,
-                             do_sample=args.sample, seed=args.seed, **kwargs)
+    cap = extract_generation(model, tok, prompt, max_new_tokens=args.max_new_tokens,
+                             do_sample=args.sample, seed=args.seed, layers=args.layers, heads=args.heads,
+                             queries=args.queries, **kwargs)
     kind = "decoder" if cap.is_encoder_decoder else "self"
-    cap.layer_position(args.layer, kind=kind)  # a clear error before any figure is drawn
-    cap.head_position(args.head)
+    cap.layer_position(layer, kind=kind)  # a clear error before any figure is drawn
+    cap.head_position(head)
     ex = cap[0]
     from attnviz.atomic import atomic_outputs
 
     with atomic_outputs(out) as tmp:  # all files or none: moved into --out only when complete
-        written = [atomic_write_text(tmp / "generated.txt", f"{args.prompt}\n---\n{ex.decoder_text}\n"),
+        written = [atomic_write_text(tmp / "generated.txt", f"{prompt}\n---\n{ex.decoder_text}\n"),
                    cap.save(tmp / "capture.safetensors")]
-        written += _figures(cap, tmp, kind, args.layer, args.head)
+        written += _figures(cap, tmp, kind, layer, head)
     written = [out / Path(p).relative_to(tmp) for p in written]
     print(f"generated {cap.extra['generation']['num_generated']} token(s): {ex.decoder_text}")
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def _prompt(args: argparse.Namespace) -> str:
+    if args.prompt is not None:
+        return args.prompt
+    path = Path(args.prompt_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"--prompt-file {path} does not exist: pass a UTF-8 text file with the prompt")
+    return path.read_text(encoding="utf-8")
+
+
+def _figure_head(args: argparse.Namespace) -> tuple[int, int]:
+    """The layer and head of the single-head figure: --layer/--head, else the first kept ones."""
+    layer = args.layer if args.layer is not None else (args.layers[0] if args.layers else 0)
+    head = args.head if args.head is not None else (args.heads[0] if args.heads else 0)
+    for flag, value, kept in (("--layer", layer, args.layers), ("--head", head, args.heads)):
+        if kept and value not in kept:
+            raise ValueError(f"{flag} {value} is not among the kept {flag}s {kept}: "
+                             f"add it to {flag}s or pick one of them")
+    return layer, head
 
 
 def _figures(cap, out, kind: str, layer: int, head: int) -> list:

@@ -70,3 +70,28 @@ def test_max_new_tokens_below_one_is_a_usage_error(gpt2_path, tmp_path, capsys):
               "--max-new-tokens", "0"])
     assert exit_.value.code == 2 and "at least 1" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_layers_heads_and_queries_keep_only_what_is_asked(gpt2_path, tmp_path, capsys):
+    full_out, part_out = tmp_path / "full", tmp_path / "part"
+    common = ["generate", "--model", str(gpt2_path), "--max-new-tokens", "3", "--min-new-tokens", "3"]
+    assert main(common + ["--prompt", "the cat sat", "--out", str(full_out)]) == 0
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("the cat sat", encoding="utf-8")
+    assert main(common + ["--prompt-file", str(prompt), "--out", str(part_out),
+                          "--layers", "1", "--heads", "2,3", "--queries", "last"]) == 0
+    assert {"grid.png", "head_L1_H2.png"} <= {p.name for p in part_out.iterdir()}  # first kept layer/head
+    full, part = attnviz.load(full_out / "capture.safetensors"), attnviz.load(part_out / "capture.safetensors")
+    assert part.layers == [1] and part.heads == [2, 3] and part[0].tokens == full[0].tokens
+    last = len(full[0].tokens) - 1
+    assert part[0].query_positions == [last]
+    np.testing.assert_allclose(part[0].attentions[0], full[0].attentions[1, 2:4, [last]].transpose(1, 0, 2),
+                               atol=1e-6)
+
+
+def test_a_figure_head_outside_the_kept_ones_fails_before_the_model_runs(gpt2_path, tmp_path, capsys):
+    code = main(["generate", "--model", str(gpt2_path), "--prompt", "hi", "--out", str(tmp_path / "o"),
+                 "--layers", "1", "--layer", "0"])
+    assert code != 0
+    assert "--layer 0 is not among the kept --layers [1]" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
