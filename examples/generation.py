@@ -1,4 +1,4 @@
-"""Attention during generation: the maps of generate() stitched into one full map per head.
+"""Attention during generation: one full map per head over the prompt and the generated tokens.
 
 Run:  python examples/generation.py --model GPT2_OR_T5_FOLDER [--out DIR] [--prompt TEXT]
 (The packaged MiniLM is an encoder and cannot generate: pass a decoder or encoder-decoder folder.)
