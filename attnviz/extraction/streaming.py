@@ -39,7 +39,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from attnviz.capture import KINDS
-from attnviz.families import CROSS_NAMES  # module names of cross-attention, one per family
+from attnviz.families import CROSS_NAMES, model_dims  # cross-attention module names; layer and head counts
 
 NAME = "attnviz"
 BLOCK_BYTES = 32 * 2**20  # upper bound on one block of float32 scores (batch x head x rows x keys)
@@ -275,10 +275,10 @@ def _module_site(name: str, module: Any) -> tuple[str, int] | None:
 
 
 def _config_heads(cfg: Any) -> int:
-    for name in ("num_attention_heads", "n_head", "num_heads", "encoder_attention_heads", "n_heads"):
-        if isinstance(getattr(cfg, name, None), int):
-            return getattr(cfg, name)
-    raise ValueError("the model's config names no number of attention heads: pass num_heads=")
+    heads = model_dims(cfg)["heads"]
+    if heads is None:
+        raise ValueError("the model's config names no number of attention heads: pass num_heads=")
+    return heads
 
 
 def _eager_function(module: Any):
