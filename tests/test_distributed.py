@@ -29,20 +29,37 @@ def assert_same(a, b, tol=1e-6):
 
 
 @pytest.fixture(scope="module")
-def ray_local():
-    """One local Ray with 2 CPUs for the module (started once: about 10 s)."""
+def ray_local(tmp_path_factory):
+    """One local Ray with 2 CPUs for the module.
+
+    Every Ray process (its agents, Ray Data's helper actors, each worker) imports jsonschema,
+    which imports ``rfc3987_syntax`` where it is installed (jupyter-events asks for it); that
+    module builds Earley parsers on import: about 2 s of CPU in each of some 20 processes. Ray's
+    processes here see a PYTHONPATH on which it fails to import, as jsonschema allows (it then
+    skips checking the "iri" formats, which Ray does not use); this process keeps it.
+    """
     pytest.importorskip("ray.data")
     import ray
 
     from attnviz.distributed import start_ray
 
+    hidden = tmp_path_factory.mktemp("ray-path")
+    (hidden / "rfc3987_syntax.py").write_text('raise ImportError("left out of the test\'s Ray processes")\n')
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(hidden), *([saved] if saved else [])])
     if ray.is_initialized():
         ray.shutdown()
     try:
-        start_ray(num_cpus=2, include_dashboard=False)
-    except Exception:  # Ray gives its raylet 30 s to start: on an overloaded machine, once more
-        ray.shutdown()
-        start_ray(num_cpus=2, include_dashboard=False)
+        try:
+            start_ray(num_cpus=2, include_dashboard=False)
+        except Exception:  # Ray gives its raylet 30 s to start: on an overloaded machine, once more
+            ray.shutdown()
+            start_ray(num_cpus=2, include_dashboard=False)
+    finally:  # Ray's processes have their environment; later subprocesses get the usual one
+        if saved is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = saved
     yield ray
     ray.shutdown()
 
