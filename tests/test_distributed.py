@@ -116,7 +116,7 @@ def test_ray_equals_local_on_minilm_from_a_ray_dataset(ray_local, minilm_path):
 
     texts = TEXTS[:48]
     local = dataset_stats(*load_model(minilm_path), texts, batch_size=2, progress=False)
-    ds = ray_local.data.from_items([{"text": t} for t in texts])
+    ds = ray_local.data.from_items([{"text": t} for t in texts], override_num_blocks=2)  # not one block per row
     got = dataset_stats(minilm_path, None, ds, batch_size=2, progress=False, engine="ray", num_workers=2)
     assert_same(local, got)
     assert got.model_name == str(minilm_path)
@@ -168,7 +168,7 @@ def test_ray_equals_local_on_tiny_bert_when_a_worker_is_killed_and_nothing_count
 
     from attnviz.metrics import register_metric, unregister_metric
 
-    texts = TEXTS * 2
+    texts = TEXTS  # 8 chunks of 16 texts: the kill lands after the first, 7 are left
     path = _parquet(tmp_path / "texts.parquet", texts)
     register_metric("last_token", _last_token, "(1/n) sum_i A[i, n-1]", overwrite=True)  # must reach the workers
     request.addfinalizer(lambda: unregister_metric("last_token"))
