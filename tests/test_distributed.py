@@ -37,6 +37,10 @@ def ray_local(tmp_path_factory):
     module builds Earley parsers on import: about 2 s of CPU in each of some 20 processes. Ray's
     processes here see a PYTHONPATH on which it fails to import, as jsonschema allows (it then
     skips checking the "iri" formats, which Ray does not use); this process keeps it.
+
+    Ray starts its workers at nice 15: on a machine busy with other work (tests run in
+    parallel, say) they get a few percent of a core and every run waits minutes; here they run
+    at the priority of this process (``worker_niceness=0``).
     """
     pytest.importorskip("ray.data")
     import ray
@@ -50,11 +54,12 @@ def ray_local(tmp_path_factory):
     if ray.is_initialized():
         ray.shutdown()
     try:
+        options = dict(num_cpus=2, include_dashboard=False, _system_config={"worker_niceness": 0})
         try:
-            start_ray(num_cpus=2, include_dashboard=False)
+            start_ray(**options)
         except Exception:  # Ray gives its raylet 30 s to start: on an overloaded machine, once more
             ray.shutdown()
-            start_ray(num_cpus=2, include_dashboard=False)
+            start_ray(**options)
     finally:  # Ray's processes have their environment; later subprocesses get the usual one
         if saved is None:
             del os.environ["PYTHONPATH"]
