@@ -132,20 +132,18 @@ def write_padded(weights: Any, session: Any, site: tuple[str, int], module: Any,
     eager weights (the mask's minimum); rows of padding hold what eager attention gives them.
     The same one-time check against the family's eager function, on the first example's real rows.
 
-    Example:
+    Example (what :func:`attnviz.metrics.dataset_stats` does; ``got`` keeps the weights here):
         >>> import torch
-        >>> from attnviz.testing import tiny_model
-        >>> from attnviz.modeling import inspection_mode
-        >>> from attnviz.extraction.streaming import NAME, Rows, Session
-        >>> model, tok = tiny_model("llama")
-        >>> ids = torch.tensor([tok("the cat sat")["input_ids"]])
-        >>> n, got = ids.shape[1], []
-        >>> session = Session(model, layers=None, heads=None, on_layer=lambda site, w: got.append(w))
-        >>> session.begin_batch({"self": [Rows(torch.arange(n), 0, n, every_row=True)]})
-        >>> with inspection_mode(model, implementation=NAME), session.active():
-        ...     _ = model(input_ids=ids)             # each layer's weights handed over, then dropped
-        >>> len(got), bool(abs(got[0].sum(-1) - 1).max() < 1e-5)
-        (2, True)
+        >>> from attnviz import extraction, modeling, testing
+        >>> got = []
+        >>> model, tok = testing.tiny_model("gpt2")
+        >>> ids = torch.tensor([tok("the cat sat on the mat")["input_ids"][:3]])
+        >>> s = extraction.streaming.Session(model, layers=[0], heads=None, on_layer=lambda site, w: got.append(w))
+        >>> s.begin_batch({"self": [extraction.streaming.Rows(torch.arange(3), 0, 3, every_row=True)]})
+        >>> with modeling.inspection_mode(model, implementation="attnviz"), s.active():
+        ...     _ = model(input_ids=ids)
+        >>> len(got), tuple(got[0].shape), bool(abs(got[0].sum(-1) - 1).max() < 1e-5)
+        (1, (1, 4, 3, 3), True)
     """
     import torch
 
