@@ -24,7 +24,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["CHECK_ROWS", "TOLERANCE", "eligible", "layer_output", "write_weights"]
+__all__ = ["CHECK_ROWS", "TOLERANCE", "eligible", "layer_output", "padded_output", "write_padded", "write_weights"]
 
 from typing import Any
 
@@ -96,9 +96,7 @@ def write_weights(session: Any, site: tuple[str, int], module: Any, query: Any, 
     import torch
 
     kind, layer = site
-    groups = query.shape[1] // key.shape[1]
-    keys = key.repeat_interleave(groups, dim=1) if groups > 1 else key
-    scale = float(scaling) if scaling is not None else query.shape[-1] ** -0.5
+    keys, scale = _keys_and_scale(query, key, scaling)
     position = session.kept_layers(kind).index(layer)
     signature = _signature(module, kwargs)
     for b, r in enumerate(session.rows[kind]):
@@ -123,6 +121,68 @@ def write_weights(session: Any, site: tuple[str, int], module: Any, query: Any, 
                 if not _CHECKED[signature]:
                     return False
     return True
+
+
+def write_padded(weights: Any, session: Any, site: tuple[str, int], module: Any, query: Any, key: Any,
+                 scaling: float | None, kwargs: dict, block_mask: Any, eager_block: Any) -> bool:
+    """The whole batch's weights of this layer in place in ``weights`` (batch, head, query, key); as above.
+
+    For a session with ``on_layer``, which wants the padded weights: one batched product over
+    every example, row and head (no loop over examples). Padded keys come out exactly 0, as in
+    eager weights (the mask's minimum); rows of padding hold what eager attention gives them.
+    The same one-time check against the family's eager function, on the first example's real rows.
+
+    Example (what :func:`attnviz.metrics.dataset_stats` does; ``got`` keeps the weights here):
+        >>> import torch
+        >>> from attnviz import extraction, modeling, testing
+        >>> got = []
+        >>> model, tok = testing.tiny_model("gpt2")
+        >>> ids = torch.tensor([tok("the cat sat on the mat")["input_ids"][:3]])
+        >>> s = extraction.streaming.Session(model, layers=[0], heads=None, on_layer=lambda site, w: got.append(w))
+        >>> s.begin_batch({"self": [extraction.streaming.Rows(torch.arange(3), 0, 3, every_row=True)]})
+        >>> with modeling.inspection_mode(model, implementation="attnviz"), s.active():
+        ...     _ = model(input_ids=ids)
+        >>> len(got), tuple(got[0].shape), bool(abs(got[0].sum(-1) - 1).max() < 1e-5)
+        (1, (1, 4, 3, 3), True)
+    """
+    import torch
+
+    keys, scale = _keys_and_scale(query, key, scaling)
+    torch.matmul(query, keys.transpose(-1, -2), out=weights)
+    weights.mul_(scale)
+    add = block_mask(slice(None), torch.arange(query.shape[2], device=query.device))
+    if add is not None:
+        weights.add_(add)
+    torch.softmax(weights, dim=-1, out=weights)
+    signature = _signature(module, kwargs)
+    if signature not in _CHECKED:
+        r = session.rows[site[0]][0]
+        probe = r.rows[:CHECK_ROWS]
+        _CHECKED[signature] = _agrees(eager_block(slice(0, 1), probe), weights[0][:, probe, r.start:r.stop], r)
+    return _CHECKED[signature]
+
+
+def padded_output(weights: Any, value: Any) -> Any:
+    """The layer's attention output (batch, query, head, head_dim) from :func:`write_padded`'s weights.
+
+    Example:
+        >>> import torch
+        >>> padded_output(torch.full((1, 2, 2, 2), 0.5), torch.arange(8.0).reshape(1, 2, 2, 2))[0, 0]
+        tensor([[1., 2.],
+                [5., 6.]])
+    """
+    import torch
+
+    groups = weights.shape[1] // value.shape[1]
+    values = value.repeat_interleave(groups, dim=1) if groups > 1 else value
+    return torch.matmul(weights, values).transpose(1, 2).contiguous()
+
+
+def _keys_and_scale(query: Any, key: Any, scaling: float | None) -> tuple[Any, float]:
+    """Keys repeated to the query heads (grouped-query attention), and the scaling of the scores."""
+    groups = query.shape[1] // key.shape[1]
+    keys = key.repeat_interleave(groups, dim=1) if groups > 1 else key
+    return keys, float(scaling) if scaling is not None else query.shape[-1] ** -0.5
 
 
 def _agrees(eager_weights: Any, ours: Any, rows: Any) -> bool:

@@ -162,7 +162,9 @@ class Session:
         dtype: storage dtype of the kept maps.
         on_layer: instead of keeping maps, call ``on_layer((kind, layer), weights)`` with each kept
             layer's padded float32 (batch, head, query, key) weights as soon as they are computed,
-            then drop them (used by :func:`attnviz.metrics.dataset_stats`: one layer at a time).
+            then drop them (used by :func:`attnviz.metrics.dataset_stats`: one layer at a time). With
+            every row of every example in ``begin_batch`` and a plain scaled-dot-product family, the
+            whole batch's weights are computed in place (:func:`.direct.write_padded`); else by eager blocks.
 
     Example:
         >>> from attnviz.testing import tiny_model
@@ -205,6 +207,8 @@ class Session:
         self.rows, self.out, self.seen = rows, {}, set()
         dtype = getattr(torch, self.np_dtype.name)
         for kind, per_example in rows.items():
+            if self.on_layer is not None:  # the weights go to on_layer, one layer at a time
+                continue
             n_layers = len(self.kept_layers(kind))
             # allocated by torch: numpy asks the kernel for huge pages on large arrays, and on a busy
             # machine the compaction that triggers made the first write of the maps ~25% slower overall
@@ -308,10 +312,15 @@ def attention_forward(module: Any, query: Any, key: Any, value: Any, attention_m
     if session is None or site is None:
         return _layer_output(module, query, key, value, attention_mask, dropout, scaling, kwargs), None
     session.calls += 1
+    full = session.heads is None and session.reduce is None and all(r.every_row for r in session.rows[site[0]])
     if session.on_layer is not None:
+        if full and session.rows[site[0]]:
+            out = _direct_to_callback(session, site, module, query, key, value, attention_mask, dropout, scaling,
+                                      kwargs)
+            if out is not None:
+                return out, None
         return _eager_to_callback(session, site, module, query, key, value, attention_mask, dropout, scaling,
                                   kwargs), None
-    full = session.heads is None and session.reduce is None and all(r.every_row for r in session.rows[site[0]])
     if full:
         if _direct(session, site, module, query, key, value, attention_mask, dropout, scaling, kwargs):
             from attnviz.extraction.direct import layer_output
@@ -350,22 +359,42 @@ def _eager_output(module, query, key, value, mask, dropout, scaling, kwargs, on_
     return out
 
 
-def _direct(session, site, module, query, key, value, mask, dropout, scaling, kwargs) -> bool:
-    """Every row and head kept, plain scaled dot product: weights computed in place (see :mod:`.direct`)."""
+def _direct(session, site, module, query, key, value, mask, dropout, scaling, kwargs, padded=None) -> bool:
+    """Every row and head kept, plain scaled dot product: weights computed in place (see :mod:`.direct`).
+
+    Into the session's kept arrays, or into ``padded`` (batch, head, query, key) when given.
+    """
     from attnviz.extraction import direct
 
     if not direct.eligible(module, query, kwargs, dropout, session.np_dtype.name):
         return False
     tq, tk = query.shape[2], key.shape[2]
-    done = direct.write_weights(
-        session, site, module, query, key, mask, scaling, kwargs,
-        block_mask=lambda batch, rows: _block_mask(module, mask, batch, rows, query, tq, tk, kwargs),
-        chunks=_chunks,
-        eager_block=lambda batch, rows: _eager_call(module, query, key, value, mask, dropout, scaling, kwargs,
-                                                    batch, rows)[1])
+    hooks = {"block_mask": lambda batch, rows: _block_mask(module, mask, batch, rows, query, tq, tk, kwargs),
+             "eager_block": lambda batch, rows: _eager_call(module, query, key, value, mask, dropout, scaling,
+                                                            kwargs, batch, rows)[1]}
+    if padded is not None:
+        done = direct.write_padded(padded, session, site, module, query, key, scaling, kwargs, **hooks)
+    else:
+        done = direct.write_weights(session, site, module, query, key, mask, scaling, kwargs, chunks=_chunks,
+                                    **hooks)
     if done:
         session.seen.add(site)
     return done
+
+
+def _direct_to_callback(session, site, module, query, key, value, mask, dropout, scaling, kwargs):
+    """:func:`_direct` for ``on_layer``: the padded weights of the whole batch, then the output; None if not eligible."""
+    import torch
+
+    weights = torch.empty((query.shape[0], query.shape[1], query.shape[2], key.shape[2]), dtype=torch.float32,
+                          device=query.device)
+    if not _direct(session, site, module, query, key, value, mask, dropout, scaling, kwargs, padded=weights):
+        return None
+    from attnviz.extraction.direct import padded_output
+
+    out = padded_output(weights, value)
+    session.on_layer(site, weights)
+    return out
 
 
 def _eager_all_rows(session, site, module, query, key, value, mask, dropout, scaling, kwargs):

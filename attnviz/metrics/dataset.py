@@ -6,7 +6,9 @@ model in batches under :func:`~attnviz.modeling.inspection_mode`, and each batch
 attention maps are reduced on the spot by the vectorised kernel
 (:mod:`attnviz.metrics.kernel`) into running means and standard deviations
 (:mod:`attnviz.metrics.online`). No attention map outlives its batch, so memory does
-not grow with the number of texts.
+not grow with the number of texts. Each layer's weights are computed in place where the
+family's attention is plain scaled dot product (:mod:`attnviz.extraction.direct`), else
+with its eager function.
 
 Example:
     >>> from attnviz.testing import tiny_model
@@ -23,12 +25,13 @@ import warnings
 from typing import Any, Iterable
 
 import numpy as np
+import torch
 
 from attnviz.distributed import check_engine, ray_dataset_stats
 from attnviz.extraction.batching import BatchRunner, StreamingUnavailable
 from attnviz.extraction.inputs import check_vocabulary, padding_side_for, tokenize_texts
 from attnviz.extraction.streaming import NAME as STREAMING
-from attnviz.extraction.streaming import Session
+from attnviz.extraction.streaming import Rows, Session
 from attnviz.extraction.streaming import register as register_streaming
 from attnviz.extraction.tokens import display_token, is_byte_level
 from attnviz.metrics.definitions import check_metrics
@@ -184,12 +187,12 @@ class _Stream:
         assert self.tb is not None, "a batch's token roles are set before its forward pass"
         self.layer_values[site[1]] = batch_values(weights[:, None], self.tb, self.metrics)
 
-    def _streamed_values(self, inputs: dict) -> dict:
+    def _streamed_values(self, inputs: dict, rows: list[Rows]) -> dict:
         """One forward pass; each layer's statistics computed as soon as its weights exist."""
         self.layer_values = {}
         session = self.session
         assert session is not None, "streamed values need a streaming session"
-        session.begin_batch({"self": []})
+        session.begin_batch({"self": rows})  # every row of every example: the in-place weights where eligible
         with session.active():
             self.model(**inputs, return_dict=True)
         missing = session.missing()
@@ -213,7 +216,9 @@ class _Stream:
         values = None
         if self.session is not None:
             try:
-                values = self._streamed_values(inputs)
+                values = self._streamed_values(inputs, [Rows(torch.arange(s, s + len(it["input_ids"])), s,
+                                                             s + len(it["input_ids"]), every_row=True)
+                                                        for s, it in zip(starts, items)])
             except StreamingUnavailable as exc:
                 if self.accs is not None:
                     raise

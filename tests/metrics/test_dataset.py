@@ -71,6 +71,7 @@ def test_generator_is_read_lazily_and_maps_exist_one_layer_at_a_time(tiny_bert, 
         return real_values(att, tb, metrics)
 
     monkeypatch.setattr(dataset_module, "batch_values", spy)
+    in_place = _count_in_place(monkeypatch)
     handle = model.register_forward_hook(hook, with_kwargs=True)
     try:
         stats = dataset_stats(model, tok, texts(), batch_size=4, progress=False)
@@ -81,6 +82,7 @@ def test_generator_is_read_lazily_and_maps_exist_one_layer_at_a_time(tiny_bert, 
     assert state["lead"] <= 4 * WINDOW_BATCHES  # never more than one window of texts read ahead
     assert set(state["returned"]) == {None}  # the model never returned every layer's maps
     assert state["layers_per_call"] == {1} and len(state["maps"]) == 2 * 50  # one layer at a time
+    assert len(in_place) == 2 * 50  # ... each computed in place
     assert all(ref() is None for ref in state["maps"])  # every layer's maps were freed
     assert all(v.shape == (2, 4) for v in [*stats.values.values(), *stats.std.values()])
 
@@ -144,6 +146,64 @@ def test_encoder_decoder_gives_its_encoder_self_attention(tiny_t5):
     texts = TEXTS[:4]
     expected = head_stats(attnviz.extract(model, tok, texts, decoder_texts=["x"] * 4), metrics=["cls", "entropy"])
     assert_same(expected, dataset_stats(model, tok, texts, metrics=["cls", "entropy"], progress=False))
+
+
+def _count_in_place(monkeypatch) -> list:
+    """Count the layers whose padded weights the in-place path (direct.write_padded) computed."""
+    from attnviz.extraction import direct
+
+    calls: list = []
+    real = direct.write_padded
+    monkeypatch.setattr(direct, "write_padded", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    return calls
+
+
+def _eager_blocks_stats(model, tok, monkeypatch, **kwargs):
+    """dataset_stats through the family's eager blocks only (the path before the in-place weights)."""
+    from attnviz.extraction import streaming
+
+    with monkeypatch.context() as m:
+        m.setattr(streaming, "_direct_to_callback", lambda *a, **k: None)
+        return dataset_stats(model, tok, TEXTS, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["bert", "gpt2", "llama", "bart"])
+def test_plain_families_take_the_in_place_path_with_the_same_statistics(kind, monkeypatch):
+    from attnviz.extraction import direct
+    from attnviz.testing import tiny_model
+
+    model, tok = tiny_model(kind)
+    monkeypatch.setattr(direct, "_CHECKED", {})
+    calls = _count_in_place(monkeypatch)
+    got = dataset_stats(model, tok, TEXTS, batch_size=5, progress=False)  # 3 batches, padded
+    layers = model.config.num_hidden_layers if kind != "bart" else model.config.encoder_layers
+    assert calls == [("self", layer) for _ in range(3) for layer in range(layers)]  # every layer, every batch
+    assert list(direct._CHECKED.values()) == [True]  # checked once against the family's eager function
+    assert_same(_eager_blocks_stats(model, tok, monkeypatch, batch_size=5), got, tol=1e-6)
+
+
+def test_a_class_that_fails_its_check_keeps_the_eager_blocks(monkeypatch):
+    from attnviz.extraction import direct
+    from attnviz.testing import tiny_model
+
+    model, tok = tiny_model("llama")
+    monkeypatch.setattr(direct, "_CHECKED", {})
+    monkeypatch.setattr(direct, "TOLERANCE", -1.0)  # no formula can pass: the check must refuse it
+    calls = _count_in_place(monkeypatch)
+    got = dataset_stats(model, tok, TEXTS, batch_size=5, progress=False, metrics=["cls", "entropy"])
+    assert calls == [("self", 0)] and list(direct._CHECKED.values()) == [False]  # tried once, then eager
+    assert_same(_eager_blocks_stats(model, tok, monkeypatch, batch_size=5, metrics=["cls", "entropy"]), got, tol=0)
+
+
+@pytest.mark.parametrize("kind", ["gemma2", "t5"])
+def test_soft_capping_and_position_bias_keep_the_eager_blocks(kind, monkeypatch):
+    from attnviz.testing import tiny_model
+
+    model, tok = tiny_model(kind)
+    calls = _count_in_place(monkeypatch)
+    got = dataset_stats(model, tok, TEXTS, batch_size=5, progress=False, metrics=["cls", "entropy"])
+    assert calls == []
+    assert_same(_eager_blocks_stats(model, tok, monkeypatch, batch_size=5, metrics=["cls", "entropy"]), got, tol=0)
 
 
 @pytest.mark.slow
