@@ -173,16 +173,18 @@ def padded_output(weights: Any, value: Any) -> Any:
     """
     import torch
 
-    groups = weights.shape[1] // value.shape[1]
-    values = value.repeat_interleave(groups, dim=1) if groups > 1 else value
-    return torch.matmul(weights, values).transpose(1, 2).contiguous()
+    return torch.matmul(weights, _per_query_head(value, weights.shape[1])).transpose(1, 2).contiguous()
 
 
 def _keys_and_scale(query: Any, key: Any, scaling: float | None) -> tuple[Any, float]:
     """Keys repeated to the query heads (grouped-query attention), and the scaling of the scores."""
-    groups = query.shape[1] // key.shape[1]
-    keys = key.repeat_interleave(groups, dim=1) if groups > 1 else key
-    return keys, float(scaling) if scaling is not None else query.shape[-1] ** -0.5
+    return _per_query_head(key, query.shape[1]), float(scaling) if scaling is not None else query.shape[-1] ** -0.5
+
+
+def _per_query_head(kv: Any, query_heads: int) -> Any:
+    """Key or value heads (batch, kv head, key, dim) repeated to the query heads (grouped-query attention)."""
+    groups = query_heads // kv.shape[1]
+    return kv.repeat_interleave(groups, dim=1) if groups > 1 else kv
 
 
 def _agrees(eager_weights: Any, ours: Any, rows: Any) -> bool:
@@ -212,8 +214,7 @@ def layer_output(session: Any, site: tuple[str, int], query: Any, value: Any) ->
     import torch
 
     kind, layer = site
-    groups = query.shape[1] // value.shape[1]
-    values = value.repeat_interleave(groups, dim=1) if groups > 1 else value
+    values = _per_query_head(value, query.shape[1])
     position = session.kept_layers(kind).index(layer)
     out = query.new_zeros(query.shape[:3] + values.shape[-1:])  # (batch, head, query, head_dim)
     for b, r in enumerate(session.rows[kind]):

@@ -32,7 +32,6 @@ from attnviz.extraction.batching import BatchRunner, StreamingUnavailable
 from attnviz.extraction.inputs import check_vocabulary, padding_side_for, tokenize_texts
 from attnviz.extraction.streaming import NAME as STREAMING
 from attnviz.extraction.streaming import Rows, Session
-from attnviz.extraction.streaming import register as register_streaming
 from attnviz.extraction.tokens import display_token, is_byte_level
 from attnviz.metrics.definitions import check_metrics
 from attnviz.metrics.kernel import TokenBatch, batch_values, token_batch
@@ -139,9 +138,9 @@ class _Stream:
         self.mode = contextlib.ExitStack()
         self.session: Session | None = None
         try:  # layer by layer under attnviz's attention function; else every layer at once
-            register_streaming()
+            session = Session(model, layers=None, heads=None, on_layer=self._on_layer)  # registers STREAMING
             self.mode.enter_context(inspection_mode(model, implementation=STREAMING))
-            self.session = Session(model, layers=None, heads=None, on_layer=self._on_layer)
+            self.session = session
         except AttentionUnavailableError as exc:
             self._fall_back(exc)
         self.layer_values: dict[int, dict] = {}
