@@ -17,9 +17,6 @@ Example:
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.util
-import sys
 from typing import Any
 
 from attnviz._version import __version__  # noqa: E402
@@ -34,8 +31,8 @@ _LAZY = {
     "metrics": ("attnviz.metrics", None),
     "notebook": ("attnviz.notebook", None),
     "data": ("attnviz.data", None),
-    "save_figure": ("attnviz.plot.style", "save_figure"),
-    "paper_theme": ("attnviz.plot.style", "paper_theme"),
+    "save_figure": ("attnviz.plot.export", "save_figure"),
+    "paper_theme": ("attnviz.plot.theme", "paper_theme"),
     "finetune": ("attnviz.training", "finetune"),
     "finetune_seeds": ("attnviz.training", "finetune_seeds"),
     "trajectory": ("attnviz.comparison.noise", "trajectory"),
@@ -47,58 +44,6 @@ _LAZY = {
     "store": ("attnviz.store", None),
     "extract_dataset": ("attnviz.distributed", "extract_dataset"),
 }
-
-# Where modules used to live (attnviz/<old>.py) -> where they live now. The old paths stay
-# importable: ``import attnviz.streaming`` gives the very module object
-# ``attnviz.extraction.streaming``, so monkeypatching either patches both.
-MOVED = {
-    "extract": "attnviz.extraction.extract",
-    "batching": "attnviz.extraction.batching",
-    "streaming": "attnviz.extraction.streaming",
-    "inputs": "attnviz.extraction.inputs",
-    "tokens": "attnviz.extraction.tokens",
-    "generate": "attnviz.extraction.generate",
-    "comparison_stats": "attnviz.comparison.stats",
-    "comparison_noise": "attnviz.comparison.noise",
-    "finetuning": "attnviz.training.finetuning",
-    "training_loop": "attnviz.training.loop",
-    "training_trainer": "attnviz.training.trainer",
-    "training_setup": "attnviz.training.setup",
-    "training_result": "attnviz.training.result",
-}
-
-
-class _MovedLoader(importlib.abc.Loader):
-    """Loads an old path by importing the new module and handing back that same object."""
-
-    def __init__(self, target: str) -> None:
-        self.target = target
-
-    def create_module(self, spec: Any) -> Any:
-        return importlib.import_module(self.target)
-
-    def exec_module(self, module: Any) -> None:
-        pass  # the real module ran when it was imported
-
-
-class _MovedFinder(importlib.abc.MetaPathFinder):
-    """Resolves ``attnviz.<old>`` to its new home on first import (nothing heavy at ``import attnviz``)."""
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        prefix, _, child = fullname.partition(".")
-        if prefix != "attnviz" or child not in MOVED:
-            return None
-        return importlib.util.spec_from_loader(fullname, _MovedLoader(MOVED[child]))
-
-
-if not any(isinstance(f, _MovedFinder) for f in sys.meta_path):
-    sys.meta_path.insert(0, _MovedFinder())
-# Modules already imported by now are aliased at once, so ``import attnviz.extract`` never
-# replaces the ``attnviz.extract`` function with the module.
-for _old, _new in MOVED.items():
-    if _new in sys.modules:
-        sys.modules.setdefault(f"attnviz.{_old}", sys.modules[_new])
-del _old, _new
 
 __all__ = [
     "AttentionUnavailableError",
@@ -115,8 +60,6 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in MOVED:  # ``attnviz.streaming`` without importing it first, as before the move
-        return importlib.import_module(f"attnviz.{name}")
     if name not in _LAZY:
         raise AttributeError(f"module 'attnviz' has no attribute {name!r}")
     module_name, attribute = _LAZY[name]

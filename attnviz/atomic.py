@@ -19,7 +19,7 @@ Example (a write that fails midway leaves nothing):
 from __future__ import annotations
 
 __all__ = ["ResultIO", "atomic_folder", "atomic_outputs", "atomic_path", "atomic_write_text", "clean_stale",
-           "deprecated_alias", "frame"]
+           "frame"]
 
 import contextlib
 import os
@@ -405,27 +405,3 @@ def frame(rows: list[dict], owner: str = "this result"):
         raise ImportError(f"{owner}.to_frame needs pandas: pip install 'attnviz[pandas]' "
                           "(or use records()/to_dict(), which need nothing)") from exc
     return pd.DataFrame.from_records(rows)
-
-
-def deprecated_alias(new: str, old: str):
-    """A method ``old`` that warns (DeprecationWarning) and calls ``new``.
-
-    Example:
-        >>> import warnings
-        >>> class A:
-        ...     def to_frame(self): return 1
-        ...     to_dataframe = deprecated_alias("to_frame", "to_dataframe")
-        >>> with warnings.catch_warnings(record=True) as w:
-        ...     warnings.simplefilter("always"); A().to_dataframe(), w[0].category.__name__
-        (1, 'DeprecationWarning')
-    """
-    import functools
-    import warnings
-
-    def method(self, *args, **kwargs):
-        warnings.warn(f"{type(self).__name__}.{old}() is deprecated: use {new}()", DeprecationWarning, stacklevel=2)
-        return getattr(self, new)(*args, **kwargs)
-
-    method.__name__ = old
-    method.__doc__ = f"Deprecated: use :meth:`{new}`."
-    return functools.wraps(method)(method)

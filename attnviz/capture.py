@@ -25,7 +25,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["KINDS", "Capture", "Example", "Kind", "check_kind", "load"]
+__all__ = ["ATTENTION_KINDS", "Capture", "Example", "Kind", "check_kind", "load"]
 
 import dataclasses
 import datetime as _dt
@@ -44,7 +44,7 @@ FORMAT_VERSION = 1
 #: An attention kind: a model's (encoder) self-attention, its decoder self-attention, or the
 #: decoder's cross-attention over the encoder. "encoder" is accepted as another name for "self".
 Kind = Literal["self", "decoder", "cross"]
-KINDS: tuple[Kind, ...] = ("self", "decoder", "cross")
+ATTENTION_KINDS: tuple[Kind, ...] = ("self", "decoder", "cross")
 
 
 def check_kind(kind: Any) -> Kind:
@@ -56,7 +56,7 @@ def check_kind(kind: Any) -> Kind:
     """
     if kind == "encoder":
         return "self"
-    if not isinstance(kind, str) or kind not in KINDS:
+    if not isinstance(kind, str) or kind not in ATTENTION_KINDS:
         raise ValueError(f"unknown attention kind {kind!r}: use 'self' (or 'encoder'), 'decoder' or 'cross'")
     return kind  # type: ignore[return-value]
 
@@ -315,7 +315,7 @@ class Capture(ResultIO):
         kept = self.kind_layers(kind)
         if layer not in kept:
             raise ValueError(
-                f"layer {layer} is not in this capture (kept layers: {_ranges(kept)}); "
+                f"layer {layer} is not in this capture (kept layers: {format_ranges(kept)}); "
                 "pick one of those, or extract again with layers= including it"
             )
         return kept.index(layer)
@@ -340,12 +340,12 @@ class Capture(ResultIO):
         """
         if self.reduce_heads is not None:
             raise ValueError(
-                f"this capture holds the {self.reduce_heads} over heads {_ranges(self.heads)} "
+                f"this capture holds the {self.reduce_heads} over heads {format_ranges(self.heads)} "
                 f"(reduce_heads={self.reduce_heads!r}), not head {head}: plot it with head={self.reduce_heads!r}, "
                 "or extract again without reduce_heads")
         if head not in self.heads:
             raise ValueError(
-                f"head {head} is not in this capture (kept heads: {_ranges(self.heads)}); "
+                f"head {head} is not in this capture (kept heads: {format_ranges(self.heads)}); "
                 "pick one of those, or extract again with heads= including it"
             )
         return self.heads.index(head)
@@ -713,4 +713,3 @@ def format_ranges(values: Sequence[int]) -> str:
     return ", ".join(parts)
 
 
-_ranges = format_ranges  # the old private name

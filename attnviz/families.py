@@ -20,7 +20,7 @@ Adding a model family (checklist):
    Print the module names of a small random model (``AutoModel.from_config``) to read off
    the paths: ``layers_path`` is relative to ``model.base_model``, ``attention``,
    ``attention_output``, ``query``, ``key`` and ``attention_norm`` to one layer.
-2. If attnviz.testing should build it, add it to ``KINDS`` or ``LLM_KINDS`` there (a tiny
+2. If attnviz.testing should build it, add it to ``TINY_FAMILIES`` or ``TINY_LLM_FAMILIES`` there (a tiny
    config in ``tiny_config``/``_llm_config``); otherwise ``tests/test_families.py`` builds
    one from the config class (add its config keywords to ``EXTRA_CONFIG`` there if the
    defaults do not build).

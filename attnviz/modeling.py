@@ -302,7 +302,7 @@ def inspection_mode(model: PreTrainedModel, implementation: str = "eager") -> It
     """Eval mode, an attention implementation that yields weights, and no gradients; all restored after.
 
     ``implementation`` is ``"eager"`` (every layer's weights via ``output_attentions``) or
-    ``"attnviz"`` (:mod:`attnviz.streaming`: weights only where a session keeps them; the
+    ``"attnviz"`` (:mod:`attnviz.extraction.streaming`: weights only where a session keeps them; the
     caller registers it first with :func:`attnviz.extraction.streaming.register`).
     Raises :class:`AttentionUnavailableError` with the fix when the model cannot be switched.
 

@@ -19,10 +19,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-KINDS = ("bert", "distilbert", "roberta", "gpt2", "bart", "t5")
+TINY_FAMILIES = ("bert", "distilbert", "roberta", "gpt2", "bart", "t5")
 # Decoder LLM families (random weights, byte-level BPE tokenizer): grouped-query attention,
 # sliding windows (Mistral, Gemma-2: 4 tokens, shorter than the test texts), soft-capping (Gemma-2).
-LLM_KINDS = ("llama", "qwen2", "mistral", "gemma2", "phi3", "gpt_neox")
+TINY_LLM_FAMILIES = ("llama", "qwen2", "mistral", "gemma2", "phi3", "gpt_neox")
 
 CORPUS = [
     "The cat sat on the mat and looked at the dog.",
@@ -60,7 +60,7 @@ def _backend(family: str):
             special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
         tok.decoder = decoders.WordPiece()
         return tok
-    if family in LLM_KINDS:
+    if family in TINY_LLM_FAMILIES:
         return _backend("gpt2")
     if family in ("gpt2", "roberta", "bart"):
         specials = ["<|endoftext|>"] if family == "gpt2" else ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
@@ -87,7 +87,7 @@ def _backend(family: str):
         tok.post_processor = processors.TemplateProcessing(
             single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", eos)])
         return tok
-    raise ValueError(f"unknown tiny model family {family!r}: use one of {', '.join(KINDS)}")
+    raise ValueError(f"unknown tiny model family {family!r}: use one of {', '.join(TINY_FAMILIES)}")
 
 
 _SPECIALS = {
@@ -104,21 +104,8 @@ _LLM_CLASSES = {"llama": "Llama", "qwen2": "Qwen2", "mistral": "Mistral", "gemma
                 "gpt_neox": "GPTNeoX"}
 
 
-def _family(family: str | None, options: dict, default: str = "bert") -> str:
-    """The model family, also from the deprecated ``kind=`` keyword (popped from ``options``)."""
-    if "kind" in options:
-        import warnings
-
-        warnings.warn("the kind= keyword of attnviz.testing is deprecated: pass the model family "
-                      "(e.g. tiny_model('gpt2') or family='gpt2'); 'kind' names attention kinds elsewhere",
-                      DeprecationWarning, stacklevel=3)
-        old = options.pop("kind")
-        family = old if family is None else family
-    return default if family is None else family
-
-
-def tiny_tokenizer(family: str | None = None, **deprecated: Any):
-    """A small fast tokenizer of ``family`` (one of KINDS or LLM_KINDS), trained in memory.
+def tiny_tokenizer(family: str = "bert"):
+    """A small fast tokenizer of ``family`` (one of TINY_FAMILIES or TINY_LLM_FAMILIES), trained in memory.
 
     Example:
         >>> tok = tiny_tokenizer("bert")
@@ -127,14 +114,11 @@ def tiny_tokenizer(family: str | None = None, **deprecated: Any):
     """
     from transformers import PreTrainedTokenizerFast
 
-    family = _family(family, deprecated)
-    if deprecated:
-        raise TypeError(f"tiny_tokenizer() got unexpected keyword arguments {sorted(deprecated)}")
     backend = _backend(family).__class__.from_str(_backend(family).to_str())
     names = ["input_ids", "attention_mask"]
     if family == "bert":
         names.insert(1, "token_type_ids")
-    specials = _SPECIALS["gpt2"] if family in LLM_KINDS else _SPECIALS[family]
+    specials = _SPECIALS["gpt2"] if family in TINY_LLM_FAMILIES else _SPECIALS[family]
     tok = PreTrainedTokenizerFast(tokenizer_object=backend, model_input_names=names,
                                   model_max_length=64, **specials)
     return tok
@@ -176,10 +160,10 @@ def tiny_config(family: str, tokenizer: Any, **overrides: Any):
             vocab_size=vocab, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_decoder_layers=2,
             num_heads=4, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
             decoder_start_token_id=tokenizer.pad_token_id)
-    elif family in LLM_KINDS:
+    elif family in TINY_LLM_FAMILIES:
         cfg = _llm_config(family, vocab, tokenizer)
     else:
-        raise ValueError(f"unknown tiny model family {family!r}: use one of {', '.join(KINDS + LLM_KINDS)}")
+        raise ValueError(f"unknown tiny model family {family!r}: use one of {', '.join(TINY_FAMILIES + TINY_LLM_FAMILIES)}")
     for key, value in overrides.items():
         setattr(cfg, key, value)
     return cfg
@@ -222,11 +206,11 @@ for _name, _prefix in _LLM_CLASSES.items():
     _HEAD_CLASSES["lm"][_name] = f"{_prefix}ForCausalLM"
 
 
-def tiny_model(family: str | None = None, *, head: str | None = None, seed: int = 0,
+def tiny_model(family: str = "bert", *, head: str | None = None, seed: int = 0,
                attn_implementation: str = "sdpa", **config_overrides: Any):
     """A tiny random model of ``family`` (default "bert") and its tokenizer: ``(model, tokenizer)``, in eval mode.
 
-    ``family`` is one of KINDS or LLM_KINDS (the old keyword ``kind=`` still works, deprecated).
+    ``family`` is one of TINY_FAMILIES or TINY_LLM_FAMILIES.
 
     ``head`` is None (bare model), ``"lm"`` or ``"sequence-classification"`` (2 labels).
     The model is loaded with ``attn_implementation="sdpa"`` by default, as transformers 5
@@ -240,7 +224,6 @@ def tiny_model(family: str | None = None, *, head: str | None = None, seed: int 
     import torch
     import transformers as tf
 
-    family = _family(family, config_overrides)
     if head not in _HEAD_CLASSES or family not in _HEAD_CLASSES[head]:
         raise ValueError(f"no tiny {family!r} model with head {head!r}; heads: "
                          f"{[h for h in _HEAD_CLASSES if family in _HEAD_CLASSES[h]]}")

@@ -133,7 +133,7 @@ def finetuning(m: MiniLM, out: Path) -> None:
 
 def importance(m: MiniLM, out: Path) -> None:
     """MiniLM fine-tuned on the reviews with two seeds: which heads matter, which changed beyond seed noise."""
-    from attnviz.comparison_noise import trajectory
+    from attnviz.comparison.noise import trajectory
     from attnviz.data import load_reviews
     from attnviz.metrics import head_importance, pruning_curve
     from attnviz.plot import importance as figures

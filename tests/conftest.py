@@ -72,7 +72,7 @@ def bert_capture(tiny_bert, texts):
     """A Capture of the three texts from the tiny BERT."""
     import attnviz
 
-    return attnviz.extract(*tiny_bert, texts)
+    return attnviz.extract(tiny_bert[0], texts, tokenizer=tiny_bert[1])
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +80,7 @@ def gpt2_capture(tiny_gpt2, texts):
     """A Capture of the three texts from the tiny GPT-2."""
     import attnviz
 
-    return attnviz.extract(*tiny_gpt2, texts)
+    return attnviz.extract(tiny_gpt2[0], texts, tokenizer=tiny_gpt2[1])
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +88,7 @@ def t5_capture(tiny_t5, texts):
     """A Capture of the three texts from the tiny T5, with decoder and cross attention."""
     import attnviz
 
-    return attnviz.extract(*tiny_t5, texts, decoder_texts=["le chat", "bonjour", "un renard"])
+    return attnviz.extract(tiny_t5[0], texts, decoder_texts=["le chat", "bonjour", "un renard"], tokenizer=tiny_t5[1])
 
 
 @pytest.fixture(scope="session")

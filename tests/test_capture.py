@@ -59,9 +59,9 @@ def test_example_attention_kinds(t5_capture, bert_capture):
 
 
 def test_one_attention_kind_concept(t5_capture, bert_capture):
-    from attnviz.capture import KINDS, check_kind
+    from attnviz.capture import ATTENTION_KINDS, check_kind
 
-    assert KINDS == ("self", "decoder", "cross") and check_kind("encoder") == "self"
+    assert ATTENTION_KINDS == ("self", "decoder", "cross") and check_kind("encoder") == "self"
     with pytest.raises(ValueError, match="unknown attention kind 'sideways'"):
         check_kind("sideways")
     cap = Capture([], layers=[0, 2], heads=[0], decoder_layers=[1], num_decoder_layers=2)

@@ -101,8 +101,6 @@ def test_ranking_and_tables(pair):
     text = comp.summary(top=3)
     assert text.count("\n| ") >= len(comp.layers) + 3 and f"| 1 | {top['layer']} | {top['head']} |" in text
     assert len(comp.to_frame()) == comp.cosine.size
-    with pytest.deprecated_call():
-        assert len(comp.to_dataframe()) == comp.cosine.size
     assert "Comparison(" in repr(comp)
 
 
@@ -163,8 +161,8 @@ def test_bad_plot_and_metric_names(bert_capture):
     comp = attnviz.compare(bert_capture, bert_capture)
     with pytest.raises(ValueError, match="view='grid'"):
         comp.plot("grid")
-    with pytest.warns(DeprecationWarning, match="view="):
-        assert len(comp.plot(kind="layers").axes) == len(comp.plot(view="layers").axes)
+    with pytest.raises(AttributeError, match="kind"):
+        comp.plot(kind="layers")  # no longer a name of view=: it reaches matplotlib, which refuses it
     with pytest.raises(ValueError, match="unknown metric"):
         comp.metric("bleu")
     assert isinstance(comp, Comparison)

@@ -92,13 +92,13 @@ def test_merge_of_partials_equals_one_pass_in_any_grouping():
 def test_without_ray_one_line_names_the_extra(monkeypatch, tiny_bert):
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(ImportError) as info:
-        dataset_stats(*tiny_bert, ["a text"], engine="ray", progress=False)
+        dataset_stats(tiny_bert[0], ["a text"], engine="ray", progress=False, tokenizer=tiny_bert[1])
     assert str(info.value) == "engine='ray' needs Ray: pip install 'attnviz[ray]' (it installs ray[data])"
 
 
 def test_an_unknown_engine_names_the_choices(tiny_bert):
     with pytest.raises(ValueError, match="'local'.*'ray'"):
-        dataset_stats(*tiny_bert, ["a text"], engine="spark", progress=False)
+        dataset_stats(tiny_bert[0], ["a text"], engine="spark", progress=False, tokenizer=tiny_bert[1])
 
 
 def _parquet(path, texts):
@@ -111,8 +111,8 @@ def _parquet(path, texts):
 
 def test_a_parquet_file_gives_the_statistics_of_its_texts(tiny_bert, tmp_path):
     path = _parquet(tmp_path / "texts.parquet", TEXTS)
-    local = dataset_stats(*tiny_bert, TEXTS, batch_size=2, progress=False)
-    assert_same(local, dataset_stats(*tiny_bert, path, text_column="body", batch_size=2, progress=False))
+    local = dataset_stats(tiny_bert[0], TEXTS, batch_size=2, progress=False, tokenizer=tiny_bert[1])
+    assert_same(local, dataset_stats(tiny_bert[0], path, text_column="body", batch_size=2, progress=False, tokenizer=tiny_bert[1]))
 
 
 @pytest.mark.slow
@@ -177,7 +177,7 @@ def test_ray_equals_local_on_tiny_bert_when_a_worker_is_killed_and_nothing_count
     path = _parquet(tmp_path / "texts.parquet", texts)
     register_metric("last_token", _last_token, "(1/n) sum_i A[i, n-1]", overwrite=True)  # must reach the workers
     request.addfinalizer(lambda: unregister_metric("last_token"))
-    local = dataset_stats(*tiny_bert, texts, batch_size=1, progress=False)
+    local = dataset_stats(tiny_bert[0], texts, batch_size=1, progress=False, tokenizer=tiny_bert[1])
     assert "last_token" in local.metrics and "induction" in local.metrics
     state = {"killed": None, "after": 0}
 
@@ -193,8 +193,8 @@ def test_ray_equals_local_on_tiny_bert_when_a_worker_is_killed_and_nothing_count
             return super().update(n)
 
     monkeypatch.setattr(tqdm.auto, "tqdm", KillingBar)
-    got = dataset_stats(*tiny_bert, path, text_column="body", batch_size=1, progress=False, engine="ray",
-                        num_workers=2)
+    got = dataset_stats(tiny_bert[0], path, text_column="body", batch_size=1, progress=False, engine="ray",
+                        num_workers=2, tokenizer=tiny_bert[1])
     assert state["killed"] and state["after"] > 0  # killed in the middle of the run
     assert_same(local, got)
     assert got.num_examples == len(texts) and got.extra["engine"]["workers"] == 2

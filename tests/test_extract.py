@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import attnviz
-from attnviz.batching import BatchRunner, StreamingUnavailable
+from attnviz.extraction.batching import BatchRunner, StreamingUnavailable
 from attnviz.modeling import AttentionUnavailableError
 from attnviz.testing import save_tiny_model, tiny_model
 
@@ -69,7 +69,7 @@ def test_encoder_decoder_from_label_ids(tiny_t5):
 
 def test_encoder_decoder_without_decoder_input_is_an_error(tiny_bart):
     with pytest.raises(ValueError, match="decoder_texts="):
-        attnviz.extract(*tiny_bart, "the cat")
+        attnviz.extract(tiny_bart[0], "the cat", tokenizer=tiny_bart[1])
 
 
 def _bert_recompute(model, hidden: np.ndarray, layer: int) -> np.ndarray:
@@ -177,7 +177,7 @@ def test_text_longer_than_model_maximum_is_truncated_to_it(tiny_bert):
 
 
 def test_layer_and_head_subsets_equal_slices_of_the_full_capture(tiny_gpt2, gpt2_capture, texts):
-    sub = attnviz.extract(*tiny_gpt2, texts, layers=[1], heads=[0, 3])
+    sub = attnviz.extract(tiny_gpt2[0], texts, layers=[1], heads=[0, 3], tokenizer=tiny_gpt2[1])
     assert sub.layers == [1] and sub.heads == [0, 3]
     # within float rounding (the contract: 1e-6): a full capture computes plain scaled dot-product
     # weights in place, a subset with the family's eager function
@@ -186,7 +186,7 @@ def test_layer_and_head_subsets_equal_slices_of_the_full_capture(tiny_gpt2, gpt2
 
 
 def test_float16_storage_and_no_hidden_states(tiny_bert, bert_capture, texts):
-    cap = attnviz.extract(*tiny_bert, texts, dtype="float16", hidden_states=False)
+    cap = attnviz.extract(tiny_bert[0], texts, dtype="float16", hidden_states=False, tokenizer=tiny_bert[1])
     assert cap[0].attentions.dtype == np.float16 and cap[0].hidden_states is None
     np.testing.assert_allclose(cap[0].attentions, bert_capture[0].attentions, atol=1e-3)
 
@@ -231,9 +231,9 @@ def test_display_tokens_and_offsets(tiny_gpt2):
 # --- bad input ---------------------------------------------------------------------------
 def test_empty_inputs_are_errors(tiny_bert):
     with pytest.raises(ValueError, match="empty string"):
-        attnviz.extract(*tiny_bert, "   ")
+        attnviz.extract(tiny_bert[0], "   ", tokenizer=tiny_bert[1])
     with pytest.raises(ValueError, match="texts is empty"):
-        attnviz.extract(*tiny_bert, [])
+        attnviz.extract(tiny_bert[0], [], tokenizer=tiny_bert[1])
 
 
 def test_missing_model_path_is_an_error():
@@ -253,7 +253,7 @@ def test_tokenizer_of_another_model_is_an_error():
                                                 ("dtype", "int8", "dtype"), ("batch_size", 0, "batch_size")])
 def test_bad_options_are_errors(tiny_bert, option, value, match):
     with pytest.raises(ValueError, match=match):
-        attnviz.extract(*tiny_bert, "the cat", **{option: value})
+        attnviz.extract(tiny_bert[0], "the cat", **{option: value}, tokenizer=tiny_bert[1])
 
 
 def test_model_that_cannot_switch_to_eager_is_an_error(monkeypatch):

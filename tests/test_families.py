@@ -27,9 +27,9 @@ from attnviz.families import (
 )
 from attnviz.metrics.importance import output_projections
 from attnviz.notebook.neuron import query_key_vectors, supports
-from attnviz.testing import KINDS, LLM_KINDS, tiny_model
+from attnviz.testing import TINY_FAMILIES, TINY_LLM_FAMILIES, tiny_model
 
-TESTING = KINDS + LLM_KINDS
+TESTING = TINY_FAMILIES + TINY_LLM_FAMILIES
 #: Config keywords, beyond the common small sizes, for families built from their config class.
 EXTRA_CONFIG: dict[str, dict] = {"mt5": {"num_decoder_layers": 2}, "xmod": {"default_language": "en_XX"}}
 PARTS = tuple(LAYER_PART_NAMES)
@@ -188,7 +188,5 @@ def test_derived_name_lists_start_with_the_table():
     assert "self_attn.out_proj" in LAYER_PART_NAMES["attention_output"]  # OPT, beyond the table
 
 
-def test_tiny_model_takes_a_family_and_the_old_kind_keyword_with_a_warning():
-    with pytest.warns(DeprecationWarning, match="kind= keyword"):
-        old, _ = tiny_model(kind="gpt2")
-    assert old.config.model_type == tiny_model(family="gpt2")[0].config.model_type == "gpt2"
+def test_tiny_model_takes_a_family():
+    assert tiny_model(family="gpt2")[0].config.model_type == tiny_model("gpt2")[0].config.model_type == "gpt2"

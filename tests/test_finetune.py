@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import attnviz
-from attnviz.finetuning import AttentionCaptureCallback, FinetuneResult
 from attnviz.testing import save_tiny_model, tiny_model
+from attnviz.training.finetuning import AttentionCaptureCallback, FinetuneResult
 
 FAST = dict(epochs=2, batch_size=8, max_length=16, disable_tqdm=True)
 
@@ -80,7 +80,7 @@ def test_early_stopping(tiny_path, small_data, tmp_path, method):
 def test_callback_with_users_own_trainer(tiny_path, small_data, tmp_path):
     from transformers import Trainer, TrainingArguments
 
-    from attnviz.training_setup import classifier_for, data_collator, tokenize_splits
+    from attnviz.training.setup import classifier_for, data_collator, tokenize_splits
 
     model, tok = classifier_for(str(tiny_path), None, ["neg", "pos"])
     ds = tokenize_splits(datasets.DatasetDict({"train": small_data}), tok, max_length=16)
@@ -137,7 +137,7 @@ def test_bad_data_and_model(tiny_path, tmp_path):
 
 
 def test_attnviz_finetune_is_the_function_after_submodule_import():
-    import attnviz.finetuning as module
+    import attnviz.training.finetuning as module
 
     assert attnviz.finetune is module.finetune
     assert attnviz.FinetuneResult is FinetuneResult

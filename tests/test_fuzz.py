@@ -326,14 +326,14 @@ def bert():
 def bert_cap(bert):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return attnviz.extract(*bert, ["the cat sat on the mat", "a dog"])
+        return attnviz.extract(bert[0], ["the cat sat on the mat", "a dog"], tokenizer=bert[1])
 
 
 @pytest.fixture(scope="module")
 def heads_cap(bert):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return attnviz.extract(*bert, ["the cat sat on the mat", "a dog"], heads=[0])
+        return attnviz.extract(bert[0], ["the cat sat on the mat", "a dog"], heads=[0], tokenizer=bert[1])
 
 
 anything = st.sampled_from([None, 0, -1, 1, 2, 5, 2.5, "0", "", "x", b"x", True, [], [0], [-1], [9], [0, 1],

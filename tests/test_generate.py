@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import attnviz
+from attnviz.extraction.generate import extract_generation
 from attnviz.extraction.streaming import query_spec_json, resolve_queries
-from attnviz.generate import extract_generation
 from attnviz.modeling import inspection_mode
 from attnviz.testing import save_tiny_model, tiny_model
 
@@ -230,7 +230,7 @@ def test_bad_selection_fails_before_generating(tiny_gpt2, options, message, monk
 
 def test_queries_are_refused_for_encoder_decoder_models(tiny_t5):
     with pytest.raises(ValueError, match="not supported for encoder-decoder"):
-        extract_generation(*tiny_t5, PROMPT, max_new_tokens=2, queries="last")
+        extract_generation(tiny_t5[0], PROMPT, max_new_tokens=2, queries="last", tokenizer=tiny_t5[1])
 
 
 @pytest.fixture(params=["gpt2", "t5", "bart"])
@@ -353,13 +353,13 @@ def test_encoder_only_model_is_refused(head):
 @pytest.mark.parametrize("prompt", ["", "   "])
 def test_empty_prompt_is_refused(tiny_gpt2, prompt):
     with pytest.raises(ValueError, match="prompt is empty"):
-        extract_generation(*tiny_gpt2, prompt)
+        extract_generation(tiny_gpt2[0], prompt, tokenizer=tiny_gpt2[1])
 
 
 @pytest.mark.parametrize("value", [0, -3, 2.5, True])
 def test_bad_max_new_tokens_is_refused(tiny_gpt2, value):
     with pytest.raises(ValueError, match="max_new_tokens must be a positive int"):
-        extract_generation(*tiny_gpt2, PROMPT, max_new_tokens=value)
+        extract_generation(tiny_gpt2[0], PROMPT, max_new_tokens=value, tokenizer=tiny_gpt2[1])
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -370,9 +370,9 @@ def test_bad_max_new_tokens_is_refused(tiny_gpt2, value):
 ])
 def test_other_bad_arguments_name_the_fix(tiny_gpt2, kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
-        extract_generation(*tiny_gpt2, PROMPT, **kwargs)
+        extract_generation(tiny_gpt2[0], PROMPT, **kwargs, tokenizer=tiny_gpt2[1])
 
 
 def test_several_prompts_are_refused(tiny_gpt2):
     with pytest.raises(TypeError, match="once per prompt"):
-        extract_generation(*tiny_gpt2, ["a", "b"])
+        extract_generation(tiny_gpt2[0], ["a", "b"], tokenizer=tiny_gpt2[1])

@@ -24,7 +24,7 @@ def gpt2_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cap(tiny_bert):
-    return attnviz.extract(*tiny_bert, ["the cat sat", "a dog ran"])
+    return attnviz.extract(tiny_bert[0], ["the cat sat", "a dog ran"], tokenizer=tiny_bert[1])
 
 
 # --- outputs made of several files -------------------------------------------------------
@@ -155,18 +155,18 @@ def test_model_names_in_figure_titles_are_literal(cap):
 ])
 def test_extract_argument_checks(tiny_bert, kwargs, error, words):
     with pytest.raises(error, match=words.replace("(", r"\(")):
-        attnviz.extract(*tiny_bert, "the cat", **kwargs)
+        attnviz.extract(tiny_bert[0], "the cat", **kwargs, tokenizer=tiny_bert[1])
 
 
 def test_extract_refuses_non_models_and_bytes(tiny_bert):
     with pytest.raises(TypeError, match="not a transformers model"):
         attnviz.extract(None, "hi", tokenizer=tiny_bert[1])
     with pytest.raises(TypeError, match="texts is bytes"):
-        attnviz.extract(*tiny_bert, b"the cat")
+        attnviz.extract(tiny_bert[0], b"the cat", tokenizer=tiny_bert[1])
     with pytest.raises(TypeError, match="not a transformers model"):
         attnviz.extract(b"the cat")
     with pytest.raises(TypeError, match="pass a string or a list"):
-        attnviz.extract(*tiny_bert, None)
+        attnviz.extract(tiny_bert[0], None, tokenizer=tiny_bert[1])
 
 
 def test_bert_tokenizer_with_roberta_model_is_refused(tiny_bert):
@@ -223,4 +223,4 @@ def test_markdown_heading_escapes_model_names(cap):
 def test_no_warning_for_a_normal_extract(tiny_bert):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        attnviz.extract(*tiny_bert, ["the cat", "a dog"], max_length=16, heads=np.array([0, 1]))
+        attnviz.extract(tiny_bert[0], ["the cat", "a dog"], max_length=16, heads=np.array([0, 1]), tokenizer=tiny_bert[1])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import attnviz
-from attnviz.comparison_noise import bootstrap_intervals, per_example, trajectory
+from attnviz.comparison.noise import bootstrap_intervals, per_example, trajectory
 from attnviz.testing import tiny_model
 
 TEXTS = ["the cat sat on the mat", "a dog barked", "hello world", "the film was great", "a slow plot"]

@@ -23,7 +23,7 @@ from attnviz.metrics import (
 )
 from attnviz.shapes import ShapeReport
 from attnviz.testing import save_tiny_model
-from attnviz.training_result import FinetuneResult
+from attnviz.training.result import FinetuneResult
 
 METHODS = ("to_dict", "to_json", "save", "load", "to_frame", "plot")
 
@@ -102,13 +102,6 @@ def test_tables_and_plots(results):
     assert len(results["ShapeReport"].plot().patches) == len(results["ShapeReport"].rows)
 
 
-def test_old_names_warn_and_still_work(results):
-    with pytest.deprecated_call():
-        assert len(results["Comparison"].to_dataframe()) == 8
-    with pytest.deprecated_call():
-        assert results["HeadImportance"].to_dataframe()["rank"].tolist() == [1, 2]
-
-
 def test_the_tokenizer_goes_second_or_by_keyword_and_defaults_to_the_one_beside_the_model(tmp_path):
     folder = save_tiny_model("gpt2", tmp_path / "gpt2", head="lm")
     model, tok = attnviz.modeling.load_model(folder)
@@ -124,4 +117,4 @@ def test_the_tokenizer_goes_second_or_by_keyword_and_defaults_to_the_one_beside_
         cap = attnviz.extract(model, texts=["a b"])
         assert cap[0].tokens == attnviz.extract(model, ["a b"], tokenizer=tok)[0].tokens
     with pytest.raises(TypeError, match="needs texts"):
-        dataset_stats(model, tokenizer=tok)
+        dataset_stats(model, None, tokenizer=tok)

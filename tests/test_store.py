@@ -39,7 +39,7 @@ def _same_arrays(a, b, exact: bool = True) -> None:
 def bert_pair(tiny_bert, tmp_path_factory):
     """(the folder loaded into memory, lazy capture written with extract(out=)); tests compare the two."""
     folder = tmp_path_factory.mktemp("store") / "cap"
-    lazy = attnviz.extract(*tiny_bert, TEXTS, batch_size=2, out=folder, shard_size=2)
+    lazy = attnviz.extract(tiny_bert[0], TEXTS, batch_size=2, out=folder, shard_size=2, tokenizer=tiny_bert[1])
     return attnviz.load(folder, lazy=False), lazy
 
 
@@ -57,7 +57,7 @@ def test_extract_out_writes_shards_and_manifest(bert_pair, tiny_bert):
     assert [ex.text for ex in attnviz.load(folder / "shard-00001.safetensors")] == TEXTS[2:4]
     assert isinstance(lazy[0].attentions, LazyArray)
     _same_arrays(eager, lazy)
-    _same_arrays(attnviz.extract(*tiny_bert, TEXTS, batch_size=2), lazy, exact=False)
+    _same_arrays(attnviz.extract(tiny_bert[0], TEXTS, batch_size=2, tokenizer=tiny_bert[1]), lazy, exact=False)
     assert lazy.provenance()["layers"] == eager.layers and lazy.num_heads == eager.num_heads
 
 
@@ -152,7 +152,7 @@ def test_resume_skips_finished_shards(tiny_bert, tmp_path, monkeypatch):
 
     monkeypatch.setattr(CaptureWriter, "add_shard", crash_on_second)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        attnviz.extract(*tiny_bert, TEXTS, out=folder, shard_size=2)
+        attnviz.extract(tiny_bert[0], TEXTS, out=folder, shard_size=2, tokenizer=tiny_bert[1])
     monkeypatch.setattr(CaptureWriter, "add_shard", real)
     manifest = read_manifest(folder)
     assert not manifest["complete"] and [s["file"] for s in manifest["shards"]] == ["shard-00000.safetensors"]
@@ -162,32 +162,32 @@ def test_resume_skips_finished_shards(tiny_bert, tmp_path, monkeypatch):
     written = []
     monkeypatch.setattr(CaptureWriter, "add_shard",
                         lambda self, exs, index: written.append(index) or real(self, exs, index))
-    cap = attnviz.extract(*tiny_bert, TEXTS, out=folder, shard_size=2)
+    cap = attnviz.extract(tiny_bert[0], TEXTS, out=folder, shard_size=2, tokenizer=tiny_bert[1])
     assert written == [1, 2] and (folder / "shard-00000.safetensors").stat().st_mtime_ns == first
-    _same_arrays(attnviz.extract(*tiny_bert, TEXTS), cap, exact=False)
+    _same_arrays(attnviz.extract(tiny_bert[0], TEXTS, tokenizer=tiny_bert[1]), cap, exact=False)
     # a complete folder of the same texts and settings is simply opened again
     written.clear()
-    assert len(attnviz.extract(*tiny_bert, TEXTS, out=folder)) == 5 and written == []
+    assert len(attnviz.extract(tiny_bert[0], TEXTS, out=folder, tokenizer=tiny_bert[1])) == 5 and written == []
 
 
 def test_other_texts_or_settings_are_refused(tiny_bert, tmp_path):
     folder = tmp_path / "cap"
-    attnviz.extract(*tiny_bert, TEXTS[:2], out=folder)
+    attnviz.extract(tiny_bert[0], TEXTS[:2], out=folder, tokenizer=tiny_bert[1])
     before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
     with pytest.raises(CaptureExistsError, match="capture of other texts.*another folder, or delete"):
-        attnviz.extract(*tiny_bert, TEXTS[:3], out=folder)
+        attnviz.extract(tiny_bert[0], TEXTS[:3], out=folder, tokenizer=tiny_bert[1])
     with pytest.raises(CaptureExistsError, match="other settings.*layers"):
-        attnviz.extract(*tiny_bert, TEXTS[:2], out=folder, layers=[1])
+        attnviz.extract(tiny_bert[0], TEXTS[:2], out=folder, layers=[1], tokenizer=tiny_bert[1])
     with pytest.raises(CaptureExistsError, match="other settings.*dtype"):
-        attnviz.extract(*tiny_bert, TEXTS[:2], out=folder, dtype="float16")
+        attnviz.extract(tiny_bert[0], TEXTS[:2], out=folder, dtype="float16", tokenizer=tiny_bert[1])
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before  # nothing was touched
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
     with pytest.raises(CaptureExistsError, match="not an attnviz capture folder"):
-        attnviz.extract(*tiny_bert, TEXTS[:2], out=other)
+        attnviz.extract(tiny_bert[0], TEXTS[:2], out=other, tokenizer=tiny_bert[1])
     with pytest.raises(CaptureExistsError, match="is a file"):
-        attnviz.extract(*tiny_bert, TEXTS[:2], out=other / "notes.txt")
+        attnviz.extract(tiny_bert[0], TEXTS[:2], out=other / "notes.txt", tokenizer=tiny_bert[1])
 
 
 @pytest.mark.parametrize("damage", ["delete", "truncate"])

@@ -1,4 +1,4 @@
-"""Per-layer capture (attnviz.streaming) equals the output_attentions=True path, family by family."""
+"""Per-layer capture (attnviz.extraction.streaming) equals the output_attentions=True path, family by family."""
 from __future__ import annotations
 
 import warnings
@@ -8,8 +8,8 @@ import pytest
 
 import attnviz
 from attnviz import streaming
-from attnviz.batching import BatchRunner, StreamingUnavailable
-from attnviz.testing import KINDS, LLM_KINDS, tiny_model
+from attnviz.extraction.batching import BatchRunner, StreamingUnavailable
+from attnviz.testing import TINY_FAMILIES, TINY_LLM_FAMILIES, tiny_model
 
 TEXTS = ["The cat sat on the mat and looked at the dog.", "Hello world!",
          "A quick brown fox jumps over the lazy dog today, again and again."]
@@ -22,7 +22,7 @@ def models():
 
     def get(kind):
         if kind not in cache:
-            cache[kind] = tiny_model(kind, head="lm" if kind in LLM_KINDS + SEQ2SEQ else None)
+            cache[kind] = tiny_model(kind, head="lm" if kind in TINY_LLM_FAMILIES + SEQ2SEQ else None)
         return cache[kind]
     return get
 
@@ -61,7 +61,7 @@ def assert_same(new, old):
                 np.testing.assert_allclose(x, y, atol=1e-5, rtol=0, err_msg=name)
 
 
-@pytest.mark.parametrize("kind", KINDS + LLM_KINDS)
+@pytest.mark.parametrize("kind", TINY_FAMILIES + TINY_LLM_FAMILIES)
 def test_every_layer_equals_output_attentions(models, kind):
     model, tok = models(kind)
     new = attnviz.extract(model, TEXTS, batch_size=3, **_options(kind), tokenizer=tok)
@@ -70,7 +70,7 @@ def test_every_layer_equals_output_attentions(models, kind):
     assert_same(new, old)
 
 
-@pytest.mark.parametrize("kind", KINDS + LLM_KINDS)
+@pytest.mark.parametrize("kind", TINY_FAMILIES + TINY_LLM_FAMILIES)
 def test_kept_layer_and_heads_equal_output_attentions(models, kind):
     model, tok = models(kind)
     options = dict(batch_size=2, layers=[1], heads=[0, 3], **_options(kind))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from attnviz.extraction.tokens import display_token, display_tokens, group_words, is_byte_level, special_mask
 from attnviz.testing import tiny_tokenizer
-from attnviz.tokens import display_token, display_tokens, group_words, is_byte_level, special_mask
 
 
 def test_wordpiece_sentencepiece_and_byte_level_forms():
@@ -40,7 +40,7 @@ def test_group_words_sums_keys_and_averages_queries():
 
 
 def test_token_table_rows_match_the_tokenizer():
-    from attnviz.tokens import token_table
+    from attnviz.extraction.tokens import token_table
 
     tok = tiny_tokenizer("bert")
     table = token_table(tok, ["the cat", "hello world"])

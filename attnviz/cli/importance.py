@@ -60,7 +60,7 @@ def _write_csv(imp, path: Path) -> Path:
 def _save_view(ax, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    from attnviz.plot.style import save_figure
+    from attnviz.plot.export import save_figure
 
     fig = ax.figure.get_figure(root=True)
     save_figure(fig, path, dpi=150)

@@ -190,7 +190,7 @@ def _write_patterns(stats, path: Path) -> Path:
 def _write_map(stats, metric: str, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    from attnviz.plot.style import save_figure
+    from attnviz.plot.export import save_figure
 
     ax = stats.plot(metric)
     fig = ax.figure.get_figure(root=True)

@@ -28,16 +28,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from attnviz.atomic import ResultIO, atomic_write_text, deprecated_alias
-from attnviz.capture import Capture, Example
-from attnviz.capture import format_ranges as _ranges
+from attnviz.atomic import ResultIO, atomic_write_text
+from attnviz.capture import Capture, Example, format_ranges
 from attnviz.comparison.stats import statistics
 from attnviz.modeling import ModelLike, Tokenizer
 
@@ -253,7 +251,6 @@ class Comparison(ResultIO):
 
         return frame(self.ranked_heads(), "Comparison")
 
-    to_dataframe = deprecated_alias("to_frame", "to_dataframe")
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> Comparison:
@@ -361,11 +358,10 @@ class Comparison(ResultIO):
                 f"{self.layer_cosine.min():.4f})")
 
     def plot(self, view: str = "map", *, layer: int | None = None, head: int | None = None, example: int = 0,
-             metric: str = "change", kind: str | None = None, **kwargs: Any):
+             metric: str = "change", **kwargs: Any):
         """A figure: ``view`` "map" (layers x heads map of ``metric``), "layers" (per-layer lines) or
         "head" (before / after / difference of one head on one example; default: the most
         changed head). Always returns a figure object with ``.figure``, ``.axes``, ``.savefig()``.
-        The old keyword ``kind=`` for ``view`` still works, with a DeprecationWarning.
 
         Example:
             >>> import attnviz
@@ -377,10 +373,6 @@ class Comparison(ResultIO):
         """
         from attnviz.plot import compare as figures
 
-        if kind is not None:
-            warnings.warn("Comparison.plot(kind=...) is deprecated: pass view=... ('kind' names attention kinds "
-                          "elsewhere in attnviz)", DeprecationWarning, stacklevel=2)
-            view = kind
         if view not in PLOT_VIEWS:
             raise ValueError(f"view={view!r}: use 'map' (layers x heads), 'layers' (per-layer line) or 'head'")
         if view == "map":
@@ -547,8 +539,8 @@ def check_same(a: Capture, b: Capture) -> None:
     if list(a.layers) != list(b.layers) or list(a.heads) != list(b.heads):
         raise CaptureMismatchError(
             f"the captures cover different layers/heads: before {len(a.layers)} layers x {len(a.heads)} heads "
-            f"(layers {_ranges(a.layers)}, heads {_ranges(a.heads)}), after {len(b.layers)} x {len(b.heads)} "
-            f"(layers {_ranges(b.layers)}, heads {_ranges(b.heads)}); compare two checkpoints of the same "
+            f"(layers {format_ranges(a.layers)}, heads {format_ranges(a.heads)}), after {len(b.layers)} x {len(b.heads)} "
+            f"(layers {format_ranges(b.layers)}, heads {format_ranges(b.heads)}); compare two checkpoints of the same "
             "architecture, extracted with the same layers=/heads=")
     for i, (x, y) in enumerate(zip(a, b)):
         if x.tokens != y.tokens:

@@ -56,9 +56,6 @@ from attnviz.modeling import (
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-# Old import locations (``from attnviz.extract import tokenize_texts``) keep working.
-_model_dims = model_dims
-
 
 @model_data_call("texts")
 def extract(
@@ -115,7 +112,7 @@ def extract(
         shard_size: examples per shard of ``out``.
 
     Only the kept layers, heads and rows are ever computed: the model runs with attnviz's
-    own attention function (:mod:`attnviz.streaming`), which computes every layer's output
+    own attention function (:mod:`attnviz.extraction.streaming`), which computes every layer's output
     with sdpa and the weights only where they are kept, block by block. Models whose
     attention does not go through transformers' attention interface fall back to
     ``output_attentions=True`` with a warning.

@@ -6,7 +6,7 @@ the token ids: no attention is asked for, so no step keeps any map. Then one tea
 forward pass over the final sequence (prompt + generated tokens; for encoder-decoders, the
 source and the decoder start token + generated tokens) runs on the per-layer path of
 :func:`attnviz.extract` (:func:`attnviz.extraction.extract.extract_ids`, built on
-:mod:`attnviz.streaming`): only the kept ``layers``, ``heads`` and ``queries`` rows are
+:mod:`attnviz.extraction.streaming`): only the kept ``layers``, ``heads`` and ``queries`` rows are
 ever computed, block by block. The result is an ordinary :class:`~attnviz.Capture` that
 every plot and view accepts, with ``example.prompt_length`` marking where the generated
 tokens start.

@@ -10,7 +10,7 @@ heads, rows and the example's real keys, optionally reduced over heads, converte
 storage dtype and copied to the CPU at once; nothing else of it is kept.
 
 A :class:`Session` says what to keep and receives the blocks; :func:`attnviz.extract` drives
-it through :class:`attnviz.batching.BatchRunner`.
+it through :class:`attnviz.extraction.batching.BatchRunner`.
 
 Example:
     >>> import torch
@@ -38,7 +38,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from attnviz.capture import KINDS
+from attnviz.capture import ATTENTION_KINDS
 from attnviz.families import CROSS_NAMES, model_dims  # cross-attention module names; layer and head counts
 
 NAME = "attnviz"
@@ -188,7 +188,7 @@ class Session:
         self.np_dtype = np.dtype(dtype)
         self.num_heads = int(num_heads or _config_heads(model.config))
         self.counts: dict[str, int] = {k: 1 + max((l for kk, l in self.sites.values() if kk == k), default=-1)
-                                       for k in KINDS}
+                                       for k in ATTENTION_KINDS}
         self.rows: dict[str, list[Rows]] = {}
         self.out: dict[str, list[np.ndarray]] = {}
         self.seen: set[tuple[str, int]] = set()

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
-from attnviz.atomic import ResultIO, atomic_write_text, deprecated_alias
+from attnviz.atomic import ResultIO, atomic_write_text
 from attnviz.families import LAYER_PART_NAMES, family_of, layer_modules, model_dims
 from attnviz.modeling import ModelLike, Tokenizer, model_data_call, resolve_model
 
@@ -154,7 +154,6 @@ class HeadImportance(ResultIO):
         frame.insert(0, "rank", np.arange(1, len(frame) + 1))
         return frame
 
-    to_dataframe = deprecated_alias("to_frame", "to_dataframe")
 
     def records(self) -> list[dict[str, Any]]:
         """The per-head rows (same as :meth:`ranked`)."""

@@ -162,7 +162,7 @@ def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | Non
         warn_mb: warn when the estimated page is larger than this many MB (None: never).
         title: the page title.
         cmap: colour map of the maps (a matplotlib name or Colormap; default: the one
-            of every attnviz figure, ``attnviz.plot.style.SEQUENTIAL``, viridis).
+            of every attnviz figure, ``attnviz.plot.theme.SEQUENTIAL``, viridis).
         theme: "auto" (follow the notebook: JupyterLab's / VS Code's dark theme, or a
             dark page background), "light" or "dark".
 
@@ -335,7 +335,7 @@ def _check_style(scale: str, theme: str) -> None:
 def colour_table(cmap: Any = None) -> str:
     """A colour map as the views use it: 256 RGB triples, base64 (768 bytes before encoding).
 
-    ``None`` gives attnviz's one default colour map (``attnviz.plot.style.SEQUENTIAL``),
+    ``None`` gives attnviz's one default colour map (``attnviz.plot.theme.SEQUENTIAL``),
     the same as every figure and the explorer.
 
     Example:
@@ -348,7 +348,7 @@ def colour_table(cmap: Any = None) -> str:
     import matplotlib
     import numpy as np
 
-    from attnviz.plot.style import SEQUENTIAL
+    from attnviz.plot.theme import SEQUENTIAL
 
     try:
         colours = matplotlib.colormaps[cmap or SEQUENTIAL] if not callable(cmap) else cmap

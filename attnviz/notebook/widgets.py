@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from attnviz.capture import KINDS, Capture, check_kind
+from attnviz.capture import ATTENTION_KINDS, Capture, check_kind
 from attnviz.notebook.bertviz import NOTEBOOK_EXTRA
 from attnviz.notebook.payload import kinds_of
 
@@ -161,7 +161,7 @@ def _explorer_class() -> type:
         def _changed_kind(self, change: Any = None) -> None:
             c = self.controls
             kinds = kinds_of(self.capture[c["example"].value], None)
-            names = [k for k in kinds if k in ("encoder", *KINDS)]
+            names = [k for k in kinds if k in ("encoder", *ATTENTION_KINDS)]
             options = [(n, n) for n in names]
             if [o[1] for o in c["kind"].options] != names:
                 with self.hold_trait_notifications():

@@ -25,7 +25,6 @@ Example:
 """
 from __future__ import annotations
 
-from attnviz.plot import style  # noqa: F401  (the old facade: attnviz.plot.style.X keeps working)
 from attnviz.plot.compare import change_map, head_difference, layer_lines
 from attnviz.plot.export import save_figure
 from attnviz.plot.grid import HeadGrid, head_grid

@@ -171,7 +171,7 @@ def matters_vs_changed(importance: Any, comparison: Any, *, metric: str = "chang
 def trajectory_axes(trajectory: Any, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """One line per layer: change (1 - cosine to the epoch-0 capture) against the epoch.
 
-    ``trajectory`` is a :class:`~attnviz.comparison_noise.Trajectory`; kwargs go to ``Axes.plot``.
+    ``trajectory`` is a :class:`~attnviz.comparison.noise.Trajectory`; kwargs go to ``Axes.plot``.
 
     Example:
         >>> from attnviz.comparison.noise import Trajectory

@@ -25,7 +25,7 @@ from attnviz.plot.theme import DIVERGING, SEQUENTIAL, font_points
 from attnviz.plot.ticks import MIN_FONT, fit_ticks
 
 MAX_AUTO_CELLS = 256  # annotate="auto" writes values up to this many cells (e.g. 12 x 12, 16 x 16)
-# ... and only where the font fits (at least style.MIN_FONT points)
+# ... and only where the font fits (at least ticks.MIN_FONT points)
 MAX_ANNOTATED_CELLS = 2500  # never more numbers than this in one map
 VALUE_GID = "attnviz-value"  # gid of the value texts, so they can be refitted
 
@@ -162,7 +162,7 @@ def annotate_cells(ax: Axes, data: np.ndarray, image: Any, fmt: str | None = Non
 
     The font is sized to the cell (and refitted when :func:`~attnviz.save_figure`
     resizes the figure); with ``auto=True`` the values are hidden when they would
-    be smaller than :data:`~attnviz.plot.style.MIN_FONT`.
+    be smaller than :data:`~attnviz.plot.ticks.MIN_FONT`.
 
     Example:
         >>> from matplotlib.figure import Figure

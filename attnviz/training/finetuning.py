@@ -1,10 +1,10 @@
 """``finetune``: train a sequence classifier the Hugging Face way and watch its attention change.
 
-The steps are the tutorial's (see :mod:`attnviz.training_setup`): load the model with
+The steps are the tutorial's (see :mod:`attnviz.training.setup`): load the model with
 ``AutoModelForSequenceClassification`` and ``num_labels`` from the data, tokenize with
 ``Dataset.map(batched=True)``, rename ``label`` to ``labels``, ``set_format("torch")``,
-then train with ``Trainer`` (:mod:`attnviz.training_trainer`) or a plain PyTorch loop
-(:mod:`attnviz.training_loop`). :class:`AttentionCaptureCallback` captures attention on
+then train with ``Trainer`` (:mod:`attnviz.training.trainer`) or a plain PyTorch loop
+(:mod:`attnviz.training.loop`). :class:`AttentionCaptureCallback` captures attention on
 a fixed probe set before training and after each epoch.
 
 The run folder::

@@ -125,16 +125,6 @@ class FinetuneResult(ResultIO):
         return next((m for m in self.metrics if m.get("epoch") == self.best_epoch), None)
 
     @property
-    def train_seconds(self) -> float:
-        """Same as ``train_time_s``.
-
-        Example:
-            >>> FinetuneResult(Path("r"), train_time_s=2.0).train_seconds
-            2.0
-        """
-        return self.train_time_s
-
-    @property
     def final_accuracy(self) -> float | None:
         """Validation accuracy of the best epoch (of the last epoch when no best is known).
 

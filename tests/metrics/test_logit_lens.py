@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
+from attnviz.extraction.tokens import display_tokens
 from attnviz.metrics import LogitLens, logit_lens
 from attnviz.testing import tiny_model
-from attnviz.tokens import display_tokens
 
 TEXT = "the cat sat on the mat"
 
@@ -57,14 +57,14 @@ def test_models_without_an_lm_head_are_refused(tiny_bert, tiny_t5):
     with pytest.raises(ValueError, match="masked LM"):
         logit_lens(*tiny_model("bert", head="lm"), TEXT)
     with pytest.raises(ValueError, match="encoder-decoder"):
-        logit_lens(*tiny_t5, TEXT)
+        logit_lens(tiny_t5[0], TEXT, tokenizer=tiny_t5[1])
 
 
 def test_bad_text_and_top_k(tiny_gpt2):
     with pytest.raises(ValueError, match="non-empty string"):
-        logit_lens(*tiny_gpt2, "  ")
+        logit_lens(tiny_gpt2[0], "  ", tokenizer=tiny_gpt2[1])
     with pytest.raises(ValueError, match="top_k"):
-        logit_lens(*tiny_gpt2, TEXT, top_k=0)
+        logit_lens(tiny_gpt2[0], TEXT, top_k=0, tokenizer=tiny_gpt2[1])
 
 
 def test_a_model_folder_is_loaded_with_its_tokenizer(tiny_gpt2, tmp_path):

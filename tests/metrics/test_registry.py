@@ -40,11 +40,11 @@ def registered():
 
 
 def test_a_registered_statistic_runs_in_head_stats_and_dataset_stats(tiny_bert, registered):
-    cap = attnviz.extract(*tiny_bert, TEXTS)
+    cap = attnviz.extract(tiny_bert[0], TEXTS, tokenizer=tiny_bert[1])
     stats = head_stats(cap)                                      # metrics=None includes it
     assert "last" in stats.metrics
     np.testing.assert_allclose(stats.values["last"], _manual_last(cap), atol=1e-6)
-    streamed = dataset_stats(*tiny_bert, TEXTS, batch_size=3, metrics=["last", "cls"], progress=False)
+    streamed = dataset_stats(tiny_bert[0], TEXTS, batch_size=3, metrics=["last", "cls"], progress=False, tokenizer=tiny_bert[1])
     np.testing.assert_allclose(streamed.values["last"], stats.values["last"], atol=1e-5)
     assert streamed.counts["last"] == len(TEXTS)
     assert stats.plot("last").get_title().startswith("attention to the last token")
@@ -69,7 +69,7 @@ def test_undefined_examples_are_skipped(tiny_gpt2):
     register_metric("never", lambda att, tokens: None if len(tokens) < 4 else np.full(att.shape[:2], np.nan),
                     "always undefined")
     try:
-        stats = head_stats(attnviz.extract(*tiny_gpt2, ["a b", "a b c d e"]), metrics=["never"])
+        stats = head_stats(attnviz.extract(tiny_gpt2[0], ["a b", "a b c d e"], tokenizer=tiny_gpt2[1]), metrics=["never"])
         assert stats.counts["never"] == 0 and np.isnan(stats.values["never"]).all()
     finally:
         unregister_metric("never")
@@ -109,7 +109,7 @@ def test_induction_in_head_stats_equals_the_gallery_score(tiny_gpt2):
     sys.path.insert(0, str(Path(__file__).parents[2] / "gallery"))
     import tiny_gpt2 as gallery
 
-    cap = attnviz.extract(*tiny_gpt2, ["the cat the cat sat", "a b c a b c d", "xyz"])
+    cap = attnviz.extract(tiny_gpt2[0], ["the cat the cat sat", "a b c a b c d", "xyz"], tokenizer=tiny_gpt2[1])
     assert len(set(cap[2].tokens)) == len(cap[2].tokens)
     stats = head_stats(cap, metrics="induction")
     assert stats.counts["induction"] == 2                      # "xyz" repeats nothing: skipped
@@ -118,7 +118,7 @@ def test_induction_in_head_stats_equals_the_gallery_score(tiny_gpt2):
 
 
 def test_one_entropy_compare_agrees_with_head_stats(bert_capture):
-    from attnviz.comparison_stats import statistics
+    from attnviz.comparison.stats import statistics
 
     got = statistics(bert_capture, bert_capture)["entropy_before"]
     np.testing.assert_allclose(got, head_stats(bert_capture, metrics="entropy").values["entropy"], atol=1e-5)

@@ -80,14 +80,14 @@ def test_rollout_on_tiny_models(bert_capture, gpt2_capture, t5_capture):
 
 
 def test_missing_layers_heads_and_cross_attention_are_refused(tiny_bert, texts):
-    cap = attnviz.extract(*tiny_bert, texts[:1], layers=[1])
+    cap = attnviz.extract(tiny_bert[0], texts[:1], layers=[1], tokenizer=tiny_bert[1])
     with pytest.raises(ValueError, match=r"layers \[0\] are not in the capture"):
         rollout(cap)
     assert rollout(cap, start_layer=1).layers == [1]
     with pytest.raises(ValueError, match="start_layer=5 is out of range"):
         rollout(cap, start_layer=5)
     with pytest.warns(UserWarning, match="keeps 2 of 4 heads"):
-        rollout(attnviz.extract(*tiny_bert, texts[:1], heads=[0, 1]))
+        rollout(attnviz.extract(tiny_bert[0], texts[:1], heads=[0, 1], tokenizer=tiny_bert[1]))
     with pytest.raises(ValueError, match="self-attention"):
         rollout(random_capture(), kind="cross")
 

@@ -42,7 +42,7 @@ def test_seq2seq_arguments_and_kinds(t5_capture):
 
 
 def test_bad_input(bert_capture):
-    with pytest.raises(TypeError, match="attnviz.extract"):
+    with pytest.raises(TypeError, match="attnviz.extraction.extract"):
         to_bertviz([1, 2])
     with pytest.raises(IndexError, match="out of range"):
         to_bertviz(bert_capture, 9)
@@ -68,7 +68,7 @@ def test_warns_once_about_the_network_and_names_our_views(bert_capture, monkeypa
 def test_text_pairs_pass_sentence_b_start(tiny_bert):
     import attnviz
 
-    cap = attnviz.extract(*tiny_bert, ["the cat sat", "hello"], text_pairs=["a dog ran", "there"])
+    cap = attnviz.extract(tiny_bert[0], ["the cat sat", "hello"], text_pairs=["a dog ran", "there"], tokenizer=tiny_bert[1])
     kw = to_bertviz(cap)
     start = kw["sentence_b_start"]
     assert kw["tokens"][start - 1] == "[SEP]" and kw["tokens"][-1] == "[SEP]"
@@ -76,4 +76,4 @@ def test_text_pairs_pass_sentence_b_start(tiny_bert):
     for view in ("head_view", "model_view"):
         html = getattr(bertviz, view)(**kw, html_action="return").data
         assert "<div" in html
-    assert "sentence_b_start" not in to_bertviz(attnviz.extract(*tiny_bert, "the cat"))
+    assert "sentence_b_start" not in to_bertviz(attnviz.extract(tiny_bert[0], "the cat", tokenizer=tiny_bert[1]))

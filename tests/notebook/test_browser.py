@@ -148,7 +148,7 @@ def test_seq2seq_kind_switch(open_view, t5_capture):
 
 
 def test_generated_tokens_marked_and_two_views_on_one_page(browser, tmp_path, tiny_gpt2, bert_capture):
-    cap = attnviz.extract_generation(*tiny_gpt2, "the cat sat on", max_new_tokens=4)
+    cap = attnviz.extract_generation(tiny_gpt2[0], "the cat sat on", max_new_tokens=4, tokenizer=tiny_gpt2[1])
     views = [head_view(cap), model_view(cap), head_view(bert_capture)]
     body = "\n".join(v._repr_html_() for v in views)
     path = tmp_path / "three.html"
@@ -241,7 +241,7 @@ def test_head_view_shows_the_weight_under_the_mouse(open_view, sharp_capture):
 
 @pytest.fixture(scope="module")
 def pair_capture(tiny_bert):
-    return attnviz.extract(*tiny_bert, ["the cat sat"], text_pairs=["a dog ran far"])
+    return attnviz.extract(tiny_bert[0], ["the cat sat"], text_pairs=["a dog ran far"], tokenizer=tiny_bert[1])
 
 
 def test_sentence_pair_filter(open_view, pair_capture):

@@ -76,10 +76,10 @@ def test_token_like_closing_tag_cannot_break_the_page(t5_capture):
 
 
 def test_generated_capture_marks_prompt(tiny_gpt2, tiny_t5):
-    cap = attnviz.extract_generation(*tiny_gpt2, "the cat sat", max_new_tokens=3)
+    cap = attnviz.extract_generation(tiny_gpt2[0], "the cat sat", max_new_tokens=3, tokenizer=tiny_gpt2[1])
     (entry,) = page_payload(str(head_view(cap)))["kinds"]
     assert entry["promptQ"] == entry["promptK"] == cap[0].prompt_length < len(entry["q"])
-    s2s = attnviz.extract_generation(*tiny_t5, "the cat sat", max_new_tokens=3)
+    s2s = attnviz.extract_generation(tiny_t5[0], "the cat sat", max_new_tokens=3, tokenizer=tiny_t5[1])
     entries = {e["name"]: e for e in page_payload(str(model_view(s2s)))["kinds"]}
     p = s2s[0].prompt_length
     assert (entries["encoder"]["promptQ"], entries["decoder"]["promptK"]) == (None, p)
@@ -140,7 +140,7 @@ def test_errors_name_the_fix(bert_capture):
         head_view(bert_capture, scale="log")
     with pytest.raises(ValueError, match="layer=1 is not among the included layers"):
         head_view(bert_capture, layers=[0], layer=1)
-    with pytest.raises(TypeError, match="attnviz.extract"):
+    with pytest.raises(TypeError, match="attnviz.extraction.extract"):
         model_view({"attentions": 1})
     with pytest.raises(ValueError, match="selects nothing"):
         head_view(bert_capture, heads=[])

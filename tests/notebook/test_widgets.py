@@ -69,7 +69,7 @@ def test_missing_hidden_states_shows_a_message(bert_capture):
 
 
 def test_bad_input_and_missing_ipywidgets(bert_capture, monkeypatch):
-    with pytest.raises(TypeError, match="attnviz.extract"):
+    with pytest.raises(TypeError, match="attnviz.extraction.extract"):
         explorer("not a capture")
     with pytest.raises(ValueError, match="unknown view"):
         explorer(bert_capture, view="table")
@@ -116,7 +116,7 @@ def test_one_default_colour_map(bert_capture):
     from matplotlib import colormaps
 
     from attnviz.notebook.html import colour_table
-    from attnviz.plot.style import SEQUENTIAL
+    from attnviz.plot.theme import SEQUENTIAL
 
     assert colour_table() == colour_table(SEQUENTIAL) != colour_table("magma")
     assert explorer(bert_capture).image != explorer(bert_capture, cmap="magma").image

@@ -134,7 +134,7 @@ def test_savefig_and_repr_png(tmp_path, bert_capture):
 
 
 def test_resizing_refits_the_head_labels(tmp_path):
-    from attnviz.plot.style import relayout
+    from attnviz.plot.resize import relayout
 
     grid = head_grid(synthetic(layers=2, heads=12, n=6), width=12)
     assert grid.head_labels[0].get_text() == "head 0"
@@ -176,7 +176,7 @@ def test_rcparams_unchanged(bert_capture, tmp_path):
 def test_minilm_grid_is_six_by_twelve(minilm, tmp_path):
     import attnviz
 
-    cap = attnviz.extract(*minilm, "The quick brown fox jumps over the lazy dog.")
+    cap = attnviz.extract(minilm[0], "The quick brown fox jumps over the lazy dog.", tokenizer=minilm[1])
     grid = head_grid(cap, width="page")
     assert grid.axes.shape == (6, 12)
     assert [t.get_text() for t in grid.layer_labels] == [f"layer {i}" for i in range(6)]

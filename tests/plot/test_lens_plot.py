@@ -11,7 +11,7 @@ from attnviz.plot.lens import MAX_LABEL, lens_table
 
 @pytest.fixture
 def lens(tiny_gpt2):
-    return logit_lens(*tiny_gpt2, "the cat sat on the mat", top_k=3)
+    return logit_lens(tiny_gpt2[0], "the cat sat on the mat", top_k=3, tokenizer=tiny_gpt2[1])
 
 
 def test_cells_are_top_tokens_shaded_by_probability(lens):
@@ -39,7 +39,7 @@ def test_without_annotation_and_on_a_given_axes(lens):
 
 
 def test_default_colour_map_is_the_one_default_and_settable(lens):
-    from attnviz.plot.style import SEQUENTIAL
+    from attnviz.plot.theme import SEQUENTIAL
 
     assert lens_table(lens).images[0].get_cmap().name == SEQUENTIAL == "viridis"
     assert lens_table(lens, cmap="magma").images[0].get_cmap().name == "magma"

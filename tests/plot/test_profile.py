@@ -21,7 +21,7 @@ def gpt2():
 
 
 def test_rows_are_the_query_row_of_each_layer(gpt2):
-    cap = attnviz.extract(*gpt2, TEXT)
+    cap = attnviz.extract(gpt2[0], TEXT, tokenizer=gpt2[1])
     ex = cap[0]
     ax = query_profile(cap, query=3, head=2, scale="linear")
     drawn = np.asarray(ax.images[0].get_array())
@@ -32,8 +32,8 @@ def test_rows_are_the_query_row_of_each_layer(gpt2):
 
 
 def test_mean_over_heads_of_a_last_row_capture(gpt2):
-    full = attnviz.extract(*gpt2, TEXT)[0]
-    cap = attnviz.extract(*gpt2, TEXT, queries="last")
+    full = attnviz.extract(gpt2[0], TEXT, tokenizer=gpt2[1])[0]
+    cap = attnviz.extract(gpt2[0], TEXT, queries="last", tokenizer=gpt2[1])
     ax = query_profile(cap, head="mean", scale="linear")
     np.testing.assert_allclose(np.asarray(ax.images[0].get_array()), full.attentions[:, :, -1, :].mean(1), atol=1e-6)
     labels = [t.get_text() for t in ax.get_xticklabels()]
@@ -42,7 +42,7 @@ def test_mean_over_heads_of_a_last_row_capture(gpt2):
 
 
 def test_a_row_that_was_not_kept_is_refused_with_the_kept_rows(gpt2):
-    cap = attnviz.extract(*gpt2, TEXT, queries=[0, -1])
+    cap = attnviz.extract(gpt2[0], TEXT, queries=[0, -1], tokenizer=gpt2[1])
     with pytest.raises(ValueError, match=r"query position 2 was not kept.*\[0, 1[0-9]\]"):
         query_profile(cap, query=2)
     with pytest.raises(ValueError, match="out of range"):
@@ -54,7 +54,7 @@ def test_a_row_that_was_not_kept_is_refused_with_the_kept_rows(gpt2):
 
 def test_long_inputs_get_position_ticks_and_a_log_scale(gpt2, monkeypatch):
     monkeypatch.setattr(attnviz.plot.profile, "MAX_TOKEN_LABELS", 8)
-    cap = attnviz.extract(*gpt2, TEXT + " " + TEXT, queries="last", layers=[1])
+    cap = attnviz.extract(gpt2[0], TEXT + " " + TEXT, queries="last", layers=[1], tokenizer=gpt2[1])
     ax = query_profile(cap)
     assert cap[0].num_tokens > 8
     assert ax.get_xlabel() == "key position"
@@ -64,7 +64,7 @@ def test_long_inputs_get_position_ticks_and_a_log_scale(gpt2, monkeypatch):
 
 
 def test_style_keywords_and_an_unknown_keyword(gpt2):
-    cap = attnviz.extract(*gpt2, TEXT)
+    cap = attnviz.extract(gpt2[0], TEXT, tokenizer=gpt2[1])
     fig, given = plt.subplots()
     ax = query_profile(cap, ax=given, cmap="magma", cbar=False, title="mine")
     assert ax is given and ax.images[0].get_cmap().name == "magma" and ax.get_title() == "mine"

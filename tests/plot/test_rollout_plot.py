@@ -52,7 +52,7 @@ def test_bad_query_is_refused():
 
 
 def test_saved_png(tmp_path, result):
-    from attnviz.plot.style import save_figure
+    from attnviz.plot.export import save_figure
 
     out = save_figure(result.plot(), tmp_path / "rollout.png", width="column", dpi=100)
     assert out.read_bytes()[:4] == b"\x89PNG"

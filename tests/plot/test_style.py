@@ -126,18 +126,14 @@ def test_plain_matplotlib_figure(tmp_path):
     assert data.startswith(b"%PDF-") and b"attnviz" in data  # the Creator field
 
 
-def test_style_is_a_facade_over_small_modules():
-    from attnviz.plot import export, provenance, resize, style, theme, ticks, view
+def test_an_unknown_format_is_refused():
+    from attnviz.plot import export
 
-    assert style.save_figure is export.save_figure and style.FigureView is view.FigureView
-    assert style.paper_theme is theme.paper_theme and style.fit_ticks is ticks.fit_ticks
-    assert style.set_provenance is provenance.set_provenance and style.on_resize is resize.on_resize
-    assert style._format is export.file_format  # the old private name still works
     with pytest.raises(ValueError, match="not supported"):
         export.file_format(Path("figure.jpg"))
 
 
 def test_format_ranges_is_public():
-    from attnviz.capture import _ranges, format_ranges
+    from attnviz.capture import format_ranges
 
-    assert format_ranges([7, 0, 1, 2, 5]) == "0-2, 5, 7" and _ranges is format_ranges
+    assert format_ranges([7, 0, 1, 2, 5]) == "0-2, 5, 7"
