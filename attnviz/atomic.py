@@ -18,8 +18,7 @@ Example (a write that fails midway leaves nothing):
 """
 from __future__ import annotations
 
-__all__ = ["ResultIO", "atomic_folder", "atomic_outputs", "atomic_path", "atomic_write_text", "clean_stale",
-           "frame"]
+__all__ = ["atomic_folder", "atomic_outputs", "atomic_path", "atomic_write_text", "clean_stale"]
 
 import contextlib
 import os
@@ -313,95 +312,3 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
-
-
-# --- one language for result objects ---------------------------------------------------------
-def _plain(value):
-    """JSON-ready: arrays and numpy scalars as Python values, paths as str, NaN/inf as None."""
-    import math
-
-    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
-        value = value.tolist()
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return value
-
-
-class ResultIO:
-    """The methods every attnviz result shares: ``to_dict``, ``to_json``, ``save``, ``load``, ``to_frame``.
-
-    A result defines ``to_dict()`` (JSON-ready) and ``from_dict(doc)``; it then gets
-    ``to_json(path=None)`` (the JSON text without a path; with one, the file, written
-    atomically, and its Path), ``save(path)`` (JSON unless the class has a format of its
-    own: a Capture saves safetensors, a Comparison a folder), the ``load(path)`` classmethod
-    (what ``save`` wrote) and ``to_frame()`` (its ``records()`` as a pandas DataFrame).
-    Results also have ``plot(...)``. Captures, HeadStats, Comparison, FinetuneResult,
-    ShapeReport, Rollout and HeadImportance follow it.
-
-    Example:
-        >>> import json
-        >>> class Pair(ResultIO):
-        ...     def __init__(self, a): self.a = a
-        ...     def to_dict(self): return {"a": self.a}
-        ...     @classmethod
-        ...     def from_dict(cls, doc): return cls(doc["a"])
-        >>> json.loads(Pair(float("nan")).to_json())
-        {'a': None}
-    """
-
-    def to_dict(self) -> dict:  # pragma: no cover - every result defines it
-        raise NotImplementedError
-
-    @classmethod
-    def from_dict(cls, doc: dict):  # pragma: no cover - every result defines it
-        raise NotImplementedError
-
-    def records(self) -> list[dict]:
-        """The rows of :meth:`to_frame` (a list of dicts; no pandas needed)."""
-        raise NotImplementedError(f"{type(self).__name__} has no table")
-
-    def to_json(self, path: str | os.PathLike | None = None, *, indent: int | None = 1):
-        """The result as JSON: the text when ``path`` is None, else the file written (atomically) and its Path."""
-        import json
-
-        text = json.dumps(_plain(self.to_dict()), indent=indent, allow_nan=False) + "\n"
-        return text if path is None else atomic_write_text(path, text)
-
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the result to ``path`` as JSON (atomically); :meth:`load` reads it back."""
-        return self.to_json(path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike):
-        """Read a result written by :meth:`save` (or :meth:`to_json` with a path)."""
-        import json
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no {cls.__name__} file at {path}: pass the path that save() returned")
-        return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-
-    def to_frame(self):
-        """The result's table as a pandas DataFrame (needs pandas: ``pip install 'attnviz[pandas]'``)."""
-        return frame(self.records(), type(self).__name__)
-
-
-def frame(rows: list[dict], owner: str = "this result"):
-    """``pandas.DataFrame(rows)`` with an ImportError that names the extra.
-
-    Example:
-        >>> frame([{"a": 1}]).shape  # doctest: +SKIP
-        (1, 1)
-    """
-    try:
-        import pandas as pd
-    except ImportError as exc:
-        raise ImportError(f"{owner}.to_frame needs pandas: pip install 'attnviz[pandas]' "
-                          "(or use records()/to_dict(), which need nothing)") from exc
-    return pd.DataFrame.from_records(rows)

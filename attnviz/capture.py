@@ -37,7 +37,8 @@ from typing import Any, Iterator, Literal, Sequence
 
 import numpy as np
 
-from attnviz.atomic import ResultIO, atomic_path
+from attnviz.atomic import atomic_path
+from attnviz.results import ResultIO
 
 FORMAT_VERSION = 1
 
@@ -421,9 +422,10 @@ class Capture(ResultIO):
             >>> json.loads(Capture([Example(tokens=["a"])]).to_json())["examples"][0]["tokens"]
             ['a']
         """
-        from attnviz.atomic import _plain, atomic_write_text
+        from attnviz.atomic import atomic_write_text
+        from attnviz.results import json_safe
 
-        text = json.dumps(_plain(self.to_dict(arrays=arrays)), indent=indent, allow_nan=False) + "\n"
+        text = json.dumps(json_safe(self.to_dict(arrays=arrays)), indent=indent, allow_nan=False) + "\n"
         return text if path is None else atomic_write_text(path, text)
 
     def records(self, *, kind: str = "self", example: int | None = None) -> list[dict[str, Any]]:
@@ -465,7 +467,7 @@ class Capture(ResultIO):
             >>> cap.to_frame()["weight"].tolist()  # doctest: +SKIP
             [1.0]
         """
-        from attnviz.atomic import frame
+        from attnviz.results import frame
 
         return frame(self.records(kind=kind, example=example), "Capture")
 

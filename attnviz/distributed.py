@@ -185,12 +185,12 @@ class StatsWorker:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import time
 
-        from attnviz.metrics.dataset import _Stream
+        from attnviz.metrics.stream import Stream
 
         rows, cpu = [], []
         for chunk, texts in zip(batch["chunk"], batch["texts"]):
             started = time.process_time()
-            stream = _Stream(self.model, self.tokenizer, self.metrics, self.limit)
+            stream = Stream(self.model, self.tokenizer, self.metrics, self.limit)
             with stream.mode:  # layer by layer under the attnviz attention, restored after
                 for _ in stream.run_window([str(t) for t in texts], self.batch_size):
                     pass
@@ -276,11 +276,11 @@ def ray_dataset_stats(model: Any, tokenizer: Any, data: Any, *, batch_size: int,
     ray = require_ray()
     from tqdm.auto import tqdm
 
-    from attnviz.metrics.dataset import WINDOW_BATCHES
     from attnviz.metrics.definitions import custom_metrics
     from attnviz.metrics.online import RunningStats
     from attnviz.metrics.sources import iter_texts
     from attnviz.metrics.stats import HeadStats
+    from attnviz.metrics.stream import WINDOW_BATCHES
 
     if num_workers is not None and num_workers < 1:
         raise ValueError(f"num_workers must be at least 1, got {num_workers}")

@@ -28,8 +28,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from attnviz.atomic import ResultIO, atomic_write_text, frame
+from attnviz.atomic import atomic_write_text
 from attnviz.capture import Capture
+from attnviz.results import ResultIO, frame
 
 ATTENTION_FIELDS = ("attentions", "encoder_attentions", "decoder_attentions", "cross_attentions")
 HIDDEN_FIELDS = ("hidden_states", "encoder_hidden_states", "decoder_hidden_states")

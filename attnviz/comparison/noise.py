@@ -25,7 +25,6 @@ Example:
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,29 +34,13 @@ import numpy as np
 
 from attnviz.atomic import atomic_write_text
 from attnviz.capture import Capture
+from attnviz.results import json_safe
 
-__all__ = ["Trajectory", "bootstrap_intervals", "json_safe", "per_example", "seed_noise", "trajectory"]
+__all__ = ["Trajectory", "bootstrap_intervals", "per_example", "seed_noise", "trajectory"]
 
 #: Statistics that get intervals; "change" = 1 - cosine, "entropy_change" = after - before.
 INTERVAL_METRICS = ("change", "cosine", "js", "entropy_change")
 
-
-def json_safe(value: Any) -> Any:
-    """Replace non-finite floats with None, recursively (JSON has no NaN or Infinity).
-
-    Example:
-        >>> json_safe({"a": [1.0, float("nan")], "b": float("inf")})
-        {'a': [1.0, None], 'b': None}
-    """
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.ndarray):
-        return json_safe(value.tolist())
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
 
 
 def per_example(a: Capture, b: Capture) -> dict[str, np.ndarray]:
@@ -136,7 +119,7 @@ def seed_noise(after: Capture, other_seed: Capture) -> np.ndarray:
         >>> float(seed_noise(cap, cap).max()) < 1e-6
         True
     """
-    from attnviz.comparison import check_same
+    from attnviz.comparison.checks import check_same
 
     check_same(after, other_seed)
     return per_example(after, other_seed)["change"].mean(axis=0)
@@ -229,7 +212,7 @@ def trajectory(captures: Sequence[Capture], epochs: Sequence[int] | None = None)
     epochs = list(range(len(caps))) if epochs is None else [int(e) for e in epochs]
     if len(epochs) != len(caps):
         raise ValueError(f"{len(epochs)} epochs for {len(caps)} captures: pass one epoch per capture")
-    from attnviz.comparison import check_same
+    from attnviz.comparison.checks import check_same
 
     heads = []
     for cap in caps:

@@ -40,9 +40,10 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
-from attnviz.atomic import ResultIO, atomic_write_text
+from attnviz.atomic import atomic_write_text
 from attnviz.families import LAYER_PART_NAMES, family_of, layer_modules, model_dims
 from attnviz.modeling import ModelLike, Tokenizer, model_data_call, resolve_model
+from attnviz.results import ResultIO, pandas
 
 if TYPE_CHECKING:
     import torch
@@ -146,11 +147,7 @@ class HeadImportance(ResultIO):
             >>> HeadImportance(np.array([[0.2, 0.5]]), np.array([[2.0, 5.0]])).to_frame()["rank"].tolist()
             [1, 2]
         """
-        try:
-            import pandas as pd
-        except ImportError as exc:
-            raise ImportError("to_frame needs pandas: pip install 'attnviz[pandas]' (or use ranked())") from exc
-        frame = pd.DataFrame(self.ranked())
+        frame = pandas("HeadImportance.to_frame").DataFrame(self.ranked())
         frame.insert(0, "rank", np.arange(1, len(frame) + 1))
         return frame
 

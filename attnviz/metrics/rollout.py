@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from attnviz.atomic import ResultIO
 from attnviz.capture import Capture, check_kind
+from attnviz.results import ResultIO
 
 FUSIONS = ("mean", "max", "min")
 #: Default longest input attention_flow accepts (n² max-flow problems).

@@ -19,9 +19,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from attnviz.atomic import ResultIO, atomic_path
+from attnviz.atomic import atomic_path
 from attnviz.metrics.definitions import describe, label
 from attnviz.metrics.patterns import PatternThresholds, classify_patterns
+from attnviz.results import ResultIO, pandas
 
 COLUMNS = ("layer", "head", "metric", "value", "std", "count")
 
@@ -147,12 +148,7 @@ class HeadStats(ResultIO):
             >>> list(s.to_frame().columns)  # doctest: +SKIP
             ['layer', 'head', 'metric', 'value', 'std', 'count']
         """
-        try:
-            import pandas as pd
-        except ImportError as exc:
-            raise ImportError("HeadStats.to_frame needs pandas: run `pip install 'attnviz[pandas]'`, "
-                              "or use to_records()/to_table() without it") from exc
-        return pd.DataFrame(self.to_table(), columns=list(COLUMNS))
+        return pandas("HeadStats.to_frame").DataFrame(self.to_table(), columns=list(COLUMNS))
 
     def to_csv(self, path: str | os.PathLike) -> Path:
         """Write the tidy table as CSV (atomically); NaN is written as an empty cell.

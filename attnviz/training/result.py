@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attnviz.atomic import ResultIO, atomic_write_text
+from attnviz.atomic import atomic_write_text
 from attnviz.capture import Capture
+from attnviz.results import ResultIO
 
 METRIC_COLUMNS = ("epoch", "train_loss", "eval_loss", "accuracy", "f1")
 

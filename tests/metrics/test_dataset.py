@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import attnviz
-from attnviz.metrics import dataset as dataset_module
 from attnviz.metrics import dataset_stats, head_stats
-from attnviz.metrics.dataset import WINDOW_BATCHES
+from attnviz.metrics import stream as dataset_module
+from attnviz.metrics.stream import WINDOW_BATCHES
 
 TEXTS = ["The cat sat on the mat. It purred!", "Hello world", "A quick brown fox, jumps; over the lazy dog.",
          "Great film", "I did not like it: too long, too loud. Never again?", "ok"] * 2
