@@ -1,9 +1,10 @@
 """Tiny random models and tokenizers, built locally, for tests, docs and examples.
 
-Nothing here downloads anything: the tokenizers are trained in memory on a short
-built-in corpus (WordPiece for BERT-like models, byte-level BPE for GPT-2, RoBERTa
-and BART, a SentencePiece-style Unigram for T5), and the models are built from
-configs with a few layers and random weights (seeded).
+Nothing here downloads anything: the tokenizers were trained on a short built-in corpus
+(WordPiece for BERT-like models, byte-level BPE for GPT-2, RoBERTa and BART, a
+SentencePiece-style Unigram for T5) and ship as JSON (attnviz/data/tokenizers/), so token
+ids are the same in every process; the models are built from configs with a few layers
+and random weights (seeded).
 
 Example:
     >>> model, tok = tiny_model("bert")
@@ -44,8 +45,29 @@ def _corpus() -> list[str]:
     return CORPUS * 4 + [s.lower() for s in CORPUS] * 4
 
 
+#: The shipped vocabulary of each family (attnviz/data/tokenizers/<file>.json), the same in every process.
+TOKENIZER_FILES = {"bert": "bert", "distilbert": "bert", "roberta": "roberta", "bart": "roberta", "gpt2": "gpt2",
+                   "t5": "t5", **{family: "gpt2" for family in TINY_LLM_FAMILIES}}
+
+
 @functools.cache
 def _backend(family: str):
+    """The family's ``tokenizers.Tokenizer``, loaded from the shipped JSON.
+
+    The files were made once by :func:`_train` (whose trainers break ties in a different order in
+    each process, so training at import time gave token ids that changed from run to run).
+    """
+    from tokenizers import Tokenizer
+
+    if family not in TOKENIZER_FILES:
+        raise ValueError(f"unknown tiny model family {family!r}: use one of {', '.join(TOKENIZER_FILES)}")
+    path = Path(__file__).parent / "data" / "tokenizers" / f"{TOKENIZER_FILES[family]}.json"
+    return Tokenizer.from_str(path.read_text(encoding="utf-8"))
+
+
+def _train(family: str):
+    """Train the family's tokenizer on :data:`CORPUS` (how the shipped files were made; not reproducible
+    across processes: write the result with ``_train(family).to_str()`` to update a file)."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
     if family in ("bert", "distilbert"):
@@ -61,7 +83,7 @@ def _backend(family: str):
         tok.decoder = decoders.WordPiece()
         return tok
     if family in TINY_LLM_FAMILIES:
-        return _backend("gpt2")
+        return _train("gpt2")
     if family in ("gpt2", "roberta", "bart"):
         specials = ["<|endoftext|>"] if family == "gpt2" else ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
         tok = Tokenizer(models.BPE())
@@ -105,7 +127,7 @@ _LLM_CLASSES = {"llama": "Llama", "qwen2": "Qwen2", "mistral": "Mistral", "gemma
 
 
 def tiny_tokenizer(family: str = "bert"):
-    """A small fast tokenizer of ``family`` (one of TINY_FAMILIES or TINY_LLM_FAMILIES), trained in memory.
+    """A small fast tokenizer of ``family`` (one of TINY_FAMILIES or TINY_LLM_FAMILIES), the same in every process.
 
     Example:
         >>> tok = tiny_tokenizer("bert")

@@ -1,0 +1,44 @@
+"""attnviz.testing: tiny tokenizers and models are the same in every process."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from attnviz.testing import TOKENIZER_FILES, _train, tiny_tokenizer
+
+PROBE = """
+import json, torch
+from attnviz.testing import tiny_model
+out = {}
+for family in ("bert", "gpt2", "t5"):
+    model, tok = tiny_model(family, head="lm" if family == "t5" else None)
+    enc = tok("the cat sat on the mat, café", return_tensors="pt")
+    kwargs = {"decoder_input_ids": enc["input_ids"][:, :2]} if family == "t5" else {}
+    with torch.no_grad():
+        first = model(**enc, **kwargs)[0]
+    out[family] = {"vocab": len(tok), "ids": enc["input_ids"][0].tolist(), "sum": round(float(first.sum()), 4)}
+print(json.dumps(out))
+"""
+
+
+def test_ids_and_outputs_are_the_same_whatever_the_hash_seed():
+    root = Path(__file__).resolve().parents[1]
+    runs = [subprocess.run([sys.executable, "-c", PROBE], check=True, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(root)}).stdout
+            for seed in ("0", "1")]
+    first, second = (json.loads(r.strip().splitlines()[-1]) for r in runs)
+    assert first == second
+    assert first["bert"]["ids"] == tiny_tokenizer("bert")("the cat sat on the mat, café")["input_ids"]  # and here
+
+
+@pytest.mark.parametrize("family", sorted(set(TOKENIZER_FILES.values())))
+def test_the_shipped_vocabulary_is_what_training_makes(family):
+    """Training again gives a tokenizer of the same kind and size (the tie order may differ)."""
+    shipped, trained = tiny_tokenizer(family).backend_tokenizer, _train(family)
+    assert type(shipped.model) is type(trained.model)
+    assert abs(shipped.get_vocab_size() - trained.get_vocab_size()) <= 2
