@@ -188,7 +188,7 @@ class StatsWorker:
         from attnviz.metrics.stream import Stream
 
         rows, cpu = [], []
-        for chunk, texts in zip(batch["chunk"], batch["texts"]):
+        for chunk, texts in zip(batch["chunk"], batch["texts"], strict=True):
             started = time.process_time()
             stream = Stream(self.model, self.tokenizer, self.metrics, self.limit)
             with stream.mode:  # layer by layer under the attnviz attention, restored after
@@ -442,7 +442,7 @@ class ExtractWorker:
         from attnviz.extraction.extract import extract
 
         files, sizes, metas = [], [], []
-        for shard, texts in zip(batch["shard"], batch["texts"]):
+        for shard, texts in zip(batch["shard"], batch["texts"], strict=True):
             cap = extract(self.model, [str(t) for t in texts], progress=False, **self.options, tokenizer=self.tokenizer)
             name = f"shard-{int(shard):05d}.safetensors"
             cap.save(self.out / name)

@@ -69,7 +69,7 @@ class ShapeRow:
             'position=3–5'
         """
         parts = []
-        for axis, size in zip(self.axes, self.shape):
+        for axis, size in zip(self.axes, self.shape, strict=True):
             text = f"{size[0]}–{size[1]}" if isinstance(size, (list, tuple)) else str(size)
             parts.append(f"{axis}={text}")
         return " × ".join(parts)
@@ -106,7 +106,7 @@ class ShapeReport(ResultIO):
         widths = [max(len(row[i]) for row in table) for i in range(len(self.HEADER) - 1)]
         lines = [f"Shape report: {self.source}"] if self.source else []
         for n, row in enumerate(table):
-            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+            lines.append("  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1])
             if n == 0:
                 lines.append("  ".join("-" * w for w in widths) + "  " + "-" * 10)
         lines += [f"note: {n}" for n in self.notes]

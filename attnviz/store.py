@@ -264,7 +264,7 @@ class LazyArray:
         if key and _is_int_array(key[0]):
             return self._take_first(key)
         basic: list = []
-        for k, n in zip(key, self.shape):
+        for k, n in zip(key, self.shape[:len(key)], strict=True):  # the key may address fewer axes
             if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
                 i = int(k)
                 if not -n <= i < n:

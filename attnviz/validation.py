@@ -277,7 +277,7 @@ def _check_record(rec: dict, shapes: dict, meta: dict, where: str) -> None:
         if shape is None:
             return
         shape = tuple(int(d) for d in shape)
-        ok = len(shape) == len(want) and all(w is None or s == w for s, w in zip(shape, want))
+        ok = len(shape) == len(want) and all(w is None or s == w for s, w in zip(shape, want, strict=True))
         if not ok:
             said = tuple("?" if w is None else w for w in want)
             raise CaptureFormatError(

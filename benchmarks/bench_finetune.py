@@ -47,7 +47,7 @@ def main() -> None:
     comp = attnviz.compare(default_model_path(), result.best_checkpoint, texts=texts)
     print(f"\ncompare() on {len(texts)} texts: {time.perf_counter() - start:.1f} s")
     print("per-layer mean cosine similarity, before vs after:")
-    for layer, value in zip(comp.layers, comp.layer_cosine):
+    for layer, value in zip(comp.layers, comp.layer_cosine, strict=True):
         print(f"  layer {layer}: {value:.4f}")
 
 

@@ -34,4 +34,4 @@ print(attnviz.save_figure(fig, out / "entropy.png", width="column"))
 
 cap = attnviz.extract(model, "A clever, warm and very funny film.", tokenizer=tokenizer)
 rollout = attnviz.metrics.rollout(cap)
-print("rollout from [CLS]:", dict(zip(cap[0].display_tokens, rollout.for_query(0).round(2).tolist())))
+print("rollout from [CLS]:", dict(zip(cap[0].display_tokens, rollout.for_query(0).round(2).tolist(), strict=True)))

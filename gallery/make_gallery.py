@@ -97,7 +97,7 @@ def hidden(m: MiniLM, out: Path) -> None:
 
 def statistics(m: MiniLM, out: Path) -> None:
     fig, axes = plt.subplots(2, 2, figsize=(6.9, 5.2), layout="constrained")
-    for ax, metric in zip(axes.flat, ("entropy", "cls", "sep", "prev")):
+    for ax, metric in zip(axes.flat, ("entropy", "cls", "sep", "prev"), strict=True):
         m.stats.plot(metric, ax=ax)
     save(fig, out, "minilm_head_stats.png", width="page")
 
@@ -198,7 +198,7 @@ def decoder(out: Path) -> None:
                                      min_new_tokens=8, tokenizer=tok)
     save(plot.head_grid(cap, example=0, title="tiny GPT-2 copying"), out, "gpt2_generation_grid.png", width="page")
     fig, axes = plt.subplots(1, 2, figsize=(6.9, 3.6), layout="constrained")
-    for ax, (layer, name, what) in zip(axes, ((0, "previous_token", "previous-token"), (1, "induction", "induction"))):
+    for ax, (layer, name, what) in zip(axes, ((0, "previous_token", "previous-token"), (1, "induction", "induction")), strict=True):
         head = int(np.argmax(scores[name][layer]))
         plot.token_heatmap(cap, example=0, layer=layer, head=head, ax=ax)
         ax.set_title(f"layer {layer}, head {head}: {what} ({scores[name][layer, head]:.2f})")
@@ -221,7 +221,7 @@ def long_context(out: Path) -> None:
     text = " ".join(CORPUS * 40)
     cap = attnviz.extract(model, text, max_length=4096, queries="last", hidden_states=False, tokenizer=tok)
     fig, axes = plt.subplots(2, 1, figsize=(6.9, 4.6), layout="constrained", sharex=True)
-    for ax, how in zip(axes, ("mean", "max")):
+    for ax, how in zip(axes, ("mean", "max"), strict=True):
         plot.query_profile(cap, head=how, ax=ax, title=f"{how} over 16 heads")
     fig.suptitle(f"last token of a {cap[0].num_tokens}-token input, random-weight Llama (8 x 16 heads, 4 KV)")
     save(fig, out, "llama_long_context.png", width="page")

@@ -250,7 +250,7 @@ def exact_match(model: Any, tokenizer: Any, sources: list[str]) -> float:
             ids = torch.tensor(tokenizer(group)["input_ids"])
             out = model.generate(input_ids=ids, max_new_tokens=n + 3, num_beams=1, do_sample=False)
             texts = tokenizer.batch_decode(out, skip_special_tokens=True)
-            right += sum(t.split() == reverse_text(s).split() for t, s in zip(texts, group))
+            right += sum(t.split() == reverse_text(s).split() for t, s in zip(texts, group, strict=True))
     return right / len(sources)
 
 

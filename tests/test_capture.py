@@ -11,7 +11,7 @@ from attnviz.capture import Capture, Example, load
 def _assert_same(a: Capture, b: Capture) -> None:
     assert a.provenance() == b.provenance()
     assert len(a) == len(b)
-    for ea, eb in zip(a, b):
+    for ea, eb in zip(a, b, strict=True):
         for name, value in vars(ea).items():
             other = getattr(eb, name)
             if isinstance(value, np.ndarray):

@@ -16,7 +16,7 @@ def _capture(maps: list[np.ndarray], tokens: list[list[str]] | None = None, hidd
     tokens = tokens or [[f"t{i}" for i in range(m.shape[-1])] for m in maps]
     examples = [Example(tokens=t, attentions=m.astype("float32"), text=" ".join(t),
                         hidden_states=None if hidden is None else hidden[i])
-                for i, (t, m) in enumerate(zip(tokens, maps))]
+                for i, (t, m) in enumerate(zip(tokens, maps, strict=True))]
     layers, heads = maps[0].shape[:2]
     return Capture(examples, num_layers=layers, num_heads=heads, layers=list(range(layers)), heads=list(range(heads)))
 
@@ -50,14 +50,14 @@ def test_statistics_match_hand_computation():
     q = [_rows(rng, (2, 3, 4, 4)), _rows(rng, (2, 3, 6, 6))]
     comp = attnviz.compare(_capture(p), _capture(q))
     cos = np.mean([[[(a[l, h] * b[l, h]).sum() / np.linalg.norm(a[l, h]) / np.linalg.norm(b[l, h])
-                     for h in range(3)] for l in range(2)] for a, b in zip(p, q)], axis=0)
+                     for h in range(3)] for l in range(2)] for a, b in zip(p, q, strict=True)], axis=0)
     np.testing.assert_allclose(comp.cosine, cos, rtol=1e-5)
 
     def js(x, y):
         m = (x + y) / 2
         return 0.5 * (x * np.log(x / m)).sum(-1) + 0.5 * (y * np.log(y / m)).sum(-1)
 
-    np.testing.assert_allclose(comp.js, np.mean([js(a, b).mean(-1) for a, b in zip(p, q)], axis=0), rtol=1e-5)
+    np.testing.assert_allclose(comp.js, np.mean([js(a, b).mean(-1) for a, b in zip(p, q, strict=True)], axis=0), rtol=1e-5)
 
     def entropy(x):
         s = 0.9999 * x + 0.0001 / x.shape[-1]
@@ -65,7 +65,7 @@ def test_statistics_match_hand_computation():
 
     np.testing.assert_allclose(comp.entropy_before, np.mean([entropy(a) for a in p], axis=0), rtol=1e-5)
     np.testing.assert_allclose(comp.entropy_change,
-                               np.mean([entropy(b) - entropy(a) for a, b in zip(p, q)], axis=0), rtol=1e-4)
+                               np.mean([entropy(b) - entropy(a) for a, b in zip(p, q, strict=True)], axis=0), rtol=1e-4)
     np.testing.assert_allclose(comp.layer_cosine, cos.mean(1), rtol=1e-5)
     np.testing.assert_allclose(comp.js_bits, comp.js / np.log(2))
 

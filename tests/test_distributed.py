@@ -75,7 +75,7 @@ def test_merge_of_partials_equals_one_pass_in_any_grouping():
     whole = RunningStats((2, 3))
     whole.update(data)
     parts = [RunningStats((2, 3)) for _ in range(4)]
-    for part, rows in zip(parts, np.split(data, [5, 6, 40])):
+    for part, rows in zip(parts, np.split(data, [5, 6, 40]), strict=True):
         part.update(rows)
     merged = RunningStats((2, 3))
     for part in reversed(parts):
@@ -222,7 +222,7 @@ attnviz.extract_dataset(sys.argv[3], sys.argv[1], sys.argv[2], shard_size=4, lay
 
 def _equal_captures(a, b):
     assert len(a) == len(b)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert x.tokens == y.tokens and x.text == y.text
         np.testing.assert_allclose(np.asarray(x.attentions), np.asarray(y.attentions), atol=1e-6, rtol=0)
         np.testing.assert_allclose(np.asarray(x.hidden_states), np.asarray(y.hidden_states), atol=1e-6, rtol=0)

@@ -23,7 +23,7 @@ def test_single_stack_families_shapes_and_row_sums(kind, texts):
     cap = attnviz.extract(model, texts, batch_size=2, tokenizer=tok)
     assert len(cap) == len(texts)
     assert (cap.num_layers, cap.num_heads) == (2, 4)
-    for text, ex in zip(texts, cap):
+    for text, ex in zip(texts, cap, strict=True):
         n = len(tok(text)["input_ids"])
         assert ex.tokens == tok.convert_ids_to_tokens(tok(text)["input_ids"])
         assert ex.attentions.shape == (2, 4, n, n)
@@ -44,7 +44,7 @@ def test_encoder_decoder_axes(kind):
     model, tok = tiny_model(kind, head="lm")
     cap = attnviz.extract(model, ["the cat sat on the mat", "hello"],
                           decoder_texts=["le chat est noir", "bonjour"], tokenizer=tok)
-    for ex, target in zip(cap, ["le chat est noir", "bonjour"]):
+    for ex, target in zip(cap, ["le chat est noir", "bonjour"], strict=True):
         labels = tok(text_target=target)["input_ids"]
         start = model.config.decoder_start_token_id
         assert ex.decoder_tokens == tok.convert_ids_to_tokens([start] + labels[:-1])

@@ -93,7 +93,7 @@ def test_module_paths_resolve_in_every_layer(model_type):
                 assert found is None
             else:
                 assert found is not None and len(found) == 2, f"{part}={getattr(fam, part)!r} is not in every layer"
-                assert all(m is submodule(layer, getattr(fam, part)) for m, layer in zip(found, layers))
+                assert all(m is submodule(layer, getattr(fam, part)) for m, layer in zip(found, layers, strict=True))
         attention = fam.attention.split(".")
         for part in ("attention_output", "query", "key"):     # inside the attention module, or beside it
             path = getattr(fam, part)

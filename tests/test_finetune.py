@@ -55,7 +55,7 @@ def test_run_folder_metrics_and_best_checkpoint(tiny_path, small_data, tmp_path,
 
 def test_best_checkpoint_holds_the_best_weights(tiny_path, small_data, tmp_path):
     result = attnviz.finetune(tiny_path, small_data, tmp_path / "r", method="loop", **FAST)
-    best_dir = next(p for p, m in zip(result.checkpoints, result.metrics) if m["epoch"] == result.best_epoch)
+    best_dir = next(p for p, m in zip(result.checkpoints, result.metrics, strict=True) if m["epoch"] == result.best_epoch)
     a = attnviz.extract(result.best_checkpoint, ["good"], tokenizer=None)[0].logits
     b = attnviz.extract(best_dir, ["good"], tokenizer=None)[0].logits
     np.testing.assert_allclose(a, b, atol=1e-5)

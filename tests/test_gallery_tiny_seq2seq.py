@@ -95,7 +95,7 @@ def test_short_training_lowers_the_loss_and_saves_a_loadable_model(gallery, tmp_
     assert (model.config.encoder_layers, model.config.decoder_layers, model.config.d_model) == (2, 2, 64)
     sources = gallery.held_out_sources(3)
     cap = attnviz.extract(model, sources, decoder_texts=[gallery.reverse_text(s) for s in sources], tokenizer=tok)
-    for ex, source in zip(cap, sources):
+    for ex, source in zip(cap, sources, strict=True):
         n = len(source.split())
         assert ex.tokens == ["<s>", *source.split(), "</s>"]
         assert ex.decoder_tokens == ["</s>", "<s>", *gallery.reverse_text(source).split()]

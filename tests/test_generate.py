@@ -55,7 +55,7 @@ def _stitch_rows(steps, ends, width=None):
     total = ends[-1]
     out = np.zeros(steps[0].shape[:-2] + (total, total if width is None else width), dtype=np.float32)
     filled = 0
-    for step, end in zip(steps, ends):
+    for step, end in zip(steps, ends, strict=True):
         rows = step.shape[-2]
         out[..., filled:end, :step.shape[-1]] = step[..., rows - (end - filled):, :]  # no cache: rows repeat
         filled = end

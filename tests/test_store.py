@@ -23,7 +23,7 @@ TEXTS = ["the cat sat on the mat", "a dog", "hello there, world", "one two three
 
 def _same_arrays(a, b, exact: bool = True) -> None:
     assert len(a) == len(b)
-    for ea, eb in zip(a, b):
+    for ea, eb in zip(a, b, strict=True):
         assert ea.tokens == eb.tokens and ea.text == eb.text
         for name in ("attentions", "hidden_states", "decoder_attentions", "cross_attentions"):
             x, y = getattr(ea, name), getattr(eb, name)

@@ -48,7 +48,7 @@ def _options(kind):
 
 def assert_same(new, old):
     fields = ["attentions", "decoder_attentions", "cross_attentions"]
-    for a, b in zip(new, old):
+    for a, b in zip(new, old, strict=True):
         for name in fields:
             x, y = getattr(a, name), getattr(b, name)
             assert (x is None) == (y is None), name
@@ -87,7 +87,7 @@ def test_query_rows_equal_the_rows_of_the_full_map(models, kind, queries, side):
     new = attnviz.extract(model, TEXTS, batch_size=3, queries=queries, padding_side=side, tokenizer=tok)
     full = eager_extract(model, tok, TEXTS, batch_size=3, padding_side=side)
     assert new.queries == streaming.query_spec_json(queries)
-    for a, b in zip(new, full):
+    for a, b in zip(new, full, strict=True):
         rows = streaming.resolve_queries(queries, b.num_tokens)
         assert a.query_positions == rows
         np.testing.assert_allclose(a.attentions, b.attentions[:, :, rows], atol=1e-6, rtol=0)
@@ -99,7 +99,7 @@ def test_reduce_heads_as_each_layer_is_computed(models, how):
     model, tok = models("llama")
     new = attnviz.extract(model, TEXTS, reduce_heads=how, heads=[1, 2, 3], queries="last", tokenizer=tok)
     full = eager_extract(model, tok, TEXTS)
-    for a, b in zip(new, full):
+    for a, b in zip(new, full, strict=True):
         sub = b.attentions[:, [1, 2, 3]][:, :, -1:]
         want = sub.mean(1, keepdims=True) if how == "mean" else sub.max(1, keepdims=True)
         np.testing.assert_allclose(a.attentions, want, atol=1e-6, rtol=0)

@@ -173,7 +173,7 @@ def _finetune_and_compare(model_path: Path, tok, out: Path, epochs: int, seed_ba
         baseline = other.best_checkpoint
     comparison = attnviz.compare(str(model_path), result.best_checkpoint, texts=PROBES, bootstrap=1000,
                                  baseline=baseline)
-    layers = ", ".join(f"{layer}: {c:.3f}" for layer, c in zip(comparison.layers, comparison.layer_cosine))
+    layers = ", ".join(f"{layer}: {c:.3f}" for layer, c in zip(comparison.layers, comparison.layer_cosine, strict=True))
     print(f"    mean cosine similarity of attention before/after, per layer: {layers}")
     if comparison.flagged is not None:
         print(f"    heads changed beyond seed-to-seed noise: {int(comparison.flagged.sum())} of {comparison.flagged.size}")

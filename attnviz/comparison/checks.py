@@ -40,9 +40,10 @@ def check_same(a: Capture, b: Capture) -> None:
             f"(layers {format_ranges(a.layers)}, heads {format_ranges(a.heads)}), after {len(b.layers)} x {len(b.heads)} "
             f"(layers {format_ranges(b.layers)}, heads {format_ranges(b.heads)}); compare two checkpoints of the same "
             "architecture, extracted with the same layers=/heads=")
-    for i, (x, y) in enumerate(zip(a, b)):
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
         if x.tokens != y.tokens:
-            j = next((k for k, (s, t) in enumerate(zip(x.tokens, y.tokens)) if s != t),
+            n = min(len(x.tokens), len(y.tokens))
+            j = next((k for k, (s, t) in enumerate(zip(x.tokens[:n], y.tokens[:n], strict=True)) if s != t),
                      min(len(x.tokens), len(y.tokens)))
             got = lambda toks: repr(toks[j]) if j < len(toks) else "no token (it is shorter)"  # noqa: E731, B023 (used at once)
             raise CaptureMismatchError(

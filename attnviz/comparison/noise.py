@@ -58,7 +58,7 @@ def per_example(a: Capture, b: Capture) -> dict[str, np.ndarray]:
     from attnviz.comparison.stats import _entropy, _js_rows
 
     rows: dict[str, list[np.ndarray]] = {k: [] for k in ("cosine", "js", "entropy_before", "entropy_after")}
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         p, q = x.attention().astype(np.float64), y.attention().astype(np.float64)
         dot = (p * q).sum(axis=(2, 3))
         rows["cosine"].append(dot / np.maximum(np.linalg.norm(p, axis=(2, 3)) * np.linalg.norm(q, axis=(2, 3)), 1e-12))

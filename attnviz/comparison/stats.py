@@ -33,7 +33,7 @@ def statistics(a: Capture, b: Capture) -> dict[str, Any]:
         True
     """
     sums: dict[str, float | np.ndarray] = {k: 0.0 for k in ("cosine", "js", "entropy_before", "entropy_after")}
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         p, q = x.attention().astype(np.float64), y.attention().astype(np.float64)
         dot = (p * q).sum(axis=(2, 3))
         sums["cosine"] = sums["cosine"] + dot / np.maximum(np.linalg.norm(p, axis=(2, 3)) *
@@ -74,7 +74,7 @@ def _hidden_cosine(a: Capture, b: Capture) -> np.ndarray | None:
     if any(x.hidden_states is None for x in a) or any(y.hidden_states is None for y in b):
         return None
     total = 0.0
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert x.hidden_states is not None and y.hidden_states is not None  # checked above
         h, g = x.hidden_states.astype(np.float64), y.hidden_states.astype(np.float64)
         if h.shape != g.shape:

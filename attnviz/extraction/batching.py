@@ -205,12 +205,12 @@ class BatchRunner:
             self.session = Session(self.model, layers=self.layers, heads=self.heads, num_heads=None,
                                    reduce_heads=self.reduce, dtype=self.dtype.name)
         rows = {"self": [Rows(torch.tensor(p) + s, s, s + len(it["input_ids"]), self.queries is None)
-                         for p, s, it in zip(positions, starts, items)]}
+                         for p, s, it in zip(positions, starts, items, strict=True)]}
         if targets is not None:
-            dec = [(d, d + len(t)) for d, t in zip(dec_starts, targets)]
+            dec = [(d, d + len(t)) for d, t in zip(dec_starts, targets, strict=True)]
             rows["decoder"] = [Rows(torch.arange(a, b), a, b, True) for a, b in dec]
             rows["cross"] = [Rows(torch.arange(a, b), s, s + len(it["input_ids"]), True)
-                             for (a, b), s, it in zip(dec, starts, items)]
+                             for (a, b), s, it in zip(dec, starts, items, strict=True)]
         self.session.begin_batch(rows)
         with self.session.active():
             out = self.model(**inputs, output_hidden_states=self.hidden, return_dict=True)

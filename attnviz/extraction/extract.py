@@ -188,7 +188,7 @@ def extract(
             for batch, shard in _progress(plan(), progress):
                 items = [encoded[i] for i in batch]
                 dec = [targets[i] for i in batch] if targets is not None else None
-                for i, ex in zip(batch, run(items, dec)):
+                for i, ex in zip(batch, run(items, dec), strict=True):
                     ex.text = texts[i]
                     ex.text_pair = pairs[i] if pairs else None
                     ex.decoder_text = decoder_texts[i] if isinstance(decoder_texts, list) else None

@@ -34,7 +34,7 @@ def _byte_decoder() -> dict[str, int]:
             printable.append(b)
             chars.append(256 + extra)
             extra += 1
-    return {chr(c): b for b, c in zip(printable, chars)}
+    return {chr(c): b for b, c in zip(printable, chars, strict=True)}
 
 
 def is_byte_level(tokenizer: Any) -> bool:
@@ -157,8 +157,8 @@ class TokenTable:
     def __str__(self) -> str:
         cells = [[str(r[c]) for c in self.COLUMNS] for r in self.rows]
         widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(self.COLUMNS)]
-        lines = ["  ".join(c.ljust(w) for c, w in zip(self.COLUMNS, widths))]
-        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(self.COLUMNS, widths, strict=True))]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -198,7 +198,7 @@ def token_table(tokenizer: Any, texts: str | Sequence[str], text_pairs: Sequence
         specials = special_mask(ids, tokenizer)
         words = enc.word_ids(i) if fast else [None] * len(ids)
         spans = enc["offset_mapping"][i] if fast else [None] * len(ids)
-        for pos, (tok, disp, tid, sp, w, ch) in enumerate(zip(tokens, shown, ids, specials, words, spans)):
+        for pos, (tok, disp, tid, sp, w, ch) in enumerate(zip(tokens, shown, ids, specials, words, spans, strict=True)):
             rows.append({"example": i, "position": pos, "token": tok, "display": disp, "id": int(tid),
                          "special": sp, "word": w, "chars": tuple(ch) if ch is not None else None})
     return TokenTable(rows)

@@ -73,7 +73,7 @@ def token_batch(roles: Sequence[dict[str, np.ndarray]], starts: Sequence[int], w
     block_q = np.zeros((b, width), np.float32)
     valid = np.zeros(b, bool)
     induction = np.full((b, width), -1, np.int64)
-    for row, (r, s) in enumerate(zip(roles, starts)):
+    for row, (r, s) in enumerate(zip(roles, starts, strict=True)):
         n = len(r["first"])
         cols = slice(s, s + n)
         real[row, cols] = True

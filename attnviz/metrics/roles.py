@@ -79,8 +79,8 @@ def token_roles(tokens: Sequence[str], special: Sequence[bool],
     else:
         sep = np.zeros(n, dtype=bool)
         sep[-1] = True
-    broad = np.array([not s and is_punctuation(d) for s, d in zip(special_arr, display)], dtype=bool)
-    clark = np.array([not s and d.strip() in CLARK_PUNCT for s, d in zip(special_arr, display)], dtype=bool)
+    broad = np.array([not s and is_punctuation(d) for s, d in zip(special_arr, display, strict=True)], dtype=bool)
+    clark = np.array([not s and d.strip() in CLARK_PUNCT for s, d in zip(special_arr, display, strict=True)], dtype=bool)
     end = np.array([d.strip() in SENTENCE_END for d in display], dtype=bool) & broad
     boundary = (sep & special_arr) | end
     return {"first": first, "sep": sep, "punct": clark, "punct_unicode": broad, "special": special_arr,

@@ -147,7 +147,7 @@ class Stream:
             try:
                 values = self._streamed_values(inputs, [Rows(torch.arange(s, s + len(it["input_ids"])), s,
                                                              s + len(it["input_ids"]), every_row=True)
-                                                        for s, it in zip(starts, items)])
+                                                        for s, it in zip(starts, items, strict=True)])
             except StreamingUnavailable as exc:
                 if self.accs is not None:
                     raise

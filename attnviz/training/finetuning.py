@@ -118,7 +118,7 @@ class AttentionCaptureCallback(TrainerCallback):
             >>> AttentionCaptureCallback(["x"]).by_epoch()
             {}
         """
-        return dict(zip(self.epochs, self.captures))
+        return dict(zip(self.epochs, self.captures, strict=True))
 
     def on_train_begin(self, args, state, control, model=None, processing_class=None, **kwargs):
         """Capture before the first step (epoch 0, or the epoch a resumed run starts from)."""

@@ -115,7 +115,7 @@ def test_head_view_hover_layers_heads(open_view, sharp_capture):
     assert p.canvas("canvas.av-lines") != layer1
     p.page.check("text=hide special tokens")
     shown = p.page.locator(".av-left .av-tok").all_inner_texts()
-    assert shown == [t for t, s in zip(ex.display_tokens, ex.special_mask) if not s]
+    assert shown == [t for t, s in zip(ex.display_tokens, ex.special_mask, strict=True) if not s]
     p.check_clean()
 
 

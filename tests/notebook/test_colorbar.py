@@ -100,7 +100,7 @@ def check_layout(page, b: dict, maps: str) -> None:
     """The bar overlaps no map, no control, no status line; its labels do not touch each other."""
     for other in rects(page, maps) + rects(page, ".av-status") + rects(page, ".av-bar"):
         assert not overlap(b["box"], other), (b["box"], other)
-    for left, right in zip(b["tickBoxes"], b["tickBoxes"][1:]):
+    for left, right in zip(b["tickBoxes"][:-1], b["tickBoxes"][1:], strict=True):
         assert left[2] + 4 <= right[0], (b["labels"], b["tickBoxes"])  # a clear gap between labels
     for sel in (".av-cbar-tick", ".av-cbar-caption"):
         assert contrast(page, sel) >= 4.5, sel

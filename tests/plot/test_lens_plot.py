@@ -23,7 +23,7 @@ def test_cells_are_top_tokens_shaded_by_probability(lens):
     texts = [t.get_text() for t in ax.texts]
     assert len(texts) == rows * cols
     expected = [lens.top_tokens[i][j][0] for i in range(rows) for j in range(cols)]
-    for got, want in zip(texts, expected):
+    for got, want in zip(texts, expected, strict=True):
         assert got == want if len(want) <= MAX_LABEL else got == want[:MAX_LABEL - 1] + "…"
     assert [t.get_text() for t in ax.get_xticklabels()] == lens.tokens
     assert [t.get_text() for t in ax.get_yticklabels()] == lens.labels
