@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import attnviz
-from attnviz import streaming
+from attnviz.extraction import streaming
 from attnviz.extraction.batching import BatchRunner, StreamingUnavailable
 from attnviz.testing import TINY_FAMILIES, TINY_LLM_FAMILIES, tiny_model
 
@@ -55,9 +55,12 @@ def assert_same(new, old):
             if x is not None:
                 assert x.shape == y.shape, name
                 np.testing.assert_allclose(x, y, atol=1e-6, rtol=0, err_msg=name)
+        assert a.hidden_states is not None, "extract keeps hidden states by default: compare them"
         for name in ("hidden_states", "decoder_hidden_states"):
             x, y = getattr(a, name), getattr(b, name)
+            assert (x is None) == (y is None), name
             if x is not None:
+                assert x.shape == y.shape, name
                 np.testing.assert_allclose(x, y, atol=1e-5, rtol=0, err_msg=name)
 
 

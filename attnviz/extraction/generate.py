@@ -163,7 +163,7 @@ def _check_arguments(model: Any, prompt: Any, max_new_tokens: Any, dtype: str, k
                         "extract_generation once per prompt")
     if not prompt.strip():
         raise ValueError("prompt is empty: give the text the model should continue, "
-                         "e.g. extract_generation(model, tok, 'Once upon a time')")
+                         "e.g. extract_generation(model, 'Once upon a time')")
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens <= 0:
         raise ValueError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}: "
                          "pass how many tokens to generate, e.g. max_new_tokens=20")

@@ -71,7 +71,7 @@ def as_texts(values: Any, name: str, expected: int | None = None) -> list[str]:
         raise TypeError(f"{name} is a {type(values).__name__}: pass a string or a list of strings")
     values = list(values)
     if not values:
-        raise ValueError(f"{name} is empty: pass at least one text, e.g. extract(model, tok, 'a sentence')")
+        raise ValueError(f"{name} is empty: pass at least one text, e.g. extract(model, 'a sentence')")
     for i, v in enumerate(values):
         if not isinstance(v, str):
             raise TypeError(f"{name}[{i}] is a {type(v).__name__}, not a string: pass texts as str")

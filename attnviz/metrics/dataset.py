@@ -63,7 +63,7 @@ def dataset_stats(model: ModelLike, texts_or_dataset: Any, *, tokenizer: Tokeniz
             (e.g. ``{"num_gpus": 1}``), and the cluster to join (``"auto"``, ``"ray://host:10001"``;
             default: the running Ray, else a local one).
 
-    The result equals ``head_stats(extract(model, tokenizer, texts))`` up to float
+    The result equals ``head_stats(extract(model, texts, tokenizer=tokenizer))`` up to float
     rounding, without ever holding more than one batch of attention maps.
 
     Example:

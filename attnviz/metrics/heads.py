@@ -47,7 +47,7 @@ def head_stats(capture: Capture, *, metrics: Iterable[str] | str | None = None, 
     kind = check_kind(kind)
     if not isinstance(capture, Capture):
         raise TypeError(f"head_stats needs an attnviz.Capture, not {type(capture).__name__}: "
-                        "make one with attnviz.extract(model, tokenizer, texts)")
+                        "make one with attnviz.extract(model, texts)")
     if len(capture) == 0:
         raise ValueError("the capture has no examples: extract at least one text")
     if not capture.has_attentions:

@@ -62,7 +62,7 @@ def to_bertviz(capture: Capture, example: int = 0, *, kind: str | None = None) -
     """
     if not isinstance(capture, Capture):
         raise TypeError(f"expected an attnviz Capture, got {type(capture).__name__}: "
-                        "make one with attnviz.extract(model, tokenizer, texts)")
+                        "make one with attnviz.extract(model, texts)")
     ex = capture[example]
     ex.require_all_rows("bertviz")
     kinds = kinds_of(ex, kind)

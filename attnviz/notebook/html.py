@@ -281,7 +281,7 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
         raise ValueError(f"unknown view {view!r}: use 'head' or 'grid'")
     if not isinstance(capture, Capture):
         raise TypeError(f"expected an attnviz Capture, got {type(capture).__name__}: "
-                        "make one with attnviz.extract(model, tokenizer, texts)")
+                        "make one with attnviz.extract(model, texts)")
     if len(capture) == 0:
         raise ValueError("this capture has no examples: extract it from at least one text")
     chosen = list(range(len(capture))) if examples is None else [int(i) for i in examples]

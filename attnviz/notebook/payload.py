@@ -94,8 +94,8 @@ def kinds_of(example: Example, kind: str | None) -> list[str]:
     have = [k for k in names if getattr(example, ARRAY_OF_KIND[k]) is not None]
     if not have:
         raise ValueError(
-            "this capture has no attention maps: extract it again with attnviz.extract(model, tokenizer, "
-            "texts), which keeps attentions (eager attention is switched on for you)")
+            "this capture has no attention maps: extract it again with attnviz.extract(model, texts), "
+            "which keeps attentions (eager attention is switched on for you)")
     return have
 
 
@@ -116,7 +116,7 @@ def select_kinds(capture: Capture, *, example: int = 0, kind: str | None = None,
     """
     if not isinstance(capture, Capture):
         raise TypeError(f"expected an attnviz Capture, got {type(capture).__name__}: "
-                        "make one with attnviz.extract(model, tokenizer, texts)")
+                        "make one with attnviz.extract(model, texts)")
     if not isinstance(example, (int, np.integer)) or isinstance(example, bool):
         raise TypeError(f"example must be an int index, not {example!r}")
     if len(capture) == 0:

@@ -82,7 +82,7 @@ def explorer(capture: Capture, *, example: int = 0, view: str = "head", dpi: int
     """
     if not isinstance(capture, Capture):
         raise TypeError(f"expected an attnviz Capture, got {type(capture).__name__}: "
-                        "make one with attnviz.extract(model, tokenizer, texts)")
+                        "make one with attnviz.extract(model, texts)")
     if view not in dict((v, k) for k, v in VIEWS):
         raise ValueError(f"unknown view {view!r}: use 'head', 'grid' or 'norms'")
     if len(capture) == 0:

@@ -27,7 +27,7 @@ def example_of(capture: Any, example: int) -> Example:
     """The Example at ``example``, with clear errors for a non-Capture or a bad index."""
     if not isinstance(capture, Capture):
         raise TypeError(f"expected an attnviz Capture, got {type(capture).__name__}: "
-                        "make one with attnviz.extract(model, tokenizer, texts)")
+                        "make one with attnviz.extract(model, texts)")
     if not isinstance(example, (int, np.integer)) or isinstance(example, bool):
         raise TypeError(f"example={example!r}: give the example's index as an int")
     return capture[int(example)]

@@ -175,7 +175,7 @@ def test_bad_inputs_name_the_fix(bert_capture):
         head_stats(bert_capture, metrics=["clss"])
     with pytest.raises(ValueError, match="unknown attention kind"):
         head_stats(bert_capture, kind="sideways")
-    with pytest.raises(TypeError, match="attnviz.extraction.extract"):
+    with pytest.raises(TypeError, match="attnviz.extract"):
         head_stats([np.zeros((1, 1, 2, 2))])
     with pytest.raises(ValueError, match="no attention maps"):
         head_stats(Capture([Example(tokens=["a"])]))

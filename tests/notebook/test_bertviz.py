@@ -42,7 +42,7 @@ def test_seq2seq_arguments_and_kinds(t5_capture):
 
 
 def test_bad_input(bert_capture):
-    with pytest.raises(TypeError, match="attnviz.extraction.extract"):
+    with pytest.raises(TypeError, match="attnviz.extract"):
         to_bertviz([1, 2])
     with pytest.raises(IndexError, match="out of range"):
         to_bertviz(bert_capture, 9)

@@ -140,7 +140,7 @@ def test_errors_name_the_fix(bert_capture):
         head_view(bert_capture, scale="log")
     with pytest.raises(ValueError, match="layer=1 is not among the included layers"):
         head_view(bert_capture, layers=[0], layer=1)
-    with pytest.raises(TypeError, match="attnviz.extraction.extract"):
+    with pytest.raises(TypeError, match="attnviz.extract"):
         model_view({"attentions": 1})
     with pytest.raises(ValueError, match="selects nothing"):
         head_view(bert_capture, heads=[])

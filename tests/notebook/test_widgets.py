@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import sys
 
+import numpy as np
 import pytest
 
 from attnviz.capture import Capture, Example
@@ -50,14 +51,25 @@ def test_views_grid_and_norms(bert_capture):
     assert not ex.controls["layer"].disabled and ex.image == one
 
 
-def test_seq2seq_kind_control(t5_capture):
+def test_seq2seq_kind_control(t5_capture, monkeypatch):
+    from attnviz import plot
+
+    drawn, real = [], plot.token_heatmap
+
+    def spy(*args, **kwargs):
+        ax = real(*args, **kwargs)
+        drawn.append((kwargs["kind"], np.asarray(ax.images[0].get_array())))
+        return ax
+
+    monkeypatch.setattr(plot, "token_heatmap", spy)
     ex = explorer(t5_capture)
     kind = ex.controls["kind"]
     assert [v for _, v in kind.options] == ["encoder", "decoder", "cross"] and kind.layout.display is None
-    square = png_size(ex.image)
     kind.value = "cross"
     assert "cross attention" in ex.title and ex.image[:4] == b"\x89PNG" and ex.error is None
-    assert png_size(ex.image) != square or ex.rendered == 2
+    # the picture drawn is the cross-attention map: decoder tokens x encoder tokens, its values
+    assert drawn[-1][0] == "cross"
+    np.testing.assert_allclose(drawn[-1][1], t5_capture[0].cross_attentions[0, 0], atol=1e-6)
 
 
 def test_missing_hidden_states_shows_a_message(bert_capture):
@@ -69,7 +81,7 @@ def test_missing_hidden_states_shows_a_message(bert_capture):
 
 
 def test_bad_input_and_missing_ipywidgets(bert_capture, monkeypatch):
-    with pytest.raises(TypeError, match="attnviz.extraction.extract"):
+    with pytest.raises(TypeError, match="attnviz.extract"):
         explorer("not a capture")
     with pytest.raises(ValueError, match="unknown view"):
         explorer(bert_capture, view="table")
