@@ -374,6 +374,9 @@ class Capture(ResultIO):
         return meta
 
     # --- persistence ---------------------------------------------------------------
+    def _content(self) -> dict[str, Any]:
+        return self.to_dict(arrays=True)
+
     def to_dict(self, *, arrays: bool = False) -> dict[str, Any]:
         """Provenance and examples, JSON-ready; the arrays as nested lists only with ``arrays=True``
         (their shapes otherwise). :meth:`save` (safetensors) is the format for the maps.

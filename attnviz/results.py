@@ -11,7 +11,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["ResultIO", "frame", "json_safe", "pandas"]
+__all__ = ["ResultIO", "frame", "json_nan", "json_safe", "pandas"]
 
 import math
 import os
@@ -44,6 +44,20 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def json_nan(value: Any) -> Any:
+    """Inverse of :func:`attnviz.results.json_safe` for numbers: null as NaN, recursively.
+
+    Example:
+        >>> json_nan([1.0, None, [None]])
+        [1.0, nan, [nan]]
+    """
+    if value is None:
+        return float("nan")
+    if isinstance(value, list):
+        return [json_nan(v) for v in value]
+    return value
+
+
 class ResultIO:
     """The methods every attnviz result shares: ``to_dict``, ``to_json``, ``save``, ``load``, ``to_frame``.
 
@@ -65,6 +79,23 @@ class ResultIO:
         >>> json.loads(Pair(float("nan")).to_json())
         {'a': None}
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # equality by content, set before @dataclass runs (it keeps an __eq__ the class already has)
+        if "__eq__" not in cls.__dict__:
+            cls.__eq__ = ResultIO.__eq__  # type: ignore[method-assign]
+            cls.__hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when of the same class with the same content (:meth:`to_dict` after :func:`json_safe`)."""
+        if type(other) is not type(self):
+            return NotImplemented
+        return json_safe(self._content()) == json_safe(other._content())  # type: ignore[attr-defined]
+
+    def _content(self) -> dict:
+        """What equality compares: :meth:`to_dict` (a Capture adds its arrays)."""
+        return self.to_dict()
 
     def to_dict(self) -> dict:  # pragma: no cover - every result defines it
         raise NotImplementedError

@@ -118,3 +118,60 @@ def test_the_tokenizer_goes_second_or_by_keyword_and_defaults_to_the_one_beside_
         assert cap[0].tokens == attnviz.extract(model, ["a b"], tokenizer=tok)[0].tokens
     with pytest.raises(TypeError, match="needs texts"):
         dataset_stats(model, None, tokenizer=tok)
+
+
+ROUND_TRIP = ["Capture", "HeadStats", "Comparison", "HeadImportance", "Rollout", "LogitLens", "PruningCurve",
+              "Trajectory", "FinetuneResult", "ShapeReport"]
+
+
+@pytest.fixture(scope="module")
+def every_result(results):
+    from attnviz.comparison.noise import trajectory
+    from attnviz.metrics.importance import PruningCurve
+    from attnviz.testing import tiny_model
+
+    model, tok = tiny_model("gpt2", head="lm")
+    cap, other = results["Capture"], attnviz.compare(results["Capture"], results["Capture"]).after
+    return {**results, "LogitLens": logit_lens(model, "hello world", tokenizer=tok),
+            "PruningCurve": PruningCurve([0.0, 0.5], [0.9, 0.7], [0.3, 0.6], [0, 1], [(0, 1)], random_metric=[0.9, 0.6]),
+            "Trajectory": trajectory([cap, other, results["Comparison"].after])}
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP)
+def test_to_dict_from_dict_gives_an_equal_object_and_equality_can_fail(every_result, name):
+    obj = every_result[name]
+    doc = obj.to_dict(arrays=True) if name == "Capture" else obj.to_dict()
+    again = type(obj).from_dict(json.loads(json.dumps(doc)))  # through JSON text, as save/load do
+    assert again == obj and not (again != obj)
+    changed = type(obj).from_dict(json.loads(json.dumps(doc)))
+    _perturb(changed)
+    assert changed != obj, f"{name}.__eq__ did not see a changed value"
+
+
+def _perturb(obj) -> None:
+    """Change one stored value of a result in place (the first array, number or string list found)."""
+    import dataclasses
+
+    if isinstance(obj, Capture):
+        obj.examples[0].tokens = ["changed", *obj.examples[0].tokens[1:]]
+        return
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, np.ndarray) and value.size and value.dtype.kind == "f":
+            value.flat[0] = value.flat[0] + 1.0 if np.isfinite(value.flat[0]) else 0.5
+            return
+        if isinstance(value, dict) and value and all(isinstance(v, np.ndarray) for v in value.values()):
+            first = next(iter(value.values()))
+            first.flat[0] = 123.0
+            return
+        if isinstance(value, list) and value and isinstance(value[0], (int, float)) and not isinstance(value[0], bool):
+            value[0] = value[0] + 1
+            return
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            value[0] = {**value[0], "changed": 1}
+            return
+        if isinstance(value, list) and value and dataclasses.is_dataclass(value[0]):
+            text = next(g.name for g in dataclasses.fields(value[0]) if isinstance(getattr(value[0], g.name), str))
+            value[0] = dataclasses.replace(value[0], **{text: "changed"})
+            return
+    raise AssertionError(f"nothing to perturb in {type(obj).__name__}")

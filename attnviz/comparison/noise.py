@@ -24,7 +24,6 @@ Example:
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +31,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from attnviz.atomic import atomic_write_text
 from attnviz.capture import Capture
-from attnviz.results import json_safe
+from attnviz.results import ResultIO, json_nan, json_safe
 
 __all__ = ["Trajectory", "bootstrap_intervals", "per_example", "seed_noise", "trajectory"]
 
@@ -126,7 +124,7 @@ def seed_noise(after: Capture, other_seed: Capture) -> np.ndarray:
 
 
 @dataclass
-class Trajectory:
+class Trajectory(ResultIO):
     """Attention change over the epochs of a fine-tuning run.
 
     Attributes:
@@ -154,7 +152,23 @@ class Trajectory:
                                         "epoch-0 (before training) map, mean over probe texts (Kovaleva et al. "
                                         "2019); layer_change is the mean over the layer's heads",
                           "layer_change": np.asarray(self.layer_change),
-                          "head_change": None if self.head_change is None else np.asarray(self.head_change)})
+                          "head_change": None if self.head_change is None else np.asarray(self.head_change),
+                          "extra": self.extra})
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Trajectory:
+        """Inverse of :meth:`to_dict`.
+
+        Example:
+            >>> t = Trajectory([0, 1], [0], np.array([[0.0], [0.2]]))
+            >>> Trajectory.from_dict(t.to_dict()) == t
+            True
+        """
+        def array(v: Any) -> np.ndarray:
+            return np.array(json_nan(v), dtype=float)
+
+        return cls(list(doc["epochs"]), list(doc["layers"]), array(doc["layer_change"]),
+                   None if doc.get("head_change") is None else array(doc["head_change"]), dict(doc.get("extra") or {}))
 
     def plot(self, *, ax=None, **kwargs: Any):
         """One line per layer against the epoch; returns the Axes (see :func:`attnviz.plot.importance.trajectory_axes`).
@@ -168,12 +182,12 @@ class Trajectory:
 
         return trajectory_axes(self, ax=ax, **kwargs)
 
-    def save(self, folder: str | os.PathLike, *, dpi: float = 150) -> list[Path]:
-        """Write ``trajectory.json`` and ``trajectory.png`` into ``folder``; return the paths.
+    def save_with_figure(self, folder: str | os.PathLike, *, dpi: float = 150) -> list[Path]:
+        """Write ``trajectory.json`` (:meth:`save`) and ``trajectory.png`` into ``folder``; return the paths.
 
         Example:
             >>> import tempfile
-            >>> [p.name for p in Trajectory([0, 1], [0], np.array([[0.0], [0.2]])).save(tempfile.mkdtemp())]
+            >>> [p.name for p in Trajectory([0, 1], [0], np.array([[0.0], [0.2]])).save_with_figure(tempfile.mkdtemp())]
             ['trajectory.json', 'trajectory.png']
         """
         import matplotlib.pyplot as plt
@@ -182,7 +196,7 @@ class Trajectory:
 
         out = Path(folder)
         out.mkdir(parents=True, exist_ok=True)
-        paths = [atomic_write_text(out / "trajectory.json", json.dumps(self.to_dict(), indent=2) + "\n")]
+        paths = [self.save(out / "trajectory.json")]
         view = trajectory_figure(self)
         paths.append(view.savefig(out / "trajectory.png", dpi=dpi))
         plt.close(view.figure)

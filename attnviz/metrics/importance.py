@@ -229,7 +229,7 @@ class HeadImportance(ResultIO):
 
 
 @dataclass
-class PruningCurve:
+class PruningCurve(ResultIO):
     """Accuracy (task metric) and loss against the fraction of heads masked, least important first.
 
     Attributes:
@@ -257,6 +257,19 @@ class PruningCurve:
         return _finite({"fractions": self.fractions, "metric": self.metric, "loss": self.loss, "pruned": self.pruned,
                         "order": [list(o) for o in self.order], "metric_name": self.metric_name,
                         "method": self.method, "random_metric": self.random_metric})
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> PruningCurve:
+        """Inverse of :meth:`to_dict`.
+
+        Example:
+            >>> c = PruningCurve([0.0, 0.5], [0.9, 0.7], [0.3, 0.6], [0, 1], [(0, 1)])
+            >>> PruningCurve.from_dict(c.to_dict()) == c
+            True
+        """
+        return cls(list(doc["fractions"]), list(doc["metric"]), list(doc["loss"]), list(doc["pruned"]),
+                   [(int(a), int(b)) for a, b in doc["order"]], metric_name=doc.get("metric_name", "accuracy"),
+                   method=doc.get("method", "gradient"), random_metric=doc.get("random_metric"))
 
     def plot(self, *, ax=None, **kwargs: Any):
         """The curve (and the random-order curve, dashed); returns the Axes.

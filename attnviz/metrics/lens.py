@@ -33,10 +33,11 @@ from attnviz.modeling import (
     model_data_call,
     resolve_model,
 )
+from attnviz.results import ResultIO, json_nan, json_safe
 
 
 @dataclass
-class LogitLens:
+class LogitLens(ResultIO):
     """Top tokens and probabilities per layer (rows) and position (columns).
 
     Attributes:
@@ -63,6 +64,27 @@ class LogitLens:
     next_probs: np.ndarray
     text: str = ""
     model_name: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (NaN as null); :meth:`from_dict` inverts it.
+
+        Example:
+            >>> lens = LogitLens(["a"], [0], ["embeddings"], np.zeros((1, 1, 1), int), np.ones((1, 1, 1)),
+            ...                  [[["b"]]], np.full((1, 1), np.nan))
+            >>> LogitLens.from_dict(lens.to_dict()) == lens
+            True
+        """
+        return json_safe({"tokens": self.tokens, "input_ids": self.input_ids, "labels": self.labels,
+                          "top_ids": self.top_ids, "top_probs": self.top_probs, "top_tokens": self.top_tokens,
+                          "next_probs": self.next_probs, "text": self.text, "model_name": self.model_name})
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> LogitLens:
+        """Inverse of :meth:`to_dict`."""
+        nxt = np.array(json_nan(doc["next_probs"]), dtype=float)
+        return cls(list(doc["tokens"]), list(doc["input_ids"]), list(doc["labels"]),
+                   np.asarray(doc["top_ids"], dtype=np.int64), np.asarray(doc["top_probs"], dtype=float),
+                   doc["top_tokens"], nxt, text=doc.get("text", ""), model_name=doc.get("model_name", ""))
 
     def __repr__(self) -> str:
         return f"LogitLens({len(self.labels)} rows x {len(self.tokens)} positions, top_k={self.top_ids.shape[-1]})"

@@ -222,7 +222,7 @@ def _run(model: Any, tokenizer: Any, dataset: Any, output_dir: Any, opts: Finetu
     if probe is not None and len(probe.captures) >= 2:
         from attnviz.comparison.noise import trajectory
 
-        trajectory(probe.captures, probe.epochs).save(out)
+        trajectory(probe.captures, probe.epochs).save_with_figure(out)
     return result
 
 
