@@ -25,7 +25,7 @@ model, tokenizer = attnviz.load_model(args.model or default_model_path())
 texts = load_reviews()["train"]["text"]          # any list, file or datasets.Dataset works
 stats = attnviz.metrics.dataset_stats(model, texts, batch_size=32, tokenizer=tokenizer)
 print(stats.to_csv(out / "head_stats.csv"))
-for score in stats.top("cls", 3):
+for score in stats.top(3, by="cls"):
     print(f"layer {score.layer}, head {score.head}: {score.value:.2f} of its attention on [CLS]")
 
 fig, ax = plt.subplots(figsize=(5, 3))

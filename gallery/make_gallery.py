@@ -81,7 +81,7 @@ def contrast(m: MiniLM, out: Path) -> None:
     special = m.stats.values["cls"] + m.stats.values["sep"]
     li, hi = np.unravel_index(np.nanargmax(special), special.shape)
     sink_layer, sink_head = m.capture.layers[li], m.capture.heads[hi]
-    prev = m.stats.top("prev", 1)[0]
+    prev = m.stats.top(1, by="prev")[0]
     fig, axes = plt.subplots(1, 2, figsize=(6.9, 3.4), layout="constrained")
     plot.token_heatmap(m.capture, example=0, layer=sink_layer, head=sink_head, ax=axes[0])
     axes[0].set_title(f"layer {sink_layer}, head {sink_head}: {special[li, hi]:.0%} to [CLS]/[SEP]")
@@ -126,7 +126,7 @@ def finetuning(m: MiniLM, out: Path) -> None:
     print(f"  per-layer cosine: {comparison.layer_cosine.round(4).tolist()}")
     save(compare_plots.change_figure(comparison), out, "finetune_change.png")
     save(compare_plots.layers_figure(comparison), out, "finetune_layers.png")
-    top = comparison.ranked_heads(1)[0]
+    top = comparison.top(1)[0]
     save(compare_plots.head_figure(comparison, layer=top["layer"], head=top["head"]), out,
          "finetune_head.png", width="page")
 
@@ -154,8 +154,8 @@ def importance(m: MiniLM, out: Path) -> None:
         comp = attnviz.compare(before, after, baseline=other, bootstrap=1000, names=("MiniLM", "fine-tuned"))
         traj = trajectory(runs[0].probe_captures, runs[0].probe_epochs)
     print(f"  gradient {grad.seconds:.1f} s, ablation {abl.seconds:.1f} s; accuracy {grad.base_metric:.4f}; "
-          f"top gradient heads {[(r['layer'], r['head']) for r in grad.ranked(3)]}, "
-          f"top ablation heads {[(r['layer'], r['head']) for r in abl.ranked(3)]}")
+          f"top gradient heads {[(r['layer'], r['head']) for r in grad.top(3)]}, "
+          f"top ablation heads {[(r['layer'], r['head']) for r in abl.top(3)]}")
     print(f"  pruning accuracy {[round(v, 3) for v in curve.metric]}; random {[round(v, 3) for v in curve.random_metric]}")
     print(f"  flagged beyond seed noise: {int(comp.flagged.sum())} of {comp.flagged.size} heads; "
           f"Spearman(gradient, change) {figures.spearman(grad.scores, comp.change):.3f}, "

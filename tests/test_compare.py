@@ -89,7 +89,7 @@ def test_hidden_cosine_per_layer():
 
 def test_ranking_and_tables(pair):
     comp = attnviz.compare(*pair)
-    ranked = comp.ranked_heads()
+    ranked = comp.top(None)
     assert len(ranked) == comp.cosine.size
     changes = [r["change"] for r in ranked]
     assert changes == sorted(changes, reverse=True)

@@ -62,7 +62,7 @@ def test_seed_baseline_flags_heads_that_changed_beyond_the_seed_noise(caps):
     assert np.abs(same.noise).max() < 1e-6 and same.flagged.all()
     strict = attnviz.compare(before, after, baseline=other, bootstrap=200)
     assert (strict.flagged <= comp.flagged).all()          # the lower bound is stricter
-    rows = strict.ranked_heads()
+    rows = strict.top(None)
     assert {"noise", "flagged", "change_low"} <= set(rows[0])
     assert strict.to_dict()["seed_baseline"]["flagged"] == strict.flagged.tolist()
 
@@ -71,7 +71,7 @@ def test_trajectory_per_layer_over_epochs(caps, tmp_path):
     t = trajectory([caps[0], caps[0], caps[1]], epochs=[0, 1, 2])
     assert t.layer_change.shape == (3, 2) and np.abs(t.layer_change[:2]).max() < 1e-6
     np.testing.assert_allclose(t.layer_change[2], attnviz.compare(caps[0], caps[1]).change.mean(1))
-    paths = t.save(tmp_path)
+    paths = t.save_with_figure(tmp_path)
     assert [p.name for p in paths] == ["trajectory.json", "trajectory.png"]
     assert json.loads(paths[0].read_text())["epochs"] == [0, 1, 2]
     ax = t.plot()

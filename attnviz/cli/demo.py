@@ -191,7 +191,7 @@ def _importance(checkpoint: Path, comparison, out: Path) -> list[Path]:
     from attnviz.plot.importance import matters_vs_changed
 
     imp = head_importance(str(checkpoint), None, max_length=64)
-    top = ", ".join(f"L{r['layer']}H{r['head']}" for r in imp.ranked(3))
+    top = ", ".join(f"L{r['layer']}H{r['head']}" for r in imp.top(3))
     view = matters_vs_changed(imp, comparison)
     print(f"    most important heads: {top}; Spearman(importance, change) = {view.spearman:.3f}")
     files = [imp.save(out / "importance.json"), view.savefig(out / "importance_vs_change.png", dpi=150)]

@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _write_csv(imp, path: Path) -> Path:
     from attnviz.atomic import atomic_path
 
-    rows = imp.ranked()
+    rows = imp.top(None)
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["rank", *rows[0].keys()])
         writer.writeheader()
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             written.append(_save_view(imp.plot(values="metric_change"), out / f"{stem}-{_slug(imp.metric_name)}.png"))
         print(f"{method}: base loss {imp.base_loss:.4f}, {imp.metric_name} {imp.base_metric:.4f}, "
               f"{imp.num_examples} examples, {imp.seconds:.1f} s; top heads:")
-        for r in imp.ranked(5):
+        for r in imp.top(5):
             print(f"  layer {r['layer']} head {r['head']}: {r['score']:.4f}")
     main = results[methods[0]]
     if not args.no_pruning:

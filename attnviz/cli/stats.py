@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  wrote {path}")
     for metric in ("cls", "sep"):
         if metric in metrics:
-            top = ", ".join(f"L{h.layer}H{h.head} {h.value:.2f}" for h in stats.top(metric, 3))
+            top = ", ".join(f"L{h.layer}H{h.head} {h.value:.2f}" for h in stats.top(3, by=metric))
             print(f"  most attention to {metric}: {top}")
     return 0
 

@@ -45,7 +45,7 @@ class Comparison(ResultIO):
         >>> model, tok = tiny_model("bert", seed=1)
         >>> b = attnviz.extract(model, "the cat sat", tokenizer=tok)
         >>> comp = attnviz.compare(a, b)
-        >>> comp.cosine.shape, bool(comp.ranked_heads()[0]["change"] == comp.change.max())
+        >>> comp.cosine.shape, bool(comp.top(1)[0]["change"] == comp.change.max())
         ((2, 4), True)
     """
 
@@ -123,17 +123,26 @@ class Comparison(ResultIO):
             raise ValueError(f"unknown metric {name!r}: use one of {', '.join(METRICS)}")
         return getattr(self, name)
 
-    def ranked_heads(self, top: int | None = None) -> list[dict[str, Any]]:
-        """Heads sorted by change (1 - cosine), largest first, one dict per head.
+    def top(self, n: int | None = 5, *, by: str = "change", lowest: bool = False) -> list[dict[str, Any]]:
+        """The ``n`` heads with the largest ``by`` (``lowest=True``: smallest), one dict per head;
+        ``n=None``: every head. ``by``: "change" (1 - cosine, the default), "cosine", "js", "entropy_change".
 
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
             >>> model, tok = tiny_model("bert")
             >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
-            >>> sorted(attnviz.compare(cap, cap).ranked_heads(top=1)[0])
+            >>> sorted(attnviz.compare(cap, cap).top(1)[0])
             ['change', 'cosine', 'entropy_change', 'head', 'js', 'layer']
         """
+        if by not in METRICS:
+            raise ValueError(f"by={by!r}: rank by one of {sorted(METRICS)}")
+        rows = self._rows()
+        rows.sort(key=lambda r: r[by] if lowest else -r[by])
+        return rows[:n] if n is not None else rows
+
+    def _rows(self) -> list[dict[str, Any]]:
+        """One dict per head, largest change first."""
         rows: list[dict[str, Any]]
         rows = [{"layer": self.layers[i], "head": self.heads[j], "change": float(self.change[i, j]),
                  "cosine": float(self.cosine[i, j]), "js": float(self.js[i, j]),
@@ -147,7 +156,7 @@ class Comparison(ResultIO):
             if noise is not None and flagged is not None:
                 r["noise"], r["flagged"] = float(noise[i, j]), bool(flagged[i, j])
         rows.sort(key=lambda r: -r["change"])
-        return rows[:top] if top is not None else rows
+        return rows
 
     def layer_records(self) -> list[dict[str, Any]]:
         """One dict per layer: mean cosine, JS, entropy change and hidden-state cosine.
@@ -194,12 +203,12 @@ class Comparison(ResultIO):
                 "cosine": self.cosine.tolist(), "js": self.js.tolist(),
                 "entropy_before": self.entropy_before.tolist(), "entropy_after": self.entropy_after.tolist(),
                 "hidden_cosine": None if self.hidden_cosine is None else self.hidden_cosine.tolist(),
-                "layer_summary": self.layer_records(), "ranked_heads": self.ranked_heads(top=20),
+                "layer_summary": self.layer_records(), "ranked_heads": self.top(20),
                 "intervals": intervals, "seed_baseline": noise})
 
     def records(self) -> list[dict[str, Any]]:
         """The per-head rows of :meth:`to_frame`: same as :meth:`ranked_heads`."""
-        return self.ranked_heads()
+        return self._rows()
 
     def to_frame(self):
         """The per-head table as a pandas DataFrame (needs pandas: ``pip install 'attnviz[pandas]'``).
@@ -214,7 +223,7 @@ class Comparison(ResultIO):
         """
         from attnviz.results import frame
 
-        return frame(self.ranked_heads(), "Comparison")
+        return frame(self._rows(), "Comparison")
 
 
     @classmethod
@@ -300,16 +309,16 @@ class Comparison(ResultIO):
         out += ["", f"Most changed heads (of {self.change.size}):", "",
                 "| rank | layer | head | 1 - cosine | JS (nats) | entropy change |",
                 "|-----:|------:|-----:|-----------:|----------:|---------------:|"]
-        for rank, r in enumerate(self.ranked_heads(top), 1):
+        for rank, r in enumerate(self.top(top), 1):
             out.append(f"| {rank} | {r['layer']} | {r['head']} | {r['change']:.4f} | {r['js']:.4f} | "
                        f"{r['entropy_change']:+.4f} |")
         if self.intervals is not None:
             b = self.extra.get("bootstrap", {})
             out += ["", "Bootstrap intervals of 1 - cosine ({:.0%}, {} resamples of the examples): ".format(
                 b.get("level", 0.95), b.get("n", "?")) + ", ".join(
-                f"L{r['layer']}H{r['head']} [{r['change_low']:.4f}, {r['change_high']:.4f}]" for r in self.ranked_heads(top))]
+                f"L{r['layer']}H{r['head']} [{r['change_low']:.4f}, {r['change_high']:.4f}]" for r in self.top(top))]
         if self.noise is not None:
-            beyond = [f"L{r['layer']}H{r['head']}" for r in self.ranked_heads() if r["flagged"]]
+            beyond = [f"L{r['layer']}H{r['head']}" for r in self._rows() if r["flagged"]]
             out += ["", f"Changed beyond the seed-to-seed change: {len(beyond)} of {self.change.size} heads"
                     + (": " + ", ".join(beyond) if beyond else ".")]
         return "\n".join(out)
@@ -345,7 +354,7 @@ class Comparison(ResultIO):
         if view == "layers":
             return figures.layers_figure(self, **kwargs)
         if layer is None or head is None:
-            top = self.ranked_heads(top=1)[0]
+            top = self.top(1)[0]
             layer = top["layer"] if layer is None else layer
             head = top["head"] if head is None else head
         return figures.head_figure(self, layer=layer, head=head, example=example, **kwargs)

@@ -16,7 +16,7 @@ Example:
     >>> from attnviz.testing import tiny_model
     >>> model, tok = tiny_model("bert")
     >>> cap = attnviz.extract(model, ["the cat sat on the mat"], tokenizer=tok)
-    >>> attnviz.metrics.head_stats(cap).top("cls", 1)[0].layer in cap.layers
+    >>> attnviz.metrics.head_stats(cap).top(1, by="cls")[0].layer in cap.layers
     True
 """
 from __future__ import annotations

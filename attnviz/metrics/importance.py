@@ -77,7 +77,7 @@ class HeadImportance(ResultIO):
 
     Example:
         >>> imp = HeadImportance(np.array([[0.1, 0.9]]), np.array([[1.0, 9.0]]), method="gradient")
-        >>> imp.ranked()[0]["head"], int(imp.rank()[0, 1])
+        >>> imp.top(1)[0]["head"], int(imp.rank()[0, 1])
         (1, 1)
     """
 
@@ -121,13 +121,22 @@ class HeadImportance(ResultIO):
         ranks[order] = np.arange(1, order.size + 1)
         return ranks.reshape(self.scores.shape)
 
-    def ranked(self, top: int | None = None) -> list[dict[str, Any]]:
-        """Heads sorted by importance, most important first, one dict per head.
+    def top(self, n: int | None = 5, *, by: str = "score", lowest: bool = False) -> list[dict[str, Any]]:
+        """The ``n`` most important heads by ``by`` ("score", "raw", "loss_change", "metric_change";
+        ``lowest=True``: least important first), one dict per head; ``n=None``: every head.
 
         Example:
-            >>> HeadImportance(np.array([[0.2, 0.5]]), np.array([[2.0, 5.0]])).ranked(1)
+            >>> HeadImportance(np.array([[0.2, 0.5]]), np.array([[2.0, 5.0]])).top(1)
             [{'layer': 0, 'head': 1, 'score': 0.5, 'raw': 5.0}]
         """
+        rows = self._rows()
+        if not rows or by not in rows[0]:
+            raise ValueError(f"by={by!r}: rank by one of {sorted(k for k in (rows[0] if rows else {}) if k not in ('layer', 'head'))}")
+        rows.sort(key=lambda r: r[by] if lowest else -r[by])
+        return rows[:n] if n is not None else rows
+
+    def _rows(self) -> list[dict[str, Any]]:
+        """One dict per head, most important first."""
         rows = []
         for i, layer in enumerate(self.layers):
             for j, head in enumerate(self.heads):
@@ -138,7 +147,7 @@ class HeadImportance(ResultIO):
                     row["metric_change"] = float(self.metric_change[i, j])
                 rows.append(row)
         rows.sort(key=lambda r: -r["score"])
-        return rows[:top] if top is not None else rows
+        return rows
 
     def to_frame(self):
         """The per-head table as a pandas DataFrame (``pip install 'attnviz[pandas]'``), with a rank column.
@@ -147,14 +156,14 @@ class HeadImportance(ResultIO):
             >>> HeadImportance(np.array([[0.2, 0.5]]), np.array([[2.0, 5.0]])).to_frame()["rank"].tolist()
             [1, 2]
         """
-        frame = pandas("HeadImportance.to_frame").DataFrame(self.ranked())
+        frame = pandas("HeadImportance.to_frame").DataFrame(self._rows())
         frame.insert(0, "rank", np.arange(1, len(frame) + 1))
         return frame
 
 
     def records(self) -> list[dict[str, Any]]:
         """The per-head rows (same as :meth:`ranked`)."""
-        return self.ranked()
+        return self._rows()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (non-finite numbers become None).

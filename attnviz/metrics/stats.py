@@ -54,7 +54,7 @@ class HeadStats(ResultIO):
     Example:
         >>> s = HeadStats({"cls": np.array([[0.5, 0.1]])}, {"cls": np.zeros((1, 2))}, {"cls": 3},
         ...               layers=[0], heads=[0, 1], num_examples=3)
-        >>> s.top("cls", 1)
+        >>> s.top(1, by="cls")
         [HeadScore(layer=0, head=0, value=0.5)]
     """
 
@@ -223,18 +223,24 @@ class HeadStats(ResultIO):
         return ResultIO.to_json(self, path, indent=indent)
 
     # --- queries ------------------------------------------------------------------------
-    def top(self, metric: str, k: int = 5, *, lowest: bool = False) -> list[HeadScore]:
-        """The ``k`` heads with the highest (``lowest=True``: lowest) mean value; NaN heads skipped.
+    def top(self, n: int | None = 5, *, by: str | None = None, lowest: bool = False) -> list[HeadScore]:
+        """The ``n`` heads with the highest (``lowest=True``: lowest) mean value of the statistic ``by``
+        (may be left out when there is one statistic); NaN heads skipped; ``n=None``: every head.
 
         Example:
             >>> s = HeadStats({"sep": np.array([[0.1, 0.7], [0.3, 0.2]])}, {"sep": np.zeros((2, 2))},
             ...               {"sep": 1}, layers=[0, 1], heads=[0, 1], num_examples=1)
-            >>> [(h.layer, h.head) for h in s.top("sep", 2)]
+            >>> [(h.layer, h.head) for h in s.top(2, by="sep")]
             [(0, 1), (1, 0)]
         """
-        values = self._check(metric)
+        if by is None:
+            if len(self.values) != 1:
+                raise ValueError(f"top(n, by=...): name the statistic to rank by, one of {sorted(self.values)}")
+            by = next(iter(self.values))
+        values = self._check(by)
+        k = len(self.layers) * len(self.heads) if n is None else n
         if k < 1:
-            raise ValueError(f"k={k}: ask for at least one head")
+            raise ValueError(f"n={n}: ask for at least one head")
         flat = [(float(values[li, hi]), li, hi) for li in range(values.shape[0]) for hi in range(values.shape[1])
                 if not math.isnan(values[li, hi])]
         flat.sort(key=lambda t: t[0], reverse=not lowest)

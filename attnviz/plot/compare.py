@@ -240,7 +240,7 @@ def save_figures(comparison: Any, folder: str | os.PathLike, *, dpi: float = 200
     import matplotlib.pyplot as plt
 
     out = Path(folder)
-    top = comparison.ranked_heads(top=1)[0]
+    top = comparison.top(1)[0]
     views = {"change_map.png": ("map", {}), "entropy_change_map.png": ("map", {"metric": "entropy_change"}),
              "layers.png": ("layers", {}),
              f"head_L{top['layer']}_H{top['head']}.png": ("head", {"layer": top["layer"], "head": top["head"]})}

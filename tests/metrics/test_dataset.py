@@ -215,9 +215,9 @@ def test_minilm_attends_to_cls_far_above_uniform(minilm):
     uniform = float(np.mean(2 / lengths))
     special = stats.values["cls"] + stats.values["sep"]
     print(f"\nMiniLM over {len(texts)} review texts (uniform [CLS]+[SEP] share 2/n = {uniform:.3f})")
-    print("most attention to [CLS]:", [(h.layer, h.head, round(h.value, 3)) for h in stats.top("cls", 3)])
-    print("most attention to [SEP]:", [(h.layer, h.head, round(h.value, 3)) for h in stats.top("sep", 3)])
+    print("most attention to [CLS]:", [(h.layer, h.head, round(h.value, 3)) for h in stats.top(3, by="cls")])
+    print("most attention to [SEP]:", [(h.layer, h.head, round(h.value, 3)) for h in stats.top(3, by="sep")])
     print("[CLS]+[SEP] share per layer (mean over heads):", special.mean(1).round(3).tolist())
     assert special.mean(1).max() > 4 * uniform  # a whole layer far above uniform
     assert special.max() > 0.5
-    assert stats.top("cls", 1)[0].layer > 0  # the [CLS] sink forms after the first layer
+    assert stats.top(1, by="cls")[0].layer > 0  # the [CLS] sink forms after the first layer

@@ -156,10 +156,11 @@ def test_top_lists_heads_by_value():
     values = np.array([[0.1, 0.9], [0.5, np.nan]])
     stats = HeadStats({"sep": values}, {"sep": np.zeros((2, 2))}, {"sep": 1}, layers=[0, 1], heads=[0, 1],
                       num_examples=1)
-    assert [(h.layer, h.head, h.value) for h in stats.top("sep", 5)] == [(0, 1, 0.9), (1, 0, 0.5), (0, 0, 0.1)]
-    assert stats.top("sep", 1, lowest=True)[0].value == 0.1
+    assert [(h.layer, h.head, h.value) for h in stats.top(5, by="sep")] == [(0, 1, 0.9), (1, 0, 0.5), (0, 0, 0.1)]
+    assert stats.top(1, by="sep", lowest=True)[0].value == 0.1
+    assert stats.top(None, by="sep") == stats.top(by="sep") == stats.top()  # one statistic: by= may go
     with pytest.raises(KeyError, match="including it in metrics"):
-        stats.top("cls")
+        stats.top(1, by="cls")
 
 
 def test_plot_draws_the_values_with_head_summary(bert_capture):

@@ -62,8 +62,8 @@ def test_the_one_head_that_carries_the_signal_ranks_first_by_both_methods(one_he
     grad = head_importance(model, data, tokenizer=tok, method="gradient")
     abl = head_importance(model, data, tokenizer=tok, method="ablation")
     assert grad.base_metric == 1.0 and abl.base_metric == 1.0       # the toy task is learnt
-    assert (grad.ranked(1)[0]["layer"], grad.ranked(1)[0]["head"]) == SIGNAL
-    assert (abl.ranked(1)[0]["layer"], abl.ranked(1)[0]["head"]) == SIGNAL
+    assert (grad.top(1)[0]["layer"], grad.top(1)[0]["head"]) == SIGNAL
+    assert (abl.top(1)[0]["layer"], abl.top(1)[0]["head"]) == SIGNAL
     # silenced heads: no gradient, no effect when zeroed
     others = np.ones(grad.raw.shape, bool)
     others[SIGNAL] = False

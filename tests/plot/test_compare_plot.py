@@ -59,7 +59,7 @@ def test_plot_dispatch_returns_figure_objects(comp, tmp_path):
         view = comp.plot(kind)
         assert isinstance(view, CompareFigure) and view.axes
         assert view._repr_png_()[:4] == b"\x89PNG"
-    top = comp.ranked_heads(top=1)[0]
+    top = comp.top(1)[0]
     assert comp.plot("head").figure._suptitle.get_text().startswith(f"layer {top['layer']}, head {top['head']}")
     path = comp.plot("map", metric="js").savefig(tmp_path / "js.pdf")
     assert path.read_bytes()[:4] == b"%PDF"
