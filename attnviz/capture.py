@@ -304,6 +304,22 @@ class Capture(ResultIO):
         """
         return self[index]
 
+    def attention(self, example: int = 0, *, layer: int, head: int | None = None, kind: str = "self") -> np.ndarray:
+        """One map, addressed the way every plot and metric addresses it: model ``layer`` and ``head``
+        numbers (not positions in the kept lists) of an attention ``kind`` of an ``example``.
+
+        Returns (query, key) for a head, or (head, query, key) with ``head=None``. The errors
+        name the layers, heads and kinds this capture holds.
+
+        Example:
+            >>> cap = Capture([Example(tokens=["a", "b"], attentions=np.arange(16.0).reshape(2, 2, 2, 2))],
+            ...               layers=[3, 5], heads=[0, 1])
+            >>> cap.attention(0, layer=5, head=1).tolist()
+            [[12.0, 13.0], [14.0, 15.0]]
+        """
+        maps = self.example(example).attention(kind)[self.layer_position(layer, kind=kind)]
+        return maps if head is None else maps[self.head_position(head)]
+
     def layer_position(self, layer: int, *, kind: str = "self") -> int:
         """Position along axis 0 of the attention arrays of model layer ``layer``.
 

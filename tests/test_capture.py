@@ -126,3 +126,18 @@ def test_saved_files_get_the_usual_permissions(bert_capture, tmp_path):
     os.umask(mask)
     path = bert_capture.save(tmp_path / "cap.safetensors")
     assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_capture_attention_addresses_a_map_as_the_plots_do(bert_capture):
+    from attnviz.plot import token_heatmap
+
+    cap = bert_capture
+    one = cap.attention(1, layer=1, head=2)
+    np.testing.assert_array_equal(one, cap[1].attentions[1, 2])
+    np.testing.assert_array_equal(cap.attention(1, layer=1), cap[1].attentions[1])
+    drawn = np.asarray(token_heatmap(cap, example=1, layer=1, head=2).images[0].get_array())
+    np.testing.assert_allclose(drawn, one, atol=1e-6)
+    with pytest.raises(ValueError, match="kept layers"):
+        cap.attention(0, layer=7)
+    with pytest.raises(ValueError, match="no 'cross' attention"):
+        cap.attention(0, layer=0, kind="cross")
