@@ -8,6 +8,9 @@
   pattern types; :func:`register_metric` adds statistics of your own to all of them.
 * :func:`rollout` and :func:`attention_flow` (Abnar & Zuidema 2020) return a :class:`Rollout`.
 * :func:`logit_lens` returns a :class:`LogitLens` for decoder language models.
+* :func:`knockout_map` (Geva et al. 2023) and :func:`head_patching` (Wang et al. 2022): does the
+  attention matter? Interventions through :func:`attnviz.intervene`; :class:`KnockoutMap`,
+  :class:`HeadPatching`.
 * :func:`head_importance` (Michel et al. 2019 gradient, or ablation) returns a
   :class:`HeadImportance`; :func:`pruning_curve` the accuracy as heads are pruned.
 
@@ -20,6 +23,7 @@ Example:
 """
 from __future__ import annotations
 
+from attnviz.metrics.causal import HeadPatching, KnockoutMap, head_patching, knockout_map
 from attnviz.metrics.dataset import dataset_stats
 from attnviz.metrics.definitions import (
                                          DEFAULT_METRICS,
@@ -40,7 +44,9 @@ __all__ = [
     "DESCRIPTIONS",
     "HeadScore",
     "HeadImportance",
+    "HeadPatching",
     "HeadStats",
+    "KnockoutMap",
     "LogitLens",
     "PATTERNS",
     "PatternThresholds",
@@ -50,7 +56,9 @@ __all__ = [
     "classify_patterns",
     "dataset_stats",
     "head_importance",
+    "head_patching",
     "head_stats",
+    "knockout_map",
     "logit_lens",
     "pruning_curve",
     "register_metric",
