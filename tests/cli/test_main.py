@@ -13,7 +13,7 @@ import pytest
 
 from attnviz.cli import add_command, description_of, main, subcommands
 
-SUBCOMMANDS = ["compare", "demo", "extract", "finetune", "generate", "html", "importance", "plot", "report",
+SUBCOMMANDS = ["compare", "demo", "extract", "finetune", "generate", "html", "importance", "knockout", "plot", "report",
                "stats"]
 
 
