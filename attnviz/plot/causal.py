@@ -118,17 +118,17 @@ def bars(values: dict[str, float], *, ax: Axes | None = None, ylabel: str = "", 
     names = list(values)
     heights = [float(values[n]) for n in names]
     if ax is None:
-        ax = _new_axes(float(np.clip(0.9 * len(names) + 1.4, 3.0, 7.0)), 2.8)
+        ax = _new_axes(float(np.clip(1.3 * len(names) + 1.2, 3.0, 8.0)), 3.0)
     colors = kwargs.pop("color", [f"C{i}" for i in range(len(names))])
     drawn = ax.bar(np.arange(len(names)), heights, color=colors, **kwargs)
     for patch, h in zip(drawn.patches, heights, strict=True):
         ax.text(patch.get_x() + patch.get_width() / 2, h, fmt.format(h), ha="center", va="bottom")
     if reference is not None:
         ax.axhline(reference, color="0.4", linestyle="--", linewidth=0.8, label=reference_label)
-        ax.legend(frameon=False, loc="upper right")
+        ax.legend(frameon=False, loc="upper center", ncol=1)
     ax.set_xticks(np.arange(len(names)), names)
     ax.set_ylabel(ylabel)
-    ax.set_ylim(0, max(heights + [reference or 0.0]) * 1.15 or 1.0)
+    ax.set_ylim(0, max(heights + [reference or 0.0]) * (1.3 if reference is not None else 1.15) or 1.0)
     if title is not None:
         literal(ax.set_title(title))
     for side in ("top", "right"):
