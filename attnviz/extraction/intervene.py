@@ -86,7 +86,7 @@ class _Edits:
             site = streaming._module_site(name, module)
             if site is not None:
                 self.sites[id(module)] = site
-        counts = {k: 1 + max((l for kk, l in self.sites.values() if kk == k), default=-1) for k in KINDS}
+        counts: dict[str, int] = {k: 1 + max((l for kk, l in self.sites.values() if kk == k), default=-1) for k in KINDS}
         self.heads = streaming._config_heads(model.config)
         self.ops: dict[tuple[str, int], list[_Op]] = {}
         self.record = record
@@ -322,7 +322,7 @@ def intervene_rows(model: Any, edits: Sequence[RowEdits], *, record: bool = Fals
     streaming.register()
     state = _Edits(model, edits, record=record)
     original = getattr(model.config, "_attn_implementation", None)
-    switched = original is not None and original != streaming.NAME
+    switched = isinstance(original, str) and original != streaming.NAME
     if switched:
         _set_attention(model, streaming.NAME)
     token = streaming.EDITS.set(state)
@@ -330,7 +330,7 @@ def intervene_rows(model: Any, edits: Sequence[RowEdits], *, record: bool = Fals
         yield state
     finally:
         streaming.EDITS.reset(token)
-        if switched:
+        if switched and isinstance(original, str):
             _set_attention(model, original)
 
 

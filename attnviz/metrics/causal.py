@@ -56,7 +56,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _floats(value: Any) -> np.ndarray:
+def _floats(value: Any) -> Any:
     return np.array(np.asarray(value, dtype=object).tolist(), dtype=np.float64) if value is not None else None
 
 
@@ -262,7 +262,7 @@ def _task(model: Any) -> str:
 def _num_layers(model: Any) -> int:
     from attnviz.families import model_dims
 
-    return int(model_dims(model.config)["layers"])
+    return int(model_dims(model.config)["layers"] or 0)
 
 
 def _encode(tokenizer: Any, texts: Sequence[str], max_length: int | None) -> list[list[int]]:
@@ -375,7 +375,7 @@ def knockout_map(model: ModelLike, texts: Sequence[str] | str, *, tokenizer: Tok
     model.eval()
     try:
         with torch.no_grad():
-            base_logp = [None] * len(texts)
+            base_logp: list[Any] = [None] * len(texts)
             for s in range(0, len(order), batch_size):
                 idx = order[s:s + batch_size]
                 out = _scores(model, _padded([encoded[i] for i in idx], pad, device), task, [targets[i] for i in idx])
@@ -520,7 +520,7 @@ def head_patching(model: ModelLike, clean: Sequence[str] | str, corrupt: Sequenc
 def _heads(model: Any) -> int:
     from attnviz.families import model_dims
 
-    return int(model_dims(model.config)["heads"])
+    return int(model_dims(model.config)["heads"] or 0)
 
 
 def _metric_fn(metric: str, tokenizer: Any, clean: Any, corrupt: Any, answers: tuple[str, str] | None):
