@@ -79,7 +79,8 @@ class SideBySide(PlotAxesView):
 
 def side_by_side(rows: Mapping[str, Any], tokens: Sequence[str], *, normalize: bool = True, cmap: Any = None,
                  title: str | None = None, notes: Mapping[str, str] | None = None) -> SideBySide:
-    """One relevance strip per entry of ``rows`` (name -> one score per token), in one figure.
+    """One relevance strip per entry of ``rows`` (name -> one score per token), in one figure, the tokens
+    under the last one.
 
     With ``normalize`` each row is divided by its largest absolute value, so methods of different
     scales share one colour scale (0..1, or -1..1 where a row is signed). ``notes`` adds a text after
@@ -108,6 +109,8 @@ def side_by_side(rows: Mapping[str, Any], tokens: Sequence[str], *, normalize: b
             data = data / top if top > 0 else data
         lo = -1.0 if normalize and np.nanmin(data) < 0 else (0.0 if normalize else None)
         _draw(ax, data, tokens, cmap, lo, 1.0 if normalize else None)
+        if ax is not axes[-1, 0]:                          # the tokens once, under the last row
+            ax.set_xticks([])
         label = name + (f"\n{notes[name]}" if notes and name in notes else "")
         literal(ax.set_ylabel(label, rotation=0, ha="right", va="center"))
     if title:

@@ -30,6 +30,7 @@ def test_side_by_side_normalises_each_row_and_labels_it():
     assert second.images[0].get_clim() == (-1.0, 1.0)
     assert first.get_ylabel() == "attention\ntop-3 sentiment 1/3"
     assert [t.get_text() for t in second.get_xticklabels()] == ["[CLS]", "good", "film"]
+    assert first.get_xticklabels() == []
     assert view._repr_png_()[:4] == b"\x89PNG"
 
 
