@@ -13,6 +13,7 @@ Example:
     >>> import torch
     >>> from attnviz.testing import tiny_model
     >>> from attnviz.modeling import inspection_mode
+    >>> from attnviz.extraction.streaming import NAME
     >>> model, tok = tiny_model("gpt2")
     >>> ids = torch.tensor([tok("the cat sat")["input_ids"]])
     >>> session = GradientSession(model, layers=None)
@@ -30,7 +31,7 @@ __all__ = ["GradientSession"]
 import contextlib
 from typing import Any, Iterator, Sequence
 
-from attnviz.extraction.streaming import NAME, Session, _eager_call
+from attnviz.extraction.streaming import Session, _eager_call
 
 
 class GradientSession(Session):

@@ -303,7 +303,7 @@ def relevance(model: ModelLike, texts: str | Sequence[str], *, tokenizer: Tokeni
     id2label = getattr(model.config, "id2label", None) or {}
     result: dict[str, list] = {k: [] for k in ("tokens", "special", "scores", "maps", "targets", "names", "rows")}
     layers: list[int] = []
-    projections = None
+    projections: dict[int, Any] = {}
     register()
     with contextlib.ExitStack() as stack:
         stack.enter_context(inspection_mode(model, implementation=NAME))
@@ -321,12 +321,14 @@ def relevance(model: ModelLike, texts: str | Sequence[str], *, tokenizer: Tokeni
             lengths = mask.sum(-1)
             rows = (lengths - 1) if causal else torch.zeros_like(lengths)
             picked = logits[torch.arange(len(chunk)), rows] if task == "lm" else logits
-            ids = [wanted[start + b] if wanted[start + b] is not None else int(picked[b].argmax())
-                   for b in range(len(chunk))]
+            ids: list[int] = []
+            for b in range(len(chunk)):
+                given = wanted[start + b]
+                ids.append(int(picked[b].argmax()) if given is None else given)
             weights = [session.weights[("self", layer)] for layer in layers]
             if method == "value_norm":
                 grads = None
-                if projections is None:
+                if not projections:
                     projections = _head_projections(model, layers, heads)
             else:
                 score = picked[torch.arange(len(chunk)), torch.tensor(ids, device=picked.device)].sum()
@@ -369,7 +371,7 @@ def relevance(model: ModelLike, texts: str | Sequence[str], *, tokenizer: Tokeni
                     result["maps"].append(maps.cpu().numpy().astype(np.float32))
                     result["targets"].append(ids[b])
                     result["names"].append(str(id2label.get(ids[b], ids[b])) if task == "classification"
-                                           else display_token(tokenizer.convert_ids_to_tokens(ids[b]),
+                                           else display_token(str(tokenizer.convert_ids_to_tokens(ids[b])),
                                                               byte_level=byte_level))
                     result["rows"].append(row)
             del session, weights, grads, logits

@@ -47,7 +47,7 @@ def _draw(ax: Axes, data: np.ndarray, tokens: Sequence[str], cmap: Any, vmin: fl
     return image
 
 
-def relevance_strip(scores: Sequence[float], tokens: Sequence[str], *, ax: Axes | None = None, cmap: Any = None,
+def relevance_strip(scores: Sequence[float] | np.ndarray, tokens: Sequence[str], *, ax: Axes | None = None, cmap: Any = None,
                     vmin: float | None = None, vmax: float | None = None, cbar: bool = True,
                     title: str | None = None, **kwargs: Any) -> Axes:
     """The tokens as one strip of cells coloured by their score (a diverging map centred on 0 where
@@ -74,7 +74,13 @@ def relevance_strip(scores: Sequence[float], tokens: Sequence[str], *, ax: Axes 
 
 
 class SideBySide(PlotAxesView):
-    """Strips of several methods over the same tokens: ``.figure``, ``.axes`` (one per row), ``.savefig()``."""
+    """Strips of several methods over the same tokens: ``.figure``, ``.axes`` (one per row), ``.savefig()``.
+
+    Example:
+        >>> view = side_by_side({"a": [1.0, 0.0], "b": [0.0, 1.0]}, ["x", "y"])
+        >>> isinstance(view, SideBySide), len(view.axes)
+        (True, 2)
+    """
 
 
 def side_by_side(rows: Mapping[str, Any], tokens: Sequence[str], *, normalize: bool = True, cmap: Any = None,
