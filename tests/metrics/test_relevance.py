@@ -182,3 +182,35 @@ def test_round_trip_table_top_and_capture(bert_classifier, tmp_path):
     assert attnviz.plot.head_grid(cap).axes.shape == (2, 4)                  # per head: a grid of heads
     chefer = relevance(model, TEXTS[0], tokenizer=tok).as_capture()
     assert attnviz.plot.head_grid(chefer).axes.shape == (2, 1)               # chefer: one map per layer
+
+
+def test_value_norm_with_grouped_query_attention_equals_a_hand_computation():
+    """Llama with 4 query heads sharing 2 key-value heads: head h reads value head h // 2."""
+    model, tok = tiny_model("llama", head="lm", initializer_range=0.3)
+    assert model.config.num_key_value_heads < model.config.num_attention_heads
+    enc = tok(TEXTS[1], return_tensors="pt")
+    values = {}
+    layers = model.model.layers
+    hooks = [layer.self_attn.v_proj.register_forward_hook(lambda m, a, o, i=i: values.__setitem__(i, o.detach()))
+             for i, layer in enumerate(layers)]
+    model.set_attn_implementation("eager")
+    try:
+        with torch.no_grad():
+            att = model(**enc, output_attentions=True).attentions
+    finally:
+        model.set_attn_implementation("sdpa")
+        for h in hooks:
+            h.remove()
+    heads, kv = model.config.num_attention_heads, model.config.num_key_value_heads
+    d = model.config.hidden_size // heads
+    n = enc["input_ids"].shape[1]
+    expected = np.zeros((len(att), heads, n, n))
+    for layer, a in enumerate(att):
+        w_o = layers[layer].self_attn.o_proj.weight.detach().numpy()
+        v = values[layer][0].numpy()                                   # (n, kv * d)
+        for h in range(heads):
+            g = h // (heads // kv)
+            f = v[:, g * d:(g + 1) * d] @ w_o[:, h * d:(h + 1) * d].T
+            expected[layer, h] = a[0, h].numpy() * np.linalg.norm(f, axis=-1)[None, :]
+    rel = relevance(model, TEXTS[1], tokenizer=tok, method="value_norm")
+    np.testing.assert_allclose(rel.maps[0], expected, rtol=1e-4, atol=1e-6)
