@@ -138,7 +138,7 @@ def extract(
         return extract_images(model, routed["images"], processor=routed["processor"], batch_size=batch_size,
                               layers=layers, heads=heads, hidden_states=hidden_states, dtype=dtype,
                               progress=progress, queries=queries, reduce_heads=reduce_heads, out=out,
-                              shard_size=shard_size, texts=routed["texts"], max_length=max_length)
+                              shard_size=shard_size, texts=routed["texts"])
     model, tokenizer = resolve_model(model, tokenizer)
     texts = as_texts(texts, "texts")
     pairs = None if text_pairs is None else as_texts(text_pairs, "text_pairs", len(texts))
