@@ -27,6 +27,7 @@ import numpy as np
 
 from attnviz.capture import Capture, Example
 from attnviz.extraction.batching import DTYPES, BatchRunner, StreamingUnavailable, capture_from
+from attnviz.extraction.images import extract_images, image_call
 from attnviz.extraction.inputs import (
     as_texts,
     check_count,
@@ -81,8 +82,10 @@ def extract(
     reduce_heads: str | None = None,
     out: str | os.PathLike | None = None,
     shard_size: int = 32,
+    images: Any = None,
+    processor: Any = None,
 ) -> Capture:
-    """Run ``model`` on ``texts`` and return a :class:`~attnviz.Capture`.
+    """Run ``model`` on ``texts`` (or images) and return a :class:`~attnviz.Capture`.
 
     Args:
         model: a loaded ``PreTrainedModel`` (any head), or a local folder to load with
@@ -113,6 +116,9 @@ def extract(
             again resumes (finished shards are skipped); a folder holding a capture of other
             texts raises :class:`attnviz.store.CaptureExistsError`.
         shard_size: examples per shard of ``out``.
+        images / processor: images for a vision model: ``extract(model, images, processor=p)``
+            with PIL images, H x W x 3 arrays or image file paths (see :mod:`attnviz.extraction.images`;
+            the processor is loaded beside the model when None).
 
     Only the kept layers, heads and rows are ever computed: the model runs with attnviz's
     own attention function (:mod:`attnviz.streaming`), which computes every layer's output
@@ -129,6 +135,12 @@ def extract(
         True
     """
     check_model_arg(model)
+    routed = image_call(model, tokenizer, texts, images, processor)
+    if routed is not None:  # images: same options, same per-layer path (attnviz.extraction.images)
+        return extract_images(model, routed["images"], processor=routed["processor"], batch_size=batch_size,
+                              layers=layers, heads=heads, hidden_states=hidden_states, dtype=dtype,
+                              progress=progress, queries=queries, reduce_heads=reduce_heads, out=out,
+                              shard_size=shard_size, texts=routed["texts"])
     model, tokenizer = resolve_model(model, tokenizer)
     texts = as_texts(texts, "texts")
     pairs = None if text_pairs is None else as_texts(text_pairs, "text_pairs", len(texts))
