@@ -135,7 +135,7 @@ def extract(
         True
     """
     check_model_arg(model)
-    routed = image_call(model, tokenizer, texts, images, processor)
+    routed = image_call(model, texts, images, processor)
     if routed is not None:  # images: same options, same per-layer path (attnviz.extraction.images)
         return extract_images(model, routed["images"], processor=routed["processor"], batch_size=batch_size,
                               layers=layers, heads=heads, hidden_states=hidden_states, dtype=dtype,
