@@ -152,6 +152,9 @@ class _Edits:
         batch, heads, tq, tk = query.shape[0], query.shape[1], query.shape[2], key.shape[2]
         blocked = self._blocked(ops, batch, heads, tq, tk, query.device)
         keeps = session is not None and session.keeps(module) is not None
+        if keeps and getattr(session, "differentiable", False):
+            raise NotImplementedError("relevance/gradients inside attnviz.intervene are not supported yet: run "
+                                      "them on the unedited model, or use extract() inside intervene")
         edited_mask, dead = (mask, None) if blocked is None else _edited_mask(module, mask, query, key, kwargs, blocked)
         weights = None
         if keeps or self.record:  # every row's weights: eager blocks with the edited mask
