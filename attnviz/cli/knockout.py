@@ -47,22 +47,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=int, default=1, help="consecutive layers blocked together (default 1)")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Measure the knockout, write knockout.json, knockout.csv and knockout.png, print the strongest windows."""
+def write_outputs(result, out: Path) -> list[Path]:
+    """Write a KnockoutMap's knockout.json, knockout.csv and knockout.png into ``out``, all or nothing.
+
+    What ``attnviz knockout`` writes; ``attnviz demo`` can call it with its fine-tuned classifier.
+
+    Example:
+        >>> import tempfile
+        >>> from attnviz.metrics import knockout_map
+        >>> from attnviz.testing import tiny_model
+        >>> model, tok = tiny_model("gpt2", head="lm")
+        >>> paths = write_outputs(knockout_map(model, ["a b c"], tokenizer=tok), Path(tempfile.mkdtemp()))
+        >>> [p.name for p in paths]
+        ['knockout.json', 'knockout.csv', 'knockout.png']
+    """
     import matplotlib.pyplot as plt
 
     from attnviz.atomic import atomic_outputs, atomic_path
-    from attnviz.metrics.causal import knockout_map
     from attnviz.plot.style import save_figure
 
-    show_warnings_briefly()
-    texts = texts_from(args)
-    if not texts:
-        raise ValueError('no input text: pass --data FILE (.txt, .csv or .jsonl) or --text "some text" (repeatable)')
-    out = check_output_dir(args.out)
-    model, tok = model_from(args)
-    result = knockout_map(model, texts, tokenizer=tok, target=args.target, sources=args.sources,
-                          window=args.window, batch_size=args.batch_size, max_length=args.max_length)
     with atomic_outputs(out) as tmp:
         written = [result.save(tmp / "knockout.json")]
         with atomic_path(tmp / "knockout.csv") as path, path.open("w", newline="", encoding="utf-8") as f:
@@ -78,9 +81,25 @@ def run(args: argparse.Namespace) -> int:
             written.append(save_figure(fig, tmp / "knockout.png", dpi=200))
         finally:
             plt.close(fig)
+    return [out / Path(p).relative_to(tmp) for p in written]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure the knockout, write knockout.json, knockout.csv and knockout.png, print the strongest windows."""
+    from attnviz.metrics.causal import knockout_map
+
+    show_warnings_briefly()
+    texts = texts_from(args)
+    if not texts:
+        raise ValueError('no input text: pass --data FILE (.txt, .csv or .jsonl) or --text "some text" (repeatable)')
+    out = check_output_dir(args.out)
+    model, tok = model_from(args)
+    result = knockout_map(model, texts, tokenizer=tok, target=args.target, sources=args.sources,
+                          window=args.window, batch_size=args.batch_size, max_length=args.max_length)
+    written = write_outputs(result, out)
     print(f"attention knockout of {len(texts)} text(s), {len(result.windows)} window(s), sources={result.sources}:")
     for path in written:
-        print(f"  wrote {out / Path(path).relative_to(tmp)}")
+        print(f"  wrote {path}")
     for row in result.top(3):
         print(f"  layers {row['layers']}: {100 * row['mean_change']:+.1f}% p(prediction)")
     return 0
