@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from attnviz.capture import Capture, Example
-from attnviz.extraction.batching import DTYPES, BatchRunner, StreamingUnavailable, capture_from
+from attnviz.extraction.batching import DTYPES, BatchRunner, capture_from
+from attnviz.extraction.images import extract_images, image_call
 from attnviz.extraction.inputs import (
     as_texts,
     check_count,
@@ -35,15 +36,13 @@ from attnviz.extraction.inputs import (
     check_vocabulary,
     decoder_targets,
     padding_side_for,
-    select_indices,
     tokenize_texts,
 )
+from attnviz.extraction.running import check_selection, progress_bar, streaming_or_eager
 from attnviz.extraction.streaming import NAME as STREAMING
-from attnviz.extraction.streaming import query_spec_json, resolve_queries
-from attnviz.extraction.streaming import register as register_streaming
+from attnviz.extraction.streaming import query_spec_json
 from attnviz.families import model_dims
 from attnviz.modeling import (
-    AttentionUnavailableError,
     ModelLike,
     Tokenizer,
     inspection_mode,
@@ -78,8 +77,10 @@ def extract(
     reduce_heads: str | None = None,
     out: str | os.PathLike | None = None,
     shard_size: int = 32,
+    images: Any = None,
+    processor: Any = None,
 ) -> Capture:
-    """Run ``model`` on ``texts`` and return a :class:`~attnviz.Capture`.
+    """Run ``model`` on ``texts`` (or images) and return a :class:`~attnviz.Capture`.
 
     Args:
         model: a loaded ``PreTrainedModel`` (any head), or a local folder to load with
@@ -110,6 +111,9 @@ def extract(
             again resumes (finished shards are skipped); a folder holding a capture of other
             texts raises :class:`attnviz.store.CaptureExistsError`.
         shard_size: examples per shard of ``out``.
+        images / processor: images for a vision model: ``extract(model, images, processor=p)``
+            with PIL images, H x W x 3 arrays or image file paths (see :mod:`attnviz.extraction.images`;
+            the processor is loaded beside the model when None).
 
     Only the kept layers, heads and rows are ever computed: the model runs with attnviz's
     own attention function (:mod:`attnviz.extraction.streaming`), which computes every layer's output
@@ -126,6 +130,12 @@ def extract(
         True
     """
     check_model_arg(model)
+    routed = image_call(model, texts, images, processor)
+    if routed is not None:  # images: same options, same per-layer path (attnviz.extraction.images)
+        return extract_images(model, routed["images"], processor=routed["processor"], batch_size=batch_size,
+                              layers=layers, heads=heads, hidden_states=hidden_states, dtype=dtype,
+                              progress=progress, queries=queries, reduce_heads=reduce_heads, out=out,
+                              shard_size=shard_size, texts=routed["texts"])
     model, tokenizer = resolve_model(model, tokenizer)
     texts = as_texts(texts, "texts")
     pairs = None if text_pairs is None else as_texts(text_pairs, "text_pairs", len(texts))
@@ -185,7 +195,7 @@ def extract(
                           streaming=streaming, **options)
         examples: list[Example | None] = [None] * len(texts)
         with inspection_mode(model, implementation=STREAMING if streaming else "eager"):
-            for batch, shard in _progress(plan(), progress):
+            for batch, shard in progress_bar(plan(), progress):
                 items = [encoded[i] for i in batch]
                 dec = [targets[i] for i in batch] if targets is not None else None
                 for i, ex in zip(batch, run(items, dec), strict=True):
@@ -200,7 +210,7 @@ def extract(
                     examples[start:stop] = [None] * (stop - start)
         return run, examples
 
-    run, examples = _streaming_or_eager(run_all, stacklevel=3)
+    run, examples = streaming_or_eager(run_all, stacklevel=3)
     if writer is not None:
         from attnviz.capture import load
 
@@ -259,40 +269,8 @@ def extract_ids(
         with inspection_mode(model, implementation=STREAMING if streaming else "eager"):
             return run, run(items, targets)
 
-    run, examples = _streaming_or_eager(run_all, stacklevel=4)
+    run, examples = streaming_or_eager(run_all, stacklevel=4)
     return _wrap(model, run, examples, dtype)
-
-
-def check_selection(model: Any, layers: Any, heads: Any, queries: Any, reduce_heads: Any,
-                    lengths: Sequence[int]) -> tuple[list[int] | None, list[int] | None]:
-    """Check ``layers``/``heads``/``queries``/``reduce_heads`` as :func:`extract` does, before any model runs.
-
-    ``lengths`` are the token counts the queries must fit. Returns the kept layer and head
-    indices (sorted, unique; None for all).
-
-    Example:
-        >>> from attnviz.testing import tiny_model
-        >>> check_selection(tiny_model("gpt2")[0], [1, 0, 1], None, "last", "mean", [5])
-        ([0, 1], None)
-    """
-    dims = model_dims(model.config)
-    keep_layers = select_indices(layers, dims["layers"], "layer")
-    keep_heads = select_indices(heads, dims["heads"], "head")
-    _check_row_options(queries, reduce_heads, bool(getattr(model.config, "is_encoder_decoder", False)),
-                       list(lengths))
-    return keep_layers, keep_heads
-
-
-def _streaming_or_eager(run_all: Any, stacklevel: int) -> Any:
-    """``run_all(streaming=True)``; where the model's attention bypasses the interface, eager with a warning."""
-    register_streaming()
-    try:
-        return run_all(streaming=True)
-    except (AttentionUnavailableError, StreamingUnavailable) as exc:
-        warnings.warn(f"attnviz could not capture attention layer by layer ({exc}); it fell back to "
-                      "output_attentions=True under eager attention, which holds every layer's maps at once",
-                      UserWarning, stacklevel=stacklevel)
-        return run_all(streaming=False)
 
 
 def _wrap(model: Any, run: BatchRunner, examples: list, dtype: str) -> Capture:
@@ -304,28 +282,3 @@ def _wrap(model: Any, run: BatchRunner, examples: list, dtype: str) -> Capture:
                         num_decoder_layers=run.num_decoder_layers,
                         attn_implementation=STREAMING if run.streaming else "eager",
                         queries=query_spec_json(run.queries), reduce_heads=run.reduce)
-
-
-def _progress(batches: list, progress: bool | None):
-    from tqdm.auto import tqdm
-
-    show = progress if progress is not None else (len(batches) > 4 and None)
-    return tqdm(batches, desc="extract", unit="batch", disable=show is False, leave=False)
-
-
-def _check_row_options(queries: Any, reduce: str | None, enc_dec: bool, lengths: list[int]) -> None:
-    """Check queries= against every text's length and reduce_heads= before any model runs."""
-    if reduce not in (None, "mean", "max"):
-        raise ValueError(f"reduce_heads={reduce!r}: use 'mean', 'max' or None")
-    if queries is None:
-        return
-    if enc_dec:
-        raise ValueError("queries= is not supported for encoder-decoder models yet: extract every row "
-                         "(queries=None) and index the rows you need")
-    for i, n in enumerate(lengths):
-        try:
-            resolve_queries(queries, n)
-        except (ValueError, TypeError) as exc:
-            raise type(exc)(f"text {i}: {exc}") from None
-
-

@@ -38,7 +38,8 @@ import numpy as np
 
 from attnviz.capture import Capture
 from attnviz.extraction.batching import DTYPES
-from attnviz.extraction.extract import check_selection, extract_ids
+from attnviz.extraction.extract import extract_ids
+from attnviz.extraction.running import check_selection
 from attnviz.extraction.streaming import resolve_queries
 from attnviz.modeling import (
     ModelLike,
