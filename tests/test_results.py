@@ -121,20 +121,26 @@ def test_the_tokenizer_goes_second_or_by_keyword_and_defaults_to_the_one_beside_
 
 
 ROUND_TRIP = ["Capture", "HeadStats", "Comparison", "HeadImportance", "Rollout", "LogitLens", "PruningCurve",
-              "Trajectory", "FinetuneResult", "ShapeReport"]
+              "Trajectory", "FinetuneResult", "ShapeReport", "KnockoutMap", "HeadPatching", "Relevance"]
 
 
 @pytest.fixture(scope="module")
 def every_result(results):
     from attnviz.comparison.noise import trajectory
+    from attnviz.metrics.causal import HeadPatching, KnockoutMap
     from attnviz.metrics.importance import PruningCurve
+    from attnviz.metrics.relevance import Relevance
     from attnviz.testing import tiny_model
 
     model, tok = tiny_model("gpt2", head="lm")
     cap, other = results["Capture"], attnviz.compare(results["Capture"], results["Capture"]).after
     return {**results, "LogitLens": logit_lens(model, "hello world", tokenizer=tok),
             "PruningCurve": PruningCurve([0.0, 0.5], [0.9, 0.7], [0.3, 0.6], [0, 1], [(0, 1)], random_metric=[0.9, 0.6]),
-            "Trajectory": trajectory([cap, other, results["Comparison"].after])}
+            "Trajectory": trajectory([cap, other, results["Comparison"].after]),
+            "KnockoutMap": KnockoutMap(np.array([[-0.5, 0.0]]), [[0], [1]], texts=["a b"], targets=[1]),
+            "HeadPatching": HeadPatching(np.array([[0.0, 0.5]]), np.array([[1.0, 2.0]]), clean_metric=3.0,
+                                         corrupt_metric=1.0),
+            "Relevance": Relevance("chefer", [["a", "b"]], [np.array([0.25, 0.75])], [np.eye(2)])}
 
 
 @pytest.mark.parametrize("name", ROUND_TRIP)
@@ -166,6 +172,9 @@ def _perturb(obj) -> None:
             return
         if isinstance(value, list) and value and isinstance(value[0], (int, float)) and not isinstance(value[0], bool):
             value[0] = value[0] + 1
+            return
+        if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+            value[0] = value[0] + 1.0
             return
         if isinstance(value, list) and value and isinstance(value[0], dict):
             value[0] = {**value[0], "changed": 1}
