@@ -164,7 +164,7 @@ def test_extract_refuses_non_models_and_bytes(tiny_bert):
     with pytest.raises(TypeError, match="texts is bytes"):
         attnviz.extract(tiny_bert[0], b"the cat", tokenizer=tiny_bert[1])
     with pytest.raises(TypeError, match="not a transformers model"):
-        attnviz.extract(b"the cat")
+        attnviz.extract(b"the cat", ["hi"])
     with pytest.raises(TypeError, match="pass a string or a list"):
         attnviz.extract(tiny_bert[0], None, tokenizer=tiny_bert[1])
 

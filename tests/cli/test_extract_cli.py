@@ -45,10 +45,10 @@ def test_stats_engine_flags_reach_dataset_stats(bert_dir, tmp_path, monkeypatch,
     seen = {}
     real = attnviz.metrics.dataset_stats
 
-    def spy(model, tok, source, **kwargs):
+    def spy(model, source, **kwargs):
         seen.update(kwargs, model=model)
         kwargs.update(engine="local", num_workers=None, worker_resources=None, address=None)
-        return real(model, tok, source, **kwargs)
+        return real(model, source, **kwargs)
 
     monkeypatch.setattr(attnviz.metrics, "dataset_stats", spy)
     argv = ["stats", "--model", str(bert_dir), "--text", "a cat", "--out", str(tmp_path / "s"), "--maps", "",
