@@ -48,6 +48,7 @@ from attnviz.modeling import (
     Tokenizer,
     inspection_mode,
     max_positions,
+    model_fingerprint,
     model_name,
     resolve_model,
 )
@@ -162,7 +163,8 @@ def extract(
 
         writer = CaptureWriter(out, texts=texts if pairs is None and targets is None else
                                {"texts": texts, "pairs": pairs, "targets": targets}, shard_size=shard_size)
-        writer.check_settings({"model_name": model_name(model), "dtype": dtype, "reduce_heads": reduce_heads,
+        writer.check_settings({"model_name": model_name(model), "model_fingerprint": model_fingerprint(model),
+                               "dtype": dtype, "reduce_heads": reduce_heads,
                                "queries": query_spec_json(queries),
                                "layers": keep_layers or (list(range(dims["layers"])) if dims["layers"] else None),
                                "heads": keep_heads or (list(range(dims["heads"])) if dims["heads"] else None)})
