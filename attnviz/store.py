@@ -351,10 +351,22 @@ def open_capture(path: str | os.PathLike, *, lazy: bool = True) -> Capture:
         part = _open_file(shard_path, lazy)
         check_shard(path, shard, part, manifest["meta"], entry=f"shards[{i}]")
         examples.extend(part.examples)
+    if manifest.get("complete", False) and len(examples) == manifest["num_examples"]:
+        _check_texts(path, manifest, examples)
     if not manifest.get("complete", False) or len(examples) != manifest["num_examples"]:
         warnings.warn(f"{path} holds {len(examples)} of {manifest['num_examples']} examples (its writer did not "
                       "finish): run the same extract(..., out=...) again to complete it", UserWarning, stacklevel=3)
     return Capture(examples=examples, **_capture_meta(manifest["meta"]))
+
+
+def _check_texts(folder: Path, manifest: dict, examples: list[Example]) -> None:
+    """Where the examples record plain texts, their digest must be the manifest's (shards not swapped or replaced)."""
+    if any(ex.text is None or ex.text_pair is not None or ex.decoder_text is not None for ex in examples):
+        return  # pairs, decoder targets or texts not recorded: the digest cannot be rebuilt from the examples
+    if texts_digest([ex.text for ex in examples]) != manifest["texts_sha256"]:
+        raise CaptureFormatError(
+            f"{folder}: the shards hold other texts, or the same texts in another order, than the manifest's "
+            "texts_sha256 records: shards were swapped or replaced; extract again into a new folder")
 
 
 def _inside(folder: Path, name: str, entry: str) -> Path:
