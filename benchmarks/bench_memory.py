@@ -38,8 +38,8 @@ def run_case(case: str, calls: int, warmup: int, model_kind: str, tokens: int) -
         model, tok = tiny_model("bert")
     words = "the quick brown fox jumps over the lazy dog while a cat sleeps on the warm mat".split()
     texts = [" ".join(words[(i + j) % len(words)] for j in range(tokens)) for i in range(8)]
-    run = {"extract": lambda: attnviz.extract(model, tok, texts, progress=False),
-           "dataset_stats": lambda: dataset_stats(model, tok, texts, progress=False)}[case]
+    run = {"extract": lambda: attnviz.extract(model, texts, tokenizer=tok, progress=False),
+           "dataset_stats": lambda: dataset_stats(model, texts, tokenizer=tok, progress=False)}[case]
 
     def hooks() -> int:
         return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())

@@ -161,7 +161,7 @@ def test_extract_argument_checks(tiny_bert, kwargs, error, words):
 
 def test_extract_refuses_non_models_and_bytes(tiny_bert):
     with pytest.raises(TypeError, match="not a transformers model"):
-        attnviz.extract(None, tiny_bert[1], "hi")
+        attnviz.extract(None, "hi", tokenizer=tiny_bert[1])
     with pytest.raises(TypeError, match="texts is bytes"):
         attnviz.extract(*tiny_bert, b"the cat")
     with pytest.raises(TypeError, match="not a transformers model"):
@@ -173,20 +173,20 @@ def test_extract_refuses_non_models_and_bytes(tiny_bert):
 def test_bert_tokenizer_with_roberta_model_is_refused(tiny_bert):
     roberta, _ = tiny_model("roberta")
     with pytest.raises(ValueError, match="does not belong to this model"):
-        attnviz.extract(roberta, tiny_bert[1], "the cat")
+        attnviz.extract(roberta, "the cat", tokenizer=tiny_bert[1])
 
 
 def test_encoder_decoder_left_padding_warns():
     model, tok = tiny_model("t5", head="lm")
     with pytest.warns(UserWarning, match="right padding"):
-        attnviz.extract(model, tok, "the cat", decoder_texts="le chat", padding_side="left")
+        attnviz.extract(model, "the cat", decoder_texts="le chat", padding_side="left", tokenizer=tok)
 
 
 def test_generation_over_length_never_suggests_zero(tiny_gpt2_lm=None):
     model, tok = tiny_model("gpt2", head="lm", n_positions=8)
     with pytest.raises(ValueError) as err:
-        attnviz.extract_generation(model, tok, "one two three four five six seven eight nine ten",
-                                   max_new_tokens=4)
+        attnviz.extract_generation(model, "one two three four five six seven eight nine ten",
+                                   max_new_tokens=4, tokenizer=tok)
     assert "max_new_tokens to 0" not in str(err.value) and "shorten the prompt" in str(err.value)
 
 
@@ -273,8 +273,8 @@ def test_repeated_calls_leave_the_model_as_it_was_and_memory_flat(call):
     model, tok = tiny_model("bert")
     model.train()  # a user's model in training mode stays in it
     texts = ["the cat sat on the mat", "a dog"]
-    run = {"extract": lambda: attnviz.extract(model, tok, texts, progress=False),
-           "dataset_stats": lambda: dataset_stats(model, tok, texts, progress=False)}[call]
+    run = {"extract": lambda: attnviz.extract(model, texts, tokenizer=tok, progress=False),
+           "dataset_stats": lambda: dataset_stats(model, texts, tokenizer=tok, progress=False)}[call]
     pristine = model_state(model)
     run()
     before = model_state(model)  # attnviz registers its attention function once per process, on first use
@@ -294,7 +294,7 @@ def test_repeated_calls_leave_the_model_as_it_was_and_memory_flat(call):
 @pytest.mark.parametrize("call", ["extract", "dataset_stats"])
 def test_an_exception_mid_call_leaves_the_model_as_it_was(call):
     model, tok = tiny_model("bert")
-    attnviz.extract(model, tok, ["a warm-up"], progress=False)  # attnviz's one registration, done
+    attnviz.extract(model, ["a warm-up"], tokenizer=tok, progress=False)  # attnviz's one registration, done
     before = model_state(model)
 
     def boom(module, args, output):
@@ -303,10 +303,10 @@ def test_an_exception_mid_call_leaves_the_model_as_it_was(call):
     handle = model.encoder.layer[1].attention.register_forward_hook(boom)
     with pytest.raises(RuntimeError, match="interrupted in layer 1"):
         if call == "extract":
-            attnviz.extract(model, tok, ["the cat sat", "a dog"], progress=False)
+            attnviz.extract(model, ["the cat sat", "a dog"], tokenizer=tok, progress=False)
         else:
-            dataset_stats(model, tok, ["the cat sat", "a dog"], progress=False)
+            dataset_stats(model, ["the cat sat", "a dog"], tokenizer=tok, progress=False)
     handle.remove()
     assert model_state(model) == before
-    attnviz.extract(model, tok, ["the cat sat"], progress=False)  # and it still works
+    attnviz.extract(model, ["the cat sat"], tokenizer=tok, progress=False)  # and it still works
     assert model_state(model) == before

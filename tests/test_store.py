@@ -338,22 +338,22 @@ def test_a_reordered_manifest_loads_in_example_order(folder_copy, bert_pair):
 def test_a_shard_from_another_capture_is_refused(folder_copy, tiny_bert, tmp_path):
     folder, manifest, write = folder_copy
     # same model, same settings, other texts, same size: its texts give it away
-    other = attnviz.extract(*tiny_bert, ["a b", "c d"]).save(tmp_path / "o.safetensors")
+    other = attnviz.extract(tiny_bert[0], ["a b", "c d"], tokenizer=tiny_bert[1]).save(tmp_path / "o.safetensors")
     (folder / "shard-00001.safetensors").write_bytes(other.read_bytes())
     del manifest["shards"][1]["bytes"]
     write(manifest)
     _refused(folder, r"shards\[1\] shard-00001.safetensors holds other texts", "another capture")
     # other settings (one layer), same texts
-    one = attnviz.extract(*tiny_bert, TEXTS[2:4], layers=[1]).save(tmp_path / "l.safetensors")
+    one = attnviz.extract(tiny_bert[0], TEXTS[2:4], tokenizer=tiny_bert[1], layers=[1]).save(tmp_path / "l.safetensors")
     (folder / "shard-00001.safetensors").write_bytes(one.read_bytes())
     _refused(folder, "does not belong to this capture folder.*layers")
     # other weights, same texts and settings
     other_model = attnviz.testing.tiny_model("bert", seed=7)[0]
-    w = attnviz.extract(other_model, tiny_bert[1], TEXTS[2:4]).save(tmp_path / "w.safetensors")
+    w = attnviz.extract(other_model, TEXTS[2:4], tokenizer=tiny_bert[1]).save(tmp_path / "w.safetensors")
     (folder / "shard-00001.safetensors").write_bytes(w.read_bytes())
     _refused(folder, "model_fingerprint")
     with pytest.raises(CaptureFormatError, match="another capture"):  # resuming refuses it too
-        attnviz.extract(*tiny_bert, TEXTS, out=folder, shard_size=2)
+        attnviz.extract(tiny_bert[0], TEXTS, tokenizer=tiny_bert[1], out=folder, shard_size=2)
 
 
 def test_resuming_with_other_weights_at_the_same_path_is_refused(tmp_path):
@@ -364,7 +364,7 @@ def test_resuming_with_other_weights_at_the_same_path_is_refused(tmp_path):
 
     path = save_tiny_model("bert", tmp_path / "ckpt")
     folder = tmp_path / "cap"
-    attnviz.extract(path, None, TEXTS[:3], out=folder, shard_size=2)
+    attnviz.extract(path, TEXTS[:3], out=folder, shard_size=2)
     first = attnviz.load(folder, lazy=False)
     model, tok = load_model(path)
     with torch.no_grad():
@@ -374,11 +374,11 @@ def test_resuming_with_other_weights_at_the_same_path_is_refused(tmp_path):
     shard = folder / "shard-00000.safetensors"
     shard.unlink()  # so that resuming would have work to do
     with pytest.raises(CaptureExistsError, match="other weights.*model fingerprint.*overwritten at the same path"):
-        attnviz.extract(path, None, TEXTS[:3], out=folder, shard_size=2)
+        attnviz.extract(path, TEXTS[:3], out=folder, shard_size=2)
     assert not shard.exists()
-    after = attnviz.extract(path, None, TEXTS[:3])
+    after = attnviz.extract(path, TEXTS[:3])
     assert first.model_name == after.model_name and first.model_fingerprint != after.model_fingerprint
-    comp = attnviz.compare(attnviz.extract(path, None, TEXTS[:3]), after)
+    comp = attnviz.compare(attnviz.extract(path, TEXTS[:3]), after)
     assert comp.same_weights is True and "same weights" in comp.summary()
     assert attnviz.compare(first, after).same_weights is False
     assert "different weights" in attnviz.compare(first, after).summary()
