@@ -56,8 +56,20 @@ ENTRY_POINTS = {"extract", "extract_generation", "dataset_stats", "logit_lens", 
                 "finetune", "finetune_seeds", "extract_dataset"}
 
 
+#: The guides of the documentation site, in the site's order: their blocks run after the README's (the README's
+#: long sections moved there), in the same namespace, as a reader goes on from the quick start.
+GUIDES = ["paper-figures", "notebooks", "long-inputs", "checkpoints", "datasets", "captures", "images", "cli"]
+
+
 def _readme_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    """The Python blocks of the README, then of each guide (docs/guides/*.md)."""
+    files = [README] + [README.parent / "docs" / "guides" / f"{name}.md" for name in GUIDES]
+    return [block for f in files for block in re.findall(r"```python\n(.*?)```", f.read_text(encoding="utf-8"),
+                                                         flags=re.S)]
+
+
+def test_every_guide_is_in_the_list():
+    assert sorted(GUIDES) == sorted(p.stem for p in (README.parent / "docs" / "guides").glob("*.md"))
 
 
 def test_readme_blocks_use_the_one_call_form():

@@ -48,7 +48,8 @@ def test_the_site_builds_strict_with_every_part(site):
     assert {f"live/{v}.html" for v in CLICKS} <= pages
     assert len([p for p in pages if p.startswith("guides/")]) >= 8
     gallery = (site / "gallery.html").read_text(encoding="utf-8")
-    assert gallery.count("<img") >= 15 and "def grid(" in gallery  # each figure, and the code that draws it
+    assert gallery.count("<img") >= 15 and gallery.count("<details") >= 8  # each figure, and the code that draws it
+    assert "<code>grid</code> in gallery/make_gallery.py" in gallery
     api = (site / "api" / "index.html").read_text(encoding="utf-8")
     for name in attnviz.__all__:
         obj = getattr(attnviz, name)

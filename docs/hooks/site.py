@@ -113,7 +113,8 @@ def _api() -> dict[str, str]:
     for module, entries in public_names().items():
         page = f"api/{module.removeprefix('attnviz.') or 'attnviz'}.md"
         doc = inspect.getdoc(importlib.import_module(module)) or ""
-        first = doc.split("\n\n")[0].replace("\n", " ")
+        first = re.sub(r":(?:class|func|meth|mod|attr|data|exc|obj):`~?([^`]+)`", r"`\1`",
+                       doc.split("\n\n")[0].replace("\n", " "))
         lines = [f"# `{module}`\n", first + "\n" if first else ""]
         for public, obj in sorted(entries, key=lambda e: e[0]):
             qual = f"{obj.__module__}.{obj.__qualname__}"
