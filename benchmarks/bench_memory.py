@@ -2,7 +2,8 @@
 
 Users of nnsight (#169, #396) and TransformerLens report memory that grows each time a cell
 runs again. Here one process loads a model once and calls the same function ``--calls``
-times: ``extract`` (8 texts of ~``--tokens`` tokens) and ``dataset_stats`` (the same texts);
+times: ``extract`` (8 texts of ~``--tokens`` tokens), ``dataset_stats`` (the same texts) and a forward pass
+inside ``attnviz.intervene`` (a head ablated, an edge blocked);
 each case runs in a fresh subprocess. Reported per case: peak RSS (``ru_maxrss``) after the
 first ``--warmup`` calls and after all of them, and the growth between the two (goal: < 5%),
 plus resident RSS at both points. The model's hooks and attention implementation are
@@ -38,8 +39,16 @@ def run_case(case: str, calls: int, warmup: int, model_kind: str, tokens: int) -
         model, tok = tiny_model("bert")
     words = "the quick brown fox jumps over the lazy dog while a cat sleeps on the warm mat".split()
     texts = [" ".join(words[(i + j) % len(words)] for j in range(tokens)) for i in range(8)]
+    def intervene() -> None:
+        import torch
+
+        ids = tok(texts, return_tensors="pt", padding=True)
+        with attnviz.intervene(model, scale={(0, 1): 0.0}, block={(1, None): [(1, 0)]}), torch.no_grad():
+            model(**ids)
+
     run = {"extract": lambda: attnviz.extract(model, texts, tokenizer=tok, progress=False),
-           "dataset_stats": lambda: dataset_stats(model, texts, tokenizer=tok, progress=False)}[case]
+           "dataset_stats": lambda: dataset_stats(model, texts, tokenizer=tok, progress=False),
+           "intervene": intervene}[case]
 
     def hooks() -> int:
         return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
@@ -71,12 +80,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--model", choices=("minilm", "tiny"), default="minilm")
     parser.add_argument("--tokens", type=int, default=32)
-    parser.add_argument("--case", choices=("extract", "dataset_stats"))
+    parser.add_argument("--case", choices=("extract", "dataset_stats", "intervene"))
     args = parser.parse_args()
     if args.case:  # one case, in this (fresh) process
         print(json.dumps(run_case(args.case, args.calls, args.warmup, args.model, args.tokens)))
         return
-    for case in ("extract", "dataset_stats"):
+    for case in ("extract", "dataset_stats", "intervene"):
         done = subprocess.run([sys.executable, __file__, "--case", case, "--calls", str(args.calls),
                                "--warmup", str(args.warmup), "--model", args.model, "--tokens", str(args.tokens)],
                               capture_output=True, text=True, check=True)

@@ -58,7 +58,8 @@ ENTRY_POINTS = {"extract", "extract_generation", "dataset_stats", "logit_lens", 
 
 #: The guides of the documentation site, in the site's order: their blocks run after the README's (the README's
 #: long sections moved there), in the same namespace, as a reader goes on from the quick start.
-GUIDES = ["paper-figures", "notebooks", "long-inputs", "checkpoints", "datasets", "captures", "images", "cli"]
+GUIDES = ["paper-figures", "notebooks", "long-inputs", "checkpoints", "datasets", "captures", "images", "causal",
+          "cli"]
 
 
 def _readme_blocks() -> list[str]:

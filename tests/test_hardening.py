@@ -265,7 +265,16 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-@pytest.mark.parametrize("call", ["extract", "dataset_stats"])
+def _intervene(model, tok, texts):
+    import torch
+
+    ids = tok(texts, return_tensors="pt", padding=True)
+    with attnviz.intervene(model, scale={(0, 1): 0.0}, block={(1, None): [(1, 0)]}):
+        with torch.no_grad():
+            model(**ids)
+
+
+@pytest.mark.parametrize("call", ["extract", "dataset_stats", "intervene"])
 def test_repeated_calls_leave_the_model_as_it_was_and_memory_flat(call):
     """Calls on one model in one process (a notebook cell run again and again): after each the model's
     hooks, attention implementation and modes are as before; resident memory grows < 5% after the first few.
@@ -274,7 +283,8 @@ def test_repeated_calls_leave_the_model_as_it_was_and_memory_flat(call):
     model.train()  # a user's model in training mode stays in it
     texts = ["the cat sat on the mat", "a dog"]
     run = {"extract": lambda: attnviz.extract(model, texts, tokenizer=tok, progress=False),
-           "dataset_stats": lambda: dataset_stats(model, texts, tokenizer=tok, progress=False)}[call]
+           "dataset_stats": lambda: dataset_stats(model, texts, tokenizer=tok, progress=False),
+           "intervene": lambda: _intervene(model, tok, texts)}[call]
     pristine = model_state(model)
     run()
     before = model_state(model)  # attnviz registers its attention function once per process, on first use
@@ -291,7 +301,7 @@ def test_repeated_calls_leave_the_model_as_it_was_and_memory_flat(call):
     assert growth < 0.05, f"{call}: resident memory grew {growth:.1%} over 40 calls"
 
 
-@pytest.mark.parametrize("call", ["extract", "dataset_stats"])
+@pytest.mark.parametrize("call", ["extract", "dataset_stats", "intervene"])
 def test_an_exception_mid_call_leaves_the_model_as_it_was(call):
     model, tok = tiny_model("bert")
     attnviz.extract(model, ["a warm-up"], tokenizer=tok, progress=False)  # attnviz's one registration, done
@@ -304,8 +314,10 @@ def test_an_exception_mid_call_leaves_the_model_as_it_was(call):
     with pytest.raises(RuntimeError, match="interrupted in layer 1"):
         if call == "extract":
             attnviz.extract(model, ["the cat sat", "a dog"], tokenizer=tok, progress=False)
-        else:
+        elif call == "dataset_stats":
             dataset_stats(model, ["the cat sat", "a dog"], tokenizer=tok, progress=False)
+        else:
+            _intervene(model, tok, ["the cat sat", "a dog"])
     handle.remove()
     assert model_state(model) == before
     attnviz.extract(model, ["the cat sat"], tokenizer=tok, progress=False)  # and it still works
