@@ -48,9 +48,9 @@ def test_public_names_have_an_example(qualname, obj):
 
 # --- the README's code ---------------------------------------------------------------------------
 README = Path(__file__).resolve().parents[1] / "README.md"
-#: Blocks not run: they fine-tune MiniLM twice, or need a Ray cluster and /shared paths; their calls
-#: are still checked to be in the one call form (test_readme_blocks_use_the_one_call_form).
-NOT_RUN = ("finetune_seeds(", "engine=\"ray\"")
+#: Blocks not run: they fine-tune MiniLM twice, need a fine-tuned checkpoint (run/best), or need a Ray cluster
+#: and /shared paths; their calls are still checked to be in the one call form (test_readme_blocks_use_the_one_call_form).
+NOT_RUN = ("finetune_seeds(", "engine=\"ray\"", "relevance(\"run/best\"")
 #: fn(model, data, *, tokenizer=None): entry points whose second argument is the data.
 ENTRY_POINTS = {"extract", "extract_generation", "dataset_stats", "logit_lens", "head_importance", "pruning_curve",
                 "finetune", "finetune_seeds", "extract_dataset"}
