@@ -323,16 +323,22 @@
     if (!root) { return; }
     root.setAttribute("data-attnviz-mounted", "1");
     var data = root.querySelector('script[type="application/json"]');
-    var payload = JSON.parse(data.textContent);
-    var type = root.getAttribute("data-attnviz-view");
+    NS.render(root, root.getAttribute("data-attnviz-view"), JSON.parse(data.textContent)).catch(function (err) { throw err; });
+  };
+
+  /* Render a view of type ("head", "model", "explorer", ...) from its payload into root; resolves
+   * to what the view's render returns (the explorer: a controller; see explorer.js). hooks: passed on. */
+  NS.render = function (root, type, payload, hooks) {
+    root.setAttribute("data-attnviz-mounted", "1");
     core.applyTheme(root, payload.theme || "auto");
     if (payload.lut) { root.attnvizLut = core.lutFrom(payload.lut); }
     var entries = payload.examples ? payload.examples[payload.initialExample || 0].kinds : payload.kinds;
-    core.decodeKinds(entries).then(function (kinds) {
+    return core.decodeKinds(entries).then(function (kinds) {
       var fallback = root.querySelector(".av-fallback");
       if (fallback) { fallback.parentNode.removeChild(fallback); }
-      NS[type].render(root, payload, kinds);
+      var out = NS[type].render(root, payload, kinds, hooks);
       root.setAttribute("data-attnviz-rendered", "1");
+      return out;
     }).catch(function (err) {
       var fallback = root.querySelector(".av-fallback");
       if (fallback) { fallback.textContent = "attnviz: " + err.message; }

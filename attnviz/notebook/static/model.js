@@ -30,7 +30,7 @@
   }
 
   function labels(cls, k, side, indices, cell, step) {
-    var box = core.el("div", cls), b = k.boundary(indices, side);
+    var box = core.el("div", cls), b = k.boundary(indices, side), longest = 0;
     indices.forEach(function (idx, p) {
       if (p % step) { return; }
       var t = core.token(k, side, idx);
@@ -41,13 +41,24 @@
       else { t.style.left = at + "px"; t.style.width = box2 + "px"; }
       if (p === b) { t.classList.add("av-boundary"); }
       box.appendChild(t);
+      if (side === "k") { longest = Math.max(longest, textWidth(t.textContent, font)); }
     });
+    /* The column labels' strip is as tall as its longest label (no empty band above the map). */
+    if (side === "k") { box.style.height = Math.min(90, Math.ceil(longest) + 8) + "px"; }
     return box;
+  }
+
+  var measure = null;
+  function textWidth(text, font) {
+    measure = measure || document.createElement("canvas").getContext("2d");
+    measure.font = font + "px Helvetica, Arial, sans-serif";
+    return measure.measureText(text).width;
   }
 
   /* The enlarged map of one head (or a mean / max of heads) with token labels, a colour bar
    * under it and a hover read-out. */
-  function drawDetail(root, detail, off, k, map, vis, scale, title, size) {
+  function drawDetail(root, detail, off, k, map, vis, scale, title, size, opts) {
+    opts = opts || {};
     var vq = vis.q, vk = vis.k, n = Math.max(vq.length, vk.length);
     var cell = Math.max(2, Math.min(22, Math.floor((size || 560) / n))), step = Math.max(1, Math.ceil(9 / cell));
     var w = vk.length * cell, h = vq.length * cell;
@@ -69,19 +80,88 @@
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(off, 0, 0, w, h);
     boundaryLines(ctx, k, vis, cell, cell, w, h);
+    var row = opts.query === null || opts.query === undefined ? -1 : vq.indexOf(opts.query);
+    if (row >= 0) {
+      /* The selected query token: its row outlined, its label marked. */
+      ctx.save(); ctx.strokeStyle = "#d62728"; ctx.lineWidth = 2;
+      ctx.strokeRect(1, row * cell + 1, w - 2, Math.max(cell - 2, 1)); ctx.restore();
+      var lab = side.querySelector('.av-tok[data-i="' + opts.query + '"]');
+      if (lab) { lab.classList.add("av-query"); }
+      var best = 0;
+      for (var j = 0; j < vk.length; j++) { if (map[opts.query * k.nk + vk[j]] > map[opts.query * k.nk + vk[best]]) { best = j; } }
+      status.textContent = "selected query #" + opts.query + " " + k.q[opts.query] + ": strongest key #" + vk[best] +
+        " " + k.k[vk[best]] + " (" + map[opts.query * k.nk + vk[best]].toFixed(4) + ")";
+    }
+    function pick(a) { if (opts.onQuery && a >= 0 && a < vq.length) { opts.onQuery(vq[a] === opts.query ? null : vq[a]); } }
     canvas.addEventListener("mousemove", function (ev) {
       var r = canvas.getBoundingClientRect(), a = Math.floor((ev.clientY - r.top) / cell), b = Math.floor((ev.clientX - r.left) / cell);
       if (a < 0 || b < 0 || a >= vq.length || b >= vk.length) { return; }
       var wgt = map[vq[a] * k.nk + vk[b]];
       status.textContent = "query #" + vq[a] + " " + k.q[vq[a]] + "  \u2192  key #" + vk[b] + " " + k.k[vk[b]] + ": " + wgt.toFixed(4);
     });
+    if (opts.onQuery) {
+      canvas.style.cursor = "pointer";
+      canvas.title = "click a row to select its query token";
+      canvas.addEventListener("click", function (ev) {
+        pick(Math.floor((ev.clientY - canvas.getBoundingClientRect().top) / cell));
+      });
+      side.addEventListener("click", function (ev) {
+        var t = ev.target.closest && ev.target.closest(".av-tok");
+        if (t) { pick(vq.indexOf(+t.getAttribute("data-i"))); }
+      });
+    }
   }
 
+  /* Thumbnails: every map pooled once (mean of the visible weights in each thumbnail pixel, as
+   * uint8 steps) per visibility (hidden tokens, sentence filter); a scale change only recolours
+   * these small images through a 256-entry table, so it stays fast on long inputs. */
+  function pooled(k, li, hi, vis, size) {
+    var vq = vis.q, vk = vis.k, tw = Math.min(size, vk.length), th = Math.min(size, vq.length);
+    var sum = new Float32Array(tw * th), cnt = new Float32Array(tw * th), cb = new Int32Array(vk.length);
+    var bytes = k.bytes, off = (li * k.heads.length + hi) * k.size, top = 0, a, b;
+    for (b = 0; b < vk.length; b++) { cb[b] = Math.floor(b * tw / vk.length); }
+    for (a = 0; a < vq.length; a++) {
+      var row = off + vq[a] * k.nk, o = Math.floor(a * th / vq.length) * tw;
+      for (b = 0; b < vk.length; b++) {
+        var v = bytes[row + vk[b]];
+        sum[o + cb[b]] += v; cnt[o + cb[b]] += 1;
+        if (v > top) { top = v; }
+      }
+    }
+    var out = new Uint8Array(tw * th);
+    for (var i = 0; i < out.length; i++) { out[i] = cnt[i] ? Math.round(sum[i] / cnt[i]) : 0; }
+    return { w: tw, h: th, px: out, top: top, scale: k.scales[li * k.heads.length + hi] };
+  }
+
+  /* Colour table index of each uint8 step of one map under a scale. */
+  function stepTable(p, scale) {
+    var s = core.scaler(scale, p.top * p.scale / 255), t = new Uint8Array(256);
+    for (var v = 0; v < 256; v++) { t[v] = Math.max(0, Math.min(255, Math.round(s(v * p.scale / 255) * 255))); }
+    return t;
+  }
+
+  function paintPooled(c, p, scale, lut, size) {
+    var ctx = c.getContext("2d"), src = document.createElement("canvas");
+    src.width = p.w; src.height = p.h;
+    var sctx = src.getContext("2d"), img = sctx.createImageData(p.w, p.h), px = img.data, t = stepTable(p, scale);
+    for (var i = 0, o = 0; i < p.px.length; i++, o += 4) {
+      var ci = t[p.px[i]] * 3;
+      px[o] = lut[ci]; px[o + 1] = lut[ci + 1]; px[o + 2] = lut[ci + 2]; px[o + 3] = 255;
+    }
+    sctx.putImageData(img, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.clearRect(0, 0, size, size);
+    ctx.drawImage(src, 0, 0, size, size);
+  }
+
+  /* payload.selected: [layer position, head position] enlarged first; payload.onSelect(li, hi):
+   * called when a thumbnail is clicked (the explorer follows it). */
   function render(root, payload, kinds) {
-    var st = { kind: 0, scale: payload.scale, hide: false, pair: "all", sel: [0, 0], vis: null, closeup: "map" };
+    var st = { kind: 0, scale: payload.scale, hide: false, pair: "all", sel: (payload.selected || [0, 0]).slice(),
+      vis: null, closeup: "map", pools: null };
     var ui = core.el("div", "av-ui"), bar = core.el("div", "av-bar"), body = core.el("div", "av-model-body");
     var grid = core.el("div", "av-grid"), detail = core.el("div", "av-detail"), off = document.createElement("canvas");
-    var thumbs = core.el("div", "av-thumbs"), gridBar = core.el("div");
+    var thumbs = core.el("div", "av-thumbs"), gridBar = core.el("div"), cells = [];
     root.appendChild(ui); ui.appendChild(bar); ui.appendChild(body); body.appendChild(thumbs); body.appendChild(detail);
     thumbs.appendChild(grid); thumbs.appendChild(gridBar);
     function kind() { return kinds[st.kind]; }
@@ -90,7 +170,7 @@
       bar.appendChild(core.select("Attention", kinds.map(function (k, i) { return [i, k.label]; }), 0,
         function (v) { st.kind = +v; st.sel = [0, 0]; pairControl(); rebuild(); }).wrap);
     }
-    bar.appendChild(core.select("Scale", core.SCALES, st.scale, function (v) { st.scale = v; rebuild(); }).wrap);
+    bar.appendChild(core.select("Scale", core.SCALES, st.scale, function (v) { st.scale = v; recolour(); }).wrap);
     bar.appendChild(core.checkbox("hide special tokens", false, function (c) { st.hide = c; rebuild(); }).wrap);
     var pairBox = core.el("span");
     bar.appendChild(pairBox);
@@ -117,9 +197,13 @@
       if (c) { c.select.value = st.pair; pairBox.appendChild(c.wrap); } else { st.pair = "all"; }
     }
 
+    function thumbSize() { return Math.max(32, Math.min(72, Math.floor(840 / kind().heads.length))); }
+
     function rebuild() {
-      var k = kind(), nh = k.heads.length, size = Math.max(32, Math.min(72, Math.floor(840 / nh)));
+      var k = kind(), nh = k.heads.length, size = thumbSize();
       st.vis = k.visible(st.hide, st.pair);
+      st.pools = [];
+      cells = [];
       grid.textContent = "";
       grid.style.gridTemplateColumns = "auto repeat(" + nh + ", " + (size + 4) + "px)";
       grid.appendChild(core.el("div", "av-corner", k.label));
@@ -131,26 +215,38 @@
           c.title = "layer " + l + ", head " + h;
           c.setAttribute("data-layer", String(l));
           c.setAttribute("data-head", String(h));
-          var ctx = core.sizeCanvas(c, size, size);
-          paint(off, k, k.map(li, hi), st.vis.q, st.vis.k, st.scale, core.lut(root));
-          ctx.imageSmoothingEnabled = st.vis.k.length > size;
-          ctx.imageSmoothingQuality = "high";
-          ctx.drawImage(off, 0, 0, size, size);
-          boundaryLines(ctx, k, st.vis, size / st.vis.k.length, size / st.vis.q.length, size, size);
-          c.addEventListener("click", function () { st.sel = [li, hi]; select(); });
+          core.sizeCanvas(c, size, size);
+          st.pools.push(pooled(k, li, hi, st.vis, size));
+          c.addEventListener("click", function () {
+            st.sel = [li, hi]; select();
+            if (payload.onSelect) { payload.onSelect(li, hi); }
+          });
+          cells.push(c);
           grid.appendChild(c);
         });
+      });
+      recolour();
+    }
+
+    /* Colour the pooled thumbnails, the colour bar and the close-up for the current scale. */
+    function recolour() {
+      var k = kind(), size = thumbSize(), lut = core.lut(root);
+      cells.forEach(function (c, i) {
+        paintPooled(c, st.pools[i], st.scale, lut, size);
+        var ctx = c.getContext("2d");
+        boundaryLines(ctx, k, st.vis, size / st.vis.k.length, size / st.vis.q.length, size, size);
       });
       /* One bar for the thumbnails: under "map" each has its own maximum. */
       var cbar = core.colourBar(root, st.scale, null);
       thumbs.replaceChild(cbar, gridBar);
       gridBar = cbar;
+      root.setAttribute("data-scale", st.scale);
       select();
     }
 
     function select() {
       var k = kind(), li = st.sel[0], hi = st.sel[1];
-      Array.prototype.forEach.call(grid.querySelectorAll(".av-thumb"), function (c) {
+      cells.forEach(function (c) {
         c.classList.toggle("av-selected", +c.getAttribute("data-layer") === k.layers[li] &&
           +c.getAttribute("data-head") === k.heads[hi]);
       });
