@@ -26,6 +26,7 @@
     var st = { ex: first, kind: 0, layer: payload.initialLayer || 0, head: String(payload.initialHead || 0),
       scale: payload.scale, hide: false, pair: "all", view: payload.view || "head",
       query: payload.initialQuery === undefined ? null : payload.initialQuery };
+    if (payload.initialKind) { st.kind = Math.max(0, firstKinds.map(function (x) { return x.name; }).indexOf(payload.initialKind)); }
     var ui = core.el("div", "av-ui"), bar = core.el("div", "av-bar"), bar2 = core.el("div", "av-bar");
     var text = core.el("div", "av-ex-text"), body = core.el("div", "av-explorer-body"), off = document.createElement("canvas");
     root.appendChild(ui); ui.appendChild(bar); ui.appendChild(bar2); ui.appendChild(text); ui.appendChild(body);
