@@ -33,12 +33,15 @@ Example:
 from __future__ import annotations
 
 import functools
+import json
+import uuid
 from typing import Any, Sequence
 
 from attnviz.capture import Capture
 from attnviz.notebook.bertviz import NOTEBOOK_EXTRA
 from attnviz.notebook.html import WARN_MB, ExplorerView, explorer_view, runtime_css, runtime_js
 
+TWIN_UPDATE_MB = 2.0  # the static copy follows the selection while the page's data is at most this size
 TRAITS = ("example", "kind", "layer", "head", "query", "view", "scale", "hide_special", "pair")
 
 # The widget's ES module: the views' runtime (core.js ... explorer.js, as in every HTML view)
@@ -54,8 +57,9 @@ function render({ model, el }) {
   const root = document.createElement("div");
   root.className = "attnviz-view";
   root.setAttribute("data-attnviz-view", "explorer");
-  root.setAttribute("data-attnviz-widget", "1");
+  root.setAttribute("data-attnviz-widget", model.get("_twin") || "1");
   el.appendChild(root);
+  window.attnvizViews.hideTwin(model.get("_twin"));
   let ctl = null;
   function push(s) {
     let dirty = false;
@@ -144,6 +148,9 @@ def _explorer_class() -> type:
         scale = traitlets.Unicode("map").tag(sync=True)
         hide_special = traitlets.Bool(False).tag(sync=True)
         pair = traitlets.Unicode("all").tag(sync=True)
+        _twin = traitlets.Unicode("").tag(sync=True)  # id of the static copy shown beside the widget
+
+        _shown = False
 
         def __init__(self, payload: dict[str, Any]) -> None:
             first = payload["examples"][payload["initialExample"]]["kinds"][0]
@@ -151,7 +158,7 @@ def _explorer_class() -> type:
             super().__init__(payload=payload, example=payload["exampleIndices"][payload["initialExample"]],
                              kind=first["name"], layer=first["layers"][payload["initialLayer"]],
                              head=head if head in ("mean", "max") else first["heads"][head],
-                             view=payload["view"], scale=payload["scale"])
+                             view=payload["view"], scale=payload["scale"], _twin=f"attnviz-twin-{uuid.uuid4().hex[:12]}")
 
         def _entry(self, example: int | None = None) -> list[dict[str, Any]]:
             p = self.payload
@@ -221,6 +228,42 @@ def _explorer_class() -> type:
             p["initialKind"] = self.kind
             p.update(view=self.view, scale=self.scale)
             return ExplorerView(p)
+
+        def static_bundle(self) -> dict[str, str]:
+            """The widget's static copy, as the second output of its cell (see :meth:`_ipython_display_`)."""
+            fragment = self.html()._repr_html_()
+            twin = json.dumps(self._twin)
+            return {"text/html": f'<div data-attnviz-twin="{self._twin}">{fragment}\n'
+                                 f"<script>window.attnvizViews.twin({twin}, document.currentScript);</script></div>",
+                    "text/plain": f"attnviz explorer (static copy): {self.selection()}"}
+
+        def _ipython_display_(self, **kwargs: Any) -> None:
+            """Two outputs: the live widget, and its static copy, which shows where the widget cannot.
+
+            A notebook saves both: reopened without the widget's kernel, exported with
+            nbconvert, or untrusted, the copy shows (and hides the front end's "model not
+            found" note); while the widget is live, the copy hides itself.
+            """
+            from IPython.display import display
+
+            data, metadata = super()._repr_mimebundle_(**kwargs)
+            data.pop("text/plain", None)  # an export without the widget shows the copy only
+            display(data, raw=True, metadata=metadata)
+            display(self.static_bundle(), raw=True, display_id=self._twin)
+            if not self._shown:
+                self._shown = True
+                self.observe(self._refresh_copy, names=list(TRAITS))
+
+        def _refresh_copy(self, change: Any = None) -> None:
+            """Keep the shown copy at the current selection (what a saved notebook keeps), for pages up to
+            ``TWIN_UPDATE_MB`` (larger ones keep the selection they were shown with)."""
+            from IPython.display import update_display
+
+            if len(self.html().payload["examples"]) and self._payload_mb() <= TWIN_UPDATE_MB:
+                update_display(self.static_bundle(), raw=True, display_id=self._twin)
+
+        def _payload_mb(self) -> float:
+            return sum(len(k["data"]) for e in self.payload["examples"] for k in e["kinds"]) / 1e6
 
         def _repr_mimebundle_(self, **kwargs: Any) -> Any:
             data, metadata = super()._repr_mimebundle_(**kwargs)

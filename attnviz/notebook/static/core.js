@@ -326,6 +326,37 @@
     NS.render(root, root.getAttribute("data-attnviz-view"), JSON.parse(data.textContent)).catch(function (err) { throw err; });
   };
 
+  /* The static copy of a notebook widget (its twin, shown as a second output): hidden while the
+   * live widget shows in the same page; where the widget cannot show (reopened without its
+   * kernel: "Error displaying widget: model not found"), the copy stays and the error goes. */
+  var WIDGET_ERROR = /Error displaying widget|model not found|^\s*Loading widget\.*\s*$/;
+  NS.twin = function (id, script) {
+    var box = script && script.parentNode;
+    if (!box) { return; }
+    function live() { return document.querySelector('[data-attnviz-widget="' + id + '"]'); }
+    if (live()) { box.style.display = "none"; return; }
+    var cell = box.closest && box.closest(".jp-OutputArea-child");  /* JupyterLab, Notebook 7 */
+    var up = box, sibling = cell ? cell.previousElementSibling : null;
+    for (var i = 0; i < 5 && up && !sibling; i++) {
+      var prev = up.previousElementSibling;
+      if (prev && (prev.querySelector('[data-attnviz-widget]') || WIDGET_ERROR.test(prev.textContent))) { sibling = prev; }
+      up = up.parentElement;
+    }
+    function check() {
+      if (live()) { box.style.display = "none"; if (sibling) { sibling.style.display = ""; } return; }
+      if (sibling && WIDGET_ERROR.test(sibling.textContent)) { sibling.style.display = "none"; }
+    }
+    check();
+    if (sibling && window.MutationObserver) {
+      new MutationObserver(check).observe(sibling, { childList: true, subtree: true, characterData: true });
+    }
+  };
+  /* Called by a live widget: hide its static twin. */
+  NS.hideTwin = function (id) {
+    var twins = document.querySelectorAll('[data-attnviz-twin="' + id + '"]');
+    for (var i = 0; i < twins.length; i++) { twins[i].style.display = "none"; }
+  };
+
   /* Render a view of type ("head", "model", "explorer", ...) from its payload into root; resolves
    * to what the view's render returns (the explorer: a controller; see explorer.js). hooks: passed on. */
   NS.render = function (root, type, payload, hooks) {
