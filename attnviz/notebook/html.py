@@ -245,8 +245,8 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
     colour scale, "hide special tokens" and, for text pairs, the sentence filter. The
     maps of the chosen examples travel inside the page (quantised, compressed), so it
     keeps working after the notebook is closed and reopened, in an ``nbconvert`` HTML
-    export, in Voila and as a saved file. Prefer it to the ipywidgets :func:`explorer`,
-    which needs a live kernel to redraw.
+    export, in Voila and as a saved file. :func:`explorer` is the same explorer as a
+    two-way notebook widget.
 
     Args:
         capture: a Capture from :func:`attnviz.extract`.
@@ -255,8 +255,7 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
         layers / heads / kind: as in :func:`head_view`.
         example / layer / head: what is shown first (head: a model head index, "mean" or "max").
         view: "head" or "grid" first.
-        scale: the colour scale first: "map" (0 to each map's maximum, as the figures and the
-            ipywidgets explorer), "linear" (0 to 1) or "sqrt".
+        scale: the colour scale first: "map" (0 to each map's maximum, as the figures), "linear" (0 to 1) or "sqrt".
         compress, warn_mb, title, cmap, theme: as in :func:`head_view`.
 
     Example:
