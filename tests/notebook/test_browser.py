@@ -294,6 +294,17 @@ def test_neuron_view_weights_are_the_captured_row(open_view, tiny_bert, bert_cap
     weights = [float(w) for w in p.attr("data-weights").split(",")]
     np.testing.assert_allclose(weights, bert_capture[0].attentions[1, 2, 3], atol=2e-4)
     assert p.shot("neuron_view.png") > 20
+    # One colour bar per coloured column, each 0-centred at its largest magnitude.
+    bars = p.page.locator(".av-neuron-bars .av-cbar")
+    assert [bars.nth(i).get_attribute("data-what") for i in range(3)] == ["query q", "key k", "q \u00d7 k"]
+    assert [t.inner_text() for t in bars.nth(0).locator(".av-cbar-tick").all()][1] == "0"
+    # The layer and head menus switch the vectors in the page: the weights follow the captured map.
+    p.page.select_option("select[name=layer]", "0")
+    p.page.select_option("select[name=head]", "1")
+    assert (p.attr("data-layer"), p.attr("data-head")) == ("0", "1")
+    weights = [float(w) for w in p.attr("data-weights").split(",")]
+    np.testing.assert_allclose(weights, bert_capture[0].attentions[0, 1, 3], atol=2e-4)
+    p.shot("neuron_view_l0h1.png")
     p.check_clean()
 
 
