@@ -24,7 +24,7 @@ import os
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -135,7 +135,8 @@ class ModelView(HtmlView):
 def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | None = None,
               heads: Sequence[int] | None = None, kind: str | None = None, layer: int | None = None,
               scale: str = "linear", compress: bool = True, warn_mb: float | None = WARN_MB,
-              title: str | None = None, cmap: Any = None, theme: str = "auto") -> HeadView:
+              title: str | None = None, cmap: Any = None, theme: str = "auto",
+              values: Mapping[str, Any] | None = None) -> HeadView:
     """Tokens in two columns joined by lines whose opacity is the attention weight.
 
     The page has a layer menu, a toggle per head (coloured as its lines), "mean of
@@ -160,6 +161,9 @@ def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | Non
             of every attnviz figure, ``attnviz.plot.style.SEQUENTIAL``, viridis).
         theme: "auto" (follow the notebook: JupyterLab's / VS Code's dark theme, or a
             dark page background), "light" or "dark".
+        values: other maps of the same tokens, ``{"name": capture_or_result}`` (a Capture, or
+            anything with ``.as_capture()`` such as a relevance result): a "Values" menu in the
+            page switches between the attention and these (value-norm, relevance, ...).
 
     For a text pair (``extract(..., text_pairs=...)``) a "Sentences" menu filters the
     lines to All, A->A, A->B, B->A or B->B. Hovering a token writes the weight beside
@@ -172,7 +176,7 @@ def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | Non
         >>> [k["name"] for k in head_view(cap).payload["kinds"]]
         ['encoder', 'decoder', 'cross']
     """
-    payload = _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, "head_view", cmap, theme)
+    payload = _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, "head_view", cmap, theme, values)
     if layer is not None:
         first = payload["kinds"][0]["layers"]
         if layer not in first:
@@ -184,7 +188,7 @@ def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | Non
 def model_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | None = None,
                heads: Sequence[int] | None = None, kind: str | None = None, scale: str = "sqrt",
                compress: bool = True, warn_mb: float | None = WARN_MB, title: str | None = None,
-               cmap: Any = None, theme: str = "auto") -> ModelView:
+               cmap: Any = None, theme: str = "auto", values: Mapping[str, Any] | None = None) -> ModelView:
     """Thumbnails of every layer x head map, drawn on canvas; click one to enlarge it.
 
     The enlarged map has the tokens on its axes (queries as rows, keys as columns)
@@ -200,7 +204,7 @@ def model_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | No
         >>> view.payload["kinds"][0]["layers"], view.payload["kinds"][0]["heads"]
         ([1], [0, 2])
     """
-    payload = _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, "model_view", cmap, theme)
+    payload = _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, "model_view", cmap, theme, values)
     return ModelView(payload, title=title or "")
 
 
@@ -236,7 +240,7 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
                   heads: Sequence[int] | None = None, kind: str | None = None, example: int | None = None,
                   layer: int | None = None, head: int | str = 0, view: str = "head", scale: str = "map",
                   compress: bool = True, warn_mb: float | None = WARN_MB, title: str | None = None,
-                  cmap: Any = None, theme: str = "auto") -> ExplorerView:
+                  cmap: Any = None, theme: str = "auto", values: Mapping[str, Any] | None = None) -> ExplorerView:
     """The explorer as one self-contained HTML view: every control runs in the page, no kernel.
 
     Menus for the example, the attention kind (encoder-decoders), the layer, the head
@@ -256,7 +260,7 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
         example / layer / head: what is shown first (head: a model head index, "mean" or "max").
         view: "head" or "grid" first.
         scale: the colour scale first: "map" (0 to each map's maximum, as the figures), "linear" (0 to 1) or "sqrt".
-        compress, warn_mb, title, cmap, theme: as in :func:`head_view`.
+        compress, warn_mb, title, cmap, theme, values: as in :func:`head_view`.
 
     Example:
         >>> import attnviz
@@ -284,7 +288,7 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
     first = chosen[0] if example is None else int(example) % len(capture)
     if first not in chosen:
         raise ValueError(f"example={example} is not among examples={chosen}: add it or pick one of those")
-    entries, all_kinds, estimate = [], [], 0
+    entries, all_kinds, estimate, value_names = [], [], 0, []
     for i in chosen:
         kinds = select_kinds(capture, example=i, kind=kind, layers=layers, heads=heads)
         all_kinds += kinds
@@ -292,8 +296,13 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
         text = ex.text or " ".join(ex.display_tokens or [])
         if ex.text_pair:
             text += "  ||  " + ex.text_pair
+        others = value_kinds(values, capture, kinds, example=i, kind=kind, layers=layers, heads=heads)
+        all_kinds += [k for _, ks in others for k in ks]
         entries.append({"label": f"{i}: {text[:40] + ('…' if len(text) > 40 else '')}", "text": text,
                         "kinds": [encode_kind(k, compress=compress) for k in kinds]})
+        if others:
+            entries[-1]["values"] = [[encode_kind(k, compress=compress) for k in ks] for _, ks in others]
+            value_names = ["attention"] + [name for name, _ in others]
     estimate = estimate_page_bytes(all_kinds, compress=compress)
     _warn_size(estimate, all_kinds, warn_mb, "explorer_view")
     first_kind = all_kinds[0]  # every example has the same layers and heads
@@ -312,6 +321,8 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
                "model": capture.model_name or capture.model_type, "initialExample": chosen.index(first),
                "initialLayer": initial_layer, "initialHead": initial_head, "examples": entries,
                "exampleIndices": chosen}
+    if value_names:
+        payload["valueNames"] = value_names
     return ExplorerView(payload, title=title or "")
 
 
@@ -360,14 +371,56 @@ def _warn_size(estimate: int, kinds, warn_mb, fn) -> None:
 
 
 def _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, fn, cmap=None,
-             theme="auto") -> dict[str, Any]:
+             theme="auto", values=None) -> dict[str, Any]:
     _check_style(scale, theme)
     kinds = select_kinds(capture, example=example, kind=kind, layers=layers, heads=heads)
-    estimate = estimate_page_bytes(kinds, compress=compress)
+    others = value_kinds(values, capture, kinds, example=example, kind=kind, layers=layers, heads=heads)
+    estimate = estimate_page_bytes(kinds + [k for _, ks in others for k in ks], compress=compress)
     _warn_size(estimate, kinds, warn_mb, fn)
-    return {"version": 1, "example": int(example), "scale": scale, "initialLayer": 0,
-            "model": capture.model_name or capture.model_type, "theme": theme, "lut": colour_table(cmap),
-            "kinds": [encode_kind(k, compress=compress) for k in kinds]}
+    payload = {"version": 1, "example": int(example), "scale": scale, "initialLayer": 0,
+               "model": capture.model_name or capture.model_type, "theme": theme, "lut": colour_table(cmap),
+               "kinds": [encode_kind(k, compress=compress) for k in kinds]}
+    if others:
+        payload["valueNames"] = ["attention"] + [name for name, _ in others]
+        payload["values"] = [[encode_kind(k, compress=compress) for k in ks] for _, ks in others]
+    return payload
+
+
+def value_kinds(values: Mapping[str, Any] | None, capture: Capture, kinds: Sequence[Any], *, example: int,
+                kind: str | None, layers: Sequence[int] | None, heads: Sequence[int] | None) -> list[tuple[str, list[Any]]]:
+    """The maps of ``values={"name": capture_or_result}`` for one example, checked against the attention's.
+
+    A value is a Capture with the same tokens (for example value-norm maps, or attention
+    changed in some way) or any object with ``.as_capture()`` (a relevance result); its maps
+    must have the shape of the attention's for the same layers and heads.
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+        >>> [name for name, _ in value_kinds({"same": cap}, cap, select_kinds(cap), example=0, kind=None,
+        ...                                  layers=None, heads=None)]
+        ['same']
+    """
+    out: list[tuple[str, list[Any]]] = []
+    for name, value in (values or {}).items():
+        if name == "attention":
+            raise ValueError('values={"attention": ...}: that name is the captured attention; pick another')
+        other = value.as_capture() if hasattr(value, "as_capture") else value
+        if not isinstance(other, Capture):
+            raise TypeError(f"values[{name!r}] is a {type(value).__name__}: pass a Capture with the same tokens "
+                            "or an object with .as_capture() (such as a relevance result)")
+        if len(other) <= example or list(other[example].tokens) != list(capture[example].tokens):
+            raise ValueError(f"values[{name!r}] does not have the tokens of example {example}: "
+                             "build it from the same texts as the capture")
+        theirs = select_kinds(other, example=example, kind=kind, layers=layers, heads=heads)
+        mine = {k.name: k for k in kinds}
+        for k in theirs:
+            if k.name in mine and k.maps.shape != mine[k.name].maps.shape:
+                raise ValueError(f"values[{name!r}] has {k.name} maps of shape {k.maps.shape}, the attention "
+                                 f"{mine[k.name].maps.shape}: pass layers=/heads= that both have")
+        out.append((str(name), [k for k in theirs if k.name in mine]))
+    return out
 
 
 @functools.lru_cache(maxsize=1)

@@ -321,3 +321,55 @@ def test_model_view_close_up_as_lines(open_view, sharp_capture):
     np.testing.assert_allclose(weights, expected, atol=expected.max() / 255 + 1e-3)
     p.shot("model_view_lines.png")
     p.check_clean()
+
+
+def squared(cap: Capture) -> Capture:
+    """A second Capture built from the first: each map squared and renormalised per row."""
+    examples = []
+    for ex in cap:
+        a = np.asarray(ex.attentions) ** 2
+        examples.append(Example(tokens=ex.tokens, display_tokens=ex.display_tokens, special_mask=ex.special_mask,
+                                attentions=(a / a.sum(-1, keepdims=True)).astype("float32")))
+    return Capture(examples, layers=list(cap.layers), heads=list(cap.heads), num_layers=cap.num_layers,
+                   num_heads=cap.num_heads)
+
+
+class AsCapture:
+    """Anything with .as_capture() (a relevance result's shape of API)."""
+
+    def __init__(self, cap):
+        self.cap = cap
+
+    def as_capture(self):
+        return self.cap
+
+
+def test_values_menu_switches_the_maps(open_view, sharp_capture):
+    from attnviz.notebook import explorer_view
+
+    values = {"squared": squared(sharp_capture), "via as_capture": AsCapture(squared(sharp_capture))}
+    p = open_view(model_view(sharp_capture, values=values), "values_model.html")
+    assert p.page.locator('select[name="values"] option').all_inner_texts() == ["attention", "squared", "via as_capture"]
+    assert p.attr("data-values") == "attention"
+    p.page.click('canvas.av-thumb[data-layer="1"][data-head="2"]')
+    attention = p.canvas("canvas.av-big")
+    p.page.select_option('select[name="values"]', "1")
+    p.page.wait_for_function("document.querySelector('.attnviz-view').getAttribute('data-values') === 'squared'")
+    p.page.click('canvas.av-thumb[data-layer="1"][data-head="2"]')
+    assert p.canvas("canvas.av-big") != attention
+    p.shot("values_model_view.png")
+    p.check_clean()
+
+    p = open_view(explorer_view(sharp_capture, values=values, layer=1, head=3), "values_explorer.html")
+    p.page.select_option('select[name="values"]', "2")
+    p.page.wait_for_function("document.querySelector('.attnviz-view').getAttribute('data-values') === 'via as_capture'")
+    view = p.page.locator(".av-values-view")
+    assert (view.get_attribute("data-layer"), view.get_attribute("data-head")) == ("1", "3")  # the selection stays
+    p.shot("values_explorer_view.png")
+    p.check_clean()
+
+    p = open_view(head_view(sharp_capture, values=values), "values_head.html")
+    p.page.select_option('select[name="values"]', "1")
+    p.page.wait_for_function("document.querySelector('.attnviz-view').getAttribute('data-values') === 'squared'")
+    assert p.page.locator(".av-values-view canvas.av-lines").count() == 1
+    p.check_clean()

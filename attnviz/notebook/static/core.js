@@ -154,11 +154,14 @@
       if (n === ticks.length - 1) { e.classList.add("av-last"); }
       axis.appendChild(e);
     });
+    /* Under a "Values" menu showing other maps, the caption names them. */
+    var vals = root.closest && root.closest("[data-values]"), named = vals && vals.getAttribute("data-values");
+    var quantity = named && named !== "attention" ? named : "attention weight";
     var caption = {
-      linear: "attention weight",
-      sqrt: "attention weight, square-root scale",
-      map: "attention weight, 0 to " + (perMap ? "each " + each + "'s own" : opts.one || "this map's") + " maximum"
-    }[scale] || "attention weight";
+      linear: quantity,
+      sqrt: quantity + ", square-root scale",
+      map: quantity + ", 0 to " + (perMap ? "each " + each + "'s own" : opts.one || "this map's") + " maximum"
+    }[scale] || quantity;
     box.appendChild(strip);
     box.appendChild(axis);
     box.appendChild(core.el("div", "av-cbar-caption", (opts.what || "colour") + ": " + caption));
@@ -357,12 +360,52 @@
     for (var i = 0; i < twins.length; i++) { twins[i].style.display = "none"; }
   };
 
+  /* A "Values" menu over the view: attention, or one of the other maps of the same tokens
+   * (payload.values / each example's values); the view is drawn again with that set, at the
+   * same example, layer and head where it has a controller (the explorer). */
+  function withValues(root, type, payload, hooks) {
+    var bar = core.el("div", "av-bar av-values"), sub = core.el("div", "av-values-view"), ctl = null, which = 0;
+    var fallback = root.querySelector(".av-fallback");
+    if (fallback) { fallback.parentNode.removeChild(fallback); }
+    sub.attnvizLut = root.attnvizLut;
+    root.appendChild(bar); root.appendChild(sub);
+    function setOf(i) {
+      var p = Object.assign({}, payload, { valueSet: payload.valueNames[i] });
+      if (payload.examples) {
+        p.examples = payload.examples.map(function (e) { return Object.assign({}, e, { kinds: i ? e.values[i - 1] : e.kinds }); });
+      } else if (i) { p.kinds = payload.values[i - 1]; }
+      return p;
+    }
+    function show(i) {
+      var p = setOf(i);
+      if (ctl && ctl.state) {
+        var s = ctl.state(), e0 = p.examples[0];
+        p.initialExample = p.exampleIndices ? p.exampleIndices.indexOf(s.example) : s.example;
+        p.view = s.view; p.scale = s.scale; p.initialQuery = s.query; p.initialKind = s.kind;
+        var k = p.examples[p.initialExample].kinds.filter(function (x) { return x.name === s.kind; })[0] || e0.kinds[0];
+        p.initialLayer = Math.max(0, k.layers.indexOf(s.layer));
+        p.initialHead = s.head === "mean" || s.head === "max" ? s.head : Math.max(0, k.heads.indexOf(s.head));
+      }
+      which = i;
+      sub.textContent = "";
+      root.setAttribute("data-values", payload.valueNames[i]);
+      return NS.render(sub, type, p, hooks).then(function (c) {
+        ctl = c; root.setAttribute("data-attnviz-rendered", "1"); return c;
+      });
+    }
+    var sel = core.select("Values", payload.valueNames.map(function (n, i) { return [i, n]; }), 0, function (v) { show(+v); });
+    bar.appendChild(sel.wrap);
+    bar.appendChild(core.el("span", "av-note", "the maps shown: the attention or another map of the same tokens"));
+    return show(which);
+  }
+
   /* Render a view of type ("head", "model", "explorer", ...) from its payload into root; resolves
    * to what the view's render returns (the explorer: a controller; see explorer.js). hooks: passed on. */
   NS.render = function (root, type, payload, hooks) {
     root.setAttribute("data-attnviz-mounted", "1");
     core.applyTheme(root, payload.theme || "auto");
     if (payload.lut) { root.attnvizLut = core.lutFrom(payload.lut); }
+    if (payload.valueNames && !payload.valueSet) { return withValues(root, type, payload, hooks); }
     var entries = payload.examples ? payload.examples[payload.initialExample || 0].kinds : payload.kinds;
     return core.decodeKinds(entries).then(function (kinds) {
       var fallback = root.querySelector(".av-fallback");
