@@ -288,7 +288,8 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
     first = chosen[0] if example is None else int(example) % len(capture)
     if first not in chosen:
         raise ValueError(f"example={example} is not among examples={chosen}: add it or pick one of those")
-    entries, all_kinds, estimate, value_names = [], [], 0, []
+    entries: list[dict[str, Any]] = []
+    all_kinds, estimate, value_names = [], 0, []
     for i in chosen:
         kinds = select_kinds(capture, example=i, kind=kind, layers=layers, heads=heads)
         all_kinds += kinds

@@ -210,7 +210,8 @@ def neuron_view(model: PreTrainedModel, capture: Capture, *, example: int = 0, l
 
     _check_style("linear", theme)
     qk = query_key_vectors(model, capture, example=example, layer=layer, head=head)
-    n_layers = capture[example].hidden_states.shape[0] - 1
+    states = capture[example].hidden_states
+    n_layers = (0 if states is None else states.shape[0]) - 1
     n_heads = int(model_dims(model.config)["heads"] or 0)
     chosen_layers = list(range(n_layers)) if layers is None else [int(x) for x in layers]
     chosen_heads = list(range(n_heads)) if heads is None else [int(x) for x in heads]
