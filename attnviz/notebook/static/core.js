@@ -190,10 +190,24 @@
     var self = this;
     ["name", "label", "layers", "heads", "q", "k", "qSpecial", "kSpecial", "promptQ", "promptK", "scales", "segB"]
       .forEach(function (key) { self[key] = entry[key]; });
-    this.bytes = bytes;
     this.nq = entry.q.length;
     this.nk = entry.k.length;
     this.size = this.nq * this.nk;
+    this.qPos = entry.qPos || null;  /* captured with queries=: the token position of each row */
+    this.sparse = entry.sparse || 0;  /* top-k keys per row kept; the rest are 0 */
+    this.dropped = entry.dropped || null;  /* per map: the largest share of a row's weight left out */
+    if (this.sparse) {
+      var rows = this.layers.length * this.heads.length * this.nq, kk = this.sparse;
+      if (bytes.length !== rows * kk * 3) { throw new Error("attnviz: the sparse data of the " + this.name + " maps has the wrong length"); }
+      var idx = new Uint16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + rows * kk * 2));
+      var vals = bytes.subarray(rows * kk * 2), dense = new Uint8Array(rows * this.nk);
+      for (var r = 0; r < rows; r++) {
+        var base = r * this.nk, o = r * kk;
+        for (var j = 0; j < kk; j++) { dense[base + idx[o + j]] = vals[o + j]; }
+      }
+      bytes = dense;
+    }
+    this.bytes = bytes;
     if (bytes.length !== this.layers.length * this.heads.length * this.size) {
       throw new Error("attnviz: the data of the " + this.name + " maps has the wrong length");
     }
@@ -260,7 +274,8 @@
     if (special) { e.classList.add("av-special"); }
     var gen = kind.prompt(side) !== null && index >= kind.prompt(side);
     if (gen) { e.classList.add("av-gen"); }
-    e.title = "#" + index + " " + text + (special ? " (special)" : "") + (gen ? " (generated)" : "");
+    var pos = side === "q" && kind.qPos ? kind.qPos[index] : index;
+    e.title = "#" + pos + " " + text + (special ? " (special)" : "") + (gen ? " (generated)" : "");
     e.setAttribute("data-i", String(index));
     return e;
   };

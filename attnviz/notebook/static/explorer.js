@@ -25,7 +25,8 @@
     cache[first] = firstKinds;
     var st = { ex: first, kind: 0, layer: payload.initialLayer || 0, head: String(payload.initialHead || 0),
       scale: payload.scale, hide: false, pair: "all", view: payload.view || "head",
-      query: payload.initialQuery === undefined ? null : payload.initialQuery };
+      query: payload.initialQuery === undefined ? null : payload.initialQuery,
+      sinks: payload.long ? payload.long.sinks !== false : true };
     if (payload.initialKind) { st.kind = Math.max(0, firstKinds.map(function (x) { return x.name; }).indexOf(payload.initialKind)); }
     var ui = core.el("div", "av-ui"), bar = core.el("div", "av-bar"), bar2 = core.el("div", "av-bar");
     var text = core.el("div", "av-ex-text"), body = core.el("div", "av-explorer-body"), off = document.createElement("canvas");
@@ -47,6 +48,9 @@
     var hideBox = core.checkbox("hide special tokens", false, function (c) { st.hide = c; changed(); });
     bar2.appendChild(layerSel.wrap); bar2.appendChild(headSel.wrap);
     bar2.appendChild(hideBox.wrap);
+    if (payload.long) {
+      bar2.appendChild(core.checkbox("first key in the colour scale", st.sinks, function (c) { st.sinks = c; changed(); }).wrap);
+    }
     bar2.appendChild(pairBox);
 
     function controls() {
@@ -124,7 +128,8 @@
         /* The close-up starts at the chosen layer and head (the first head for a mean / max);
          * a click on a thumbnail chooses that layer and head. */
         var hi = st.head === "mean" || st.head === "max" ? 0 : +st.head;
-        NS.model.render(sub, { scale: st.scale, selected: [st.layer, hi], onSelect: function (l, h) {
+        NS.model.render(sub, { scale: st.scale, long: payload.long && Object.assign({}, payload.long, { sinks: st.sinks }),
+          embedded: true, selected: [st.layer, hi], onSelect: function (l, h) {
           st.layer = l; st.head = String(h); controls(); mark(k);
           if (hooks.onChange) { hooks.onChange(state()); }
         } }, [k]);
@@ -135,7 +140,7 @@
         else { map = k.map(st.layer, +st.head); what = "head " + k.heads[+st.head]; }
         NS.model.drawDetail(root, body, off, k, map, vis, st.scale,
           "example " + realIndex() + ", " + k.label + ": layer " + k.layers[st.layer] + ", " + what, 640,
-          { query: st.query, onQuery: function (q) { st.query = q; changed(); } });
+          { query: st.query, onQuery: function (q) { st.query = q; changed(); }, long: payload.long, sinks: st.sinks });
       }
       mark(k);
     }

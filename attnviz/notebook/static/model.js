@@ -59,17 +59,22 @@
    * under it and a hover read-out. */
   function drawDetail(root, detail, off, k, map, vis, scale, title, size, opts) {
     opts = opts || {};
+    var W = opts.long ? opts.long.window || 128 : 0;
+    if (opts.long && (vis.q.length > 2 * W || vis.k.length > 2 * W)) {
+      return drawLong(root, detail, off, k, map, vis, scale, title, opts);
+    }
     var vq = vis.q, vk = vis.k, n = Math.max(vq.length, vk.length);
     var cell = Math.max(2, Math.min(22, Math.floor((size || 560) / n))), step = Math.max(1, Math.ceil(9 / cell));
-    var w = vk.length * cell, h = vq.length * cell;
+    /* A few rows (a last-row or query-profile capture) get readable rows whatever the key count. */
+    var ch = vq.length <= 8 ? Math.max(cell, 16) : cell, w = vk.length * cell, h = vq.length * ch;
     detail.textContent = "";
     detail.appendChild(core.el("div", "av-title", title));
     var frame = core.el("div", "av-frame"), top = labels("av-top", k, "k", vk, cell, step);
-    var side = labels("av-side", k, "q", vq, cell, step), canvas = core.el("canvas", "av-big");
+    var side = labels("av-side", k, "q", vq, ch, ch === cell ? step : 1), canvas = core.el("canvas", "av-big");
     top.style.width = w + "px"; side.style.height = h + "px";
     frame.appendChild(core.el("div", "av-corner", "query \\ key"));
     frame.appendChild(top); frame.appendChild(side); frame.appendChild(canvas);
-    var peak = core.peak(map, k.nk, vq, vk);
+    var peak = core.peak(map, k.nk, vq, opts.sinks === false ? vk.filter(function (i) { return i !== 0; }) : vk);
     frame.appendChild(core.el("div"));
     frame.appendChild(core.colourBar(root, scale, peak));
     detail.appendChild(frame);
@@ -79,12 +84,12 @@
     paint(off, k, map, vq, vk, scale, core.lut(root), peak);
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(off, 0, 0, w, h);
-    boundaryLines(ctx, k, vis, cell, cell, w, h);
+    boundaryLines(ctx, k, vis, cell, ch, w, h);
     var row = opts.query === null || opts.query === undefined ? -1 : vq.indexOf(opts.query);
     if (row >= 0) {
       /* The selected query token: its row outlined, its label marked. */
       ctx.save(); ctx.strokeStyle = "#d62728"; ctx.lineWidth = 2;
-      ctx.strokeRect(1, row * cell + 1, w - 2, Math.max(cell - 2, 1)); ctx.restore();
+      ctx.strokeRect(1, row * ch + 1, w - 2, Math.max(ch - 2, 1)); ctx.restore();
       var lab = side.querySelector('.av-tok[data-i="' + opts.query + '"]');
       if (lab) { lab.classList.add("av-query"); }
       var best = 0;
@@ -94,7 +99,7 @@
     }
     function pick(a) { if (opts.onQuery && a >= 0 && a < vq.length) { opts.onQuery(vq[a] === opts.query ? null : vq[a]); } }
     canvas.addEventListener("mousemove", function (ev) {
-      var r = canvas.getBoundingClientRect(), a = Math.floor((ev.clientY - r.top) / cell), b = Math.floor((ev.clientX - r.left) / cell);
+      var r = canvas.getBoundingClientRect(), a = Math.floor((ev.clientY - r.top) / ch), b = Math.floor((ev.clientX - r.left) / cell);
       if (a < 0 || b < 0 || a >= vq.length || b >= vk.length) { return; }
       var wgt = map[vq[a] * k.nk + vk[b]];
       status.textContent = "query #" + vq[a] + " " + k.q[vq[a]] + "  \u2192  key #" + vk[b] + " " + k.k[vk[b]] + ": " + wgt.toFixed(4);
@@ -103,7 +108,7 @@
       canvas.style.cursor = "pointer";
       canvas.title = "click a row to select its query token";
       canvas.addEventListener("click", function (ev) {
-        pick(Math.floor((ev.clientY - canvas.getBoundingClientRect().top) / cell));
+        pick(Math.floor((ev.clientY - canvas.getBoundingClientRect().top) / ch));
       });
       side.addEventListener("click", function (ev) {
         var t = ev.target.closest && ev.target.closest(".av-tok");
@@ -112,10 +117,87 @@
     }
   }
 
+  /* Long inputs: an overview of the whole map, pooled (max or mean) to at most 512 x 512 pixels,
+   * and under it a window of the map at full resolution, moved by a click on the overview. */
+  function drawLong(root, detail, off, k, map, vis, scale, title, opts) {
+    var vq = vis.q, vk = vis.k, W = opts.long.window || 128, pool = opts.long.pool || "max";
+    var ow = Math.min(vk.length, 512), oh = Math.min(vq.length, 512);
+    var keys = opts.sinks === false ? vk.filter(function (i) { return i !== 0; }) : vk;
+    var peak = core.peak(map, k.nk, vq, keys.length ? keys : vk);
+    detail.textContent = "";
+    detail.appendChild(core.el("div", "av-title", title));
+    var dropped = "";
+    if (k.sparse && k.dropped) {
+      var worst = Math.max.apply(null, k.dropped);
+      dropped = "; only the " + k.sparse + " strongest keys of each row are in the page (at most " +
+        (100 * worst).toFixed(1) + "% of a row's weight left out)";
+    }
+    detail.appendChild(core.el("div", "av-note av-long-note", "overview of all " + vq.length + " x " + vk.length +
+      " weights, " + pool + " pooling to " + oh + " x " + ow + " pixels" +
+      (opts.sinks === false ? ", the first key left out of the colour scale" : "") + dropped +
+      ". Click it to see a window at full resolution."));
+    var over = core.el("canvas", "av-overview"), dispW = Math.max(ow, Math.min(512, vk.length * 2));
+    var dispH = Math.max(24, Math.round(dispW * oh / ow * (vq.length >= vk.length ? 1 : Math.max(vq.length / vk.length, oh / ow))));
+    dispH = Math.min(dispH, 512);
+    var octx = core.sizeCanvas(over, dispW, dispH), src = document.createElement("canvas");
+    src.width = ow; src.height = oh;
+    var sctx = src.getContext("2d"), img = sctx.createImageData(ow, oh), px = img.data, lut = core.lut(root);
+    var acc = new Float32Array(ow * oh), cnt = new Float32Array(ow * oh), cb = new Int32Array(vk.length), s = core.scaler(scale, peak);
+    for (var b = 0; b < vk.length; b++) { cb[b] = Math.floor(b * ow / vk.length); }
+    for (var a = 0; a < vq.length; a++) {
+      var row = vq[a] * k.nk, o = Math.floor(a * oh / vq.length) * ow;
+      for (b = 0; b < vk.length; b++) {
+        var w = map[row + vk[b]], at = o + cb[b];
+        if (pool === "max") { if (w > acc[at]) { acc[at] = w; } } else { acc[at] += w; cnt[at] += 1; }
+      }
+    }
+    for (var i = 0; i < acc.length; i++) {
+      var v = pool === "max" ? acc[i] : (cnt[i] ? acc[i] / cnt[i] : 0);
+      var c = Math.max(0, Math.min(255, Math.round(s(v) * 255))) * 3;
+      px[i * 4] = lut[c]; px[i * 4 + 1] = lut[c + 1]; px[i * 4 + 2] = lut[c + 2]; px[i * 4 + 3] = 255;
+    }
+    sctx.putImageData(img, 0, 0);
+    var frame = core.el("div", "av-frame");
+    frame.appendChild(core.el("div", "av-corner", "query \\ key"));
+    frame.appendChild(core.el("div", "av-note", "keys 0 \u2192 " + (vk.length - 1)));
+    frame.appendChild(core.el("div", "av-note", vq.length > 1 ? "rows 0 \u2192 " + (vq.length - 1) : k.q[vq[0]]));
+    frame.appendChild(over);
+    frame.appendChild(core.el("div"));
+    frame.appendChild(core.colourBar(root, scale, peak));
+    detail.appendChild(frame);
+    var zoom = core.el("div", "av-zoom");
+    detail.appendChild(zoom);
+    /* The window starts at the strongest weight (the first key left out). */
+    var best = 0, bq = 0, bk = vk.length > 1 ? 1 : 0;
+    for (a = 0; a < vq.length; a++) {
+      for (b = 0; b < vk.length; b++) { if (vk[b] !== 0 && map[vq[a] * k.nk + vk[b]] > best) { best = map[vq[a] * k.nk + vk[b]]; bq = a; bk = b; } }
+    }
+    function window_(ca, cb2) {
+      var hq = Math.min(vq.length, 2 * W), hk = Math.min(vk.length, 2 * W);
+      var r0 = Math.max(0, Math.min(vq.length - hq, ca - (hq >> 1))), c0 = Math.max(0, Math.min(vk.length - hk, cb2 - (hk >> 1)));
+      octx.setTransform(window.devicePixelRatio || 1, 0, 0, window.devicePixelRatio || 1, 0, 0);
+      octx.imageSmoothingEnabled = false;
+      octx.drawImage(src, 0, 0, dispW, dispH);
+      octx.save(); octx.strokeStyle = "#d62728"; octx.lineWidth = 2;
+      octx.strokeRect(c0 / vk.length * dispW, r0 / vq.length * dispH, Math.max(3, hk / vk.length * dispW), Math.max(3, hq / vq.length * dispH));
+      octx.restore();
+      drawDetail(root, zoom, off, k, map, { q: vq.slice(r0, r0 + hq), k: vk.slice(c0, c0 + hk) }, scale,
+        "window at full resolution: rows " + r0 + "\u2013" + (r0 + hq - 1) + ", keys " + c0 + "\u2013" + (c0 + hk - 1), 560,
+        { sinks: opts.sinks, query: opts.query, onQuery: opts.onQuery });
+      root.setAttribute("data-window", r0 + "," + c0);
+    }
+    over.addEventListener("click", function (ev) {
+      var r = over.getBoundingClientRect();
+      window_(Math.floor((ev.clientY - r.top) / dispH * vq.length), Math.floor((ev.clientX - r.left) / dispW * vk.length));
+    });
+    window_(bq, bk);
+    root.setAttribute("data-long", pool);
+  }
+
   /* Thumbnails: every map pooled once (mean of the visible weights in each thumbnail pixel, as
    * uint8 steps) per visibility (hidden tokens, sentence filter); a scale change only recolours
    * these small images through a 256-entry table, so it stays fast on long inputs. */
-  function pooled(k, li, hi, vis, size) {
+  function pooled(k, li, hi, vis, size, sinks, useMax) {
     var vq = vis.q, vk = vis.k, tw = Math.min(size, vk.length), th = Math.min(size, vq.length);
     var sum = new Float32Array(tw * th), cnt = new Float32Array(tw * th), cb = new Int32Array(vk.length);
     var bytes = k.bytes, off = (li * k.heads.length + hi) * k.size, top = 0, a, b;
@@ -124,8 +206,8 @@
       var row = off + vq[a] * k.nk, o = Math.floor(a * th / vq.length) * tw;
       for (b = 0; b < vk.length; b++) {
         var v = bytes[row + vk[b]];
-        sum[o + cb[b]] += v; cnt[o + cb[b]] += 1;
-        if (v > top) { top = v; }
+        if (useMax) { if (v > sum[o + cb[b]]) { sum[o + cb[b]] = v; } cnt[o + cb[b]] = 1; } else { sum[o + cb[b]] += v; cnt[o + cb[b]] += 1; }
+        if (v > top && (sinks !== false || vk[b] !== 0)) { top = v; }
       }
     }
     var out = new Uint8Array(tw * th);
@@ -158,7 +240,7 @@
    * called when a thumbnail is clicked (the explorer follows it). */
   function render(root, payload, kinds) {
     var st = { kind: 0, scale: payload.scale, hide: false, pair: "all", sel: (payload.selected || [0, 0]).slice(),
-      vis: null, closeup: "map", pools: null };
+      vis: null, closeup: "map", pools: null, sinks: payload.long ? payload.long.sinks !== false : true };
     var ui = core.el("div", "av-ui"), bar = core.el("div", "av-bar"), body = core.el("div", "av-model-body");
     var grid = core.el("div", "av-grid"), detail = core.el("div", "av-detail"), off = document.createElement("canvas");
     var thumbs = core.el("div", "av-thumbs"), gridBar = core.el("div"), cells = [];
@@ -172,6 +254,9 @@
     }
     bar.appendChild(core.select("Scale", core.SCALES, st.scale, function (v) { st.scale = v; recolour(); }).wrap);
     bar.appendChild(core.checkbox("hide special tokens", false, function (c) { st.hide = c; rebuild(); }).wrap);
+    if (payload.long && !payload.embedded) {
+      bar.appendChild(core.checkbox("first key in the colour scale", st.sinks, function (c) { st.sinks = c; rebuild(); }).wrap);
+    }
     var pairBox = core.el("span");
     bar.appendChild(pairBox);
     bar.appendChild(core.select("Close-up", [["map", "map"], ["lines", "lines (hover a token)"]], "map",
@@ -216,7 +301,7 @@
           c.setAttribute("data-layer", String(l));
           c.setAttribute("data-head", String(h));
           core.sizeCanvas(c, size, size);
-          st.pools.push(pooled(k, li, hi, st.vis, size));
+          st.pools.push(pooled(k, li, hi, st.vis, size, st.sinks, !!payload.long && payload.long.pool === "max"));
           c.addEventListener("click", function () {
             st.sel = [li, hi]; select();
             if (payload.onSelect) { payload.onSelect(li, hi); }
@@ -254,7 +339,7 @@
         lines(k, li, hi);
       } else {
         drawDetail(root, detail, off, k, k.map(li, hi), st.vis, st.scale,
-          k.label + ": layer " + k.layers[li] + ", head " + k.heads[hi]);
+          k.label + ": layer " + k.layers[li] + ", head " + k.heads[hi], undefined, { long: payload.long, sinks: st.sinks });
       }
       root.setAttribute("data-selected", k.layers[li] + "," + k.heads[hi]);
       root.setAttribute("data-kind", k.name);
