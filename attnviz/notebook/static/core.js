@@ -212,19 +212,29 @@
       throw new Error("attnviz: the data of the " + this.name + " maps has the wrong length");
     }
   }
+  /* The last map asked for is kept (long inputs: a redraw does not decode it again); callers
+   * must not change the array they get. */
+  Kind.prototype.cached = function (key, make) {
+    if (this._key !== key) { this._val = make.call(this); this._key = key; }
+    return this._val;
+  };
   Kind.prototype.map = function (l, h) {
-    var off = (l * this.heads.length + h) * this.size, f = this.scales[l * this.heads.length + h] / 255;
-    var out = new Float32Array(this.size);
-    for (var i = 0; i < this.size; i++) { out[i] = this.bytes[off + i] * f; }
-    return out;
+    return this.cached("map" + l + "," + h, function () {
+      var off = (l * this.heads.length + h) * this.size, f = this.scales[l * this.heads.length + h] / 255;
+      var out = new Float32Array(this.size), bytes = this.bytes;
+      for (var i = 0; i < this.size; i++) { out[i] = bytes[off + i] * f; }
+      return out;
+    });
   };
   Kind.prototype.meanMap = function (l, heads) {
-    var out = new Float32Array(this.size);
-    for (var t = 0; t < heads.length; t++) {
-      var m = this.map(l, heads[t]);
-      for (var i = 0; i < this.size; i++) { out[i] += m[i] / heads.length; }
-    }
-    return out;
+    return this.cached("mean" + l + ":" + heads.join(","), function () {
+      var out = new Float32Array(this.size), bytes = this.bytes;
+      for (var t = 0; t < heads.length; t++) {
+        var off = (l * this.heads.length + heads[t]) * this.size, f = this.scales[l * this.heads.length + heads[t]] / 255 / heads.length;
+        for (var i = 0; i < this.size; i++) { out[i] += bytes[off + i] * f; }
+      }
+      return out;
+    });
   };
   /* Visible query / key indices (special tokens left out when hide is set; a pair filter
    * "AA", "AB", "BA" or "BB" keeps sentence A or B on the rows and on the columns). */

@@ -117,13 +117,36 @@
     }
   }
 
+  function overviewOf(k, map, vis, sinks, pool, key) {
+    var vq = vis.q, vk = vis.k, ow = Math.min(vk.length, 512), oh = Math.min(vq.length, 512);
+    var acc = new Float32Array(ow * oh), cnt = pool === "max" ? null : new Float32Array(ow * oh), cb = new Int32Array(vk.length);
+    var peak = 0, best = -1, bq = 0, bk = vk.length > 1 ? 1 : 0, a, b;
+    for (b = 0; b < vk.length; b++) { cb[b] = Math.floor(b * ow / vk.length); }
+    for (a = 0; a < vq.length; a++) {
+      var row = vq[a] * k.nk, o = Math.floor(a * oh / vq.length) * ow;
+      for (b = 0; b < vk.length; b++) {
+        var w = map[row + vk[b]], at = o + cb[b];
+        if (cnt) { acc[at] += w; cnt[at] += 1; } else if (w > acc[at]) { acc[at] = w; }
+        if (vk[b] !== 0) {
+          if (w > best) { best = w; bq = a; bk = b; }
+        }
+        if (w > peak && (sinks !== false || vk[b] !== 0)) { peak = w; }
+      }
+    }
+    if (cnt) { for (var i = 0; i < acc.length; i++) { acc[i] = cnt[i] ? acc[i] / cnt[i] : 0; } }
+    return { key: key, acc: acc, peak: peak, bq: bq, bk: bk };
+  }
+
   /* Long inputs: an overview of the whole map, pooled (max or mean) to at most 512 x 512 pixels,
    * and under it a window of the map at full resolution, moved by a click on the overview. */
   function drawLong(root, detail, off, k, map, vis, scale, title, opts) {
     var vq = vis.q, vk = vis.k, W = opts.long.window || 128, pool = opts.long.pool || "max";
     var ow = Math.min(vk.length, 512), oh = Math.min(vq.length, 512);
-    var keys = opts.sinks === false ? vk.filter(function (i) { return i !== 0; }) : vk;
-    var peak = core.peak(map, k.nk, vq, keys.length ? keys : vk);
+    /* Pooled overview, its peak and the strongest weight: computed once per map, visibility, first-key
+     * choice and pooling; a scale change only recolours them. */
+    var key = [vq.length, vq[0], vk.length, vk[0], opts.sinks, pool].join(":"), pre = map.attnvizLong;
+    if (!pre || pre.key !== key) { pre = map.attnvizLong = overviewOf(k, map, vis, opts.sinks, pool, key); }
+    var peak = pre.peak;
     detail.textContent = "";
     detail.appendChild(core.el("div", "av-title", title));
     var dropped = "";
@@ -142,18 +165,9 @@
     var octx = core.sizeCanvas(over, dispW, dispH), src = document.createElement("canvas");
     src.width = ow; src.height = oh;
     var sctx = src.getContext("2d"), img = sctx.createImageData(ow, oh), px = img.data, lut = core.lut(root);
-    var acc = new Float32Array(ow * oh), cnt = new Float32Array(ow * oh), cb = new Int32Array(vk.length), s = core.scaler(scale, peak);
-    for (var b = 0; b < vk.length; b++) { cb[b] = Math.floor(b * ow / vk.length); }
-    for (var a = 0; a < vq.length; a++) {
-      var row = vq[a] * k.nk, o = Math.floor(a * oh / vq.length) * ow;
-      for (b = 0; b < vk.length; b++) {
-        var w = map[row + vk[b]], at = o + cb[b];
-        if (pool === "max") { if (w > acc[at]) { acc[at] = w; } } else { acc[at] += w; cnt[at] += 1; }
-      }
-    }
+    var acc = pre.acc, s = core.scaler(scale, peak);
     for (var i = 0; i < acc.length; i++) {
-      var v = pool === "max" ? acc[i] : (cnt[i] ? acc[i] / cnt[i] : 0);
-      var c = Math.max(0, Math.min(255, Math.round(s(v) * 255))) * 3;
+      var c = Math.max(0, Math.min(255, Math.round(s(acc[i]) * 255))) * 3;
       px[i * 4] = lut[c]; px[i * 4 + 1] = lut[c + 1]; px[i * 4 + 2] = lut[c + 2]; px[i * 4 + 3] = 255;
     }
     sctx.putImageData(img, 0, 0);
@@ -167,11 +181,7 @@
     detail.appendChild(frame);
     var zoom = core.el("div", "av-zoom");
     detail.appendChild(zoom);
-    /* The window starts at the strongest weight (the first key left out). */
-    var best = 0, bq = 0, bk = vk.length > 1 ? 1 : 0;
-    for (a = 0; a < vq.length; a++) {
-      for (b = 0; b < vk.length; b++) { if (vk[b] !== 0 && map[vq[a] * k.nk + vk[b]] > best) { best = map[vq[a] * k.nk + vk[b]]; bq = a; bk = b; } }
-    }
+    var bq = pre.bq, bk = pre.bk;
     function window_(ca, cb2) {
       var hq = Math.min(vq.length, 2 * W), hk = Math.min(vk.length, 2 * W);
       var r0 = Math.max(0, Math.min(vq.length - hq, ca - (hq >> 1))), c0 = Math.max(0, Math.min(vk.length - hk, cb2 - (hk >> 1)));
@@ -197,35 +207,36 @@
   /* Thumbnails: every map pooled once (mean of the visible weights in each thumbnail pixel, as
    * uint8 steps) per visibility (hidden tokens, sentence filter); a scale change only recolours
    * these small images through a 256-entry table, so it stays fast on long inputs. */
-  function pooled(k, li, hi, vis, size, sinks, useMax) {
+  function pooled(k, li, hi, vis, size, useMax) {
     var vq = vis.q, vk = vis.k, tw = Math.min(size, vk.length), th = Math.min(size, vq.length);
     var sum = new Float32Array(tw * th), cnt = new Float32Array(tw * th), cb = new Int32Array(vk.length);
-    var bytes = k.bytes, off = (li * k.heads.length + hi) * k.size, top = 0, a, b;
+    var bytes = k.bytes, off = (li * k.heads.length + hi) * k.size, top = 0, rest = 0, a, b;
     for (b = 0; b < vk.length; b++) { cb[b] = Math.floor(b * tw / vk.length); }
     for (a = 0; a < vq.length; a++) {
       var row = off + vq[a] * k.nk, o = Math.floor(a * th / vq.length) * tw;
       for (b = 0; b < vk.length; b++) {
         var v = bytes[row + vk[b]];
         if (useMax) { if (v > sum[o + cb[b]]) { sum[o + cb[b]] = v; } cnt[o + cb[b]] = 1; } else { sum[o + cb[b]] += v; cnt[o + cb[b]] += 1; }
-        if (v > top && (sinks !== false || vk[b] !== 0)) { top = v; }
+        if (v > top) { top = v; }
+        if (v > rest && vk[b] !== 0) { rest = v; }
       }
     }
     var out = new Uint8Array(tw * th);
     for (var i = 0; i < out.length; i++) { out[i] = cnt[i] ? Math.round(sum[i] / cnt[i]) : 0; }
-    return { w: tw, h: th, px: out, top: top, scale: k.scales[li * k.heads.length + hi] };
+    return { w: tw, h: th, px: out, top: top, rest: rest, scale: k.scales[li * k.heads.length + hi] };
   }
 
   /* Colour table index of each uint8 step of one map under a scale. */
-  function stepTable(p, scale) {
-    var s = core.scaler(scale, p.top * p.scale / 255), t = new Uint8Array(256);
+  function stepTable(p, scale, sinks) {
+    var s = core.scaler(scale, (sinks === false ? p.rest : p.top) * p.scale / 255), t = new Uint8Array(256);
     for (var v = 0; v < 256; v++) { t[v] = Math.max(0, Math.min(255, Math.round(s(v * p.scale / 255) * 255))); }
     return t;
   }
 
-  function paintPooled(c, p, scale, lut, size) {
+  function paintPooled(c, p, scale, lut, size, sinks) {
     var ctx = c.getContext("2d"), src = document.createElement("canvas");
     src.width = p.w; src.height = p.h;
-    var sctx = src.getContext("2d"), img = sctx.createImageData(p.w, p.h), px = img.data, t = stepTable(p, scale);
+    var sctx = src.getContext("2d"), img = sctx.createImageData(p.w, p.h), px = img.data, t = stepTable(p, scale, sinks);
     for (var i = 0, o = 0; i < p.px.length; i++, o += 4) {
       var ci = t[p.px[i]] * 3;
       px[o] = lut[ci]; px[o + 1] = lut[ci + 1]; px[o + 2] = lut[ci + 2]; px[o + 3] = 255;
@@ -255,7 +266,7 @@
     bar.appendChild(core.select("Scale", core.SCALES, st.scale, function (v) { st.scale = v; recolour(); }).wrap);
     bar.appendChild(core.checkbox("hide special tokens", false, function (c) { st.hide = c; rebuild(); }).wrap);
     if (payload.long && !payload.embedded) {
-      bar.appendChild(core.checkbox("first key in the colour scale", st.sinks, function (c) { st.sinks = c; rebuild(); }).wrap);
+      bar.appendChild(core.checkbox("first key in the colour scale", st.sinks, function (c) { st.sinks = c; recolour(); }).wrap);
     }
     var pairBox = core.el("span");
     bar.appendChild(pairBox);
@@ -301,7 +312,7 @@
           c.setAttribute("data-layer", String(l));
           c.setAttribute("data-head", String(h));
           core.sizeCanvas(c, size, size);
-          st.pools.push(pooled(k, li, hi, st.vis, size, st.sinks, !!payload.long && payload.long.pool === "max"));
+          st.pools.push(pooled(k, li, hi, st.vis, size, !!payload.long && payload.long.pool === "max"));
           c.addEventListener("click", function () {
             st.sel = [li, hi]; select();
             if (payload.onSelect) { payload.onSelect(li, hi); }
@@ -317,7 +328,7 @@
     function recolour() {
       var k = kind(), size = thumbSize(), lut = core.lut(root);
       cells.forEach(function (c, i) {
-        paintPooled(c, st.pools[i], st.scale, lut, size);
+        paintPooled(c, st.pools[i], st.scale, lut, size, st.sinks);
         var ctx = c.getContext("2d");
         boundaryLines(ctx, k, st.vis, size / st.vis.k.length, size / st.vis.q.length, size, size);
       });
