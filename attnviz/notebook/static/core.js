@@ -358,21 +358,27 @@
    * live widget shows in the same page; where the widget cannot show (reopened without its
    * kernel: "Error displaying widget: model not found"), the copy stays and the error goes. */
   var WIDGET_ERROR = /Error displaying widget|model not found|^\s*Loading widget\.*\s*$/;
+  /* A front end's note where a widget could not show (not another view, whose script holds these words). */
+  function widgetNote(el) {
+    if (!el || (el.classList && el.classList.contains("attnviz-view")) || el.querySelector(".attnviz-view")) { return false; }
+    return WIDGET_ERROR.test(el.textContent);
+  }
   NS.twin = function (id, script) {
     var box = script && script.parentNode;
     if (!box) { return; }
     function live() { return document.querySelector('[data-attnviz-widget="' + id + '"]'); }
     if (live()) { box.style.display = "none"; return; }
     var cell = box.closest && box.closest(".jp-OutputArea-child");  /* JupyterLab, Notebook 7 */
-    var up = box, sibling = cell ? cell.previousElementSibling : null;
+    var up = box, sibling = cell && cell.previousElementSibling && (cell.previousElementSibling.querySelector("[data-attnviz-widget]") ||
+      !cell.previousElementSibling.querySelector(".attnviz-view")) ? cell.previousElementSibling : null;
     for (var i = 0; i < 5 && up && !sibling; i++) {
       var prev = up.previousElementSibling;
-      if (prev && (prev.querySelector('[data-attnviz-widget]') || WIDGET_ERROR.test(prev.textContent))) { sibling = prev; }
+      if (prev && (prev.querySelector("[data-attnviz-widget]") || widgetNote(prev))) { sibling = prev; }
       up = up.parentElement;
     }
     function check() {
       if (live()) { box.style.display = "none"; if (sibling) { sibling.style.display = ""; } return; }
-      if (sibling && WIDGET_ERROR.test(sibling.textContent)) { sibling.style.display = "none"; }
+      if (sibling && widgetNote(sibling)) { sibling.style.display = "none"; }
     }
     check();
     if (sibling && window.MutationObserver) {
