@@ -373,3 +373,35 @@ def test_values_menu_switches_the_maps(open_view, sharp_capture):
     p.page.wait_for_function("document.querySelector('.attnviz-view').getAttribute('data-values') === 'squared'")
     assert p.page.locator(".av-values-view canvas.av-lines").count() == 1
     p.check_clean()
+
+
+def test_explorer_grid_keeps_the_chosen_layer_and_head(open_view):
+    """After layer 4, head 7 and "every layer x head", the close-up stays at layer 4, head 7."""
+    from attnviz.notebook import explorer_view
+
+    rng = np.random.default_rng(1)
+    maps = rng.dirichlet(np.full(6, 0.3), size=(6, 8, 6)).astype("float32")
+    cap = Capture([Example(tokens=list("abcdef"), attentions=maps)], layers=list(range(6)), heads=list(range(8)),
+                  num_layers=6, num_heads=8)
+    p = open_view(explorer_view(cap), "explorer_grid_keep.html")
+    p.page.select_option("select[name=layer]", "4")
+    p.page.select_option("select[name=head]", "7")
+    p.page.select_option("select[name=view]", "grid")
+    assert p.page.locator(".av-explorer-grid").get_attribute("data-selected") == "4,7"
+    assert "layer 4, head 7" in p.page.inner_text(".av-detail .av-title")
+    p.page.click('canvas.av-thumb[data-layer="2"][data-head="5"]')  # and a thumbnail chooses them
+    assert (p.attr("data-layer"), p.attr("data-head")) == ("2", "5")
+    p.page.select_option("select[name=view]", "head")
+    assert "layer 2, head 5" in p.page.inner_text(".av-title")
+    p.check_clean()
+
+
+def test_close_up_title_sits_on_its_map(open_view, sharp_capture):
+    """The column labels' strip is as tall as its longest label: no empty band under the title."""
+    p = open_view(model_view(sharp_capture), "model_gap.html")
+    gap = p.page.evaluate("() => document.querySelector('canvas.av-big').getBoundingClientRect().top"
+                          " - document.querySelector('.av-detail .av-title').getBoundingClientRect().bottom")
+    longest = p.page.evaluate("() => Math.max(...[...document.querySelectorAll('.av-top .av-tok')]"
+                              ".map(t => t.getBoundingClientRect().height))")
+    assert gap <= longest + 16
+    p.check_clean()
