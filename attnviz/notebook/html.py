@@ -317,6 +317,7 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
     long_opts, top_k = long_mode(all_kinds, long, pool, sinks, top_k, max_mb, compress=compress)
     if top_k is None:
         _warn_size(estimate_page_bytes(all_kinds, compress=compress), all_kinds, warn_mb, "explorer_view")
+    gamma = 2 if long_opts else 1  # long maps: square-root steps keep the small weights beside a sink
     for i, kinds, others in gathered:
         ex = capture[i]
         text = ex.text or " ".join(ex.display_tokens or [])
@@ -325,9 +326,10 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
         if long_opts and len(text) > 600:
             text = text[:600] + f"… ({len(text)} characters)"
         entries.append({"label": f"{i}: {text[:40] + ('…' if len(text) > 40 else '')}", "text": text,
-                        "kinds": [encode_kind(k, compress=compress, top_k=top_k) for k in kinds]})
+                        "kinds": [encode_kind(k, compress=compress, top_k=top_k, gamma=gamma) for k in kinds]})
         if others:
-            entries[-1]["values"] = [[encode_kind(k, compress=compress, top_k=top_k) for k in ks] for _, ks in others]
+            entries[-1]["values"] = [[encode_kind(k, compress=compress, top_k=top_k, gamma=gamma) for k in ks]
+                                     for _, ks in others]
             value_names = ["attention"] + [name for name, _ in others]
     first_kind = all_kinds[0]  # every example has the same layers and heads
     initial_layer = 0
@@ -403,17 +405,19 @@ def _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, fn
     others = value_kinds(values, capture, kinds, example=example, kind=kind, layers=layers, heads=heads)
     everything = kinds + [k for _, ks in others for k in ks]
     long, top_k = long_mode(everything, *long_args, compress=compress)
+    gamma = 2 if long else 1  # long maps: square-root steps keep the small weights beside a sink
     estimate = estimate_page_bytes(everything, compress=compress)
     if top_k is None:
         _warn_size(estimate, kinds, warn_mb, fn)
     payload = {"version": 1, "example": int(example), "scale": scale, "initialLayer": 0,
                "model": capture.model_name or capture.model_type, "theme": theme, "lut": colour_table(cmap),
-               "kinds": [encode_kind(k, compress=compress, top_k=top_k) for k in kinds]}
+               "kinds": [encode_kind(k, compress=compress, top_k=top_k, gamma=gamma) for k in kinds]}
     if long:
         payload["long"] = long
     if others:
         payload["valueNames"] = ["attention"] + [name for name, _ in others]
-        payload["values"] = [[encode_kind(k, compress=compress, top_k=top_k) for k in ks] for _, ks in others]
+        payload["values"] = [[encode_kind(k, compress=compress, top_k=top_k, gamma=gamma) for k in ks]
+                             for _, ks in others]
     return payload
 
 

@@ -215,10 +215,13 @@ def _special(ex: Example, name: str) -> tuple[list[bool], list[bool]]:
     return {"self": (enc, enc), "encoder": (enc, enc), "decoder": (dec, dec), "cross": (dec, enc)}[name]
 
 
-def quantise(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 maps and one float scale per map: ``a ≈ q * scale / 255``.
+def quantise(maps: np.ndarray, gamma: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 maps and one float scale per map: ``a ≈ (q / 255) ** gamma * scale``.
 
-    Works layer by layer so a large float32 capture is never copied whole.
+    ``gamma=2`` (the long-input views) spends the 256 steps on a square-root scale, so the
+    small weights of a long map with an attention sink (0.3 on the first key, 1e-4
+    elsewhere) keep a few steps instead of rounding to 0. Works layer by layer so a large
+    float32 capture is never copied whole.
 
     Example:
         >>> q, s = quantise(np.array([[[[0.5, 0.25], [1.0, 0.0]]]]))
@@ -232,13 +235,14 @@ def quantise(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         layer = np.asarray(maps[li], dtype=np.float32)
         peak = layer.reshape(heads, -1).max(axis=1) if layer.size else np.ones(heads, np.float32)
         peak = np.where(peak > 0, peak, 1.0).astype(np.float32)
-        scaled = layer * (255.0 / peak)[:, None, None]
+        scaled = layer / peak[:, None, None]
+        scaled = 255.0 * (np.sqrt(np.clip(scaled, 0, None)) if gamma == 2 else scaled)
         out[li] = np.clip(np.rint(scaled), 0, 255)
         scales[li * heads:(li + 1) * heads] = peak
     return out, scales
 
 
-def sparse_rows(q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sparse_rows(q: np.ndarray, k: int, gamma: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The ``k`` strongest keys of every row of uint8 maps: (uint16 key indices, uint8 values, dropped share).
 
     ``q`` is (layer, head, query, key) uint8; the dropped share is, per map, the largest
@@ -253,13 +257,13 @@ def sparse_rows(q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     idx = np.argpartition(q, q.shape[-1] - k, axis=-1)[..., -k:]
     idx.sort(axis=-1)
     val = np.take_along_axis(q, idx, axis=-1)
-    total = q.sum(axis=-1, dtype=np.float64)
-    kept = val.sum(axis=-1, dtype=np.float64)
+    total = (q.astype(np.float64) ** gamma).sum(axis=-1)
+    kept = (val.astype(np.float64) ** gamma).sum(axis=-1)
     share = np.where(total > 0, 1.0 - kept / np.where(total > 0, total, 1.0), 0.0)
     return idx.astype(np.uint16), val, share.max(axis=-1)
 
 
-def encode_kind(data: KindData, *, compress: bool = True, top_k: int | None = None) -> dict[str, Any]:
+def encode_kind(data: KindData, *, compress: bool = True, top_k: int | None = None, gamma: int = 1) -> dict[str, Any]:
     """The JSON-ready entry of one kind: tokens, indices, scales and the base64 maps.
 
     Example:
@@ -268,10 +272,10 @@ def encode_kind(data: KindData, *, compress: bool = True, top_k: int | None = No
         >>> sorted(encode_kind(k))[:4]
         ['data', 'encoding', 'heads', 'k']
     """
-    q, scales = quantise(data.maps)
-    extra: dict[str, Any] = {}
+    q, scales = quantise(data.maps, gamma)
+    extra: dict[str, Any] = {"gamma": gamma} if gamma != 1 else {}
     if top_k is not None and top_k < q.shape[-1]:
-        idx, val, dropped = sparse_rows(q, top_k)
+        idx, val, dropped = sparse_rows(q, top_k, gamma)
         raw = idx.astype("<u2").tobytes() + val.tobytes()
         extra = {"sparse": int(min(top_k, q.shape[-1])), "dropped": [round(float(x), 5) for x in dropped.ravel()]}
     else:
@@ -311,7 +315,7 @@ def decode_maps(entry: dict[str, Any]) -> np.ndarray:
         blob = dense.tobytes()
     q = np.frombuffer(blob, dtype=np.uint8).reshape(shape).astype(np.float32)
     scales = np.asarray(entry["scales"], dtype=np.float32).reshape(shape[0], shape[1], 1, 1)
-    return q * scales / 255.0
+    return (q / 255.0) ** entry.get("gamma", 1) * scales
 
 
 def estimate_page_bytes(kinds: Sequence[KindData], *, compress: bool = True) -> int:

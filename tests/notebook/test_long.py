@@ -85,7 +85,8 @@ def test_goal_pages_are_small_and_every_control_works(browser, tmp_path):  # noq
         assert bool(entry.get("sparse")) == ("full" in name)
         overview = p.canvas("canvas.av-overview")
         window = root.get_attribute("data-window")
-        p.page.locator("canvas.av-overview").click(position={"x": 20, "y": 5})
+        box = p.page.locator("canvas.av-overview").bounding_box()
+        p.page.locator("canvas.av-overview").click(position={"x": box["width"] * 0.6, "y": box["height"] * 0.6})
         assert root.get_attribute("data-window") != window
         big = p.canvas("canvas.av-big")
         p.page.select_option('select[name="scale"]', "linear")
@@ -103,3 +104,15 @@ def test_goal_pages_are_small_and_every_control_works(browser, tmp_path):  # noq
             assert root.get_attribute("data-selected") == "0,5"
         p.shot(f"{name}.png")
         p.check_clean()
+
+
+def test_long_maps_keep_the_weights_beside_a_sink():
+    """Square-root steps: with a sink taking ~1/3 of every row, the other 8,191 weights still decode."""
+    cap = synthetic(8192, 1, heads=2, rows=[8191], power=1.0, sink=0.5)
+    entry = model_view(cap).payload["kinds"][0]
+    assert entry["gamma"] == 2
+    got, want = decode_maps(entry)[..., 1:], np.asarray(cap[0].attentions)[..., 1:]
+    assert (got > 0).mean() > 0.95
+    np.testing.assert_allclose(got.sum(-1), want.sum(-1), rtol=0.1)
+    dense = encode_kind(select_kinds(cap)[0])  # the short-input encoding loses them
+    assert (decode_maps(dense)[..., 1:] > 0).mean() < 0.05

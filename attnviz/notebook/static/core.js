@@ -208,6 +208,7 @@
       bytes = dense;
     }
     this.bytes = bytes;
+    this.gamma = entry.gamma || 1;  /* weight = (byte / 255) ^ gamma * scale */
     if (bytes.length !== this.layers.length * this.heads.length * this.size) {
       throw new Error("attnviz: the data of the " + this.name + " maps has the wrong length");
     }
@@ -218,20 +219,26 @@
     if (this._key !== key) { this._val = make.call(this); this._key = key; }
     return this._val;
   };
+  /* The weight of each of the 256 steps of map (l, h). */
+  Kind.prototype.steps = function (l, h, times) {
+    var s = this.scales[l * this.heads.length + h] * (times || 1), g = this.gamma, t = new Float32Array(256);
+    for (var v = 0; v < 256; v++) { t[v] = Math.pow(v / 255, g) * s; }
+    return t;
+  };
   Kind.prototype.map = function (l, h) {
     return this.cached("map" + l + "," + h, function () {
-      var off = (l * this.heads.length + h) * this.size, f = this.scales[l * this.heads.length + h] / 255;
+      var off = (l * this.heads.length + h) * this.size, t = this.steps(l, h);
       var out = new Float32Array(this.size), bytes = this.bytes;
-      for (var i = 0; i < this.size; i++) { out[i] = bytes[off + i] * f; }
+      for (var i = 0; i < this.size; i++) { out[i] = t[bytes[off + i]]; }
       return out;
     });
   };
   Kind.prototype.meanMap = function (l, heads) {
     return this.cached("mean" + l + ":" + heads.join(","), function () {
       var out = new Float32Array(this.size), bytes = this.bytes;
-      for (var t = 0; t < heads.length; t++) {
-        var off = (l * this.heads.length + heads[t]) * this.size, f = this.scales[l * this.heads.length + heads[t]] / 255 / heads.length;
-        for (var i = 0; i < this.size; i++) { out[i] += bytes[off + i] * f; }
+      for (var n = 0; n < heads.length; n++) {
+        var off = (l * this.heads.length + heads[n]) * this.size, t = this.steps(l, heads[n], 1 / heads.length);
+        for (var i = 0; i < this.size; i++) { out[i] += t[bytes[off + i]]; }
       }
       return out;
     });

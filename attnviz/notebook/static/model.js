@@ -223,13 +223,13 @@
     }
     var out = new Uint8Array(tw * th);
     for (var i = 0; i < out.length; i++) { out[i] = cnt[i] ? Math.round(sum[i] / cnt[i]) : 0; }
-    return { w: tw, h: th, px: out, top: top, rest: rest, scale: k.scales[li * k.heads.length + hi] };
+    return { w: tw, h: th, px: out, top: top, rest: rest, steps: k.steps(li, hi) };
   }
 
   /* Colour table index of each uint8 step of one map under a scale. */
   function stepTable(p, scale, sinks) {
-    var s = core.scaler(scale, (sinks === false ? p.rest : p.top) * p.scale / 255), t = new Uint8Array(256);
-    for (var v = 0; v < 256; v++) { t[v] = Math.max(0, Math.min(255, Math.round(s(v * p.scale / 255) * 255))); }
+    var s = core.scaler(scale, p.steps[sinks === false ? p.rest : p.top]), t = new Uint8Array(256);
+    for (var v = 0; v < 256; v++) { t[v] = Math.max(0, Math.min(255, Math.round(s(p.steps[v]) * 255))); }
     return t;
   }
 
