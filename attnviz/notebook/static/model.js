@@ -212,10 +212,11 @@
     var sum = new Float32Array(tw * th), cnt = new Float32Array(tw * th), cb = new Int32Array(vk.length);
     var bytes = k.bytes, off = (li * k.heads.length + hi) * k.size, top = 0, rest = 0, a, b;
     for (b = 0; b < vk.length; b++) { cb[b] = Math.floor(b * tw / vk.length); }
+    var all = vk.length === k.nk;  /* every key shown: no index look-up per weight */
     for (a = 0; a < vq.length; a++) {
       var row = off + vq[a] * k.nk, o = Math.floor(a * th / vq.length) * tw;
       for (b = 0; b < vk.length; b++) {
-        var v = bytes[row + vk[b]];
+        var v = bytes[row + (all ? b : vk[b])];
         if (useMax) { if (v > sum[o + cb[b]]) { sum[o + cb[b]] = v; } cnt[o + cb[b]] = 1; } else { sum[o + cb[b]] += v; cnt[o + cb[b]] += 1; }
         if (v > top) { top = v; }
         if (v > rest && vk[b] !== 0) { rest = v; }
@@ -312,7 +313,10 @@
           c.setAttribute("data-layer", String(l));
           c.setAttribute("data-head", String(h));
           core.sizeCanvas(c, size, size);
-          st.pools.push(pooled(k, li, hi, st.vis, size, !!payload.long && payload.long.pool === "max"));
+          /* kept on the kind: the explorer draws this grid again on every switch to it */
+          var useMax = !!payload.long && payload.long.pool === "max", key = [li, hi, size, useMax, st.hide, st.pair].join(":");
+          k.pools = k.pools || {};
+          st.pools.push(k.pools[key] || (k.pools[key] = pooled(k, li, hi, st.vis, size, useMax)));
           c.addEventListener("click", function () {
             st.sel = [li, hi]; select();
             if (payload.onSelect) { payload.onSelect(li, hi); }
