@@ -9,7 +9,8 @@ only global is ``window.attnvizViews``, so several views on one page do not clas
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat on the mat")
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, "the cat sat on the mat", tokenizer=tok)
     >>> view = head_view(cap)
     >>> "http" in str(view), "attnvizViews" in view._repr_html_()
     (False, True)
@@ -54,7 +55,8 @@ class HtmlView:
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> view = model_view(attnviz.extract(*tiny_model("gpt2"), "hello there"))
+        >>> model, tok = tiny_model("gpt2")
+        >>> view = model_view(attnviz.extract(model, "hello there", tokenizer=tok))
         >>> str(view).startswith("<!DOCTYPE html>")
         True
     """
@@ -100,7 +102,8 @@ class HtmlView:
         Example:
             >>> import tempfile, pathlib, attnviz
             >>> from attnviz.testing import tiny_model
-            >>> view = head_view(attnviz.extract(*tiny_model("bert"), "hi"))
+            >>> model, tok = tiny_model("bert")
+            >>> view = head_view(attnviz.extract(model, "hi", tokenizer=tok))
             >>> view.save(pathlib.Path(tempfile.mkdtemp()) / "v.html").suffix
             '.html'
         """
@@ -113,7 +116,8 @@ class HeadView(HtmlView):
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> view = head_view(attnviz.extract(*tiny_model("bert"), "the cat"))
+        >>> model, tok = tiny_model("bert")
+        >>> view = head_view(attnviz.extract(model, "the cat", tokenizer=tok))
         >>> isinstance(view, HeadView), "<script" in str(view)
         (True, True)
     """
@@ -127,7 +131,8 @@ class ModelView(HtmlView):
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> view = model_view(attnviz.extract(*tiny_model("bert"), "the cat"))
+        >>> model, tok = tiny_model("bert")
+        >>> view = model_view(attnviz.extract(model, "the cat", tokenizer=tok))
         >>> isinstance(view, ModelView), view._repr_html_() != ""
         (True, True)
     """
@@ -175,7 +180,8 @@ def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | Non
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("t5", head="lm"), "the cat", decoder_texts="le chat")
+        >>> model, tok = tiny_model("t5", head="lm")
+        >>> cap = attnviz.extract(model, "the cat", decoder_texts="le chat", tokenizer=tok)
         >>> [k["name"] for k in head_view(cap).payload["kinds"]]
         ['encoder', 'decoder', 'cross']
     """
@@ -212,7 +218,8 @@ def model_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | No
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
         >>> view = model_view(cap, layers=[1], heads=[0, 2])
         >>> view.payload["kinds"][0]["layers"], view.payload["kinds"][0]["heads"]
         ([1], [0, 2])
@@ -228,7 +235,8 @@ class ExplorerView(HtmlView):
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> view = explorer_view(attnviz.extract(*tiny_model("bert"), ["the cat", "a dog"]))
+        >>> model, tok = tiny_model("bert")
+        >>> view = explorer_view(attnviz.extract(model, ["the cat", "a dog"], tokenizer=tok))
         >>> isinstance(view, ExplorerView), len(view.payload["examples"])
         (True, 2)
     """
@@ -282,7 +290,8 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat", "hello"])
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, ["the cat sat", "hello"], tokenizer=tok)
         >>> view = explorer_view(cap, example=1, head="mean")
         >>> view.payload["initialExample"], view.payload["initialHead"]
         (1, 'mean')
@@ -463,7 +472,8 @@ def value_kinds(values: Mapping[str, Any] | None, capture: Capture, kinds: Seque
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
         >>> [name for name, _ in value_kinds({"same": cap}, cap, select_kinds(cap), example=0, kind=None,
         ...                                  layers=None, heads=None)]
         ['same']

@@ -22,7 +22,8 @@ anywidget is optional: ``pip install 'attnviz[notebook]'``.
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat", "hello"])
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, ["the cat sat", "hello"], tokenizer=tok)
     >>> w = explorer(cap, layer=1, head=2)
     >>> w.layer, w.head, w.query
     (1, 2, None)
@@ -109,7 +110,8 @@ def explorer(capture: Capture, *, examples: Sequence[int] | None = None, layers:
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> w = explorer(attnviz.extract(*tiny_model("gpt2"), "hello world"), view="grid")
+        >>> model, tok = tiny_model("gpt2")
+        >>> w = explorer(attnviz.extract(model, "hello world", tokenizer=tok), view="grid")
         >>> w.view, w.kind, w.example
         ('grid', 'self', 0)
     """
@@ -130,7 +132,8 @@ def _explorer_class() -> type:
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
-            >>> w = explorer(attnviz.extract(*tiny_model("bert"), "the cat"))
+            >>> model, tok = tiny_model("bert")
+            >>> w = explorer(attnviz.extract(model, "the cat", tokenizer=tok))
             >>> w.head = "mean"; w.query = 1
             >>> w.selection()["head"], w.html().payload["initialQuery"]
             ('mean', 1)

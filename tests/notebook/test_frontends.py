@@ -40,7 +40,8 @@ nbformat = pytest.importorskip("nbformat")
 ROOT = Path(__file__).resolve().parents[2]
 CELLS = [
     "import attnviz\nfrom attnviz.testing import tiny_model\n"
-    "cap = attnviz.extract(*tiny_model('bert'), ['the cat sat on the mat', 'a dog ran'])",
+    "model, tok = tiny_model('bert')\n"
+    "cap = attnviz.extract(model, ['the cat sat on the mat', 'a dog ran'], tokenizer=tok)",
     "attnviz.notebook.head_view(cap)",
     "attnviz.notebook.model_view(cap)",
     "w = attnviz.notebook.explorer(cap)\nw",

@@ -36,7 +36,8 @@ def _():
     import marimo as mo
     import attnviz
     from attnviz.testing import tiny_model
-    cap = attnviz.extract(*tiny_model("bert"), ["the cat sat on the mat", "a dog ran"])
+    model, tok = tiny_model("bert")
+    cap = attnviz.extract(model, ["the cat sat on the mat", "a dog ran"], tokenizer=tok)
     w = mo.ui.anywidget(attnviz.notebook.explorer(cap, layer=1, head=2))
     w
     return attnviz, cap, mo, w
