@@ -1,4 +1,4 @@
-"""Attention in notebooks: offline HTML views, bertviz interop and an ipywidgets explorer.
+"""Attention in notebooks: offline HTML views, bertviz interop and a two-way explorer widget.
 
 * :func:`head_view` / :func:`model_view`: self-contained interactive HTML views (our
   own inline JavaScript, no network), shown by the notebook, saved with ``.save(path)``.
@@ -7,10 +7,11 @@
 * :func:`neuron_view`: query / key vectors of one head and their product (BERT-like,
   DistilBERT, GPT-2), from the model's weights and the captured hidden states.
 * :func:`to_bertviz`: keyword arguments for ``bertviz.head_view`` / ``bertviz.model_view``.
-* :func:`explorer`: an ipywidgets panel (example, layer, head, view, hide special tokens)
-  that redraws attnviz.plot figures with a live kernel; its output keeps the last picture.
+* :func:`explorer`: the explorer as an anywidget widget whose selection (``w.layer``,
+  ``w.head``, ``w.example``, ``w.query`` ...) is two-way with Python; a static copy shows
+  where the widget cannot (reopened without its kernel, exported).
 
-ipywidgets and bertviz are optional: ``pip install 'attnviz[notebook]'``.
+anywidget and bertviz are optional: ``pip install 'attnviz[notebook]'``.
 
 Example:
     >>> import attnviz
@@ -41,7 +42,7 @@ __all__ = ["Explorer", "ExplorerView", "HeadView", "HtmlView", "ModelView", "Neu
 
 
 def __getattr__(name: str):
-    if name == "Explorer":  # an ipywidgets.VBox subclass, built when ipywidgets is first needed
+    if name == "Explorer":  # an anywidget.AnyWidget subclass, built when anywidget is first needed
         from attnviz.notebook import widgets
 
         return widgets.Explorer
