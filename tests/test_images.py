@@ -253,3 +253,21 @@ def test_vlm_calls_get_clear_errors():
         attnviz.extract(model, IMAGES[:1], processor=processor)
     with pytest.raises(ValueError, match="takes no texts with its images"):
         attnviz.extract(tiny_model("vit")[0], TEXTS[:1], images=IMAGES[:1], processor=tiny_processor("vit"))
+
+
+def test_the_readme_images_block_runs():
+    import pathlib
+    import re
+    import warnings
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("\n## Images\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert blocks
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        for block in blocks:
+            namespace: dict = {}
+            exec(compile(block, "README.md#images", "exec"), namespace)
+            assert namespace["cls_map"].shape == namespace["ex"].patch_grid
+            assert namespace["word_map"].shape == namespace["last"].patch_grid
