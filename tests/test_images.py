@@ -94,11 +94,9 @@ def test_paths_pil_images_and_float_arrays(tmp_path):
     np.testing.assert_allclose(floats[0].attentions, by_pil[0].attentions, atol=1e-6)
 
 
-def test_the_old_call_form_and_a_model_folder_with_its_processor(tmp_path):
+def test_a_model_folder_with_its_processor(tmp_path):
     model, processor = tiny_model("vit")
     new = attnviz.extract(model, IMAGES[:1], processor=processor)
-    old = attnviz.extract(model, processor, IMAGES[:1])
-    np.testing.assert_array_equal(new[0].attentions, old[0].attentions)
     folder = save_tiny_model("vit", tmp_path / "vit")
     from_folder = attnviz.extract(str(folder), IMAGES[:1])
     np.testing.assert_allclose(from_folder[0].attentions, new[0].attentions, atol=1e-6)

@@ -395,9 +395,9 @@ def capture_from_args(args: argparse.Namespace, *, check: Any = None, **options:
     model, tok = model_from(args)
     if check is not None:
         check(model)
-    return attnviz.extract(model, tok, texts, batch_size=args.batch_size, max_length=args.max_length,
+    return attnviz.extract(model, texts, batch_size=args.batch_size, max_length=args.max_length,
                            layers=layers, heads=heads, queries=getattr(args, "queries", None),
-                           out=getattr(args, "save_capture", None), **options)
+                           out=getattr(args, "save_capture", None), **options, tokenizer=tok)
 
 
 def _capture_of_images(args: argparse.Namespace, images: list[str], check: Any, layers: Any, heads: Any,

@@ -127,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
         source = _source(args)
         # Ray workers load the model from its folder; the local engine loads it here
         model, tok = (args.model or default_model_path(), None) if engine["engine"] == "ray" else model_from(args)
-        stats = dataset_stats(model, tok, source, batch_size=args.batch_size, metrics=metrics,
-                              max_length=args.max_length, text_column=args.text_column, progress=True, **engine)
+        stats = dataset_stats(model, source, batch_size=args.batch_size, metrics=metrics,
+                              max_length=args.max_length, text_column=args.text_column, progress=True, **engine, tokenizer=tok)
     stats = _select(stats, args.layers, args.heads)
     from attnviz.atomic import atomic_outputs
 

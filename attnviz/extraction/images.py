@@ -102,26 +102,23 @@ def model_modality(model: Any) -> str:
     return "text"
 
 
-def image_call(model: Any, tokenizer: Any, texts: Any, images: Any, processor: Any) -> dict | None:
+def image_call(model: Any, data: Any, images: Any, processor: Any) -> dict | None:
     """How an :func:`attnviz.extract` call reads when it is about images; None for a text call.
 
-    The data may come second (``extract(model, images, processor=p)``) or third after a processor
-    (``extract(model, processor, images)``); a vision-language call passes ``images=``.
+    The images come second (``extract(model, images, processor=p)``); a vision-language call
+    passes the texts second and ``images=``.
 
     Example:
         >>> from attnviz.testing import tiny_model
-        >>> image_call(tiny_model("vit")[0], ["a.png"], (), None, None)["modality"]
+        >>> image_call(tiny_model("vit")[0], ["a.png"], None, None)["modality"]
         'image'
-        >>> image_call(tiny_model("bert")[0], None, ["the cat"], None, None) is None
+        >>> image_call(tiny_model("bert")[0], ["the cat"], None, None) is None
         True
     """
-    data_first = tokenizer is not None and not callable(tokenizer)
-    data = tokenizer if data_first else texts
-    proc = processor if processor is not None or data_first else tokenizer
     if images is not None:
-        return {"modality": "image+text", "texts": data, "images": images, "processor": proc}
+        return {"modality": "image+text", "texts": data, "images": images, "processor": processor}
     if looks_like_images(data) or model_modality(model) == "image":
-        return {"modality": "image", "texts": None, "images": data, "processor": proc}
+        return {"modality": "image", "texts": None, "images": data, "processor": processor}
     return None
 
 
