@@ -148,6 +148,9 @@ def _pil(value: Any, where: str):
             array = array.astype(np.float64)
             if not np.isfinite(array).all():
                 raise ValueError(f"{where} holds NaN or infinite pixels: fix the image first")
+            if array.size and (array.min() < 0 or array.max() > 255):
+                raise ValueError(f"{where} has pixel values from {array.min():g} to {array.max():g}: pass uint8 "
+                                 "(0..255) or float (0..1 or 0..255) pixels, e.g. a 16-bit image // 257")
             scale = 255.0 if array.dtype.kind == "f" and array.max() <= 1.0 and value.dtype.kind == "f" else 1.0
             array = np.clip(np.rint(array * scale), 0, 255).astype(np.uint8)
         return Image.fromarray(np.ascontiguousarray(array), "RGB")
