@@ -297,3 +297,13 @@ def test_pixel_values_out_of_range_are_refused():
     with pytest.raises(ValueError, match="pixel values from 60000 to 60000: pass uint8"):
         load_images(np.full((4, 4, 3), 60000, np.uint16))
     assert load_images(np.full((4, 4, 3), 200, np.uint16))[0].getpixel((0, 0)) == (200, 200, 200)
+
+
+def test_text_only_options_are_refused_with_images():
+    model, processor = tiny_model("vit")
+    with pytest.raises(ValueError, match="max_length, padding_side do\\(es\\) not apply to images"):
+        attnviz.extract(model, IMAGES[:1], processor=processor, max_length=8, padding_side="left")
+    vlm, vlm_processor = tiny_model("llava")
+    with pytest.raises(ValueError, match="tokenizer do\\(es\\) not apply to images"):
+        attnviz.extract(vlm, TEXTS[:1], images=IMAGES[:1], processor=vlm_processor,
+                        tokenizer=vlm_processor.tokenizer)
