@@ -8,6 +8,11 @@ none is passed) resizes and crops them; the model runs through the same per-laye
 (the ``"attnviz"`` attention function: only the kept layers, heads and query rows are computed),
 so ``layers=``, ``heads=``, ``queries=``, ``reduce_heads=`` and ``out=`` work as for text.
 
+Vision-language models (LLaVA-style, Idefics3 / SmolVLM) take texts with one image each,
+``extract(model, texts, images=..., processor=...)``: the processor expands the image token, the
+image tokens are labelled ``"patch r,c"`` and only the language model's attention is kept
+(:class:`VLMRunner`, :func:`vlm_layout`); their examples' modality is ``"image+text"``.
+
 Each example records its ``modality`` ("image"), the ``image`` as the model saw it (the processor's
 output de-normalised to uint8, at most 224 px on its long side), the ``patch_grid`` (rows, cols),
 the ``patch_positions`` (the sequence positions of the patches, row-major) and the special tokens
