@@ -307,3 +307,11 @@ def test_text_only_options_are_refused_with_images():
     with pytest.raises(ValueError, match="tokenizer do\\(es\\) not apply to images"):
         attnviz.extract(vlm, TEXTS[:1], images=IMAGES[:1], processor=vlm_processor,
                         tokenizer=vlm_processor.tokenizer)
+
+
+def test_vlm_marker_tokens_are_special_and_patches_are_not():
+    model, processor = tiny_model("idefics3")
+    ex = attnviz.extract(model, ["a cat"], images=IMAGES[:1], processor=processor)[0]
+    marked = dict(zip(ex.display_tokens, ex.special_mask, strict=True))
+    assert marked["<global-img>"] and marked["<fake_token_around_image>"]
+    assert not any(ex.special_mask[p] for p in ex.patch_positions) and not marked["cat"]

@@ -587,12 +587,17 @@ def _prepare_vlm(model: Any, processor: Any, texts: Any, pictures: list) -> dict
         layouts.append(vlm_layout(model, processor, ids, enc["pixel_values"]))
         items.append({"input_ids": ids, "extras": extras})
     byte_level = is_byte_level(tokenizer)
+    # the processor's marker tokens (e.g. Idefics3's <global-img>) are added special tokens that
+    # all_special_ids may leave out
+    added = {int(k) for k, v in (getattr(tokenizer, "added_tokens_decoder", None) or {}).items()
+             if getattr(v, "special", False)}
 
     def label(ex: Example, i: int) -> Example:
         labels, grid, positions, pixels = layouts[i]
         tokens = list(ex.tokens)
         shown = display_tokens(tokens, byte_level=byte_level)
-        special = list(ex.special_mask or [False] * len(tokens))
+        special = [bool(s) or int(t) in added for s, t in
+                   zip(ex.special_mask or [False] * len(tokens), items[i]["input_ids"], strict=True)]
         for pos, name in labels.items():
             tokens[pos] = shown[pos] = name
             special[pos] = name == "[CLS]"
