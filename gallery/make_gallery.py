@@ -168,6 +168,13 @@ def importance(m: MiniLM, out: Path) -> None:
     save(traj.plot().figure, out, "finetune_trajectory.png")
 
 
+def relevance(m: MiniLM, out: Path) -> None:
+    """Chefer et al.'s relevance vs raw attention vs rollout on MiniLM fine-tuned on the reviews."""
+    import relevance_reviews
+
+    relevance_reviews.main(["--out", str(out)])
+
+
 def seq2seq(out: Path) -> None:
     """A tiny BART trained here to reverse its input: its cross-attention is an anti-diagonal."""
     import numpy as np
@@ -229,7 +236,7 @@ def long_context(out: Path) -> None:
 
 FIGURES: dict[str, Callable] = {
     "grid": grid, "head": one_head, "contrast": contrast, "hidden": hidden, "stats": statistics,
-    "rollout": rollout, "finetune": finetuning, "importance": importance,
+    "rollout": rollout, "finetune": finetuning, "importance": importance, "relevance": relevance,
 }
 TRAINED: dict[str, Callable] = {"seq2seq": seq2seq, "decoder": decoder}
 OTHER: dict[str, Callable] = {"long_context": long_context}
@@ -244,7 +251,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     chosen = args.only or list(FIGURES) + list(TRAINED) + list(OTHER)
     if args.skip_training:
-        chosen = [c for c in chosen if c not in TRAINED and c not in ("finetune", "importance")]
+        chosen = [c for c in chosen if c not in TRAINED and c not in ("finetune", "importance", "relevance")]
     start = time.perf_counter()
     minilm = None
     with attnviz.paper_theme():

@@ -7,6 +7,8 @@
   (Xiao et al. 2023), induction score (Olsson et al. 2022) and Kovaleva et al.'s (2019)
   pattern types; :func:`register_metric` adds statistics of your own to all of them.
 * :func:`rollout` and :func:`attention_flow` (Abnar & Zuidema 2020) return a :class:`Rollout`.
+* :func:`relevance` (Chefer et al. 2021, grad * attention, Kobayashi et al. 2020 value norms)
+  returns a :class:`Relevance`: per-token relevance for the predicted class or next token.
 * :func:`logit_lens` returns a :class:`LogitLens` for decoder language models.
 * :func:`head_importance` (Michel et al. 2019 gradient, or ablation) returns a
   :class:`HeadImportance`; :func:`pruning_curve` the accuracy as heads are pruned.
@@ -33,6 +35,7 @@ from attnviz.metrics.heads import head_stats
 from attnviz.metrics.importance import HeadImportance, PruningCurve, head_importance, pruning_curve
 from attnviz.metrics.lens import LogitLens, logit_lens
 from attnviz.metrics.patterns import PATTERNS, PatternThresholds, classify_patterns
+from attnviz.metrics.relevance import Relevance, relevance
 from attnviz.metrics.rollout import Rollout, attention_flow, rollout
 from attnviz.metrics.stats import HeadScore, HeadStats
 
@@ -46,6 +49,7 @@ __all__ = [
     "PATTERNS",
     "PatternThresholds",
     "PruningCurve",
+    "Relevance",
     "Rollout",
     "attention_flow",
     "classify_patterns",
@@ -56,6 +60,7 @@ __all__ = [
     "pruning_curve",
     "register_metric",
     "registered_metrics",
+    "relevance",
     "rollout",
     "unregister_metric",
 ]

@@ -6,6 +6,8 @@
 * :func:`hidden_norms`, :func:`layer_similarity`: hidden-state norms and layer similarity.
 * :func:`head_summary`: a layer x head heatmap of any per-head number.
 * :func:`rollout_heatmap`, :func:`rollout_bars`: attention rollout/flow (see attnviz.metrics).
+* :func:`relevance_strip`, :func:`side_by_side`: token relevance as a coloured strip, and several
+  methods (attention, rollout, relevance) over the same tokens in one figure.
 * :func:`lens_table`: the logit lens as a layers x positions table of top tokens.
 * :func:`change_map`, :func:`layer_lines`, :func:`head_difference`: a fine-tuning comparison
   (:func:`attnviz.compare`) per head, per layer and for one head before/after/difference.
@@ -33,6 +35,7 @@ from attnviz.plot.heatmap import token_heatmap
 from attnviz.plot.hidden import LayerSimilarity, hidden_norms, layer_similarity
 from attnviz.plot.lens import lens_table
 from attnviz.plot.profile import query_profile
+from attnviz.plot.relevance import SideBySide, relevance_strip, side_by_side
 from attnviz.plot.rollout import rollout_bars, rollout_heatmap
 from attnviz.plot.summary import head_summary
 from attnviz.plot.theme import paper_theme
@@ -40,6 +43,7 @@ from attnviz.plot.theme import paper_theme
 __all__ = [
     "HeadGrid",
     "LayerSimilarity",
+    "SideBySide",
     "change_map",
     "head_difference",
     "head_grid",
@@ -50,8 +54,10 @@ __all__ = [
     "lens_table",
     "paper_theme",
     "query_profile",
+    "relevance_strip",
     "rollout_bars",
     "rollout_heatmap",
     "save_figure",
+    "side_by_side",
     "token_heatmap",
 ]
