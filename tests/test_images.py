@@ -267,8 +267,9 @@ def test_the_readme_images_block_runs():
         for block in blocks:
             namespace: dict = {}
             exec(compile(block, "README.md#images", "exec"), namespace)
-            assert namespace["cls_map"].shape == namespace["ex"].patch_grid
-            assert namespace["word_map"].shape == namespace["last"].patch_grid
+            assert namespace["cls_map"].shape == namespace["image_ex"].patch_grid
+            assert namespace["word_map"].shape == namespace["vlm_ex"].patch_grid
+            assert not {"model", "tok", "cap", "ex"} & set(namespace)  # the README's other blocks' names
 
 
 @pytest.mark.parametrize("family", ["deit", "idefics3"])
