@@ -210,6 +210,16 @@ def decoder(out: Path) -> None:
         plot.token_heatmap(cap, example=0, layer=layer, head=head, ax=ax)
         ax.set_title(f"layer {layer}, head {head}: {what} ({scores[name][layer, head]:.2f})")
     save(fig, out, "gpt2_induction_heads.png", width="page")
+    knockout(model, tok, scores, out)
+
+
+def knockout(model, tok, scores, out: Path) -> None:
+    """Does the induction head matter? Its edge to the token after the earlier occurrence, blocked."""
+    import tiny_gpt2
+
+    knocked = tiny_gpt2.knockout_accuracies(model, tok, tiny_gpt2.held_out_texts(16), scores)
+    print(f"  copy accuracy: {knocked['accuracy']}")
+    save(tiny_gpt2.knockout_figure(knocked).figure, out, "gpt2_induction_knockout.png", width="page")
 
 
 def long_context(out: Path) -> None:

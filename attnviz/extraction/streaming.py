@@ -45,6 +45,8 @@ NAME = "attnviz"
 BLOCK_BYTES = 32 * 2**20  # upper bound on one block of float32 scores (batch x head x rows x keys)
 
 _ACTIVE: contextvars.ContextVar[Session | None] = contextvars.ContextVar("attnviz_session", default=None)
+#: The edits of an active :func:`attnviz.intervene` (:mod:`.intervene` holds their logic).
+EDITS: contextvars.ContextVar[Any] = contextvars.ContextVar("attnviz_edits", default=None)
 
 
 def register() -> None:
@@ -315,6 +317,11 @@ def attention_forward(module: Any, query: Any, key: Any, value: Any, attention_m
         (torch.Size([1, 3, 4, 8]), None)
     """
     session = _ACTIVE.get()
+    edits = EDITS.get()
+    edited = edits.site(module) if edits is not None else None
+    if edited is not None:  # an attnviz.intervene edits this layer; it reports to the session itself
+        return edits.forward(edited, module, query, key, value, attention_mask, dropout, scaling, kwargs,
+                             session), None
     site = session.keeps(module) if session is not None else None
     if session is None or site is None:
         return _layer_output(module, query, key, value, attention_mask, dropout, scaling, kwargs), None

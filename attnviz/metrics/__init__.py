@@ -10,6 +10,9 @@
 * :func:`relevance` (Chefer et al. 2021, grad * attention, Kobayashi et al. 2020 value norms)
   returns a :class:`Relevance`: per-token relevance for the predicted class or next token.
 * :func:`logit_lens` returns a :class:`LogitLens` for decoder language models.
+* :func:`knockout_map` (Geva et al. 2023) and :func:`head_patching` (Wang et al. 2022): does the
+  attention matter? Interventions through :func:`attnviz.intervene`; :class:`KnockoutMap`,
+  :class:`HeadPatching`.
 * :func:`head_importance` (Michel et al. 2019 gradient, or ablation) returns a
   :class:`HeadImportance`; :func:`pruning_curve` the accuracy as heads are pruned.
 
@@ -23,6 +26,7 @@ Example:
 """
 from __future__ import annotations
 
+from attnviz.metrics.causal import HeadPatching, KnockoutMap, head_patching, knockout_map
 from attnviz.metrics.dataset import dataset_stats
 from attnviz.metrics.definitions import (
                                          DEFAULT_METRICS,
@@ -44,7 +48,9 @@ __all__ = [
     "DESCRIPTIONS",
     "HeadScore",
     "HeadImportance",
+    "HeadPatching",
     "HeadStats",
+    "KnockoutMap",
     "LogitLens",
     "PATTERNS",
     "PatternThresholds",
@@ -55,7 +61,9 @@ __all__ = [
     "classify_patterns",
     "dataset_stats",
     "head_importance",
+    "head_patching",
     "head_stats",
+    "knockout_map",
     "logit_lens",
     "pruning_curve",
     "register_metric",

@@ -11,6 +11,8 @@
 * :func:`lens_table`: the logit lens as a layers x positions table of top tokens.
 * :func:`change_map`, :func:`layer_lines`, :func:`head_difference`: a fine-tuning comparison
   (:func:`attnviz.compare`) per head, per layer and for one head before/after/difference.
+* :func:`knockout_axes`, :func:`patching_map`: attention knockout (Geva et al. 2023) and head
+  patching (Wang et al. 2022), from :func:`attnviz.metrics.knockout_map` / ``head_patching``.
 * :func:`save_figure`, :func:`paper_theme`: PNG/PDF/SVG export at paper widths, a theme.
 
 Axes-level functions take ``ax=None`` and return the Axes; figure-level ones return an
@@ -28,6 +30,7 @@ Example:
 from __future__ import annotations
 
 from attnviz.plot import style  # noqa: F401  (the old facade: attnviz.plot.style.X keeps working)
+from attnviz.plot.causal import knockout_axes, patching_map
 from attnviz.plot.compare import change_map, head_difference, layer_lines
 from attnviz.plot.export import save_figure
 from attnviz.plot.grid import HeadGrid, head_grid
@@ -49,10 +52,12 @@ __all__ = [
     "head_grid",
     "head_summary",
     "hidden_norms",
+    "knockout_axes",
     "layer_lines",
     "layer_similarity",
     "lens_table",
     "paper_theme",
+    "patching_map",
     "query_profile",
     "relevance_strip",
     "rollout_bars",
