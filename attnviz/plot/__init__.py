@@ -6,6 +6,8 @@
 * :func:`hidden_norms`, :func:`layer_similarity`: hidden-state norms and layer similarity.
 * :func:`head_summary`: a layer x head heatmap of any per-head number.
 * :func:`rollout_heatmap`, :func:`rollout_bars`: attention rollout/flow (see attnviz.metrics).
+* :func:`image_attention`, :func:`image_grid`, :func:`image_rollout`, :func:`image_words`: attention over
+  the image (vision transformers, vision-language models), one query, a layer x head grid, rollout, words.
 * :func:`lens_table`: the logit lens as a layers x positions table of top tokens.
 * :func:`change_map`, :func:`layer_lines`, :func:`head_difference`: a fine-tuning comparison
   (:func:`attnviz.compare`) per head, per layer and for one head before/after/difference.
@@ -30,6 +32,7 @@ from attnviz.plot.export import save_figure
 from attnviz.plot.grid import HeadGrid, head_grid
 from attnviz.plot.heatmap import token_heatmap
 from attnviz.plot.hidden import LayerSimilarity, hidden_norms, layer_similarity
+from attnviz.plot.image import ImageGrid, WordImages, image_attention, image_grid, image_rollout, image_words
 from attnviz.plot.lens import lens_table
 from attnviz.plot.profile import query_profile
 from attnviz.plot.rollout import rollout_bars, rollout_heatmap
@@ -38,12 +41,17 @@ from attnviz.plot.theme import paper_theme
 
 __all__ = [
     "HeadGrid",
+    "ImageGrid",
     "LayerSimilarity",
     "change_map",
     "head_difference",
     "head_grid",
     "head_summary",
     "hidden_norms",
+    "image_attention",
+    "image_grid",
+    "image_rollout",
+    "image_words",
     "layer_lines",
     "layer_similarity",
     "lens_table",
@@ -53,4 +61,5 @@ __all__ = [
     "rollout_heatmap",
     "save_figure",
     "token_heatmap",
+    "WordImages",
 ]
