@@ -24,6 +24,7 @@ from attnviz.metrics.dataset import dataset_stats
 from attnviz.metrics.definitions import (
                                          DEFAULT_METRICS,
                                          DESCRIPTIONS,
+                                         IMAGE_METRICS,
                                          register_metric,
                                          registered_metrics,
                                          unregister_metric,
@@ -41,6 +42,7 @@ __all__ = [
     "HeadScore",
     "HeadImportance",
     "HeadStats",
+    "IMAGE_METRICS",
     "LogitLens",
     "PATTERNS",
     "PatternThresholds",

@@ -7,7 +7,8 @@
 * :func:`head_summary`: a layer x head heatmap of any per-head number.
 * :func:`rollout_heatmap`, :func:`rollout_bars`: attention rollout/flow (see attnviz.metrics).
 * :func:`image_attention`, :func:`image_grid`, :func:`image_rollout`, :func:`image_words`: attention over
-  the image (vision transformers, vision-language models), one query, a layer x head grid, rollout, words.
+  the image (vision transformers, vision-language models), one query, a layer x head grid, rollout, words;
+  :func:`distance_by_layer`: mean attention distance in pixels against depth (ViT paper, figure 7).
 * :func:`lens_table`: the logit lens as a layers x positions table of top tokens.
 * :func:`change_map`, :func:`layer_lines`, :func:`head_difference`: a fine-tuning comparison
   (:func:`attnviz.compare`) per head, per layer and for one head before/after/difference.
@@ -32,7 +33,15 @@ from attnviz.plot.export import save_figure
 from attnviz.plot.grid import HeadGrid, head_grid
 from attnviz.plot.heatmap import token_heatmap
 from attnviz.plot.hidden import LayerSimilarity, hidden_norms, layer_similarity
-from attnviz.plot.image import ImageGrid, WordImages, image_attention, image_grid, image_rollout, image_words
+from attnviz.plot.image import (
+    ImageGrid,
+    WordImages,
+    distance_by_layer,
+    image_attention,
+    image_grid,
+    image_rollout,
+    image_words,
+)
 from attnviz.plot.lens import lens_table
 from attnviz.plot.profile import query_profile
 from attnviz.plot.rollout import rollout_bars, rollout_heatmap
@@ -44,6 +53,7 @@ __all__ = [
     "ImageGrid",
     "LayerSimilarity",
     "change_map",
+    "distance_by_layer",
     "head_difference",
     "head_grid",
     "head_summary",

@@ -7,6 +7,8 @@
   example) from one query over the image.
 * :func:`image_words`: a vision-language example's text, each word's attention over the image
   (small multiples with one shared colour scale).
+* :func:`distance_by_layer`: a per-head statistic against depth, one dot per head (the mean attention
+  distance in pixels of Dosovitskiy et al. 2021, figure 7, by default).
 
 A query is ``"cls"`` (the [CLS] token), a token index (a position in the sequence) or a patch
 ``(row, col)``. A query's map over the image is ``attentions[l, h, q][patch_positions]`` reshaped to
@@ -533,3 +535,49 @@ def image_words(capture: Capture, *, example: int = 0, layer: int, head: int | s
                    text=_maps.example_text(ex), view="each word's attention over the image",
                    details=f"layer {layer}, {head_name}")
     return fig
+
+
+def distance_by_layer(stats: Any, *, metric: str = "pixel_distance", ax: Axes | None = None,
+                      title: str | None = None, **kwargs: Any) -> Axes:
+    """One dot per head of a per-head statistic against its layer (ViT paper, figure 7, by default).
+
+    ``stats`` is a :class:`~attnviz.metrics.HeadStats` (``head_stats`` of an image capture, or
+    ``dataset_stats``); ``metric`` one of its statistics (default ``"pixel_distance"``, the mean
+    attention distance in pixels). Each layer's heads share an x position, spread a little so
+    that equal values stay visible; kwargs go to ``Axes.scatter``.
+
+    Example:
+        >>> from attnviz.metrics import HeadStats
+        >>> s = HeadStats({"pixel_distance": np.array([[4.0, 9.0], [12.0, 15.0]])}, {}, {}, layers=[0, 1],
+        ...               heads=[0, 1], num_examples=1)
+        >>> ax = distance_by_layer(s)
+        >>> ax.collections[0].get_offsets()[:, 1].tolist()
+        [4.0, 9.0, 12.0, 15.0]
+    """
+    values = getattr(stats, "values", None)
+    if not isinstance(values, dict) or metric not in values:
+        known = ", ".join(values) if isinstance(values, dict) else "none"
+        raise ValueError(f"statistic {metric!r} is not in these statistics (they hold {known}): compute it with "
+                         f"head_stats(capture, metrics=[{metric!r}]) on a capture of images")
+    data = np.asarray(values[metric], dtype=np.float64)
+    layers = list(stats.layers)
+    n_heads = data.shape[1]
+    spread = (np.arange(n_heads) - (n_heads - 1) / 2) * (0.3 / max(n_heads - 1, 1))
+    x = (np.asarray(layers, dtype=np.float64)[:, None] + spread[None, :]).ravel()
+    ax = ax if ax is not None else _new_axes((4.0, 3.0))
+    options = {"s": 14, "alpha": 0.8, **kwargs}
+    ax.scatter(x, data.ravel(), **options)
+    ax.set_xticks(layers)
+    ax.set_xlabel("layer (network depth)")
+    ax.set_ylabel(_AXIS_LABELS.get(metric, metric))
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    count = getattr(stats, "num_examples", None)
+    default = f"{_AXIS_LABELS.get(metric, metric)} per head" + (f" ({count} images)" if count else "")
+    literal(ax.set_title(default if title is None else title))
+    set_provenance(ax.figure.get_figure(root=True), model=getattr(stats, "model_name", ""),
+                   view=f"{metric} against layer, one dot per head")
+    return ax
+
+
+_AXIS_LABELS = {"pixel_distance": "mean attention distance (pixels)", "distance": "mean attention distance (tokens)"}
