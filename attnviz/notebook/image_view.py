@@ -115,13 +115,13 @@ def image_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | No
     encoded = np.clip(np.rint(levels * 255), 0, 255).astype(np.uint8)
     tokens = list(ex.display_tokens or ex.tokens)
     special = ex.special_mask or [False] * len(tokens)
-    specials = [[p, tokens[p]] for p in queries if special[p]]
+    specials: list[list[Any]] = [[p, tokens[p]] for p in queries if special[p]]
     patch_set = {int(p) for p in ex.patch_positions}
-    first = next((p for p, _ in specials), next((p for p in queries if p in patch_set), queries[0]))
+    first = next((int(s[0]) for s in specials), next((p for p in queries if p in patch_set), queries[0]))
     image = ex.image if ex.image is not None else np.zeros((*ex.patch_grid, 3), np.uint8)
     payload = {"version": 1, "grid": [int(v) for v in ex.patch_grid],
                "patchPositions": [int(p) for p in ex.patch_positions], "queries": [int(q) for q in queries],
-               "tokens": tokens, "specials": specials, "initialQuery": int(first),
+               "tokens": tokens, "specials": specials, "initialQuery": first,
                "layers": [int(v) for v in layer_ids], "heads": [int(v) for v in head_ids] + (["mean"] if mean else []),
                "maps": base64.b64encode(encoded.tobytes()).decode("ascii"),
                "rowMax": [float(f"{v:.6g}") for v in top.ravel()], "lut": colour_table(cmap), "alpha": float(alpha),
