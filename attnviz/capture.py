@@ -19,7 +19,7 @@ Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
     >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, tok, ["the cat sat", "a dog"])
+    >>> cap = attnviz.extract(model, ["the cat sat", "a dog"], tokenizer=tok)
     >>> len(cap), cap[0].attentions.shape[:2] == (cap.num_layers, cap.num_heads)
     (2, True)
 """
@@ -263,7 +263,8 @@ class Capture(ResultIO):
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("gpt2"), "hello there")
+        >>> model, tok = tiny_model("gpt2")
+        >>> cap = attnviz.extract(model, "hello there", tokenizer=tok)
         >>> cap.model_type, cap[0].attentions.ndim
         ('gpt2', 4)
     """
@@ -510,7 +511,8 @@ class Capture(ResultIO):
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
-            >>> grid = attnviz.extract(*tiny_model("bert"), "the cat").plot(layers=[0])
+            >>> model, tok = tiny_model("bert")
+            >>> grid = attnviz.extract(model, "the cat", tokenizer=tok).plot(layers=[0])
             >>> len(grid.axes) >= 1
             True
         """

@@ -12,7 +12,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["VISION_KINDS", "save_tiny_model", "tiny_config", "tiny_model", "tiny_processor", "tiny_tokenizer"]
+__all__ = ["VISION_KINDS", "VLM_KINDS", "save_tiny_model", "tiny_config", "tiny_model", "tiny_processor", "tiny_tokenizer"]
 
 import functools
 import os
@@ -26,6 +26,9 @@ LLM_KINDS = ("llama", "qwen2", "mistral", "gemma2", "phi3", "gpt_neox")
 # Vision transformers (random weights, 32 x 32 px images in 8 px patches: a 4 x 4 grid) with a small
 # image processor (tiny_processor) instead of a tokenizer.
 VISION_KINDS = ("vit", "deit", "dinov2", "dinov2_with_registers", "clip_vision_model", "siglip_vision_model")
+# Vision-language models (a tiny vision tower, a tiny Llama, a processor that expands the image token):
+# LLaVA (one token per patch) and Idefics3 / SmolVLM (pixel shuffle: one token per 2 x 2 patches).
+VLM_KINDS = ("llava", "idefics3")
 #: Side of a tiny vision model's input image and of its patches, in pixels.
 TINY_IMAGE, TINY_PATCH = 32, 8
 
@@ -253,6 +256,51 @@ def tiny_processor(family: str = "vit"):
     return cls(size={"shortest_edge": TINY_IMAGE}, crop_size=side, do_center_crop=True)
 
 
+_VLM_IMAGE_TOKENS = {"llava": ["<image>"], "idefics3": ["<image>", "<fake_token_around_image>", "<global-img>",
+                                                          "<end_of_utterance>"]}
+
+
+def _tiny_vlm(family: str, head: str | None, seed: int, attn_implementation: str, **overrides: Any):
+    """A tiny vision-language model and its processor (the tiny Llama tokenizer with the image tokens added)."""
+    import torch
+    import transformers as tf
+
+    if head not in (None, "lm"):
+        raise ValueError(f"no tiny {family!r} model with head {head!r}; heads: None, 'lm'")
+    tok = tiny_tokenizer("llama")
+    tok.add_tokens(_VLM_IMAGE_TOKENS[family], special_tokens=True)
+    image_id = tok.convert_tokens_to_ids("<image>")
+    text = _llm_config("llama", len(tok), tok)
+    vision: dict[str, Any] = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                                  image_size=TINY_IMAGE, patch_size=TINY_PATCH)
+    cfg: Any
+    processor: Any
+    cls: Any
+    if family == "llava":
+        cfg = tf.LlavaConfig(vision_config=tf.CLIPVisionConfig(**vision), text_config=text,
+                             image_token_index=image_id, vision_feature_layer=-1, **overrides)
+        images = getattr(tf, "CLIPImageProcessorPil", None) or tf.CLIPImageProcessor
+        processor = tf.LlavaProcessor(
+            image_processor=images(size={"shortest_edge": TINY_IMAGE}, crop_size={"height": TINY_IMAGE,
+                                                                                   "width": TINY_IMAGE}),
+            tokenizer=tok, patch_size=TINY_PATCH, vision_feature_select_strategy="default",
+            num_additional_image_tokens=1)
+        cls = tf.LlavaForConditionalGeneration
+    else:
+        cfg = tf.Idefics3Config(vision_config=tf.Idefics3VisionConfig(**vision), text_config=text, scale_factor=2,
+                                image_token_id=image_id, **overrides)
+        images = getattr(tf, "Idefics3ImageProcessorPil", None) or tf.Idefics3ImageProcessor
+        side = {"longest_edge": TINY_IMAGE}
+        processor = tf.Idefics3Processor(image_processor=images(size=side, max_image_size=side,
+                                                                do_image_splitting=False),
+                                         tokenizer=tok, image_seq_len=(TINY_IMAGE // TINY_PATCH // 2) ** 2)
+        cls = tf.Idefics3ForConditionalGeneration
+    cfg._attn_implementation = attn_implementation
+    torch.manual_seed(seed)
+    model = cls(cfg).eval()
+    return (model.model if head is None else model), processor
+
+
 def _tiny_vision_model(family: str, head: str | None, seed: int, attn_implementation: str, **overrides: Any):
     import torch
     import transformers as tf
@@ -296,7 +344,8 @@ def tiny_model(family: str | None = None, *, head: str | None = None, seed: int 
 
     ``head`` is None (bare model), ``"lm"`` or ``"sequence-classification"`` (2 labels).
     A family of VISION_KINDS gives ``(model, image processor)`` instead (see :func:`tiny_processor`;
-    ``head``: None or ``"image-classification"``).
+    ``head``: None or ``"image-classification"``), one of VLM_KINDS ``(model, processor)`` (the
+    tokenizer with its image tokens, and the image processor; ``head``: None or ``"lm"``).
     The model is loaded with ``attn_implementation="sdpa"`` by default, as transformers 5
     loads real checkpoints, so that code paths that must switch to eager are exercised.
 
@@ -311,6 +360,8 @@ def tiny_model(family: str | None = None, *, head: str | None = None, seed: int 
     family = _family(family, config_overrides)
     if family in VISION_KINDS:
         return _tiny_vision_model(family, head, seed, attn_implementation, **config_overrides)
+    if family in VLM_KINDS:
+        return _tiny_vlm(family, head, seed, attn_implementation, **config_overrides)
     if head not in _HEAD_CLASSES or family not in _HEAD_CLASSES[head]:
         raise ValueError(f"no tiny {family!r} model with head {head!r}; heads: "
                          f"{[h for h in _HEAD_CLASSES if family in _HEAD_CLASSES[h]]}")

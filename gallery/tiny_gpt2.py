@@ -213,7 +213,8 @@ def induction_scores(capture: Any, example: int | None = None) -> dict[str, np.n
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("gpt2"), ["the cat the cat", "a b c a b"])
+        >>> model, tok = tiny_model("gpt2")
+        >>> cap = attnviz.extract(model, ["the cat the cat", "a b c a b"], tokenizer=tok)
         >>> induction_scores(cap)["induction"].shape
         (2, 4)
     """
@@ -282,10 +283,10 @@ def demo(out: Path, seconds: float, seed: int) -> dict[str, Any]:
           f"{log['final_copy_loss']:.4f} (chance {log['chance_loss']:.3f})")
     model, tok = attnviz.load_model(path)
     texts = held_out_texts(16)
-    mean = induction_scores(attnviz.extract(model, tok, texts))
+    mean = induction_scores(attnviz.extract(model, texts, tokenizer=tok))
     _print_scores(f"teacher-forced scores on {len(texts)} held-out repeated sequences (k = 4..16):", mean)
     prompt = repeated_prompt(12, 4, seed=seed + 1)
-    cap = attnviz.extract_generation(model, tok, prompt, max_new_tokens=8, min_new_tokens=8)
+    cap = attnviz.extract_generation(model, prompt, max_new_tokens=8, min_new_tokens=8, tokenizer=tok)
     ex = cap[0]
     expected = " ".join(prompt.split()[4:12])
     print(f"prompt:    {prompt}\ngenerated: {ex.decoder_text}\nexpected:  {expected}")

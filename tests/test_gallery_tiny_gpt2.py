@@ -114,8 +114,8 @@ def test_short_training_improves_the_loss_and_saves_a_loadable_model(gallery, tm
     assert log["final_copy_loss"] < log["initial_copy_loss"]
     model, tok = attnviz.load_model(path)
     assert model.config.n_layer == 2 and model.config.n_head == 4
-    cap = attnviz.extract_generation(model, tok, gallery.repeated_prompt(6, 2), max_new_tokens=4,
-                                     min_new_tokens=4)
+    cap = attnviz.extract_generation(model, gallery.repeated_prompt(6, 2), max_new_tokens=4,
+                                     min_new_tokens=4, tokenizer=tok)
     assert cap[0].prompt_length == 9 and len(cap[0].tokens) == 13
     assert gallery.induction_scores(cap)["induction"].shape == (2, 4)
     assert not list(tmp_path.glob(".model.*")), "the staging folder was left behind"
@@ -127,7 +127,7 @@ def test_training_forms_a_previous_token_head_and_an_induction_head(gallery, tmp
     # early once the copy loss is ~0.001, so the budget is only a ceiling
     path = gallery.train_induction_model(tmp_path / "model", seconds_budget=30, seed=0)
     model, tok = attnviz.load_model(path)
-    scores = gallery.induction_scores(attnviz.extract(model, tok, gallery.held_out_texts(8)))
+    scores = gallery.induction_scores(attnviz.extract(model, gallery.held_out_texts(8), tokenizer=tok))
     untrained = gallery.induction_scores(attnviz.extract(*_untrained(gallery), gallery.held_out_texts(8)))
     assert scores["previous_token"][0].max() > 0.5 > untrained["previous_token"][0].max()
     assert scores["induction"][1].max() > 0.5 > untrained["induction"][1].max()

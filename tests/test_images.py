@@ -5,7 +5,7 @@ import torch
 
 import attnviz
 from attnviz.extraction.images import image_layout, load_images, looks_like_images, thumbnail
-from attnviz.testing import VISION_KINDS, save_tiny_model, tiny_model, tiny_processor
+from attnviz.testing import VISION_KINDS, VLM_KINDS, save_tiny_model, tiny_model, tiny_processor
 
 RNG = np.random.default_rng(0)
 IMAGES = [RNG.integers(0, 256, (40, 50, 3), dtype=np.uint8), RNG.random((32, 32, 3)).astype("float32"),
@@ -94,11 +94,9 @@ def test_paths_pil_images_and_float_arrays(tmp_path):
     np.testing.assert_allclose(floats[0].attentions, by_pil[0].attentions, atol=1e-6)
 
 
-def test_the_old_call_form_and_a_model_folder_with_its_processor(tmp_path):
+def test_a_model_folder_with_its_processor(tmp_path):
     model, processor = tiny_model("vit")
     new = attnviz.extract(model, IMAGES[:1], processor=processor)
-    old = attnviz.extract(model, processor, IMAGES[:1])
-    np.testing.assert_array_equal(new[0].attentions, old[0].attentions)
     folder = save_tiny_model("vit", tmp_path / "vit")
     from_folder = attnviz.extract(str(folder), IMAGES[:1])
     np.testing.assert_allclose(from_folder[0].attentions, new[0].attentions, atol=1e-6)
@@ -190,3 +188,84 @@ def test_a_missing_processor_and_a_text_model_get_clear_errors():
         attnviz.extract(tiny_model("bert")[0], IMAGES[:1], processor=tiny_processor("vit"))
     with pytest.raises(TypeError, match="not an image processor"):
         attnviz.extract(tiny_model("vit")[0], IMAGES[:1], processor="vit")
+
+
+# --- vision-language models ----------------------------------------------------------------------------
+TEXTS = ["the cat sat on the mat", "hello"]
+
+
+def _vlm_reference(family, text, image):
+    model, processor = tiny_model(family, head="lm", attn_implementation="eager")
+    enc = processor(text=[text], images=[load_images(image)], return_tensors="pt")
+    with torch.no_grad():
+        out = model(**enc, output_attentions=True, output_hidden_states=True)
+    return np.stack([a[0].numpy() for a in out.attentions]), np.stack([h[0].numpy() for h in out.hidden_states])
+
+
+@pytest.mark.parametrize("family", VLM_KINDS)
+def test_vlm_maps_equal_output_attentions(family):
+    model, processor = tiny_model(family, head="lm")
+    cap = attnviz.extract(model, TEXTS, images=IMAGES[:2], processor=processor, batch_size=2)
+    assert cap.attn_implementation == "attnviz" and cap.is_decoder and cap.num_layers == 2
+    for i, ex in enumerate(cap):
+        att, hid = _vlm_reference(family, ex.text, IMAGES[i])
+        np.testing.assert_allclose(ex.attentions, att, atol=1e-6)
+        np.testing.assert_allclose(ex.hidden_states, hid, atol=1e-5)
+        rows, cols = ex.patch_grid
+        assert ex.modality == "image+text" and ex.image.shape == (32, 32, 3)
+        assert [ex.tokens[p] for p in ex.patch_positions] == [f"patch {r},{c}" for r in range(rows) for c in range(cols)]
+        assert "".join(ex.display_tokens).endswith(TEXTS[i].split()[-1])
+    assert cap[0].patch_grid == ((4, 4) if family == "llava" else (2, 2))
+
+
+def test_a_text_tokens_map_over_the_image_with_queries_last():
+    model, processor = tiny_model("llava")
+    full = attnviz.extract(model, TEXTS[:1], images=IMAGES[:1], processor=processor)[0]
+    last = attnviz.extract(model, TEXTS[:1], images=IMAGES[:1], processor=processor, queries="last", layers=[1])[0]
+    assert last.attentions.shape == (1, 4, 1, len(last.tokens)) and last.query_positions == [len(last.tokens) - 1]
+    np.testing.assert_allclose(last.attentions[0, :, 0], full.attentions[1, :, -1], atol=1e-6)
+    over_image = last.attentions[0, 2, 0][last.patch_positions].reshape(last.patch_grid)
+    assert over_image.shape == (4, 4) and 0 < over_image.sum() <= 1 + 1e-6
+
+
+def test_vlm_texts_with_their_image_token_and_a_saved_capture(tmp_path):
+    model, processor = tiny_model("idefics3")
+    written = attnviz.extract(model, ["<image> a cat"], images=IMAGES[:1], processor=processor)
+    prepended = attnviz.extract(model, [" a cat"], images=IMAGES[:1], processor=processor)
+    assert written[0].text == "<image> a cat" and prepended[0].text == "<image>\n a cat"
+    loaded = attnviz.load(written.save(tmp_path / "vlm.safetensors"))
+    assert loaded[0].modality == "image+text" and loaded[0].patch_positions.tolist() == [2, 3, 4, 5]
+    folder = attnviz.extract(model, TEXTS, images=IMAGES[:2], processor=processor, out=tmp_path / "f", shard_size=1)
+    assert [ex.patch_grid for ex in folder] == [(2, 2), (2, 2)]
+
+
+def test_vlm_calls_get_clear_errors():
+    model, processor = tiny_model("llava")
+    with pytest.raises(ValueError, match="2 texts and 1 images: pass one image per text"):
+        attnviz.extract(model, TEXTS, images=IMAGES[:1], processor=processor)
+    with pytest.raises(ValueError, match="holds 2 image tokens"):
+        attnviz.extract(model, ["<image> <image> two"], images=IMAGES[:1], processor=processor)
+    with pytest.raises(TypeError, match="not a vision-language processor"):
+        attnviz.extract(model, TEXTS[:1], images=IMAGES[:1], processor=tiny_processor("vit"))
+    with pytest.raises(ValueError, match="is a vision-language model: pass texts with images="):
+        attnviz.extract(model, IMAGES[:1], processor=processor)
+    with pytest.raises(ValueError, match="takes no texts with its images"):
+        attnviz.extract(tiny_model("vit")[0], TEXTS[:1], images=IMAGES[:1], processor=tiny_processor("vit"))
+
+
+def test_the_readme_images_block_runs():
+    import pathlib
+    import re
+    import warnings
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("\n## Images\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert blocks
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        for block in blocks:
+            namespace: dict = {}
+            exec(compile(block, "README.md#images", "exec"), namespace)
+            assert namespace["cls_map"].shape == namespace["ex"].patch_grid
+            assert namespace["word_map"].shape == namespace["last"].patch_grid

@@ -9,7 +9,7 @@ Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
     >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, tok, ["the cat sat on the mat", "hello"], batch_size=2)
+    >>> cap = attnviz.extract(model, ["the cat sat on the mat", "hello"], batch_size=2, tokenizer=tok)
     >>> cap[1].tokens
     ['[CLS]', 'hello', '[SEP]']
     >>> cap[1].attentions.shape
@@ -49,6 +49,7 @@ from attnviz.modeling import (
     Tokenizer,
     inspection_mode,
     max_positions,
+    model_data_call,
     model_name,
     resolve_model,
 )
@@ -60,11 +61,12 @@ if TYPE_CHECKING:
 _model_dims = model_dims
 
 
+@model_data_call("texts")
 def extract(
     model: ModelLike,
-    tokenizer: Tokenizer = None,
-    texts: str | Sequence[str] = (),
+    texts: str | Sequence[str],
     *,
+    tokenizer: Tokenizer = None,
     text_pairs: Sequence[str] | None = None,
     decoder_texts: str | Sequence[str] | None = None,
     labels: Sequence[Sequence[int]] | None = None,
@@ -88,8 +90,8 @@ def extract(
     Args:
         model: a loaded ``PreTrainedModel`` (any head), or a local folder to load with
             the Auto classes (the tokenizer is then loaded from it when ``None``).
-        tokenizer: the model's tokenizer, or None to load it from beside the model.
         texts: one string or a list of strings.
+        tokenizer: the model's tokenizer, or None to load it from beside the model.
         text_pairs: second segments for sentence-pair input (one per text).
         decoder_texts: for encoder-decoder models, the target texts; the decoder input
             is the target shifted right after the decoder start token, as in training.
@@ -127,18 +129,18 @@ def extract(
     Example:
         >>> from attnviz.testing import tiny_model
         >>> model, tok = tiny_model("t5", head="lm")
-        >>> cap = extract(model, tok, "the cat sat", decoder_texts="le chat")
+        >>> cap = extract(model, "the cat sat", decoder_texts="le chat", tokenizer=tok)
         >>> ex = cap[0]
         >>> ex.cross_attentions.shape[2:] == (len(ex.decoder_tokens), len(ex.encoder_tokens))
         True
     """
     check_model_arg(model)
-    routed = image_call(model, tokenizer, texts, images, processor)
+    routed = image_call(model, texts, images, processor)
     if routed is not None:  # images: same options, same per-layer path (attnviz.extraction.images)
         return extract_images(model, routed["images"], processor=routed["processor"], batch_size=batch_size,
                               layers=layers, heads=heads, hidden_states=hidden_states, dtype=dtype,
                               progress=progress, queries=queries, reduce_heads=reduce_heads, out=out,
-                              shard_size=shard_size, texts=routed["texts"], max_length=max_length)
+                              shard_size=shard_size, texts=routed["texts"])
     model, tokenizer = resolve_model(model, tokenizer)
     texts = as_texts(texts, "texts")
     pairs = None if text_pairs is None else as_texts(text_pairs, "text_pairs", len(texts))

@@ -27,8 +27,9 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["IMAGE_SUFFIXES", "ImageRunner", "extract_images", "image_call", "image_layout", "load_images",
-           "looks_like_images", "model_modality", "processor_for", "thumbnail"]
+__all__ = ["IMAGE_SUFFIXES", "ImageRunner", "VLMRunner", "extract_images", "image_call", "image_layout",
+           "language_model", "load_image_model", "load_images", "looks_like_images", "model_modality", "processor_for",
+           "thumbnail", "vision_tower", "vlm_layout"]
 
 import hashlib
 import os
@@ -40,7 +41,7 @@ import numpy as np
 from attnviz.capture import Capture, Example
 from attnviz.extraction.batching import DTYPES, BatchRunner, capture_from
 from attnviz.extraction.inputs import check_count
-from attnviz.families import family_of, model_dims
+from attnviz.families import family_of, model_dims, submodule
 
 #: File name endings read as images (``str`` paths; a ``pathlib.Path`` is always read as an image).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -101,26 +102,23 @@ def model_modality(model: Any) -> str:
     return "text"
 
 
-def image_call(model: Any, tokenizer: Any, texts: Any, images: Any, processor: Any) -> dict | None:
+def image_call(model: Any, data: Any, images: Any, processor: Any) -> dict | None:
     """How an :func:`attnviz.extract` call reads when it is about images; None for a text call.
 
-    The data may come second (``extract(model, images, processor=p)``) or third after a processor
-    (``extract(model, processor, images)``); a vision-language call passes ``images=``.
+    The images come second (``extract(model, images, processor=p)``); a vision-language call
+    passes the texts second and ``images=``.
 
     Example:
         >>> from attnviz.testing import tiny_model
-        >>> image_call(tiny_model("vit")[0], ["a.png"], (), None, None)["modality"]
+        >>> image_call(tiny_model("vit")[0], ["a.png"], None, None)["modality"]
         'image'
-        >>> image_call(tiny_model("bert")[0], None, ["the cat"], None, None) is None
+        >>> image_call(tiny_model("bert")[0], ["the cat"], None, None) is None
         True
     """
-    data_first = tokenizer is not None and not callable(tokenizer)
-    data = tokenizer if data_first else texts
-    proc = processor if processor is not None or data_first else tokenizer
     if images is not None:
-        return {"modality": "image+text", "texts": data, "images": images, "processor": proc}
+        return {"modality": "image+text", "texts": data, "images": images, "processor": processor}
     if looks_like_images(data) or model_modality(model) == "image":
-        return {"modality": "image", "texts": None, "images": data, "processor": proc}
+        return {"modality": "image", "texts": None, "images": data, "processor": processor}
     return None
 
 
@@ -364,6 +362,115 @@ class ImageRunner(BatchRunner):
         return Example(tokens=[""] * len(ids))  # labelled by extract_images
 
 
+class VLMRunner(BatchRunner):
+    """A :class:`~attnviz.extraction.batching.BatchRunner` for a vision-language model: the token ids padded
+    as for text, the processor's image tensors beside them, and only the language model's attention kept
+    (its vision tower runs without weights).
+
+    Example:
+        >>> import numpy as np
+        >>> from attnviz.testing import tiny_model
+        >>> from attnviz.modeling import inspection_mode
+        >>> model, processor = tiny_model("llava")
+        >>> enc = processor(text=["<image> a cat"], images=[np.zeros((32, 32, 3), "uint8")], return_tensors="pt")
+        >>> runner = VLMRunner(model, processor.tokenizer, [0], None, False, "float32")
+        >>> item = {"input_ids": enc["input_ids"][0].tolist(), "extras": {"pixel_values": enc["pixel_values"]}}
+        >>> with inspection_mode(model):
+        ...     ex, = runner([item], None)
+        >>> ex.attentions.shape == (1, 4, len(item["input_ids"]), len(item["input_ids"]))
+        True
+    """
+
+    def __init__(self, model, tokenizer, layers, heads, hidden, dtype, *, queries=None, reduce_heads=None,
+                 streaming=False):
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        super().__init__(model, tokenizer, layers, heads, hidden, dtype, "right", pad, queries=queries,
+                         reduce_heads=reduce_heads, streaming=streaming)
+        self.attention_root = language_model(model)
+        floats = [p.dtype for p in model.parameters() if p.dtype.is_floating_point]
+        self.pixel_dtype = floats[0] if floats else None
+
+    def batch_inputs(self, items, targets):
+        import torch
+
+        inputs, starts, _ = super().batch_inputs(items, None)
+        for key in items[0]["extras"]:
+            values = [it["extras"][key] for it in items]
+            try:
+                value = torch.cat(values, 0)
+            except RuntimeError as exc:
+                raise ValueError(f"the processor's {key} of these examples differ in shape "
+                                 f"({[tuple(v.shape) for v in values]}): pass batch_size=1") from exc
+            inputs[key] = value.to(self.device, self.pixel_dtype if value.is_floating_point() else None)
+        return inputs, starts, None
+
+
+def language_model(model: Any) -> Any:
+    """The language model inside a vision-language model (whose attention over the image tokens is kept).
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> type(language_model(tiny_model("idefics3")[0])).__name__
+        'LlamaModel'
+    """
+    for path in ("language_model", "text_model", "model.language_model", "model.text_model"):
+        found = submodule(model, path)
+        if found is not None and hasattr(found, "config"):
+            return found
+    getter = getattr(model, "get_decoder", None)
+    found = getter() if callable(getter) else None
+    if found is None or found is model:
+        raise ValueError(f"attnviz found no language model inside this {type(model).__name__}: it knows LLaVA- and "
+                         "Idefics3-style models (a language_model or text_model module)")
+    return found
+
+
+def vlm_layout(model: Any, processor: Any, ids: Sequence[int], pixel_values: Any
+               ) -> tuple[dict[int, str], tuple[int, int], np.ndarray, Any]:
+    """Where one example's image sits among its tokens: labels of the image tokens (position -> label),
+    the patch grid, the positions of the (last, global) image's tokens in row-major order, and that
+    image's pixels (channel, height, width).
+
+    LLaVA: one token per patch of the vision tower (its [CLS] too with the "full" feature strategy);
+    Idefics3 / SmolVLM: one token per ``scale_factor x scale_factor`` patches, the global image last
+    after its tiles.
+
+    Example:
+        >>> import numpy as np
+        >>> from attnviz.testing import tiny_model
+        >>> model, processor = tiny_model("idefics3")
+        >>> enc = processor(text=["<image> a cat"], images=[[np.zeros((32, 32, 3), "uint8")]], return_tensors="pt")
+        >>> labels, grid, positions, _ = vlm_layout(model, processor, enc["input_ids"][0].tolist(), enc["pixel_values"])
+        >>> grid, [labels[p] for p in positions]
+        ((2, 2), ['patch 0,0', 'patch 0,1', 'patch 1,0', 'patch 1,1'])
+    """
+    cfg = model.config
+    image_id = getattr(cfg, "image_token_id", None)
+    if image_id is None:
+        image_id = getattr(cfg, "image_token_index", None)
+    where = np.flatnonzero(np.asarray(ids) == image_id)
+    if image_id is None or not len(where):
+        raise ValueError("the processor put no image token in this text: pass the model's own processor")
+    vision = cfg.vision_config
+    patch = vision.patch_size if isinstance(vision.patch_size, int) else int(vision.patch_size[0])
+    pixels = pixel_values.reshape((-1,) + tuple(pixel_values.shape[-3:]))[-1]
+    scale = int(getattr(cfg, "scale_factor", 1) or 1)
+    rows, cols = int(pixels.shape[-2]) // patch // scale, int(pixels.shape[-1]) // patch // scale
+    per_image, labels = rows * cols, {}
+    if len(where) == per_image + 1:  # LLaVA with vision_feature_select_strategy="full": the tower's [CLS] first
+        labels[int(where[0])] = "[CLS]"
+        where = where[1:]
+    if per_image < 1 or len(where) % per_image:
+        raise ValueError(f"the text has {len(where)} image tokens, which attnviz cannot lay out as "
+                         f"{rows} x {cols} patches: pass one image per text with the model's own processor")
+    tiles = len(where) // per_image
+    for k in range(tiles):
+        tag = "" if k == tiles - 1 else f"tile {k} "
+        for j, pos in enumerate(where[k * per_image:(k + 1) * per_image]):
+            labels[int(pos)] = f"{tag}patch {j // cols},{j % cols}"
+    return labels, (rows, cols), where[-per_image:].astype(np.int64), pixels
+
+
 def _fingerprint(image: Any) -> str:
     array = np.asarray(image)
     return f"image {array.shape}: sha256 " + hashlib.sha256(array.tobytes()).hexdigest()
@@ -373,12 +480,14 @@ def extract_images(model: Any, images: Any, *, processor: Any = None, batch_size
                    layers: Sequence[int] | None = None, heads: Sequence[int] | None = None,
                    hidden_states: bool = True, dtype: str = "float32", progress: bool | None = None,
                    queries: Any = None, reduce_heads: str | None = None, out: str | os.PathLike | None = None,
-                   shard_size: int = 32, texts: Any = None, max_length: int | None = None) -> Capture:
-    """:func:`attnviz.extract` for a vision transformer: run ``model`` on ``images``, one example each.
+                   shard_size: int = 32, texts: Any = None) -> Capture:
+    """:func:`attnviz.extract` with images: a vision transformer on ``images``, or with ``texts`` a
+    vision-language model on each text with its image (one image per text).
 
-    The options mean what they mean for texts; ``queries=`` counts positions in the image's token
-    sequence ([CLS] is 0). See the module docstring for what each example records. With ``texts``,
-    a vision-language model reads each text with its image(s) (``max_length``: truncation of the texts).
+    The options mean what they mean for texts; ``queries=`` counts positions in each example's token
+    sequence ([CLS] is 0; for a vision-language model e.g. ``"last"``, the last text token, whose rows
+    over the image tokens are its map over the image). See the module docstring for what each
+    example records. A text without the processor's image token gets it in front (``"<image>\n"``).
 
     Example:
         >>> import numpy as np
@@ -387,26 +496,37 @@ def extract_images(model: Any, images: Any, *, processor: Any = None, batch_size
         >>> cap = extract_images(model, [np.ones((32, 32, 3), "float32")], processor=processor, layers=[1], queries=[5])
         >>> cap[0].attentions.shape, cap[0].patch_grid, cap[0].special_mask[:2]
         ((1, 4, 1, 16), (4, 4), [False, False])
+        >>> model, processor = tiny_model("llava")
+        >>> ex = extract_images(model, [np.zeros((32, 32, 3), "uint8")], texts=["a cat"], processor=processor)[0]
+        >>> ex.modality, ex.patch_grid, ex.tokens[ex.patch_positions[0]], ex.display_tokens[-1]
+        ('image+text', (4, 4), 'patch 0,0', 'cat')
     """
-    from attnviz.extraction.extract import _progress, _streaming_or_eager, check_selection
-    from attnviz.extraction.streaming import NAME as STREAMING
-    from attnviz.extraction.streaming import query_spec_json
-    from attnviz.modeling import inspection_mode
-
-    if texts is not None:
-        raise NotImplementedError("vision-language extraction comes in the next step")
+    modality = "image" if texts is None else "image+text"
     if isinstance(model, (str, os.PathLike)):
-        processor = processor_for(model, processor)
+        processor = processor_for(model, processor, modality=modality)
         model = load_image_model(model)
-    processor = processor_for(model, processor)
-    if model_modality(model) != "image":
-        raise ValueError(f"this {type(model).__name__} ({model.config.model_type!r}) does not take images: "
-                         "pass a vision transformer (ViT, DeiT, DINOv2, CLIP or SigLIP vision model), or "
-                         "texts for a text model")
-    pictures = load_images(images)
+    processor = processor_for(model, processor, modality=modality)
+    found = model_modality(model)
+    if found != modality:
+        raise ValueError(f"this {type(model).__name__} ({model.config.model_type!r}) "
+                         + ("does not take images: pass a vision transformer (ViT, DeiT, DINOv2, CLIP or SigLIP "
+                            "vision model), or texts for a text model" if found == "text" and texts is None else
+                            "is a vision-language model: pass texts with images=" if found == "image+text" else
+                            "takes no texts with its images: pass the images alone"
+                            if found == "image" else "takes no images: pass texts alone"))
     if not isinstance(dtype, str) or dtype not in DTYPES:
         raise ValueError(f"dtype={dtype!r} is not supported: use one of {DTYPES}")
     check_count(batch_size, "batch_size")
+    pictures = load_images(images)
+    plan = _prepare_vlm(model, processor, texts, pictures) if texts is not None else \
+        _prepare_vit(model, processor, pictures, images)
+    return _drive(plan, batch_size=batch_size, layers=layers, heads=heads, hidden_states=hidden_states,
+                  dtype=dtype, progress=progress, queries=queries, reduce_heads=reduce_heads, out=out,
+                  shard_size=shard_size)
+
+
+def _prepare_vit(model: Any, processor: Any, pictures: list, images: Any) -> dict:
+    """Items, labelling and runner of a vision transformer's extraction."""
     tower = vision_tower(model)
     cfg = tower.config
     try:
@@ -418,21 +538,8 @@ def extract_images(model: Any, images: Any, *, processor: Any = None, batch_size
         raise ValueError(f"the processor gave pixel_values of shape {tuple(pixels.shape)}, not (image, "
                          f"{getattr(cfg, 'num_channels', 3)}, height, width): pass the model's own image processor")
     labels, special, grid, positions = image_layout(cfg, int(pixels.shape[2]), int(pixels.shape[3]))
-    length = len(labels)
-    keep_layers, keep_heads = check_selection(tower, layers, heads, queries, reduce_heads, [length] * len(pictures))
-    items = [{"input_ids": [0] * length, "pixel_values": pixels[i]} for i in range(len(pictures))]
     names = [str(v) if isinstance(v, (str, os.PathLike)) else None
              for v in (images if isinstance(images, (list, tuple)) else [images])]
-    writer = None
-    if out is not None:
-        from attnviz.store import CaptureWriter
-
-        dims = model_dims(cfg)
-        writer = CaptureWriter(out, texts=[_fingerprint(p) for p in pictures], shard_size=shard_size)
-        writer.check_settings({"model_name": tower.name_or_path or type(tower).__name__, "dtype": dtype,
-                               "reduce_heads": reduce_heads, "queries": query_spec_json(queries),
-                               "layers": keep_layers or list(range(dims["layers"] or 0)) or None,
-                               "heads": keep_heads or list(range(dims["heads"] or 0)) or None})
 
     def label(ex: Example, i: int) -> Example:
         ex.tokens, ex.display_tokens, ex.special_mask = list(labels), list(labels), list(special)
@@ -441,24 +548,105 @@ def extract_images(model: Any, images: Any, *, processor: Any = None, batch_size
         ex.text = names[i]  # the image file's path, if it came from one
         return ex
 
-    def wrap(run: ImageRunner, examples: list) -> Capture:
-        return capture_from(tower, examples, num_layers=run.num_layers, num_heads=run.num_heads,
-                            layers=run.kept_layers, heads=run.heads, dtype=dtype,
-                            attn_implementation=STREAMING if run.streaming else "eager",
-                            queries=query_spec_json(run.queries), reduce_heads=run.reduce)
+    return {"model": tower, "selection_model": tower, "runner": ImageRunner, "tokenizer": None,
+            "items": [{"input_ids": [0] * len(labels), "pixel_values": pixels[i]} for i in range(len(pictures))],
+            "label": label, "digest": [_fingerprint(p) for p in pictures]}
 
-    def plan() -> list[tuple[list[int], int | None]]:
+
+def _prepare_vlm(model: Any, processor: Any, texts: Any, pictures: list) -> dict:
+    """Items, labelling and runner of a vision-language model's extraction (one image per text)."""
+    from attnviz.extraction.inputs import as_texts
+    from attnviz.extraction.tokens import display_tokens, is_byte_level
+
+    texts = as_texts(texts, "texts")
+    if len(pictures) != len(texts):
+        raise ValueError(f"there are {len(texts)} texts and {len(pictures)} images: pass one image per text")
+    tokenizer = getattr(processor, "tokenizer", None)
+    token = getattr(processor, "image_token", None) or getattr(tokenizer, "image_token", None)
+    if tokenizer is None or not isinstance(token, str):
+        raise TypeError(f"processor is a {type(processor).__name__}, not a vision-language processor (with a "
+                        "tokenizer and an image token): pass the model's AutoProcessor")
+    texts = [t if token in t else f"{token}\n{t}" for t in texts]
+    image_processor = getattr(processor, "image_processor", processor)
+    items, layouts = [], []
+    for text, picture in zip(texts, pictures, strict=True):
+        if text.count(token) != 1:
+            raise ValueError(f"the text {text[:40]!r} holds {text.count(token)} image tokens {token!r}: "
+                             "attnviz takes one image per text, so write the token once (or not at all)")
+        enc = processor(text=[text], images=[[picture]], return_tensors="pt")
+        ids = enc["input_ids"][0].tolist()
+        extras = {k: v for k, v in enc.items() if k not in ("input_ids", "attention_mask", "token_type_ids")}
+        layouts.append(vlm_layout(model, processor, ids, enc["pixel_values"]))
+        items.append({"input_ids": ids, "extras": extras})
+    byte_level = is_byte_level(tokenizer)
+
+    def label(ex: Example, i: int) -> Example:
+        labels, grid, positions, pixels = layouts[i]
+        tokens = list(ex.tokens)
+        shown = display_tokens(tokens, byte_level=byte_level)
+        special = list(ex.special_mask or [False] * len(tokens))
+        for pos, name in labels.items():
+            tokens[pos] = shown[pos] = name
+            special[pos] = name == "[CLS]"
+        ex.tokens, ex.display_tokens, ex.special_mask = tokens, shown, special
+        ex.modality, ex.patch_grid, ex.patch_positions = "image+text", grid, positions.copy()
+        ex.image = thumbnail(pixels, image_processor)
+        ex.text = texts[i]
+        return ex
+
+    lm = language_model(model)
+    return {"model": model, "selection_model": lm, "runner": VLMRunner, "tokenizer": tokenizer, "items": items,
+            "label": label, "digest": {"texts": texts, "images": [_fingerprint(p) for p in pictures]},
+            "is_decoder": True}
+
+
+def _drive(plan: dict, *, batch_size: int, layers: Any, heads: Any, hidden_states: bool, dtype: str,
+           progress: bool | None, queries: Any, reduce_heads: str | None, out: Any, shard_size: int) -> Capture:
+    """Run a prepared extraction in batches (shard by shard with ``out``), per layer, eager as the fallback."""
+    from attnviz.extraction.extract import _progress, _streaming_or_eager, check_selection
+    from attnviz.extraction.streaming import NAME as STREAMING
+    from attnviz.extraction.streaming import query_spec_json
+    from attnviz.modeling import inspection_mode, model_name
+
+    model, items, label = plan["model"], plan["items"], plan["label"]
+    keep_layers, keep_heads = check_selection(plan["selection_model"], layers, heads, queries, reduce_heads,
+                                              [len(it["input_ids"]) for it in items])
+    writer = None
+    if out is not None:
+        from attnviz.store import CaptureWriter
+
+        dims = model_dims(plan["selection_model"].config)
+        writer = CaptureWriter(out, texts=plan["digest"], shard_size=shard_size)
+        writer.check_settings({"model_name": model_name(model), "dtype": dtype, "reduce_heads": reduce_heads,
+                               "queries": query_spec_json(queries),
+                               "layers": keep_layers or list(range(dims["layers"] or 0)) or None,
+                               "heads": keep_heads or list(range(dims["heads"] or 0)) or None})
+
+    def wrap(run: BatchRunner, examples: list) -> Capture:
+        cap = capture_from(model, examples, num_layers=run.num_layers, num_heads=run.num_heads,
+                           layers=run.kept_layers, heads=run.heads, dtype=dtype,
+                           attn_implementation=STREAMING if run.streaming else "eager",
+                           queries=query_spec_json(run.queries), reduce_heads=run.reduce)
+        cap.is_decoder = cap.is_decoder or plan.get("is_decoder", False)
+        return cap
+
+    def steps() -> list[tuple[list[int], int | None]]:
         groups = [(list(range(len(items))), None)] if writer is None else \
             [(list(range(*writer.shard_range(k))), k) for k in range(writer.num_shards) if not writer.done(k)]
-        return [(group[s:s + batch_size], shard if s + batch_size >= len(group) else None)
-                for group, shard in groups for s in range(0, len(group), batch_size)]
+        out = []
+        for group, shard in groups:  # texts of one length together, as extract() does
+            order = sorted(group, key=lambda i: len(items[i]["input_ids"]))
+            out += [(order[s:s + batch_size], shard if s + batch_size >= len(order) else None)
+                    for s in range(0, len(order), batch_size)]
+        return out
 
     def run_all(streaming: bool):
-        run = ImageRunner(tower, keep_layers, keep_heads, hidden_states, dtype, queries=queries,
-                          reduce_heads=reduce_heads, streaming=streaming)
+        args = (model,) if plan["tokenizer"] is None else (model, plan["tokenizer"])
+        run = plan["runner"](*args, keep_layers, keep_heads, hidden_states, dtype, queries=queries,
+                             reduce_heads=reduce_heads, streaming=streaming)
         examples: list[Example | None] = [None] * len(items)
-        with inspection_mode(tower, implementation=STREAMING if streaming else "eager"):
-            for batch, shard in _progress(plan(), progress):
+        with inspection_mode(model, implementation=STREAMING if streaming else "eager"):
+            for batch, shard in _progress(steps(), progress):
                 for i, ex in zip(batch, run([items[i] for i in batch], None), strict=True):
                     examples[i] = label(ex, i)
                 if shard is not None:
@@ -468,10 +656,9 @@ def extract_images(model: Any, images: Any, *, processor: Any = None, batch_size
                     examples[start:stop] = [None] * (stop - start)
         return run, examples
 
-    run, examples = _streaming_or_eager(run_all, stacklevel=4)
+    run, examples = _streaming_or_eager(run_all, stacklevel=5)
     if writer is not None:
         from attnviz.capture import load
 
         return load(writer.close(), lazy=True)
     return wrap(run, examples)
-

@@ -14,7 +14,8 @@
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat on the mat"])
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, ["the cat sat on the mat"], tokenizer=tok)
     >>> attnviz.metrics.head_stats(cap).top("cls", 1)[0].layer in cap.layers
     True
 """

@@ -42,7 +42,7 @@ import numpy as np
 
 from attnviz.atomic import ResultIO, atomic_write_text, deprecated_alias
 from attnviz.families import LAYER_PART_NAMES, family_of, layer_modules, model_dims
-from attnviz.modeling import ModelLike, Tokenizer, resolve_model
+from attnviz.modeling import ModelLike, Tokenizer, model_data_call, resolve_model
 
 if TYPE_CHECKING:
     import torch
@@ -542,6 +542,7 @@ def _metric_name(task: str) -> str:
 # entry points
 
 
+@model_data_call("data", none_is_data=True)
 def head_importance(model: ModelLike, data: Any = None, *, method: str = "gradient", tokenizer: Tokenizer = None,
                     batch_size: int = 16, max_length: int | None = 128, normalize: bool = True,
                     text_column: str = "text", label_column: str = "label", split: str = "validation",
@@ -621,6 +622,7 @@ def head_importance(model: ModelLike, data: Any = None, *, method: str = "gradie
                           extra={"normalize": bool(normalize) if method == "gradient" else None})
 
 
+@model_data_call("data", none_is_data=True)
 def pruning_curve(model: ModelLike, data: Any, importance: HeadImportance, *, tokenizer: Tokenizer = None,
                   fractions: Sequence[float] | None = None, random_baseline: bool = True, seed: int = 0,
                   batch_size: int = 16, max_length: int | None = 128, text_column: str = "text",

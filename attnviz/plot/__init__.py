@@ -21,7 +21,8 @@ changes ``matplotlib.rcParams``.
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat on the mat")
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, "the cat sat on the mat", tokenizer=tok)
     >>> grid = attnviz.plot.head_grid(cap)
     >>> ax = attnviz.plot.token_heatmap(cap, layer=1, head="mean")
 """
