@@ -1,14 +1,18 @@
 """A tiny ViT that learns to tell shapes apart in about a minute on a CPU, and where its [CLS] looks.
 
-The task: 32 x 32 px images of one shape (circle, square or triangle; random size, position and
-colour) on a noisy background, labelled by the shape (numpy only, :func:`make_images`). The colour
-and place say nothing about the class, so the model has to look at the object.
+The task: 32 x 32 px images of one small shape (circle, square or triangle, random colour) on a
+noisy background, labelled by the shape (numpy only, :func:`make_images`). The shape sits inside
+one of the 4 x 4 patches, chosen at random, so the model has to find that patch among 15 patches
+of noise; colour and place say nothing about the class.
 
-The model is a ``ViTForImageClassification`` of transformers: 4 px patches (an 8 x 8 grid),
-3 layers x 4 heads, width 64, trained from scratch with AdamW (lr 1e-3, batch 64) until its
+The model is a ``ViTForImageClassification`` of transformers: 8 px patches (a 4 x 4 grid), 2
+layers x 4 heads, width 64, trained from scratch with AdamW (lr 1e-3, batch 32) until its
 held-out accuracy reaches :data:`TARGET_ACCURACY` or the time budget ends. It is saved with a
 ``ViTImageProcessor`` (32 px, mean and std 0.5), so ``attnviz.extract(model, images,
-processor=processor)`` gives its maps over the image as it saw it.
+processor=processor)`` gives its maps over the image as it saw it. Measured while choosing this
+(busy 2-core CPU, one thread): shapes of radius 4-8 px anywhere in the image, with 4 or 8 px
+patches and 2-3 layers, stayed at chance (33-39 % held out) for the 400-1200 steps two minutes
+allow; a shape inside one patch reaches 87 % after 1,000 steps (60 s).
 
 :func:`object_attention` measures where the [CLS] token looks: per image, the share of the last
 layer's [CLS] attention over the patches (mean of the heads, renormalised over the patch keys)
@@ -39,13 +43,15 @@ from typing import Any
 import numpy as np
 
 SHAPES = ("circle", "square", "triangle")
-SIZE, PATCH = 32, 4
-BATCH, LR = 64, 1e-3
+SIZE, PATCH = 32, 8
+BATCH, LR = 32, 1e-3
 TARGET_ACCURACY = 0.97
 #: The goal of issue #23: [CLS] attention on the object at least this many times its area share.
 GOAL = 2.0
 #: Standard deviation of the background noise (pixel values in [0, 1]).
-NOISE = 0.18
+NOISE = 0.1
+#: Draw each shape inside one patch (a random one); False: anywhere, radius 4-8 px.
+INSIDE_PATCH = True
 
 
 def make_images(count: int, *, seed: int = 0, size: int = SIZE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -65,8 +71,12 @@ def make_images(count: int, *, seed: int = 0, size: int = SIZE) -> tuple[np.ndar
     masks = np.zeros((count, size, size), np.float64)
     labels = rng.integers(0, len(SHAPES), count)
     for i, label in enumerate(labels):
-        r = rng.uniform(4.0, 8.0)
-        cy, cx = rng.uniform(r + 1, size - r - 1, 2)
+        if INSIDE_PATCH:  # the whole shape inside one patch, somewhere in the grid
+            r = rng.uniform(0.3, 0.45) * PATCH
+            cy, cx = (rng.integers(0, size // PATCH, 2) + 0.5) * PATCH + rng.uniform(-0.5, 0.5, 2)
+        else:
+            r = rng.uniform(4.0, 8.0)
+            cy, cx = rng.uniform(r + 1, size - r - 1, 2)
         if label == 0:
             mask = (y - cy) ** 2 + (x - cx) ** 2 <= r * r
         elif label == 1:
@@ -91,11 +101,11 @@ def build_processor() -> Any:
 
 
 def build_model(seed: int = 0) -> Any:
-    """A random ViTForImageClassification: 4 px patches, 3 layers x 4 heads, width 64, 3 labels."""
+    """A random ViTForImageClassification: 8 px patches, 2 layers x 4 heads, width 64, 3 labels."""
     import torch
     import transformers as tf
 
-    cfg = tf.ViTConfig(image_size=SIZE, patch_size=PATCH, hidden_size=64, num_hidden_layers=3, num_attention_heads=4,
+    cfg = tf.ViTConfig(image_size=SIZE, patch_size=PATCH, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                        intermediate_size=128, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
                        num_labels=len(SHAPES), id2label=dict(enumerate(SHAPES)),
                        label2id={s: i for i, s in enumerate(SHAPES)})
@@ -152,7 +162,7 @@ def _train(out: Path, seconds_budget: float, seed: int) -> Path:
         opt.step()
         step += 1
         if step % 100 == 0:
-            losses.append(round(float(loss), 4))
+            losses.append(round(float(loss.detach()), 4))
             model.eval()
             acc = accuracy(model, held_images, held_labels)
             model.train()
@@ -231,7 +241,8 @@ def figure(capture: Any, out: Path, *, count: int = 4) -> Path:
         axes[0, j].imshow(ex.image)
         axes[0, j].set_xticks([])
         axes[0, j].set_yticks([])
-        axes[0, j].set_title(f"{ex.predicted_label_name or ''}", fontsize="small")
+        axes[0, j].set_title(f"predicted: {ex.predicted_label_name}" if ex.predicted_label_name else "",
+                             fontsize="small")
         attnviz.plot.image_attention(capture, example=j, layer=last, head="mean", ax=axes[1, j], cbar=False,
                                      title="", alpha=0.7)
         attnviz.plot.image_rollout(rollout(capture, example=j), ax=axes[2, j], cbar=False, title="", alpha=0.7)
@@ -245,7 +256,7 @@ def figure(capture: Any, out: Path, *, count: int = 4) -> Path:
 
 
 def demo(out: Path, seconds: float, seed: int) -> dict[str, Any]:
-    """Train, measure on 64 held-out images, write the figure; returns the measured numbers."""
+    """Train, measure on 64 held-out images, write the figure; returns the measured numbers (and the capture)."""
     import attnviz
 
     model_dir = train_shape_model(out / "model", seconds_budget=seconds, seed=seed)
@@ -257,6 +268,7 @@ def demo(out: Path, seconds: float, seed: int) -> dict[str, Any]:
     cap = attnviz.extract(model, list(images), processor=build_processor())
     result = {**log, **object_attention(cap, masks)}
     result["figure"] = str(figure(cap, out))
+    result["capture"] = cap
     return result
 
 
@@ -267,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     result = demo(args.out, args.seconds, args.seed)
-    print(json.dumps({k: v for k, v in result.items() if k != "losses_every_100_steps"}, indent=1))
+    print(json.dumps({k: v for k, v in result.items() if k not in ("losses_every_100_steps", "capture")}, indent=1))
     return 0
 
 

@@ -427,6 +427,45 @@ def image_rollout(result: Any, *, query: Any = "cls", ax: Axes | None = None, al
     return ax
 
 
+def word_groups(tokens: Sequence[str], positions: Sequence[int], word_ids: Sequence[int | None] | None = None
+                ) -> list[list[int]]:
+    """Indices into ``positions`` grouped by word, in order: consecutive tokens of one word together.
+
+    With ``word_ids`` (a fast tokenizer's), tokens of one id; without, the raw tokens' own marks:
+    a byte-level or SentencePiece token starting with "Ġ" or "▁" (or one after a token that does not end
+    in a letter or digit, or one that is not a letter or digit itself) starts a word; WordPiece's
+    "##" continues one; else every token is a word.
+
+    Example:
+        >>> word_groups(["Ċ", "w", "hat", "Ġis", "Ġp", "ict", "ure", "?"], range(8))
+        [[0], [1, 2], [3], [4, 5, 6], [7]]
+        >>> word_groups(["a", "kit", "##ten"], [0, 1, 2])
+        [[0], [1, 2]]
+    """
+    positions = list(positions)
+    raw = [tokens[p] for p in positions]
+    marked = any(t.startswith(("Ġ", "▁")) for t in raw)
+    pieces = any(t.startswith("##") for t in raw)
+    groups: list[list[int]] = []
+    for i, (p, token) in enumerate(zip(positions, raw, strict=True)):
+        if not groups:
+            groups.append([i])
+            continue
+        prev = raw[i - 1]
+        if word_ids is not None:
+            same = word_ids[p] is not None and word_ids[p] == word_ids[positions[i - 1]]
+        elif marked:
+            same = (not token.startswith(("Ġ", "▁")) and token[:1].isalnum() and prev[-1:].isalnum()
+                    and positions[i - 1] == p - 1)
+        else:
+            same = pieces and token.startswith("##") and positions[i - 1] == p - 1
+        if same:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
 class WordImages(PlotAxesView):
     """The figure of :func:`image_words`: one overlay per word of a vision-language example.
 
@@ -481,9 +520,9 @@ def image_words(capture: Capture, *, example: int = 0, layer: int, head: int | s
         example, layer, head, alpha, cmap, vmin, vmax: as for :func:`image_attention`.
         positions: the token positions to show (default: every token that is neither an image token
             nor special, i.e. the text).
-        words: merge the tokens of one word (``Example.word_ids``) by averaging their rows (the
-            usual convention for queries, :func:`attnviz.extraction.tokens.group_words`); False: one
-            panel per token.
+        words: merge the tokens of one word (``Example.word_ids``, else the tokens' own word marks:
+            :func:`word_groups`) by averaging their rows (the usual convention for queries, as
+            :func:`attnviz.extraction.tokens.group_words`); False: one panel per token.
         columns: panels per row; cell: a panel's width in inches; title: the figure title.
         kwargs: passed to each overlay's ``Axes.imshow``.
 
@@ -516,14 +555,7 @@ def image_words(capture: Capture, *, example: int = 0, layer: int, head: int | s
         row, _, _ = _query_row(ex, int(p))
         rows.append(matrix[row])
     per_token = patch_map(np.stack(rows), ex.patch_grid, ex.patch_positions).astype(np.float64)
-    groups: list[list[int]] = []
-    ids = ex.word_ids if words and ex.word_ids is not None else None
-    for i, p in enumerate(positions):
-        same = ids is not None and groups and ids[p] is not None and ids[positions[groups[-1][-1]]] == ids[p]
-        if same:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
+    groups = word_groups(ex.tokens, positions, ex.word_ids) if words else [[i] for i in range(len(positions))]
     maps = np.stack([per_token[g].mean(axis=0) for g in groups])
     labels = ["".join(tokens[positions[i]].removeprefix("##") if k else tokens[positions[i]]
                       for k, i in enumerate(g)).strip() or repr(tokens[positions[g[0]]]) for g in groups]
