@@ -214,7 +214,7 @@ def vision(out: Path) -> None:
           f"object {result['cls_ratio']:.1f}x its area, rollout {result['rollout_ratio']:.1f}x")
     Path(result["figure"]).replace(out / "tiny_vit_cls_rollout.png")
     stats = attnviz.metrics.head_stats(result["capture"], metrics=["pixel_distance"])
-    ax = plot.distance_by_layer(stats, title="tiny ViT trained on shapes: mean attention distance per head")
+    ax = plot.distance_by_layer(stats, title="tiny ViT on shapes, one dot per head")
     save(ax.figure, out, "tiny_vit_distance.png")
     import shutil
 

@@ -227,7 +227,7 @@ def object_attention(capture: Any, masks: np.ndarray) -> dict[str, Any]:
             "rollout_ratio": float(np.mean(roll_shares)) / area, "images": len(areas)}
 
 
-def figure(capture: Any, out: Path, *, count: int = 4) -> Path:
+def figure(capture: Any, out: Path, *, count: int = 4, dpi: int = 150) -> Path:
     """Images, the last layer's [CLS] attention (mean of heads) and the rollout, one column per image."""
     import matplotlib.pyplot as plt
 
@@ -250,7 +250,7 @@ def figure(capture: Any, out: Path, *, count: int = 4) -> Path:
     axes[2, 0].set_ylabel("[CLS] rollout", fontsize="small")
     fig.suptitle("tiny ViT trained in the repository on synthetic shapes (gallery/tiny_vit.py)", fontsize="small")
     path = out / "tiny_vit_cls_rollout.png"
-    attnviz.save_figure(fig, path, width=1.7 * count + 0.6)
+    attnviz.save_figure(fig, path, width=1.7 * count + 0.6, dpi=dpi)
     plt.close(fig)
     return path
 

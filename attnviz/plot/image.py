@@ -456,7 +456,7 @@ def word_groups(tokens: Sequence[str], positions: Sequence[int], word_ids: Seque
             same = word_ids[p] is not None and word_ids[p] == word_ids[positions[i - 1]]
         elif marked:
             same = (not token.startswith(("Ġ", "▁")) and token[:1].isalnum() and prev[-1:].isalnum()
-                    and positions[i - 1] == p - 1)
+                    and not prev.endswith(("Ċ", "ĉ")) and positions[i - 1] == p - 1)  # byte-level newline, tab
         else:
             same = pieces and token.startswith("##") and positions[i - 1] == p - 1
         if same:

@@ -68,3 +68,24 @@ def test_text_captures_leave_it_out(bert_capture):
     assert stats.counts["cls"] == len(bert_capture)
     with pytest.raises(ValueError, match="head_stats\\(capture, metrics="):
         distance_by_layer(head_stats(bert_capture, metrics=["cls"]))
+
+
+def test_stats_over_a_folder_of_images_has_the_pixel_distance(tmp_path, capsys):
+    import csv
+
+    from PIL import Image
+
+    from attnviz.cli import main
+    from attnviz.testing import save_tiny_model
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("a.png", "b.png"):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(photos / name)
+    model = save_tiny_model("vit", tmp_path / "vit")
+    assert main(["stats", "--model", str(model), "--images", str(photos), "--maps", "", "--out",
+                 str(tmp_path / "s")]) == 0
+    with open(tmp_path / "s" / "head_stats.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["metric"] == "pixel_distance"]
+    assert len(rows) == 2 * 4 and all(4 < float(r["value"]) < 32 for r in rows)  # 8 px patches, 32 px images

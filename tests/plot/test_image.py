@@ -137,3 +137,18 @@ def test_words_over_the_image():
         tokens.axes[0].images[-1].norm.vmax == tokens.axes[2].images[-1].norm.vmax
     with pytest.raises(ValueError, match="no text token"):
         image_words(attnviz.extract(*tiny_model("vit")[:1], IMAGES[:1], processor=tiny_model("vit")[1]), layer=0)
+
+
+def test_words_of_a_tiny_llava_over_its_image():
+    from attnviz.plot.image import word_groups
+
+    model, processor = tiny_model("llava")
+    cap = attnviz.extract(model, ["what is in the picture?"], images=IMAGES[:1], processor=processor)
+    ex = cap[0]
+    fig = image_words(cap, layer=1, head=2, title="random weights")
+    assert fig.words == ["\\n", "what", "is", "in", "the", "picture", "?"]
+    picture = fig.positions[5]
+    assert [ex.tokens[p] for p in picture] == ["Ġp", "i", "ct", "u", "re"]
+    rows = ex.attentions[1, 2][picture][:, ex.patch_positions].mean(0).reshape(ex.patch_grid)
+    np.testing.assert_allclose(fig.axes[5].images[-1].get_array(), rows, rtol=1e-6)
+    assert word_groups(["Ġa", "Ġb", "c"], [0, 2]) == [[0], [1]]  # not neighbours: two words
