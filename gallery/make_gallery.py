@@ -209,7 +209,7 @@ def vision(out: Path) -> None:
     """A tiny ViT trained here on synthetic shapes: its [CLS] attention and rollout sit on the object."""
     import tiny_vit
 
-    result = tiny_vit.demo(out / "_tiny_vit", seconds=100, seed=0)  # writes tiny_vit_cls_rollout.png there
+    result = tiny_vit.demo(out / "_tiny_vit", seconds=100, seed=0, dpi=100)  # writes tiny_vit_cls_rollout.png
     print(f"  steps {result['steps']}, held-out accuracy {result['held_out_accuracy']:.3f}, [CLS] attention on the "
           f"object {result['cls_ratio']:.1f}x its area, rollout {result['rollout_ratio']:.1f}x")
     Path(result["figure"]).replace(out / "tiny_vit_cls_rollout.png")

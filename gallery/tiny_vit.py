@@ -255,7 +255,7 @@ def figure(capture: Any, out: Path, *, count: int = 4, dpi: int = 150) -> Path:
     return path
 
 
-def demo(out: Path, seconds: float, seed: int) -> dict[str, Any]:
+def demo(out: Path, seconds: float, seed: int, dpi: int = 150) -> dict[str, Any]:
     """Train, measure on 64 held-out images, write the figure; returns the measured numbers (and the capture)."""
     import attnviz
 
@@ -267,7 +267,7 @@ def demo(out: Path, seconds: float, seed: int) -> dict[str, Any]:
     images, _, masks = make_images(64, seed=123_457)
     cap = attnviz.extract(model, list(images), processor=build_processor())
     result = {**log, **object_attention(cap, masks)}
-    result["figure"] = str(figure(cap, out))
+    result["figure"] = str(figure(cap, out, dpi=dpi))
     result["capture"] = cap
     return result
 
