@@ -78,9 +78,25 @@
     stage.appendChild(picture);
     stage.appendChild(overlay);
     stage.appendChild(frame);
+    var legend = el("canvas", "av-img-legend");  /* the colour scale: 0 to the query's maximum */
+    legend.width = 256;
+    legend.height = 1;
+    legend.style.width = width + "px";
+    legend.style.height = "10px";
+    legend.style.display = "block";
+    legend.style.marginTop = "4px";
+    var strip = legend.getContext("2d"), row = strip.createImageData(256, 1);
+    for (var i = 0; i < 256; i++) {
+      row.data[i * 4] = lut[i * 3];
+      row.data[i * 4 + 1] = lut[i * 3 + 1];
+      row.data[i * 4 + 2] = lut[i * 3 + 2];
+      row.data[i * 4 + 3] = 255;
+    }
+    strip.putImageData(row, 0, 0);
     var info = el("div", "av-img-info");
     root.appendChild(bar);
     root.appendChild(stage);
+    root.appendChild(legend);
     root.appendChild(info);
 
     function queryIndex(position) { return data.queries.indexOf(position); }
@@ -108,7 +124,7 @@
                      width / cols - 2, height / rows - 2);
       }
       info.textContent = "attention of " + data.tokens[state.query] + " (layer " + data.layers[state.layer] + ", " +
-        headSel.options[state.head].textContent + "): 0 to " + top.toPrecision(3) +
+        headSel.options[state.head].textContent + "): colours from 0 to " + top.toPrecision(3) +
         (state.pinned ? "  [pinned: click the image to unpin]" : "");
       root.setAttribute("data-query", String(state.query));
     }
