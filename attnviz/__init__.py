@@ -44,6 +44,7 @@ _LAZY = {
     "compare": ("attnviz.comparison", "compare"),
     "Comparison": ("attnviz.comparison", "Comparison"),
     "extract_generation": ("attnviz.extraction.generate", "extract_generation"),
+    "intervene": ("attnviz.extraction.intervene", "intervene"),
     "store": ("attnviz.store", None),
     "extract_dataset": ("attnviz.distributed", "extract_dataset"),
 }

@@ -168,6 +168,13 @@ def importance(m: MiniLM, out: Path) -> None:
     save(traj.plot().figure, out, "finetune_trajectory.png")
 
 
+def relevance(m: MiniLM, out: Path) -> None:
+    """Chefer et al.'s relevance vs raw attention vs rollout on MiniLM fine-tuned on the reviews."""
+    import relevance_reviews
+
+    relevance_reviews.main(["--out", str(out)])
+
+
 def seq2seq(out: Path) -> None:
     """A tiny BART trained here to reverse its input: its cross-attention is an anti-diagonal."""
     import numpy as np
@@ -203,6 +210,16 @@ def decoder(out: Path) -> None:
         plot.token_heatmap(cap, example=0, layer=layer, head=head, ax=ax)
         ax.set_title(f"layer {layer}, head {head}: {what} ({scores[name][layer, head]:.2f})")
     save(fig, out, "gpt2_induction_heads.png", width="page")
+    knockout(model, tok, scores, out)
+
+
+def knockout(model, tok, scores, out: Path) -> None:
+    """Does the induction head matter? Its edge to the token after the earlier occurrence, blocked."""
+    import tiny_gpt2
+
+    knocked = tiny_gpt2.knockout_accuracies(model, tok, tiny_gpt2.held_out_texts(16), scores)
+    print(f"  copy accuracy: {knocked['accuracy']}")
+    save(tiny_gpt2.knockout_figure(knocked).figure, out, "gpt2_induction_knockout.png", width="page")
 
 
 def vision(out: Path) -> None:
@@ -245,7 +262,7 @@ def long_context(out: Path) -> None:
 
 FIGURES: dict[str, Callable] = {
     "grid": grid, "head": one_head, "contrast": contrast, "hidden": hidden, "stats": statistics,
-    "rollout": rollout, "finetune": finetuning, "importance": importance,
+    "rollout": rollout, "finetune": finetuning, "importance": importance, "relevance": relevance,
 }
 TRAINED: dict[str, Callable] = {"seq2seq": seq2seq, "decoder": decoder, "vision": vision}
 OTHER: dict[str, Callable] = {"long_context": long_context}
@@ -260,7 +277,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     chosen = args.only or list(FIGURES) + list(TRAINED) + list(OTHER)
     if args.skip_training:
-        chosen = [c for c in chosen if c not in TRAINED and c not in ("finetune", "importance")]
+        chosen = [c for c in chosen if c not in TRAINED and c not in ("finetune", "importance", "relevance")]
     start = time.perf_counter()
     minilm = None
     with attnviz.paper_theme():

@@ -304,6 +304,11 @@ def _streaming_or_eager(run_all: Any, stacklevel: int) -> Any:
     try:
         return run_all(streaming=True)
     except (AttentionUnavailableError, StreamingUnavailable) as exc:
+        from attnviz.extraction.streaming import EDITS
+
+        if EDITS.get() is not None:  # eager attention would bypass the edits: no silent fallback
+            raise AttentionUnavailableError(f"extract inside attnviz.intervene needs attnviz's attention function, "
+                                            f"which this model bypasses ({exc}); intervene cannot edit it") from exc
         warnings.warn(f"attnviz could not capture attention layer by layer ({exc}); it fell back to "
                       "output_attentions=True under eager attention, which holds every layer's maps at once",
                       UserWarning, stacklevel=stacklevel)

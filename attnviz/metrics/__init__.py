@@ -7,7 +7,12 @@
   (Xiao et al. 2023), induction score (Olsson et al. 2022) and Kovaleva et al.'s (2019)
   pattern types; :func:`register_metric` adds statistics of your own to all of them.
 * :func:`rollout` and :func:`attention_flow` (Abnar & Zuidema 2020) return a :class:`Rollout`.
+* :func:`relevance` (Chefer et al. 2021, grad * attention, Kobayashi et al. 2020 value norms)
+  returns a :class:`Relevance`: per-token relevance for the predicted class or next token.
 * :func:`logit_lens` returns a :class:`LogitLens` for decoder language models.
+* :func:`knockout_map` (Geva et al. 2023) and :func:`head_patching` (Wang et al. 2022): does the
+  attention matter? Interventions through :func:`attnviz.intervene`; :class:`KnockoutMap`,
+  :class:`HeadPatching`.
 * :func:`head_importance` (Michel et al. 2019 gradient, or ablation) returns a
   :class:`HeadImportance`; :func:`pruning_curve` the accuracy as heads are pruned.
 
@@ -21,6 +26,7 @@ Example:
 """
 from __future__ import annotations
 
+from attnviz.metrics.causal import HeadPatching, KnockoutMap, head_patching, knockout_map
 from attnviz.metrics.dataset import dataset_stats
 from attnviz.metrics.definitions import (
                                          DEFAULT_METRICS,
@@ -34,6 +40,7 @@ from attnviz.metrics.heads import head_stats
 from attnviz.metrics.importance import HeadImportance, PruningCurve, head_importance, pruning_curve
 from attnviz.metrics.lens import LogitLens, logit_lens
 from attnviz.metrics.patterns import PATTERNS, PatternThresholds, classify_patterns
+from attnviz.metrics.relevance import Relevance, relevance
 from attnviz.metrics.rollout import Rollout, attention_flow, rollout
 from attnviz.metrics.stats import HeadScore, HeadStats
 
@@ -42,22 +49,28 @@ __all__ = [
     "DESCRIPTIONS",
     "HeadScore",
     "HeadImportance",
+    "HeadPatching",
     "HeadStats",
     "IMAGE_METRICS",
+    "KnockoutMap",
     "LogitLens",
     "PATTERNS",
     "PatternThresholds",
     "PruningCurve",
+    "Relevance",
     "Rollout",
     "attention_flow",
     "classify_patterns",
     "dataset_stats",
     "head_importance",
+    "head_patching",
     "head_stats",
+    "knockout_map",
     "logit_lens",
     "pruning_curve",
     "register_metric",
     "registered_metrics",
+    "relevance",
     "rollout",
     "unregister_metric",
 ]

@@ -9,9 +9,13 @@
 * :func:`image_attention`, :func:`image_grid`, :func:`image_rollout`, :func:`image_words`: attention over
   the image (vision transformers, vision-language models), one query, a layer x head grid, rollout, words;
   :func:`distance_by_layer`: mean attention distance in pixels against depth (ViT paper, figure 7).
+* :func:`relevance_strip`, :func:`side_by_side`: token relevance as a coloured strip, and several
+  methods (attention, rollout, relevance) over the same tokens in one figure.
 * :func:`lens_table`: the logit lens as a layers x positions table of top tokens.
 * :func:`change_map`, :func:`layer_lines`, :func:`head_difference`: a fine-tuning comparison
   (:func:`attnviz.compare`) per head, per layer and for one head before/after/difference.
+* :func:`knockout_axes`, :func:`patching_map`: attention knockout (Geva et al. 2023) and head
+  patching (Wang et al. 2022), from :func:`attnviz.metrics.knockout_map` / ``head_patching``.
 * :func:`save_figure`, :func:`paper_theme`: PNG/PDF/SVG export at paper widths, a theme.
 
 Axes-level functions take ``ax=None`` and return the Axes; figure-level ones return an
@@ -29,6 +33,7 @@ Example:
 from __future__ import annotations
 
 from attnviz.plot import style  # noqa: F401  (the old facade: attnviz.plot.style.X keeps working)
+from attnviz.plot.causal import knockout_axes, patching_map
 from attnviz.plot.compare import change_map, head_difference, layer_lines
 from attnviz.plot.export import save_figure
 from attnviz.plot.grid import HeadGrid, head_grid
@@ -45,6 +50,7 @@ from attnviz.plot.image import (
 )
 from attnviz.plot.lens import lens_table
 from attnviz.plot.profile import query_profile
+from attnviz.plot.relevance import SideBySide, relevance_strip, side_by_side
 from attnviz.plot.rollout import rollout_bars, rollout_heatmap
 from attnviz.plot.summary import head_summary
 from attnviz.plot.theme import paper_theme
@@ -53,6 +59,7 @@ __all__ = [
     "HeadGrid",
     "ImageGrid",
     "LayerSimilarity",
+    "SideBySide",
     "change_map",
     "distance_by_layer",
     "head_difference",
@@ -63,14 +70,18 @@ __all__ = [
     "image_grid",
     "image_rollout",
     "image_words",
+    "knockout_axes",
     "layer_lines",
     "layer_similarity",
     "lens_table",
     "paper_theme",
+    "patching_map",
     "query_profile",
+    "relevance_strip",
     "rollout_bars",
     "rollout_heatmap",
     "save_figure",
+    "side_by_side",
     "token_heatmap",
     "WordImages",
 ]
