@@ -103,6 +103,7 @@ def test_rollout_over_the_image(deit_capture, tmp_path):
     ax = image_rollout(r, query=(3, 3))
     np.testing.assert_allclose(ax.images[-1].get_array(), r.image_map((3, 3)))
     back = Rollout.load(r.save(tmp_path / "r.json"))
+    assert back == r and Rollout.from_dict(r.to_dict()) == r and back != rollout(deit_capture)
     np.testing.assert_array_equal(back.image, r.image)
     assert back.patch_grid == r.patch_grid and back.discard_ratio == 0.5 and back.image.dtype == np.uint8
     np.testing.assert_array_equal(back.patch_positions, r.patch_positions)
