@@ -519,7 +519,7 @@ def image_words(capture: Capture, *, example: int = 0, layer: int, head: int | s
             generated (``attnviz.generate``); any capture whose example has image patches works.
         example, layer, head, alpha, cmap, vmin, vmax: as for :func:`image_attention`.
         positions: the token positions to show (default: every token that is neither an image token
-            nor special, i.e. the text).
+            nor special nor whitespace only, i.e. the words of the text).
         words: merge the tokens of one word (``Example.word_ids``, else the tokens' own word marks:
             :func:`word_groups`) by averaging their rows (the usual convention for queries, as
             :func:`attnviz.extraction.tokens.group_words`); False: one panel per token.
@@ -542,7 +542,8 @@ def image_words(capture: Capture, *, example: int = 0, layer: int, head: int | s
     if positions is None:
         image_set = {int(p) for p in ex.patch_positions}
         special = ex.special_mask or [False] * len(tokens)
-        positions = [p for p in range(len(tokens)) if p not in image_set and not special[p]]
+        blank = [not ex.tokens[p].strip("ĠĊĉ▁ \n\t") for p in range(len(tokens))]  # whitespace-only tokens
+        positions = [p for p in range(len(tokens)) if p not in image_set and not special[p] and not blank[p]]
         if ex.query_positions is not None:
             positions = [p for p in positions if p in ex.query_positions]
     positions = [int(p) for p in positions]

@@ -147,9 +147,9 @@ def test_words_of_a_tiny_llava_over_its_image():
     cap = attnviz.extract(model, ["what is in the picture?"], images=IMAGES[:1], processor=processor)
     ex = cap[0]
     fig = image_words(cap, layer=1, head=2, title="random weights")
-    assert fig.words == ["\\n", "what", "is", "in", "the", "picture", "?"]
-    picture = fig.positions[5]
+    assert fig.words == ["what", "is", "in", "the", "picture", "?"]  # the newline after the image left out
+    picture = fig.positions[4]
     assert [ex.tokens[p] for p in picture] == ["Ġp", "i", "ct", "u", "re"]
     rows = ex.attentions[1, 2][picture][:, ex.patch_positions].mean(0).reshape(ex.patch_grid)
-    np.testing.assert_allclose(fig.axes[5].images[-1].get_array(), rows, rtol=1e-6)
+    np.testing.assert_allclose(fig.axes[4].images[-1].get_array(), rows, rtol=1e-6)
     assert word_groups(["Ġa", "Ġb", "c"], [0, 2]) == [[0], [1]]  # not neighbours: two words
