@@ -43,6 +43,8 @@ from attnviz.plot.view import PlotAxesView
 
 #: Default opacity of the attention overlay over the image.
 ALPHA = 0.6
+#: Pixels per patch side of the images in an image_grid (at most): enough for a cell, cheap to draw.
+MAX_PATCH_PX = 8
 
 
 # -- the data ----------------------------------------------------------------------------------
@@ -280,7 +282,7 @@ class ImageGrid(PlotAxesView):
         extent = (0, width, height, 0)
         if image is not None:
             self.picture = ax.imshow(self._picture_mosaic(image, n_layers, n_heads, rows, cols), extent=extent,
-                                     interpolation="bilinear")
+                                     interpolation="nearest")  # resized once already (PIL, bilinear)
         mosaic = np.full((height, width), np.nan)
         for i in range(n_layers):
             for j in range(n_heads):
@@ -316,7 +318,7 @@ class ImageGrid(PlotAxesView):
         """The image repeated in every cell (RGBA, transparent gaps), resized to a whole number of px a patch."""
         from PIL import Image
 
-        k = max(1, round(image.shape[0] / rows))
+        k = max(1, min(round(image.shape[0] / rows), MAX_PATCH_PX))
         cell = np.asarray(Image.fromarray(np.asarray(image, np.uint8)).resize((cols * k, rows * k),
                                                                               Image.Resampling.BILINEAR))
         out = np.zeros(((n_layers * (rows + 1) - 1) * k, (n_heads * (cols + 1) - 1) * k, 4), np.uint8)
