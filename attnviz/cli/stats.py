@@ -103,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
 
     show_warnings_briefly()
     load_plugins(getattr(args, "plugin", None) or [])
-    metrics = check_metrics(_names(args.metrics))
+    # images: the default statistics add the image ones (pixel_distance)
+    metrics = check_metrics(_names(args.metrics), image=bool(getattr(args, "image", None) or getattr(args, "images", None)))
     maps = check_metrics(_names(args.maps)) if _names(args.maps) else ()
     missing = [m for m in maps if m not in metrics]
     if missing:

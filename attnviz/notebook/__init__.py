@@ -6,6 +6,8 @@
   page): it survives closing the notebook, exports and a missing kernel.
 * :func:`neuron_view`: query / key vectors of one head and their product (BERT-like,
   DistilBERT, GPT-2), from the model's weights and the captured hidden states.
+* :func:`image_view`: the explorer of an image capture (hover a patch to see its attention over
+  the image), a self-contained HTML view like the others.
 * :func:`to_bertviz`: keyword arguments for ``bertviz.head_view`` / ``bertviz.model_view``.
 * :func:`explorer`: the explorer as an anywidget widget whose selection (``w.layer``,
   ``w.head``, ``w.example``, ``w.query`` ...) is two-way with Python; a static copy shows
@@ -34,11 +36,12 @@ from attnviz.notebook.html import (
     head_view,
     model_view,
 )
+from attnviz.notebook.image_view import ImageView, image_view
 from attnviz.notebook.neuron import neuron_view
 from attnviz.notebook.widgets import explorer
 
-__all__ = ["Explorer", "ExplorerView", "HeadView", "HtmlView", "ModelView", "NeuronView", "explorer", "explorer_view",
-           "head_view", "model_view", "neuron_view", "to_bertviz"]
+__all__ = ["Explorer", "ExplorerView", "HeadView", "HtmlView", "ImageView", "ModelView", "NeuronView", "explorer",
+           "explorer_view", "head_view", "image_view", "model_view", "neuron_view", "to_bertviz"]
 
 
 def __getattr__(name: str):
