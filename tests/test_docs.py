@@ -77,6 +77,9 @@ def test_readme_blocks_use_the_one_call_form():
 def test_readme_blocks_run_with_deprecation_warnings_as_errors(tmp_path, monkeypatch):
     """The README's blocks in order, in one namespace (as a reader pastes them), DeprecationWarning = error."""
     monkeypatch.chdir(tmp_path)
+    from attnviz.testing import save_tiny_model
+
+    save_tiny_model("bert", tmp_path / "run" / "best", head="sequence-classification")  # what `attnviz finetune` leaves
     namespace: dict = {"texts": [f"The film number {i} was good." for i in range(42)],
                        "long_text": " ".join(["attention is all you need"] * 40)}
     ran = 0
