@@ -48,9 +48,9 @@ def test_public_names_have_an_example(qualname, obj):
 
 # --- the README's code ---------------------------------------------------------------------------
 README = Path(__file__).resolve().parents[1] / "README.md"
-#: Blocks not run: they fine-tune MiniLM twice, need a fine-tuned checkpoint (run/best), or need a Ray cluster
-#: and /shared paths; their calls are still checked to be in the one call form (test_readme_blocks_use_the_one_call_form).
-NOT_RUN = ("finetune_seeds(", "engine=\"ray\"", "relevance(\"run/best\"")
+#: Blocks not run: they fine-tune MiniLM twice, or need a Ray cluster and /shared paths; their calls
+#: are still checked to be in the one call form (test_readme_blocks_use_the_one_call_form).
+NOT_RUN = ("finetune_seeds(", "engine=\"ray\"")
 #: fn(model, data, *, tokenizer=None): entry points whose second argument is the data.
 ENTRY_POINTS = {"extract", "extract_generation", "dataset_stats", "logit_lens", "head_importance", "pruning_curve",
                 "finetune", "finetune_seeds", "extract_dataset"}
@@ -90,6 +90,9 @@ def test_readme_blocks_use_the_one_call_form():
 def test_readme_blocks_run_with_deprecation_warnings_as_errors(tmp_path, monkeypatch):
     """The README's blocks in order, in one namespace (as a reader pastes them), DeprecationWarning = error."""
     monkeypatch.chdir(tmp_path)
+    from attnviz.testing import save_tiny_model
+
+    save_tiny_model("bert", tmp_path / "run" / "best", head="sequence-classification")  # what `attnviz finetune` leaves
     namespace: dict = {"texts": [f"The film number {i} was good." for i in range(42)],
                        "long_text": " ".join(["attention is all you need"] * 40)}
     ran = 0

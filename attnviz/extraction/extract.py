@@ -138,6 +138,13 @@ def extract(
     check_model_arg(model)
     routed = image_call(model, texts, images, processor)
     if routed is not None:  # images: same options, same per-layer path (attnviz.extraction.images)
+        unused = [name for name, value in (("tokenizer", tokenizer), ("text_pairs", text_pairs),
+                                           ("decoder_texts", decoder_texts), ("labels", labels),
+                                           ("max_length", max_length), ("padding_side", padding_side))
+                  if value is not None]
+        if unused:
+            raise ValueError(f"{', '.join(unused)} do(es) not apply to images: drop it (a vision-language model's "
+                             "tokenizer comes with its processor=)")
         return extract_images(model, routed["images"], processor=routed["processor"], batch_size=batch_size,
                               layers=layers, heads=heads, hidden_states=hidden_states, dtype=dtype,
                               progress=progress, queries=queries, reduce_heads=reduce_heads, out=out,
