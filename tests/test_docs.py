@@ -92,8 +92,6 @@ def test_readme_blocks_run_with_deprecation_warnings_as_errors(tmp_path, monkeyp
     from attnviz.testing import save_tiny_model
 
     monkeypatch.chdir(tmp_path)
-    from attnviz.testing import save_tiny_model
-
     save_tiny_model("bert", tmp_path / "run" / "best", head="sequence-classification")  # what `attnviz finetune` leaves
     namespace: dict = {"texts": [f"The film number {i} was good." for i in range(42)],
                        "long_text": " ".join(["attention is all you need"] * 40)}
