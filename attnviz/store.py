@@ -362,8 +362,9 @@ def open_capture(path: str | os.PathLike, *, lazy: bool = True) -> Capture:
 
 def _check_texts(folder: Path, manifest: dict, examples: list[Example]) -> None:
     """Where the examples record plain texts, their digest must be the manifest's (shards not swapped or replaced)."""
-    if any(ex.text is None or ex.text_pair is not None or ex.decoder_text is not None for ex in examples):
-        return  # pairs, decoder targets or texts not recorded: the digest cannot be rebuilt from the examples
+    if any(ex.text is None or ex.text_pair is not None or ex.decoder_text is not None
+           or getattr(ex, "modality", "text") != "text" for ex in examples):
+        return  # pairs, decoder targets, images or texts not recorded: the digest cannot be rebuilt from the examples
     if texts_digest([ex.text for ex in examples]) != manifest["texts_sha256"]:
         raise CaptureFormatError(
             f"{folder}: the shards hold other texts, or the same texts in another order, than the manifest's "

@@ -253,20 +253,20 @@ def test_vlm_calls_get_clear_errors():
         attnviz.extract(tiny_model("vit")[0], TEXTS[:1], images=IMAGES[:1], processor=tiny_processor("vit"))
 
 
-def test_the_readme_images_block_runs():
+def test_the_images_guide_block_runs():
     import pathlib
     import re
     import warnings
 
-    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
-    section = readme.split("\n## Images\n", 1)[1].split("\n## ", 1)[0]
+    guide = (pathlib.Path(__file__).parent.parent / "docs" / "guides" / "images.md").read_text()
+    section = guide.split("\n## Images\n", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, re.S)
     assert blocks
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
         for block in blocks:
             namespace: dict = {}
-            exec(compile(block, "README.md#images", "exec"), namespace)
+            exec(compile(block, "docs/guides/images.md#images", "exec"), namespace)
             assert namespace["cls_map"].shape == namespace["image_ex"].patch_grid
             assert namespace["word_map"].shape == namespace["vlm_ex"].patch_grid
             assert not {"model", "tok", "cap", "ex"} & set(namespace)  # the README's other blocks' names
