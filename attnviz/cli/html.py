@@ -1,7 +1,9 @@
-"""``attnviz html``: write an offline interactive attention view (head or model view) to an HTML file.
+"""``attnviz html``: write an offline interactive attention view (head, model or image view) to an HTML file.
 
 Extract attention for a text and write a self-contained interactive view: 'head' (bertviz-style
-lines, hover a token) or 'model' (every layer x head, click to enlarge).
+lines, hover a token) or 'model' (every layer x head, click to enlarge). For an image
+(``--image``/``--images``, or a capture of images) the page is the image explorer
+(:func:`attnviz.notebook.image_view`: hover a patch, see its attention over the image).
 
 Example:
     attnviz html --text "The cat sat on the mat." --view model --out view.html
@@ -36,8 +38,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_input_args(p, images=True)
     p.add_argument("--decoder-text", action="append", default=None, metavar="TEXT",
                    help="target text for encoder-decoder models (one per --text)")
-    p.add_argument("--view", choices=("head", "model"), default="head", help="which view (default: head)")
-    p.add_argument("--out", metavar="FILE", default=None, help="the HTML file to write (default: VIEW_view.html)")
+    p.add_argument("--view", choices=("head", "model"), default=None,
+                   help="which view of a text (default: head); an image always gets the image explorer")
+    p.add_argument("--out", metavar="FILE", default=None,
+                   help="the HTML file to write (default: VIEW_view.html, image_view.html for an image)")
     p.add_argument("--example", type=int, default=0, metavar="N", help="which text to show (0-based, default 0)")
     add_selection_args(p, layers_help="layers to extract and include, e.g. 0,2,4 or 0-3 (default: all)",
                        heads_help="heads to extract and include, e.g. 0-5 (default: all)")
@@ -49,20 +53,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Extract, build the view, write it and print the path."""
+    """Extract, build the view (the image explorer for an image), write it and print the path."""
     from attnviz import notebook
 
     show_warnings_briefly()
-    out = args.out or f"{args.view}_view.html"
-    if not str(out).lower().endswith((".html", ".htm")):
-        raise ValueError(f"--out {out}: a view is an HTML page; give a path ending in .html")
+    if args.out and not str(args.out).lower().endswith((".html", ".htm")):
+        raise ValueError(f"--out {args.out}: a view is an HTML page; give a path ending in .html")
     cap = example_capture(args, check=lambda model: check_layer_head(
         model, layers=args.layers, heads=args.heads, kind=args.kind or "self"),
         hidden_states=False, progress=None)
-    build = notebook.head_view if args.view == "head" else notebook.model_view
+    if cap[args.example].patch_grid is not None:
+        return _write_image_view(args, cap)
+    view_name = args.view or "head"
+    build = notebook.head_view if view_name == "head" else notebook.model_view
     options = {"scale": args.scale} if args.scale else {}
     view = build(cap, example=args.example, layers=args.layers, heads=args.heads, kind=args.kind,
                  compress=not args.no_compress, **options)
-    path = view.save(out)
-    print(f"wrote {path} ({view.nbytes / 1e6:.2f} MB, {args.view} view of example {args.example})")
+    path = view.save(args.out or f"{view_name}_view.html")
+    print(f"wrote {path} ({view.nbytes / 1e6:.2f} MB, {view_name} view of example {args.example})")
+    return 0
+
+
+def _write_image_view(args: argparse.Namespace, cap) -> int:
+    """Write :func:`attnviz.notebook.image_view` of an image example; the text views' options are refused."""
+    from attnviz.notebook.image_view import image_view
+
+    given = [flag for flag, value in (("--view", args.view), ("--kind", args.kind), ("--scale", args.scale),
+                                      ("--no-compress", args.no_compress)) if value]
+    if given:
+        raise ValueError(f"example {args.example} is an image, shown by the image explorer: {', '.join(given)} "
+                         "only apply to the text views, so drop them")
+    view = image_view(cap, example=args.example, layers=args.layers, heads=args.heads)
+    path = view.save(args.out or "image_view.html")
+    print(f"wrote {path} ({view.nbytes / 1e6:.2f} MB, image view of example {args.example})")
     return 0

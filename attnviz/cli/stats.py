@@ -147,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
             written.append(_write_patterns(stats, tmp / "patterns.csv"))
         written += [_write_map(stats, metric, tmp / f"{metric}.png") for metric in maps]
     written = [out / Path(p).relative_to(tmp) for p in written]
-    print(f"statistics of {stats.num_examples} text(s), {len(stats.layers)} layers x {len(stats.heads)} heads:")
+    what = _examples_word(args)
+    print(f"statistics of {stats.num_examples} {what}, {len(stats.layers)} layers x {len(stats.heads)} heads:")
     for path in written:
         print(f"  wrote {path}")
     for metric in ("cls", "sep"):
@@ -155,6 +156,18 @@ def run(args: argparse.Namespace) -> int:
             top = ", ".join(f"L{h.layer}H{h.head} {h.value:.2f}" for h in stats.top(3, by=metric))
             print(f"  most attention to {metric}: {top}")
     return 0
+
+
+def _examples_word(args: argparse.Namespace) -> str:
+    """What the examples are, for the summary line: images, images with texts, or texts.
+
+    Example:
+        >>> _examples_word(argparse.Namespace(image=["a.png"], images=None, text=None, data=None))
+        'image(s)'
+    """
+    if getattr(args, "image", None) or getattr(args, "images", None):
+        return "image-text pair(s)" if getattr(args, "text", None) or getattr(args, "data", None) else "image(s)"
+    return "example(s)" if getattr(args, "capture", None) else "text(s)"
 
 
 def _select(stats, layers: list[int] | None, heads: list[int] | None):

@@ -53,12 +53,28 @@ def test_plot_and_html_of_an_image(folders, tmp_path, capsys):
     page = tmp_path / "v.html"
     assert main(["html", "--model", str(folders["vit"]), "--image", str(folders["photos"] / "a.jpg"),
                  "--out", str(page)]) == 0
-    assert "patch 3,3" in page.read_text()
+    html = page.read_text()
+    assert 'data-attnviz-view="image"' in html and "data:image/png;base64," in html and "https://" not in html
+    assert "image view of example 0" in capsys.readouterr().out
+
+
+def test_html_of_an_image_folder_is_the_image_explorer_of_the_chosen_image(folders, tmp_path, capsys,
+                                                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["html", "--model", str(folders["vit"]), "--images", str(folders["photos"]), "--example", "1",
+                 "--layers", "1"]) == 0
+    html = (tmp_path / "image_view.html").read_text()
+    payload = json.loads(html.split('<script type="application/json"', 1)[1].split(">", 1)[1].split("</script>")[0])
+    assert payload["grid"] == [4, 4] and payload["layers"] == [1]
+    assert main(["html", "--model", str(folders["vit"]), "--images", str(folders["photos"]), "--view", "model",
+                 "--out", str(tmp_path / "m.html")]) == 1
+    assert "--view only apply to the text views" in capsys.readouterr().err
 
 
 def test_stats_over_a_folder_of_images(folders, tmp_path, capsys):
     assert main(["stats", "--model", str(folders["vit"]), "--images", str(folders["photos"]), "--metrics",
                  "entropy,cls", "--maps", "", "--out", str(tmp_path / "s")]) == 0
+    assert "statistics of 3 image(s), 2 layers" in capsys.readouterr().out
     with open(tmp_path / "s" / "head_stats.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["metric"] == "entropy"]
     assert len(rows) == 2 * 4 and all(0 < float(r["value"]) <= np.log(17) + 1e-6 for r in rows)
