@@ -25,7 +25,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["ATTENTION_KINDS", "Capture", "Example", "Kind", "check_kind", "load"]
+__all__ = ["ATTENTION_KINDS", "Capture", "Example", "Kind", "KindAxes", "check_kind", "load"]
 
 import dataclasses
 import datetime as _dt
@@ -71,10 +71,47 @@ ARRAY_FIELDS = (
     "logits",
     "image",
 )
+#: The Example field holding each attention kind's maps.
+_ARRAY_OF_KIND = {"self": "attentions", "decoder": "decoder_attentions", "cross": "cross_attentions"}
 #: Array fields stored with their own integer dtype (the others are float maps).
 INTEGER_ARRAYS = {"image": "uint8"}
 #: What an example holds: text tokens, image patches (a vision transformer), or both (a vision-language model).
 MODALITIES = ("text", "image", "image+text")
+
+
+@dataclass(frozen=True)
+class KindAxes:
+    """The two token axes of one attention kind of an example (:meth:`Example.kind_axes`).
+
+    The one place that knows which side (encoder or decoder) each axis of a kind is:
+    "self" is encoder x encoder, "decoder" decoder x decoder, "cross" decoder x encoder.
+
+    Attributes:
+        kind: "self", "decoder" or "cross" ("encoder" is named "self").
+        query_tokens / key_tokens: raw tokens of the rows / columns (rows: the kept ones only
+            when the capture was made with ``queries=``).
+        query_labels / key_labels: their display forms, for labels.
+        query_special / key_special: True where a row / column token is special.
+        query_rows: the token positions of the kept rows (``queries=``), None when every row was kept.
+        query_prompt / key_prompt: for a generated capture, how many row / column tokens were the
+            prompt (the rest were generated); None otherwise, and for rows picked with ``queries=``.
+
+    Example:
+        >>> ax = Example(tokens=["a", "b"], decoder_tokens=["x"]).kind_axes("cross")
+        >>> ax.query_tokens, ax.key_tokens
+        (['x'], ['a', 'b'])
+    """
+
+    kind: Kind
+    query_tokens: list[str]
+    key_tokens: list[str]
+    query_labels: list[str]
+    key_labels: list[str]
+    query_special: list[bool]
+    key_special: list[bool]
+    query_rows: list[int] | None = None
+    query_prompt: int | None = None
+    key_prompt: int | None = None
 
 
 @dataclass
@@ -205,16 +242,23 @@ class Example:
             >>> ex.attention("self").shape
             (1, 1, 1, 1)
         """
-        key = {"self": "attentions", "decoder": "decoder_attentions", "cross": "cross_attentions"}[check_kind(kind)]
-        value = getattr(self, key)
+        value = getattr(self, _ARRAY_OF_KIND[check_kind(kind)])
         if value is None:
-            have = [k for k, f in (("self", "attentions"), ("decoder", "decoder_attentions"),
-                                   ("cross", "cross_attentions")) if getattr(self, f) is not None]
             raise ValueError(
-                f"this example has no {kind!r} attention (it has: {', '.join(have) or 'none'}); "
+                f"this example has no {kind!r} attention (it has: {', '.join(self.attention_kinds) or 'none'}); "
                 "extract with attentions kept, and pass decoder_texts= for encoder-decoder models"
             )
         return value
+
+    @property
+    def attention_kinds(self) -> list[str]:
+        """The attention kinds this example holds maps of, among "self", "decoder", "cross".
+
+        Example:
+            >>> Example(tokens=["a"], attentions=np.ones((1, 1, 1, 1), "float32")).attention_kinds
+            ['self']
+        """
+        return [k for k in ATTENTION_KINDS if getattr(self, _ARRAY_OF_KIND[k]) is not None]
 
     def require_all_rows(self, what: str) -> None:
         """Raise a ValueError naming ``what`` when only some query rows were kept.
@@ -229,8 +273,56 @@ class Example:
             raise ValueError(f"{what} needs every query row, but this capture kept only rows {shown} "
                              "(queries=...): extract again without queries=")
 
+    def side_tokens(self, side: str = "self") -> tuple[list[str], list[str], list[bool]]:
+        """(raw tokens, display tokens, special mask) of the encoder ("self"/"encoder") or the decoder.
+
+        Example:
+            >>> Example(tokens=["[CLS]", "a"], special_mask=[True, False]).side_tokens("self")
+            (['[CLS]', 'a'], ['[CLS]', 'a'], [True, False])
+        """
+        if side == "decoder":
+            if self.decoder_tokens is None:
+                raise ValueError("this example has no decoder tokens: pass decoder_texts= when extracting "
+                                 "from an encoder-decoder model")
+            tokens, display, special = self.decoder_tokens, self.decoder_display_tokens, self.decoder_special_mask
+        elif check_kind(side) == "self":
+            tokens, display, special = self.tokens, self.display_tokens, self.special_mask
+        else:
+            raise ValueError(f"side={side!r}: a token side is 'self' (the encoder) or 'decoder'")
+        return (list(tokens), list(display if display is not None else tokens),
+                [bool(v) for v in (special if special is not None else [False] * len(tokens))])
+
+    def kind_axes(self, kind: str = "self") -> KindAxes:
+        """The rows and columns of attention ``kind``: tokens, labels, special masks, kept rows, prompt boundary.
+
+        Every plot, metric and view that needs to know which side an axis of a kind is asks here.
+
+        Example:
+            >>> ex = Example(tokens=["a", "b", "c"], query_positions=[2], prompt_length=2)
+            >>> ax = ex.kind_axes("self"); ax.query_labels, ax.key_labels, ax.query_rows, ax.key_prompt
+            (['c'], ['a', 'b', 'c'], [2], 2)
+        """
+        kind = check_kind(kind)
+        if kind != "self" and self.decoder_tokens is None:
+            raise ValueError(f"this example has no decoder, so no {kind!r} attention: pass decoder_texts= when "
+                             "extracting from an encoder-decoder model")
+        enc = self.side_tokens("self")
+        dec = self.side_tokens("decoder") if kind != "self" else enc
+        q, k = {"self": (enc, enc), "decoder": (dec, dec), "cross": (dec, enc)}[kind]
+        rows = [int(p) for p in self.query_positions] if kind == "self" and self.query_positions is not None else None
+        q_tokens, q_labels, q_special = q
+        if rows is not None:
+            q_tokens, q_labels, q_special = [q_tokens[r] for r in rows], [q_labels[r] for r in rows], \
+                [q_special[r] for r in rows]
+        p = self.prompt_length
+        generated = "decoder" if self.is_encoder_decoder else "self"  # the side whose tokens were generated
+        q_prompt = p if kind in (generated, "cross") and rows is None else None
+        k_prompt = p if kind == generated else None
+        return KindAxes(kind, q_tokens, k[0], q_labels, k[1], q_special, k[2],
+                        rows, q_prompt, k_prompt)
+
     def axis_tokens(self, kind: str = "self", *, display: bool = True) -> tuple[list[str], list[str]]:
-        """The (query tokens, key tokens) of an attention kind, for axis labels.
+        """The (query tokens, key tokens) of an attention kind, for axis labels (see :meth:`kind_axes`).
 
         With ``query_positions`` set, the query tokens are those of the kept rows.
 
@@ -238,19 +330,8 @@ class Example:
             >>> Example(tokens=["a", "b"]).axis_tokens("self")
             (['a', 'b'], ['a', 'b'])
         """
-        kind = check_kind(kind)
-        enc = self.display_tokens if display and self.display_tokens is not None else self.tokens
-        dec = self.decoder_tokens
-        if display and self.decoder_display_tokens is not None:
-            dec = self.decoder_display_tokens
-        if kind == "self":
-            rows = enc if self.query_positions is None else [enc[p] for p in self.query_positions]
-            return list(rows), list(enc)
-        if dec is None:
-            raise ValueError(f"this example has no decoder, so no {kind!r} attention")
-        if kind == "decoder":
-            return list(dec), list(dec)
-        return list(dec), list(enc)
+        ax = self.kind_axes(kind)
+        return (ax.query_labels, ax.key_labels) if display else (ax.query_tokens, ax.key_tokens)
 
 
 @dataclass
@@ -488,22 +569,20 @@ class Capture(ResultIO):
         """
         rows = []
         indices = range(len(self)) if example is None else [example]
-        layers = self.decoder_layers if kind in ("decoder", "cross") and self.decoder_layers else self.layers
+        layers = self.kind_layers(kind)
         for e in indices:
             ex = self[e]
             att = np.asarray(ex.attention(kind))
-            q_tokens = ex.decoder_tokens if kind in ("decoder", "cross") else ex.tokens
-            k_tokens = ex.decoder_tokens if kind == "decoder" else ex.tokens
-            assert q_tokens is not None and k_tokens is not None, "decoder attention without decoder tokens"
-            queries = ex.query_positions if ex.query_positions is not None and kind == "self" else range(att.shape[2])
+            axes = ex.kind_axes(kind)
+            queries = axes.query_rows if axes.query_rows is not None else range(att.shape[2])
             for li in range(att.shape[0]):
                 for hi in range(att.shape[1]):
                     for qi, q in enumerate(queries):
                         for k in range(att.shape[3]):
                             rows.append({"example": e, "layer": int(layers[li]) if li < len(layers) else li,
                                          "head": int(self.heads[hi]) if hi < len(self.heads) else hi,
-                                         "query": int(q), "key": k, "query_token": q_tokens[q],
-                                         "key_token": k_tokens[k], "weight": float(att[li, hi, qi, k])})
+                                         "query": int(q), "key": k, "query_token": axes.query_tokens[qi],
+                                         "key_token": axes.key_tokens[k], "weight": float(att[li, hi, qi, k])})
         return rows
 
     def to_frame(self, *, kind: str = "self", example: int | None = None):

@@ -141,3 +141,25 @@ def test_capture_attention_addresses_a_map_as_the_plots_do(bert_capture):
         cap.attention(0, layer=7)
     with pytest.raises(ValueError, match="no 'cross' attention"):
         cap.attention(0, layer=0, kind="cross")
+
+
+def test_kind_axes_names_each_side_of_each_kind():
+    from attnviz.capture import Example
+
+    ex = Example(tokens=["[CLS]", "a", "b"], special_mask=[True, False, False], display_tokens=["[CLS]", "A", "B"],
+                 decoder_tokens=["<s>", "x", "y", "z"], decoder_special_mask=[True, False, False, False],
+                 prompt_length=2)
+    cross = ex.kind_axes("cross")
+    assert (cross.query_tokens, cross.key_labels) == (["<s>", "x", "y", "z"], ["[CLS]", "A", "B"])
+    assert (cross.query_special, cross.key_special) == ([True, False, False, False], [True, False, False])
+    assert (cross.query_prompt, cross.key_prompt) == (2, None)  # the decoder side was generated
+    assert (ex.kind_axes("decoder").query_prompt, ex.kind_axes("decoder").key_prompt) == (2, 2)
+    enc = ex.kind_axes("encoder")
+    assert enc.kind == "self" and enc.query_prompt is None and enc.key_labels == ["[CLS]", "A", "B"]
+    rows = Example(tokens=["a", "b", "c"], special_mask=[True, False, False], query_positions=[0, 2],
+                   prompt_length=2).kind_axes("self")
+    assert (rows.query_tokens, rows.query_special, rows.query_rows) == (["a", "c"], [True, False], [0, 2])
+    assert (rows.query_prompt, rows.key_prompt) == (None, 2)
+    with pytest.raises(ValueError, match="no decoder, so no 'cross' attention"):
+        Example(tokens=["a"]).kind_axes("cross")
+    assert ex.attention_kinds == [] and ex.side_tokens("decoder")[2] == [True, False, False, False]

@@ -76,13 +76,8 @@ def example_roles(ex: Example, side: str = "self") -> dict[str, np.ndarray]:
         >>> example_roles(Example(tokens=["[CLS]", "hi", "[SEP]"], special_mask=[True, False, True]))["sep"].tolist()
         [False, False, True]
     """
-    if side == "decoder":
-        if ex.decoder_tokens is None:
-            raise ValueError("this example has no decoder tokens: extract with decoder_texts=")
-        tokens, special, display = ex.decoder_tokens, ex.decoder_special_mask, ex.decoder_display_tokens
-    else:
-        tokens, special, display = ex.tokens, ex.special_mask, ex.display_tokens
-    roles = token_roles(tokens, [False] * len(tokens) if special is None else special, display)
+    tokens, display, special = ex.side_tokens(side)
+    roles = token_roles(tokens, special, display)
     if side == "self" and ex.patch_grid is not None and ex.patch_positions is not None:
         roles["patch_xy"] = patch_centres(len(tokens), ex.patch_grid, ex.patch_positions,
                                           None if ex.image is None else ex.image.shape)

@@ -74,8 +74,7 @@ def to_bertviz(capture: Capture, example: int = 0, *, kind: str | None = None) -
         if start is not None:
             out["sentence_b_start"] = start
         return out
-    encoder, decoder = ex.display_tokens, ex.decoder_display_tokens
-    out = {"encoder_tokens": list(encoder or []), "decoder_tokens": list(decoder or [])}
+    out = {"encoder_tokens": ex.side_tokens("self")[1], "decoder_tokens": ex.side_tokens("decoder")[1]}
     for name in kinds:
         out[f"{name}_attention"] = _tensors(ex.attention(name))
     return out

@@ -29,8 +29,6 @@ import numpy as np
 from attnviz.capture import Capture, Example, check_kind
 
 KIND_LABELS = {"self": "Self-attention", "encoder": "Encoder", "decoder": "Decoder", "cross": "Cross"}
-ARRAY_OF_KIND = {"self": "attentions", "encoder": "attentions", "decoder": "decoder_attentions",
-                 "cross": "cross_attentions"}
 PAGE_OVERHEAD = 40_000  # bytes of JS, CSS and markup around the data (measured: about 30 kB)
 
 
@@ -92,7 +90,7 @@ def kinds_of(example: Example, kind: str | None) -> list[str]:
             kind = "encoder"
         return [kind]
     names = ["encoder", "decoder", "cross"] if example.is_encoder_decoder else ["self"]
-    have = [k for k in names if getattr(example, ARRAY_OF_KIND[k]) is not None]
+    have = [k for k in names if check_kind(k) in example.attention_kinds]
     if not have:
         raise ValueError(
             "this capture has no attention maps: extract it again with attnviz.extract(model, texts), "
@@ -127,29 +125,22 @@ def select_kinds(capture: Capture, *, example: int = 0, kind: str | None = None,
 
 
 def _kind_data(capture: Capture, ex: Example, name: str, layers, heads) -> KindData:
-    array = getattr(ex, ARRAY_OF_KIND[name])
-    rows = ex.query_positions if name in ("self", "encoder") else None  # captured with queries=: those rows
-    if array is None:
-        ex.attention(name)  # raises the message that names the kinds the example has
+    array = ex.attention(name)  # raises the message that names the kinds the example has
+    axes = ex.kind_axes(name)
     kept_layers = capture.kind_layers(name) or list(range(array.shape[0]))
     kept_heads = list(capture.heads) or list(range(array.shape[1]))
     lpos = _positions(layers, kept_layers, "layer", array.shape[0])
     hpos = _positions(heads, kept_heads, "head", array.shape[1])
-    queries, keys = ex.axis_tokens(name)
-    qspec, kspec = _special(ex, name)
-    if rows is not None and qspec:
-        qspec = [qspec[r] for r in rows]
+    queries, keys = axes.query_labels, axes.key_labels
     if array.shape[2:] != (len(queries), len(keys)):
         raise ValueError(f"the {name} maps have shape {array.shape[2:]} but the example has "
                          f"{len(queries)} x {len(keys)} tokens: the capture is inconsistent, extract it again")
     maps = array[np.ix_(lpos, hpos)] if (len(lpos), len(hpos)) != array.shape[:2] else np.asarray(array)  # lazy: reads the listed layers only
-    data = KindData(name, maps, [kept_layers[i] for i in lpos], [kept_heads[i] for i in hpos],
-                    queries, keys, qspec, kspec, *_prompts(ex, name),
-                    sentence_b_start=sentence_b_start(ex) if name in ("self", "encoder") and rows is None else None)
-    if rows is not None:
-        data.query_rows = [int(r) for r in rows]
-        data.query_prompt = None
-    return data
+    rows = axes.query_rows
+    return KindData(name, maps, [kept_layers[i] for i in lpos], [kept_heads[i] for i in hpos],
+                    queries, keys, axes.query_special, axes.key_special, axes.query_prompt, axes.key_prompt,
+                    sentence_b_start=sentence_b_start(ex) if axes.kind == "self" and rows is None else None,
+                    query_rows=rows)
 
 
 def sentence_b_start(ex: Example) -> int | None:
@@ -199,22 +190,6 @@ def _short(values: list[int]) -> str:
     if values and values == list(range(values[0], values[-1] + 1)) and len(values) > 2:
         return f"{values[0]}..{values[-1]}"
     return str(values)
-
-
-def _prompts(ex: Example, name: str) -> tuple[int | None, int | None]:
-    """Prompt lengths of the (query, key) axes: the decoder side of a seq2seq, else the sequence."""
-    p = ex.prompt_length
-    if p is None:
-        return None, None
-    if not ex.is_encoder_decoder:
-        return (p, p) if name == "self" else (None, None)
-    return {"decoder": (p, p), "cross": (p, None)}.get(name, (None, None))
-
-
-def _special(ex: Example, name: str) -> tuple[list[bool], list[bool]]:
-    enc = [bool(s) for s in ex.special_mask or []]
-    dec = [bool(s) for s in (ex.decoder_special_mask or [])]
-    return {"self": (enc, enc), "encoder": (enc, enc), "decoder": (dec, dec), "cross": (dec, enc)}[name]
 
 
 def quantise(maps: np.ndarray, gamma: int = 1) -> tuple[np.ndarray, np.ndarray]:

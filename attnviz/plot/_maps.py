@@ -86,20 +86,11 @@ class Axes2D:
 
 def token_axes(ex: Example, kind: str, hide_special: bool) -> Axes2D:
     """Rows/columns kept for ``kind`` (special tokens dropped when asked) and boundaries."""
-    q_labels, k_labels = ex.axis_tokens(kind)
-    enc_mask = list(ex.special_mask or [False] * len(ex.tokens))
-    dec_mask = list(ex.decoder_special_mask or []) if ex.decoder_tokens is not None else []
-    q_mask, k_mask = {"self": (enc_mask, enc_mask), "decoder": (dec_mask, dec_mask),
-                      "cross": (dec_mask, enc_mask)}[kind]
-    if kind == "self" and ex.query_positions is not None:  # only some query rows were kept
-        q_mask = [enc_mask[p] for p in ex.query_positions]
-    rows = _kept(q_mask, len(q_labels), hide_special, "query")
-    cols = _kept(k_mask, len(k_labels), hide_special, "key")
-    p = ex.prompt_length
-    generated_side = "decoder" if ex.is_encoder_decoder else "self"
-    row_b = _boundary(rows, p) if kind in (generated_side, "cross") else None
-    col_b = _boundary(cols, p) if kind == generated_side else None
-    return Axes2D(rows, cols, [q_labels[i] for i in rows], [k_labels[i] for i in cols], row_b, col_b)
+    axes = ex.kind_axes(kind)
+    rows = _kept(axes.query_special, len(axes.query_labels), hide_special, "query")
+    cols = _kept(axes.key_special, len(axes.key_labels), hide_special, "key")
+    return Axes2D(rows, cols, [axes.query_labels[i] for i in rows], [axes.key_labels[i] for i in cols],
+                  _boundary(rows, axes.query_prompt), _boundary(cols, axes.key_prompt))
 
 
 def _kept(mask: list[bool], n: int, hide: bool, what: str) -> np.ndarray:

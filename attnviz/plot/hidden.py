@@ -198,8 +198,7 @@ def _states(ex: Example, kind: str, hide_special: bool) -> tuple[np.ndarray, lis
         raise ValueError(f"this capture has no {'decoder ' if decoder else ''}hidden states: extract again with "
                          "attnviz.extract(..., hidden_states=True)" +
                          (" and decoder_texts=" if decoder else ""))
-    tokens = list((ex.decoder_display_tokens if decoder else ex.display_tokens) or [])
-    mask = list((ex.decoder_special_mask if decoder else ex.special_mask) or [])
+    _, tokens, mask = ex.side_tokens(kind)
     keep = [i for i in range(len(tokens)) if not (hide_special and i < len(mask) and mask[i])]
     if not keep:
         raise ValueError("hide_special=True would hide every token (all are special): use hide_special=False")
