@@ -30,8 +30,9 @@ from attnviz.metrics.causal import HeadPatching, KnockoutMap, head_patching, kno
 from attnviz.metrics.dataset import dataset_stats
 from attnviz.metrics.definitions import (
                                          DEFAULT_METRICS,
-                                         DESCRIPTIONS,
                                          IMAGE_METRICS,
+                                         METRICS,
+                                         Metric,
                                          register_metric,
                                          registered_metrics,
                                          unregister_metric,
@@ -46,13 +47,14 @@ from attnviz.metrics.stats import HeadScore, HeadStats
 
 __all__ = [
     "DEFAULT_METRICS",
-    "DESCRIPTIONS",
     "HeadScore",
     "HeadImportance",
     "HeadPatching",
     "HeadStats",
     "IMAGE_METRICS",
     "KnockoutMap",
+    "METRICS",
+    "Metric",
     "LogitLens",
     "PATTERNS",
     "PatternThresholds",

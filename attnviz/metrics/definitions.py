@@ -60,60 +60,121 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DESCRIPTIONS: dict[str, str] = {
-    "entropy": "Clark et al. 2019 (What Does BERT Look At?): A <- 0.9999 A + 0.0001/n, "
-               "H = (1/n) sum_i -sum_j A[i,j] ln A[i,j], nats (uniform = ln n)",
-    "entropy_norm": "attnviz's own: entropy / ln n (1 = uniform, 0 = one-hot); not in Clark et al. 2019",
-    "cls_entropy": "Clark et al. 2019: entropy of the [CLS] (first token) row, -sum_j A[0,j] ln A[0,j], "
-                   "same smoothing, nats",
-    "cls": "Clark et al. 2019: (1/n) sum_i sum_{j in [CLS]} A[i,j], [CLS] = the first token",
-    "sep": "Clark et al. 2019: (1/n) sum_i sum_{j in SEP} A[i,j], SEP = the [SEP] tokens (else the last token)",
-    "sep_sep": "Clark et al. 2019: (1/|SEP|) sum_{i in SEP} sum_{j in SEP} A[i,j], [SEP] queries to [SEP] keys",
-    "rest_sep": "Clark et al. 2019: (1/(n-|SEP|)) sum_{i not in SEP} sum_{j in SEP} A[i,j], other queries "
-                "to [SEP] keys",
-    "punct": "Clark et al. 2019: (1/n) sum_i sum_{j in P} A[i,j], P = tokens '.' or ',' (their code)",
-    "punct_unicode": "attnviz's own: as punct with P = every token made only of Unicode punctuation or "
-                     "symbols (! ? ; : ' -- $ ...)",
-    "self": "Clark et al. 2019: (1/n) sum_i A[i,i], attention to the token itself",
-    "prev": "Clark et al. 2019: (1/n) sum_i A[i,i-1], attention to the previous token",
-    "next": "Clark et al. 2019: (1/n) sum_i A[i,i+1], attention to the next token",
-    "distance": "attnviz's own: (1/n) sum_i sum_j A[i,j] |i-j|, mean attention distance in tokens",
-    "pixel_distance": "Dosovitskiy et al. 2021 (ViT, fig. 7): mean over patch queries i of "
-                      "sum_j A[i,j] d(i,j) / sum_j A[i,j] over patch keys j, d = distance of the patch centres "
-                      "in pixels of the image as the model saw it; image examples only",
-    "confidence": "Voita et al. 2019 (Analyzing Multi-Head Self-Attention): (1/n) sum_i max_j A[i,j]",
-    "sink": "Xiao et al. 2023 (Attention Sinks): (1/(n-1)) sum_{i>0} A[i,0], attention on the first token",
-    "vertical": "Kovaleva et al. 2019 (Dark Secrets of BERT), score of attnviz's pattern rule: (1/n) x "
-                "off-band attention on the 2 most attended keys",
-    "diagonal": "Kovaleva et al. 2019, score of attnviz's pattern rule: (1/n) sum_i sum_{|i-j|<=1} A[i,j], "
-                "[CLS]/[SEP] keys excluded",
-    "block": "Kovaleva et al. 2019, score of attnviz's pattern rule: mean over plain queries of their attention "
-             "on plain keys of their own sentence/segment",
-    "induction": "Olsson et al. 2022 (Induction Heads): mean over queries i whose token last occurred at p, "
-                 "p+1 < i, of A[i,p+1]; undefined where no token repeats",
-}
+#: What a registered statistic computes from one example: its attention (layer, head, query,
+#: key) over real tokens and its tokens, to a (layer, head) array, or None where undefined.
+MetricFn = Callable[[np.ndarray, list], np.ndarray | None]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One per-head statistic, built-in or added with :func:`register_metric`: one record for both.
+
+    Attributes:
+        name: what ``metrics=`` and ``attnviz stats --metrics`` call it.
+        fn: for a registered statistic, ``fn(attention, tokens) -> (layer, head) array or None``
+            (see :func:`register_metric`); None for a built-in, which the batched kernel
+            (:mod:`attnviz.metrics.kernel`) computes with the others.
+        description: its definition and source, as printed in tables and files.
+        label: a short label for colour bars and titles.
+        cross: also defined on cross-attention (its queries and keys are different tokens):
+            False for a statistic that compares query and key positions.
+
+    Example:
+        >>> METRICS["prev"].cross, METRICS["cls"].cross, METRICS["cls"].fn is None
+        (False, True, True)
+    """
+
+    name: str
+    fn: MetricFn | None
+    description: str
+    label: str = ""
+    cross: bool = False
+
+    @property
+    def builtin(self) -> bool:
+        """True for attnviz's own statistics (computed by the kernel), False for registered ones."""
+        return self.fn is None
+
+
+#: The built-in statistics, by name, in display order.
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("entropy", None,
+           "Clark et al. 2019 (What Does BERT Look At?): A <- 0.9999 A + 0.0001/n, "
+           "H = (1/n) sum_i -sum_j A[i,j] ln A[i,j], nats (uniform = ln n)",
+           label="entropy (nats)", cross=True),
+    Metric("entropy_norm", None,
+           "attnviz's own: entropy / ln n (1 = uniform, 0 = one-hot); not in Clark et al. 2019",
+           label="entropy / ln n", cross=True),
+    Metric("cls_entropy", None,
+           "Clark et al. 2019: entropy of the [CLS] (first token) row, -sum_j A[0,j] ln A[0,j], "
+           "same smoothing, nats",
+           label="[CLS] row entropy (nats)", cross=False),
+    Metric("cls", None,
+           "Clark et al. 2019: (1/n) sum_i sum_{j in [CLS]} A[i,j], [CLS] = the first token",
+           label="attention to [CLS]", cross=True),
+    Metric("sep", None,
+           "Clark et al. 2019: (1/n) sum_i sum_{j in SEP} A[i,j], SEP = the [SEP] tokens (else the last token)",
+           label="attention to [SEP]", cross=True),
+    Metric("sep_sep", None,
+           "Clark et al. 2019: (1/|SEP|) sum_{i in SEP} sum_{j in SEP} A[i,j], [SEP] queries to [SEP] keys",
+           label="[SEP] to [SEP]", cross=False),
+    Metric("rest_sep", None,
+           "Clark et al. 2019: (1/(n-|SEP|)) sum_{i not in SEP} sum_{j in SEP} A[i,j], other queries "
+           "to [SEP] keys",
+           label="other tokens to [SEP]", cross=False),
+    Metric("punct", None,
+           "Clark et al. 2019: (1/n) sum_i sum_{j in P} A[i,j], P = tokens '.' or ',' (their code)",
+           label="attention to '.' and ','", cross=True),
+    Metric("punct_unicode", None,
+           "attnviz's own: as punct with P = every token made only of Unicode punctuation or "
+           "symbols (! ? ; : ' -- $ ...)",
+           label="attention to punctuation/symbols", cross=True),
+    Metric("self", None,
+           "Clark et al. 2019: (1/n) sum_i A[i,i], attention to the token itself",
+           label="attention to self", cross=False),
+    Metric("prev", None,
+           "Clark et al. 2019: (1/n) sum_i A[i,i-1], attention to the previous token",
+           label="attention to previous token", cross=False),
+    Metric("next", None,
+           "Clark et al. 2019: (1/n) sum_i A[i,i+1], attention to the next token",
+           label="attention to next token", cross=False),
+    Metric("distance", None,
+           "attnviz's own: (1/n) sum_i sum_j A[i,j] |i-j|, mean attention distance in tokens",
+           label="mean attention distance (tokens)", cross=False),
+    Metric("pixel_distance", None,
+           "Dosovitskiy et al. 2021 (ViT, fig. 7): mean over patch queries i of "
+           "sum_j A[i,j] d(i,j) / sum_j A[i,j] over patch keys j, d = distance of the patch centres "
+           "in pixels of the image as the model saw it; image examples only",
+           label="mean attention distance (pixels)", cross=False),
+    Metric("confidence", None,
+           "Voita et al. 2019 (Analyzing Multi-Head Self-Attention): (1/n) sum_i max_j A[i,j]",
+           label="confidence (max weight)", cross=True),
+    Metric("sink", None,
+           "Xiao et al. 2023 (Attention Sinks): (1/(n-1)) sum_{i>0} A[i,0], attention on the first token",
+           label="attention-sink score", cross=False),
+    Metric("vertical", None,
+           "Kovaleva et al. 2019 (Dark Secrets of BERT), score of attnviz's pattern rule: (1/n) x "
+           "off-band attention on the 2 most attended keys",
+           label="vertical score", cross=False),
+    Metric("diagonal", None,
+           "Kovaleva et al. 2019, score of attnviz's pattern rule: (1/n) sum_i sum_{|i-j|<=1} A[i,j], "
+           "[CLS]/[SEP] keys excluded",
+           label="diagonal score", cross=False),
+    Metric("block", None,
+           "Kovaleva et al. 2019, score of attnviz's pattern rule: mean over plain queries of their attention "
+           "on plain keys of their own sentence/segment",
+           label="block score", cross=False),
+    Metric("induction", None,
+           "Olsson et al. 2022 (Induction Heads): mean over queries i whose token last occurred at p, "
+           "p+1 < i, of A[i,p+1]; undefined where no token repeats",
+           label="induction score", cross=False),
+)}
 
 #: Statistics defined for image examples only (their patch grid): computed by default for images.
 IMAGE_METRICS: tuple[str, ...] = ("pixel_distance",)
 
 #: All statistics of a text capture, in display order (an image capture adds IMAGE_METRICS).
-DEFAULT_METRICS: tuple[str, ...] = tuple(m for m in DESCRIPTIONS if m not in IMAGE_METRICS)
-
-#: Statistics that need the same tokens on both axes (not defined for cross-attention).
-POSITIONAL = frozenset({"prev", "next", "distance", "pixel_distance", "sink", "vertical", "diagonal", "block", "self",
-                        "sep_sep", "rest_sep", "cls_entropy", "induction"})
-
-#: Short labels for colour bars and titles.
-LABELS: dict[str, str] = {
-    "entropy": "entropy (nats)", "entropy_norm": "entropy / ln n", "cls": "attention to [CLS]",
-    "sep": "attention to [SEP]", "punct": "attention to '.' and ','",
-    "punct_unicode": "attention to punctuation/symbols", "cls_entropy": "[CLS] row entropy (nats)",
-    "self": "attention to self", "sep_sep": "[SEP] to [SEP]", "rest_sep": "other tokens to [SEP]", "prev": "attention to previous token",
-    "next": "attention to next token", "distance": "mean attention distance (tokens)",
-    "pixel_distance": "mean attention distance (pixels)",
-    "confidence": "confidence (max weight)", "sink": "attention-sink score", "vertical": "vertical score",
-    "diagonal": "diagonal score", "block": "block score", "induction": "induction score",
-}
+DEFAULT_METRICS: tuple[str, ...] = tuple(m for m in METRICS if m not in IMAGE_METRICS)
 
 
 def check_metrics(metrics: Iterable[str] | str | None, *, kind: str = "self", image: bool = False) -> tuple[str, ...]:
@@ -147,32 +208,13 @@ def check_metrics(metrics: Iterable[str] | str | None, *, kind: str = "self", im
 
 
 # --- user statistics ------------------------------------------------------------------------
-#: What a registered statistic computes from one example: its attention (layer, head, query,
-#: key) over real tokens and its tokens, to a (layer, head) array, or None where undefined.
-MetricFn = Callable[[np.ndarray, list], np.ndarray | None]
 
 
-@dataclass(frozen=True)
-class CustomMetric:
-    """A statistic added with :func:`register_metric`.
-
-    Example:
-        >>> CustomMetric("m", lambda att, tokens: att.sum(-1).mean(-1), "row sums", "m").cross
-        False
-    """
-
-    name: str
-    fn: MetricFn
-    description: str
-    label: str
-    cross: bool = False
-
-
-_CUSTOM: dict[str, CustomMetric] = {}
+_CUSTOM: dict[str, Metric] = {}
 
 
 def register_metric(name: str, fn: MetricFn, description: str, *, label: str | None = None,
-                    cross: bool = False, overwrite: bool = False) -> CustomMetric:
+                    cross: bool = False, overwrite: bool = False) -> Metric:
     """Add a per-head statistic of your own; it then runs wherever the built-in ones do.
 
     ``fn(attention, tokens)`` gets one example at a time: ``attention`` a float32 numpy
@@ -203,13 +245,13 @@ def register_metric(name: str, fn: MetricFn, description: str, *, label: str | N
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"metric name {name!r} must be a plain identifier (letters, digits, _)")
-    if name in DESCRIPTIONS:
+    if name in METRICS:
         raise ValueError(f"{name!r} is a built-in statistic: choose another name")
     if name in _CUSTOM and not overwrite:
         raise ValueError(f"a statistic {name!r} is already registered: pass overwrite=True to replace it")
     if not callable(fn):
         raise TypeError(f"fn must be a function fn(attention, tokens) -> (layer, head) array, not {type(fn).__name__}")
-    metric = CustomMetric(name, fn, str(description), label or name, bool(cross))
+    metric = Metric(name, fn, str(description), label or name, cross=bool(cross))
     _CUSTOM[name] = metric
     return metric
 
@@ -227,7 +269,7 @@ def unregister_metric(name: str) -> None:
     del _CUSTOM[name]
 
 
-def registered_metrics() -> dict[str, CustomMetric]:
+def registered_metrics() -> dict[str, Metric]:
     """The statistics added with :func:`register_metric`, by name.
 
     Example:
@@ -237,7 +279,7 @@ def registered_metrics() -> dict[str, CustomMetric]:
     return dict(_CUSTOM)
 
 
-def custom_metrics(names: Iterable[str]) -> dict[str, CustomMetric]:
+def custom_metrics(names: Iterable[str]) -> dict[str, Metric]:
     """The registered statistics among ``names`` (what to ship to Ray workers with a task).
 
     Example:
@@ -247,13 +289,23 @@ def custom_metrics(names: Iterable[str]) -> dict[str, CustomMetric]:
     return {n: _CUSTOM[n] for n in names if n in _CUSTOM}
 
 
-def install(metrics: dict[str, CustomMetric]) -> None:
+def install(metrics: dict[str, Metric]) -> None:
     """Register statistics received from another process (a Ray worker), replacing same names.
 
     Example:
         >>> install({})
     """
     _CUSTOM.update(metrics)
+
+
+def metric(name: str) -> Metric | None:
+    """The record of a built-in or registered statistic, or None for an unknown name.
+
+    Example:
+        >>> metric("self").description[:16], metric("nope")
+        ('Clark et al. 201', None)
+    """
+    return METRICS.get(name) or _CUSTOM.get(name)
 
 
 def describe(name: str) -> str:
@@ -263,7 +315,8 @@ def describe(name: str) -> str:
         >>> describe("self")[:16]
         'Clark et al. 201'
     """
-    return DESCRIPTIONS.get(name) or (_CUSTOM[name].description if name in _CUSTOM else "")
+    found = metric(name)
+    return found.description if found else ""
 
 
 def label(name: str) -> str:
@@ -273,10 +326,10 @@ def label(name: str) -> str:
         >>> label("cls")
         'attention to [CLS]'
     """
-    return LABELS.get(name) or (_CUSTOM[name].label if name in _CUSTOM else name)
+    found = metric(name)
+    return (found.label if found else "") or name
 
 
 def _positional(name: str) -> bool:
-    if name in _CUSTOM:
-        return not _CUSTOM[name].cross
-    return name in POSITIONAL
+    found = metric(name)
+    return found is not None and not found.cross

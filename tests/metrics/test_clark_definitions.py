@@ -11,7 +11,7 @@ import pytest
 
 from attnviz.capture import Capture, Example
 from attnviz.metrics import head_stats
-from attnviz.metrics.definitions import DESCRIPTIONS
+from attnviz.metrics.definitions import METRICS
 
 TOKENS = ["[CLS]", "the", "cat", ",", "sat", "!", "[SEP]", "it", "ran", ".", "[SEP]"]
 
@@ -75,8 +75,8 @@ def test_punct_is_dot_and_comma_and_the_broad_one_is_separate(pair):
 
 
 def test_every_description_names_its_source():
-    for name, text in DESCRIPTIONS.items():
+    for name, text in ((m.name, m.description) for m in METRICS.values()):
         assert any(src in text for src in ("Clark et al. 2019", "Voita et al. 2019", "Xiao et al. 2023",
                                            "Kovaleva et al. 2019", "Olsson et al. 2022", "Dosovitskiy et al. 2021",
                                            "attnviz's own")), name
-        assert "attnviz's own" in DESCRIPTIONS["distance"] and "attnviz's own" in DESCRIPTIONS["entropy_norm"]
+        assert "attnviz's own" in METRICS["distance"].description and "attnviz's own" in METRICS["entropy_norm"].description

@@ -50,6 +50,18 @@ def test_a_registered_statistic_runs_in_head_stats_and_dataset_stats(tiny_bert, 
     assert stats.plot("last").get_title().startswith("attention to the last token")
 
 
+def test_built_in_and_registered_statistics_are_one_record(registered):
+    from attnviz.metrics import METRICS, Metric
+    from attnviz.metrics.definitions import describe, label, metric
+
+    mine, builtin = metric("last"), metric("cls")
+    assert isinstance(mine, Metric) and isinstance(builtin, Metric) and builtin is METRICS["cls"]
+    assert (mine.fn, mine.builtin, builtin.fn, builtin.builtin) == (last_token, False, None, True)
+    assert (describe("last"), label("last")) == ("(1/n) sum_i A[i, n-1]", "attention to the last token")
+    assert (describe("cls"), label("cls")) == (builtin.description, "attention to [CLS]")
+    assert not METRICS["prev"].cross and METRICS["entropy"].cross and metric("nope") is None
+
+
 def test_registry_refusals(registered):
     with pytest.raises(ValueError, match="built-in"):
         register_metric("cls", last_token, "x")
