@@ -20,10 +20,11 @@ import importlib
 from typing import Any
 
 from attnviz._version import __version__  # noqa: E402
-from attnviz.capture import Capture, Example, load  # noqa: E402
+from attnviz.capture import Capture, Example  # noqa: E402
 from attnviz.extraction.extract import extract  # noqa: E402
 from attnviz.modeling import AttentionUnavailableError, load_model  # noqa: E402
 from attnviz.shapes import ShapeReport, shape_report  # noqa: E402
+from attnviz.store import load  # noqa: E402  (also installs the capture file format: Capture.save/load)
 
 # Public names imported lazily: name -> (module, attribute or None for the module itself).
 _LAZY = {

@@ -25,7 +25,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["ATTENTION_KINDS", "Capture", "Example", "Kind", "KindAxes", "check_kind", "load"]
+__all__ = ["ATTENTION_KINDS", "Capture", "Example", "Kind", "KindAxes", "check_kind"]
 
 import dataclasses
 import datetime as _dt
@@ -37,7 +37,6 @@ from typing import Any, Iterator, Literal, Sequence
 
 import numpy as np
 
-from attnviz.atomic import atomic_path
 from attnviz.results import ResultIO
 
 FORMAT_VERSION = 1
@@ -517,7 +516,7 @@ class Capture(ResultIO):
             for f in dataclasses.fields(ex):
                 value = getattr(ex, f.name)
                 if f.name not in ARRAY_FIELDS:
-                    record[f.name] = _json_field(value)
+                    record[f.name] = json_field(value)
                 elif value is not None:
                     record["shapes"][f.name] = [int(d) for d in value.shape]
                     if arrays:
@@ -607,7 +606,7 @@ class Capture(ResultIO):
             >>> Capture.load(p)[0].tokens
             ['hi']
         """
-        return load(path, lazy=lazy)
+        return _storage("load")(path, lazy=lazy)
 
     def plot(self, *, example: int = 0, **kwargs: Any):
         """The layer x head grid of one example (:func:`attnviz.plot.head_grid`; keywords go there).
@@ -629,170 +628,54 @@ class Capture(ResultIO):
 
         A path that is an existing folder or has no suffix (``"runs/cap"``) becomes a capture
         folder (``manifest.json`` + shards of ``shard_size`` examples, see :mod:`attnviz.store`),
-        which must be new or empty; any other path (``"cap.safetensors"``) one file.
+        which must be new or empty; any other path (``"cap.safetensors"``) one file. The file
+        format lives in :mod:`attnviz.store` (:func:`attnviz.store.save_capture`).
 
         Example:
             >>> import tempfile, pathlib
             >>> cap = Capture([Example(tokens=["a"], attentions=np.ones((1, 1, 1, 1), "float32"))],
             ...               layers=[0], heads=[0], num_layers=1, num_heads=1)
             >>> p = cap.save(pathlib.Path(tempfile.mkdtemp()) / "cap.safetensors")
-            >>> load(p)[0].tokens
+            >>> Capture.load(p)[0].tokens
             ['a']
         """
-        path = Path(path)
-        if path.is_dir() or not path.suffix:
-            from attnviz.store import save_folder
-
-            return save_folder(self, path, shard_size=shard_size)
-        tensors: dict[str, np.ndarray] = {}
-        records = []
-        for i, ex in enumerate(self.examples):
-            record = {}
-            for f in dataclasses.fields(ex):
-                value = getattr(ex, f.name)
-                if f.name in ARRAY_FIELDS:
-                    if value is not None:  # numpy or lazy arrays: each is read when it is written
-                        tensors[f"{i}.{f.name}"] = value
-                else:
-                    record[f.name] = _json_field(value)
-            records.append(record)
-        header = {
-            "attnviz_format": str(FORMAT_VERSION),
-            "meta": json.dumps(self.provenance()),
-            "examples": json.dumps(records),
-        }
-        with atomic_path(path, suffix=".tmp") as tmp:
-            _write_safetensors(tmp, tensors, header)
-        return path
+        return _storage("save")(self, path, shard_size=shard_size)
 
 
-def _json_field(value: Any) -> Any:
-    """A non-array Example field as JSON takes it (``patch_positions`` is an int array in memory)."""
+#: The capture file format's writer and reader, installed by :mod:`attnviz.store` (their home) when
+#: it is imported, which ``import attnviz`` does: so ``capture`` never imports ``store``.
+_STORAGE: dict[str, Any] = {}
+
+
+def install_storage(*, save: Any, load: Any) -> None:
+    """Install the functions :meth:`Capture.save` and :meth:`Capture.load` call (:mod:`attnviz.store` does).
+
+    Example:
+        >>> sorted(_STORAGE)
+        ['load', 'save']
+    """
+    _STORAGE.update(save=save, load=load)
+
+
+def _storage(name: str) -> Any:
+    if name not in _STORAGE:
+        raise RuntimeError("the capture file format is in attnviz.store, which is not imported: "
+                           "import attnviz (or attnviz.store) first")
+    return _STORAGE[name]
+
+
+def json_field(value: Any) -> Any:
+    """A non-array Example field as JSON takes it (``patch_positions`` is an int array in memory).
+
+    Example:
+        >>> json_field(np.array([1, 2])), json_field((3, 4))
+        ([1, 2], [3, 4])
+    """
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, tuple):
         return list(value)
     return value
-
-
-_ST_DTYPES = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64", "int32": "I32",
-              "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
-
-
-def _write_safetensors(path: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> None:
-    """Write a safetensors file array by array, without a second copy of the data in memory.
-
-    ``safetensors.numpy.save_file`` first turns every array into ``bytes`` (a copy of the whole
-    capture); here the header is computed from shapes and dtypes and each array is written
-    (and, for lazy arrays, read) in turn. The file is what ``save_file`` writes: an 8-byte
-    little-endian header size, the JSON header padded with spaces to 8 bytes, then the data.
-    """
-    entries, offset = {}, 0
-    for name, value in tensors.items():
-        dtype = np.dtype(value.dtype)
-        code = _ST_DTYPES.get(dtype.name)
-        if code is None:
-            raise TypeError(f"cannot save {name} of dtype {dtype}: use float32 or float16 arrays")
-        size = int(np.prod(value.shape, dtype=np.int64)) * dtype.itemsize
-        entries[name] = {"dtype": code, "shape": [int(d) for d in value.shape], "data_offsets": [offset, offset + size]}
-        offset += size
-    blob = json.dumps({"__metadata__": metadata, **entries}, separators=(",", ":")).encode("utf-8")
-    blob += b" " * (-len(blob) % 8)
-    with open(path, "wb") as f:
-        f.write(len(blob).to_bytes(8, "little"))
-        f.write(blob)
-        for value in tensors.values():
-            array = np.ascontiguousarray(value, dtype=np.dtype(value.dtype).newbyteorder("<"))
-            f.write(array.data.cast("B"))
-
-
-def load(path: str | os.PathLike, lazy: bool | None = None) -> Capture:
-    """Load a Capture written by :meth:`Capture.save` or ``extract(..., out=...)``.
-
-    ``path`` is one ``.safetensors`` file or a capture folder (``manifest.json`` plus
-    shards, see :mod:`attnviz.store`). With ``lazy=True`` (the default for folders) no map
-    is read at load: the examples' arrays are :class:`attnviz.store.LazyArray` objects
-    and indexing an example, a layer or a head reads only that slice from disk.
-
-    Raises FileNotFoundError for a missing file and :class:`attnviz.validation.CaptureFormatError`
-    (a ValueError) for a file that is not a valid attnviz capture: truncated, corrupted, of
-    another kind, of a newer format, with metadata of the wrong types, arrays whose shapes
-    disagree with the tokens or the layer/head lists, or (eager loads) NaN/Inf values. Unknown
-    keys written by a newer attnviz are ignored with a warning.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> p = Capture([Example(tokens=["hi"])]).save(pathlib.Path(tempfile.mkdtemp()) / "c.safetensors")
-        >>> len(load(p))
-        1
-    """
-    from attnviz.validation import check_array_dtype, check_finite
-
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"load() takes a file path (str or pathlib.Path), not {type(path).__name__}")
-    if lazy is not None and not isinstance(lazy, bool):
-        raise TypeError(f"lazy={lazy!r}: use True, False or None (lazy for folders, eager for files)")
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"no capture file at {path}: check the path, or create one with "
-            "attnviz.extract(...).save(path)"
-        )
-    if path.is_dir() or lazy:
-        from attnviz.store import open_capture
-
-        return open_capture(path, lazy=True if lazy is None else lazy)
-    meta, records, _ = read_header(path)
-    try:
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="numpy") as f:
-            arrays = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # safetensors raises several error types for a bad file
-        raise _unreadable(path, exc) from exc
-    for name, array in arrays.items():
-        check_array_dtype(name, array, source=str(path))
-        check_finite(name, array, source=str(path))
-    return capture_from_header(meta, records, arrays)
-
-
-def read_header(path: str | os.PathLike) -> tuple[dict, list[dict], dict[str, tuple[tuple[int, ...], str]]]:
-    """``(meta, records, tensors)`` of a capture file without reading any array.
-
-    ``tensors`` maps each tensor name (``"3.attentions"``) to its (shape, safetensors dtype).
-    The header is checked by :func:`attnviz.validation.check_capture_header` (types, known
-    keys, format version, tokens against shapes); used by both the eager and the lazy loader.
-
-    Example:
-        >>> import tempfile, pathlib
-        >>> p = Capture([Example(tokens=["hi"], attentions=np.ones((1, 1, 1, 1), "float32"))]).save(
-        ...     pathlib.Path(tempfile.mkdtemp()) / "c.safetensors")
-        >>> read_header(p)[2]
-        {'0.attentions': ((1, 1, 1, 1), 'F32')}
-    """
-    from safetensors import safe_open
-
-    from attnviz.validation import CaptureFormatError, check_capture_header
-
-    path = Path(path)
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            header = f.metadata() or {}
-            tensors = {}
-            for k in f.keys():
-                sl = f.get_slice(k)
-                tensors[k] = (tuple(int(d) for d in sl.get_shape()), str(sl.get_dtype()))
-        if "attnviz_format" not in header:
-            raise ValueError("its header has no attnviz metadata")
-        meta = json.loads(header.get("meta", "null"))
-        records = json.loads(header.get("examples", "null"))
-        meta = check_capture_header(meta, records, {k: v[0] for k, v in tensors.items()}, source=str(path),
-                                    format_version=header["attnviz_format"])
-    except CaptureFormatError:
-        raise
-    except Exception as exc:  # safetensors, json and numpy raise many error types for a bad file
-        raise _unreadable(path, exc) from exc
-    return meta, records, tensors
 
 
 def capture_from_header(meta: dict, records: list[dict], arrays: Any) -> Capture:
@@ -816,15 +699,6 @@ def capture_from_header(meta: dict, records: list[dict], arrays: Any) -> Capture
     if meta.get("id2label") is not None:
         meta["id2label"] = {int(k): v for k, v in meta["id2label"].items()}
     return Capture(examples=examples, **meta)
-
-
-def _unreadable(path: Path, exc: Exception) -> ValueError:
-    from attnviz.validation import CaptureFormatError
-
-    return CaptureFormatError(
-        f"{path} is not a readable attnviz capture ({type(exc).__name__}: {str(exc)[:200]}); it may be "
-        "truncated or corrupted: extract again and save it with Capture.save"
-    )
 
 
 def format_ranges(values: Sequence[int]) -> str:

@@ -475,8 +475,7 @@ def _ray_extract(model: Any, tokenizer: Any, texts: list[str], out: str | os.Pat
 
     from tqdm.auto import tqdm
 
-    from attnviz.capture import load
-    from attnviz.store import CaptureWriter, check_shard, open_capture, shard_digest, shard_file, texts_digest
+    from attnviz.store import CaptureWriter, check_shard, load, open_capture, shard_digest, shard_file, texts_digest
     from attnviz.validation import CaptureFormatError
 
     ray = require_ray()

@@ -39,6 +39,7 @@ __all__ = ["CaptureExistsError", "CaptureFileChangedError", "CaptureWriter", "La
            "shard_file", "texts_digest"]
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -50,9 +51,24 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from attnviz.atomic import atomic_folder, atomic_write_text
-from attnviz.capture import Capture, Example, capture_from_header, read_header
-from attnviz.validation import CaptureFormatError, check_manifest, check_shard_name
+from attnviz.atomic import atomic_folder, atomic_path, atomic_write_text
+from attnviz.capture import (
+    ARRAY_FIELDS,
+    FORMAT_VERSION,
+    Capture,
+    Example,
+    capture_from_header,
+    install_storage,
+    json_field,
+)
+from attnviz.validation import (
+    CaptureFormatError,
+    check_array_dtype,
+    check_capture_header,
+    check_finite,
+    check_manifest,
+    check_shard_name,
+)
 
 MANIFEST = "manifest.json"
 FOLDER_FORMAT = "attnviz-capture-folder"
@@ -323,6 +339,167 @@ def _is_int_array(k: Any) -> bool:
     return False
 
 
+# --- the single-file format --------------------------------------------------------------
+def save_capture(capture: Capture, path: str | os.PathLike, *, shard_size: int = 32) -> Path:
+    """What :meth:`attnviz.Capture.save` does: one ``.safetensors`` file, or a folder (:func:`save_folder`).
+
+    A path that is an existing folder or has no suffix becomes a capture folder of shards of
+    ``shard_size`` examples; any other path one file: the arrays as tensors named
+    ``"{example}.{field}"`` and, in the header's metadata, the format version, the capture's
+    provenance and the examples' other fields (JSON). Written atomically.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = save_capture(Capture([Example(tokens=["a"])]), pathlib.Path(tempfile.mkdtemp()) / "c.safetensors")
+        >>> load(p)[0].tokens
+        ['a']
+    """
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        return save_folder(capture, path, shard_size=shard_size)
+    tensors: dict[str, np.ndarray] = {}
+    records = []
+    for i, ex in enumerate(capture.examples):
+        record = {}
+        for f in dataclasses.fields(ex):
+            value = getattr(ex, f.name)
+            if f.name in ARRAY_FIELDS:
+                if value is not None:  # numpy or lazy arrays: each is read when it is written
+                    tensors[f"{i}.{f.name}"] = value
+            else:
+                record[f.name] = json_field(value)
+        records.append(record)
+    header = {
+        "attnviz_format": str(FORMAT_VERSION),
+        "meta": json.dumps(capture.provenance()),
+        "examples": json.dumps(records),
+    }
+    with atomic_path(path, suffix=".tmp") as tmp:
+        _write_safetensors(tmp, tensors, header)
+    return path
+
+
+_ST_DTYPES = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64", "int32": "I32",
+              "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+
+
+def _write_safetensors(path: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> None:
+    """Write a safetensors file array by array, without a second copy of the data in memory.
+
+    ``safetensors.numpy.save_file`` first turns every array into ``bytes`` (a copy of the whole
+    capture); here the header is computed from shapes and dtypes and each array is written
+    (and, for lazy arrays, read) in turn. The file is what ``save_file`` writes: an 8-byte
+    little-endian header size, the JSON header padded with spaces to 8 bytes, then the data.
+    """
+    entries, offset = {}, 0
+    for name, value in tensors.items():
+        dtype = np.dtype(value.dtype)
+        code = _ST_DTYPES.get(dtype.name)
+        if code is None:
+            raise TypeError(f"cannot save {name} of dtype {dtype}: use float32 or float16 arrays")
+        size = int(np.prod(value.shape, dtype=np.int64)) * dtype.itemsize
+        entries[name] = {"dtype": code, "shape": [int(d) for d in value.shape], "data_offsets": [offset, offset + size]}
+        offset += size
+    blob = json.dumps({"__metadata__": metadata, **entries}, separators=(",", ":")).encode("utf-8")
+    blob += b" " * (-len(blob) % 8)
+    with open(path, "wb") as f:
+        f.write(len(blob).to_bytes(8, "little"))
+        f.write(blob)
+        for value in tensors.values():
+            array = np.ascontiguousarray(value, dtype=np.dtype(value.dtype).newbyteorder("<"))
+            f.write(array.data.cast("B"))
+
+
+def load(path: str | os.PathLike, lazy: bool | None = None) -> Capture:
+    """Load a Capture written by :meth:`Capture.save` or ``extract(..., out=...)``.
+
+    ``path`` is one ``.safetensors`` file or a capture folder (``manifest.json`` plus
+    shards, see :mod:`attnviz.store`). With ``lazy=True`` (the default for folders) no map
+    is read at load: the examples' arrays are :class:`attnviz.store.LazyArray` objects
+    and indexing an example, a layer or a head reads only that slice from disk.
+
+    Raises FileNotFoundError for a missing file and :class:`attnviz.validation.CaptureFormatError`
+    (a ValueError) for a file that is not a valid attnviz capture: truncated, corrupted, of
+    another kind, of a newer format, with metadata of the wrong types, arrays whose shapes
+    disagree with the tokens or the layer/head lists, or (eager loads) NaN/Inf values. Unknown
+    keys written by a newer attnviz are ignored with a warning.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = Capture([Example(tokens=["hi"])]).save(pathlib.Path(tempfile.mkdtemp()) / "c.safetensors")
+        >>> len(load(p))
+        1
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"load() takes a file path (str or pathlib.Path), not {type(path).__name__}")
+    if lazy is not None and not isinstance(lazy, bool):
+        raise TypeError(f"lazy={lazy!r}: use True, False or None (lazy for folders, eager for files)")
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no capture file at {path}: check the path, or create one with "
+            "attnviz.extract(...).save(path)"
+        )
+    if path.is_dir() or lazy:
+        return open_capture(path, lazy=True if lazy is None else lazy)
+    meta, records, _ = read_header(path)
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="numpy") as f:
+            arrays = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises several error types for a bad file
+        raise _unreadable(path, exc) from exc
+    for name, array in arrays.items():
+        check_array_dtype(name, array, source=str(path))
+        check_finite(name, array, source=str(path))
+    return capture_from_header(meta, records, arrays)
+
+
+def read_header(path: str | os.PathLike) -> tuple[dict, list[dict], dict[str, tuple[tuple[int, ...], str]]]:
+    """``(meta, records, tensors)`` of a capture file without reading any array.
+
+    ``tensors`` maps each tensor name (``"3.attentions"``) to its (shape, safetensors dtype).
+    The header is checked by :func:`attnviz.validation.check_capture_header` (types, known
+    keys, format version, tokens against shapes); used by both the eager and the lazy loader.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = Capture([Example(tokens=["hi"], attentions=np.ones((1, 1, 1, 1), "float32"))]).save(
+        ...     pathlib.Path(tempfile.mkdtemp()) / "c.safetensors")
+        >>> read_header(p)[2]
+        {'0.attentions': ((1, 1, 1, 1), 'F32')}
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            header = f.metadata() or {}
+            tensors = {}
+            for k in f.keys():
+                sl = f.get_slice(k)
+                tensors[k] = (tuple(int(d) for d in sl.get_shape()), str(sl.get_dtype()))
+        if "attnviz_format" not in header:
+            raise ValueError("its header has no attnviz metadata")
+        meta = json.loads(header.get("meta", "null"))
+        records = json.loads(header.get("examples", "null"))
+        meta = check_capture_header(meta, records, {k: v[0] for k, v in tensors.items()}, source=str(path),
+                                    format_version=header["attnviz_format"])
+    except CaptureFormatError:
+        raise
+    except Exception as exc:  # safetensors, json and numpy raise many error types for a bad file
+        raise _unreadable(path, exc) from exc
+    return meta, records, tensors
+
+
+def _unreadable(path: Path, exc: Exception) -> ValueError:
+    return CaptureFormatError(
+        f"{path} is not a readable attnviz capture ({type(exc).__name__}: {str(exc)[:200]}); it may be "
+        "truncated or corrupted: extract again and save it with Capture.save"
+    )
+
+
 # --- opening -------------------------------------------------------------------------------
 def open_capture(path: str | os.PathLike, *, lazy: bool = True) -> Capture:
     """Open a capture file or folder; with ``lazy`` its arrays are :class:`LazyArray` objects.
@@ -476,8 +653,6 @@ def _capture_meta(meta: dict) -> dict:
 
 def _open_file(path: Path, lazy: bool) -> Capture:
     if not lazy:
-        from attnviz.capture import load
-
         return load(path, lazy=False)
     meta, records, tensors = read_header(path)
     file = _ShardFile(path)
@@ -742,3 +917,5 @@ def save_folder(capture: Capture, path: str | os.PathLike, *, shard_size: int = 
         writer.close()
     return path
 
+
+install_storage(save=save_capture, load=load)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import attnviz
-from attnviz.capture import Capture, Example, load
+from attnviz.capture import Capture, Example
+from attnviz.store import load
 
 
 def _assert_same(a: Capture, b: Capture) -> None:
@@ -95,13 +96,13 @@ def test_corrupted_file_is_a_clear_error(bert_capture, tmp_path, damage):
 def test_failed_save_leaves_nothing_and_keeps_old_file(bert_capture, tmp_path, monkeypatch):
     path = tmp_path / "cap.safetensors"
     path.write_bytes(b"previous content")
-    import attnviz.capture
+    import attnviz.store
 
     def explode(*args, **kwargs):
         open(args[0], "wb").write(b"half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(attnviz.capture, "_write_safetensors", explode)
+    monkeypatch.setattr(attnviz.store, "_write_safetensors", explode)
     with pytest.raises(OSError, match="disk full"):
         bert_capture.save(path)
     assert path.read_bytes() == b"previous content"

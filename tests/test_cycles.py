@@ -64,14 +64,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(found)
 
 
-#: The one cycle left (issue #21): capture.py still holds the capture file format and imports store
-#: (folders, lazy loads) and validation (header checks) when saving and loading, while both import
-#: capture. Moving the format into store removes it; then this list is empty.
-PENDING = [["attnviz.capture", "attnviz.store", "attnviz.validation"]]
-
-
 def test_no_import_cycle_between_modules():
-    assert cycles(import_graph()) == PENDING
+    assert cycles(import_graph()) == []
 
 
 def test_the_cycle_check_sees_a_deferred_cycle(tmp_path):

@@ -81,7 +81,7 @@ def compare(before: ModelLike | Capture, after: ModelLike | Capture, *, texts: s
 
 
 def _as_capture(value: Any) -> Any:
-    from attnviz.capture import load
+    from attnviz.store import load
 
     if isinstance(value, (str, os.PathLike)) and str(value).endswith(".safetensors"):
         return load(value)

@@ -221,7 +221,7 @@ def extract(
 
     run, examples = streaming_or_eager(run_all, stacklevel=3)
     if writer is not None:
-        from attnviz.capture import load
+        from attnviz.store import load
 
         return load(writer.close(), lazy=True)
     return wrap(run, examples)

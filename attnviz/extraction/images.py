@@ -671,7 +671,7 @@ def _drive(plan: dict, *, batch_size: int, layers: Any, heads: Any, hidden_state
 
     run, examples = streaming_or_eager(run_all, stacklevel=5)
     if writer is not None:
-        from attnviz.capture import load
+        from attnviz.store import load
 
         return load(writer.close(), lazy=True)
     return wrap(run, examples)

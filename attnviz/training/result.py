@@ -200,7 +200,7 @@ class FinetuneResult(ResultIO):
             >>> FinetuneResult.from_dict(FinetuneResult(Path("r"), best_epoch=3).to_dict(), "r").best_epoch
             3
         """
-        from attnviz.capture import load
+        from attnviz.store import load
 
         out = Path(output_dir)
         absolute = (lambda p: None if p is None else out / p)
