@@ -122,6 +122,8 @@ class BatchRunner:
             inputs.update(decoder_input_ids=dec_ids, decoder_attention_mask=dec_mask)
         if "use_cache" in self.accepts:
             inputs["use_cache"] = False
+        if "logits_to_keep" in self.accepts:  # a language model's (batch, token, vocab) logits are never kept
+            inputs["logits_to_keep"] = 1
         inputs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
         return inputs, starts, dec_starts
 
