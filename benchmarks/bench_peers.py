@@ -186,7 +186,7 @@ def _child(python: str, *args: str) -> dict:
     done = subprocess.run([python, __file__, *args], capture_output=True, text=True, env=env)
     lines = done.stdout.strip().splitlines()
     if done.returncode or not lines:
-        return {"error": (done.stderr.strip().splitlines() or ["exit %d" % done.returncode])[-1][:120]}
+        return {"error": (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1][:120]}
     return json.loads(lines[-1])
 
 
