@@ -9,6 +9,10 @@ Gemma-2's soft-capping come out exactly as in eager attention). Each block is cu
 heads, rows and the example's real keys, optionally reduced over heads, converted to the
 storage dtype and copied to the CPU at once; nothing else of it is kept.
 
+On an accelerator the kept arrays are pinned host memory and each block is converted on the
+device and copied with ``non_blocking=True``, so the copies overlap the forward pass; the
+session waits for them once per kept layer (:meth:`Session.layer_done`), never per block.
+
 A :class:`Session` says what to keep and receives the blocks; :func:`attnviz.extract` drives
 it through :class:`attnviz.batching.BatchRunner`.
 
@@ -228,6 +232,11 @@ class Session:
         self.seen: set[tuple[str, int]] = set()
         self.calls = 0
         self.on_layer = on_layer
+        from attnviz.modeling import input_device
+
+        self.device = input_device(model)
+        self.pinned = not _on_host(self.device)  # kept arrays in pinned memory, copies without waiting
+        self.pending = False                     # non-blocking copies not yet waited for
 
     def kept_layers(self, kind: str) -> list[int]:
         """The model layers of ``kind`` whose weights are kept."""
@@ -246,8 +255,8 @@ class Session:
             n_layers = len(self.kept_layers(kind))
             # allocated by torch: numpy asks the kernel for huge pages on large arrays, and on a busy
             # machine the compaction that triggers made the first write of the maps ~25% slower overall
-            self.out[kind] = [torch.empty((n_layers, self._out_heads(kind), len(r.rows), r.stop - r.start),
-                                          dtype=dtype).numpy() for r in per_example]
+            self.out[kind] = [_host_buffer((n_layers, self._out_heads(kind), len(r.rows), r.stop - r.start),
+                                           dtype, self.pinned).numpy() for r in per_example]
 
     def _out_heads(self, kind: str) -> int:
         if self.reduce is not None:
@@ -294,6 +303,12 @@ class Session:
         elif self.reduce == "max":
             block = block.amax(0, keepdim=True)
         dst = self.out[kind][example][self.kept_layers(kind).index(layer)]
+        if not _on_host(block.device):  # converted there, copied into pinned memory without waiting
+            target = torch.from_numpy(dst[:, first:first + block.shape[1]])
+            target.copy_(block.detach().to(target.dtype), non_blocking=True)
+            self.pending = True
+            self.seen.add(site)
+            return
         # numpy's copy is single-threaded: on a busy machine torch's threaded copy of the same
         # bytes was 10-20x slower; a block on an accelerator comes to the CPU first
         block = block.detach().to("cpu")
@@ -301,6 +316,32 @@ class Session:
             block = block.float()
         np.copyto(dst[:, first:first + block.shape[1]], block.numpy(), casting="same_kind")
         self.seen.add(site)
+
+
+    def layer_done(self) -> None:
+        """Wait once for the layer's non-blocking copies (on an accelerator; nothing on the CPU)."""
+        if self.pending:
+            _synchronize(self.device)
+            self.pending = False
+
+
+def _on_host(device: Any) -> bool:
+    """Whether tensors on ``device`` are in host memory (the CPU; 'meta' holds no data)."""
+    return getattr(device, "type", str(device)) in ("cpu", "meta")
+
+
+def _host_buffer(shape: tuple, dtype: Any, pinned: bool) -> Any:
+    """An empty host tensor for kept maps, pinned (page-locked) for non-blocking copies from an accelerator."""
+    import torch
+
+    return torch.empty(shape, dtype=dtype, pin_memory=pinned)
+
+
+def _synchronize(device: Any) -> None:
+    """Wait for the work queued on ``device`` (the layer's copies to the host)."""
+    import torch
+
+    torch.accelerator.synchronize(device)
 
 
 def _module_site(name: str, module: Any) -> tuple[str, int] | None:
@@ -360,11 +401,13 @@ def attention_forward(module: Any, query: Any, key: Any, value: Any, attention_m
             from attnviz.extraction.direct import layer_output
 
             return layer_output(session, site, query, value), None
-        return _eager_all_rows(session, site, module, query, key, value, attention_mask, dropout, scaling,
-                               kwargs), None
+        out = _eager_all_rows(session, site, module, query, key, value, attention_mask, dropout, scaling, kwargs)
+        session.layer_done()
+        return out, None
     for b, r in enumerate(session.rows[site[0]]):
         _eager_rows(module, query, key, value, attention_mask, dropout, scaling, kwargs, b, r.rows,
                     lambda first, w, o, b=b: session.store(site, b, first, w[0]))
+    session.layer_done()
     return _layer_output(module, query, key, value, attention_mask, dropout, scaling, kwargs), None
 
 
@@ -401,6 +444,8 @@ def _direct(session, site, module, query, key, value, mask, dropout, scaling, kw
     from attnviz.extraction import direct
 
     if not direct.eligible(module, query, kwargs, dropout, session.np_dtype.name):
+        return False
+    if padded is None and not _on_host(query.device):  # the kept arrays are host memory: blocks are copied
         return False
     tq, tk = query.shape[2], key.shape[2]
     hooks = {"block_mask": lambda batch, rows: _block_mask(module, mask, batch, rows, query, tq, tk, kwargs),
