@@ -25,8 +25,9 @@ kernel's high-water mark, reset after loading) on the first call, and the time, 
 
 The peers live in a separate virtual environment so that they cannot change the main one::
 
-    make bench-peers-venv          # python3 -m venv /work/peers-venv; torch==2.13.0; -e .; transformer-lens nnsight
-    ATTNVIZ_PEERS_PYTHON=/work/peers-venv/bin/python .venv/bin/python benchmarks/bench_peers.py --quick
+    make bench-peers                       # makes .peers-venv (torch==2.13.0, -e ., transformer-lens, nnsight), runs --quick
+    make bench-peers PEERS_ARGS=           # the full table
+    ATTNVIZ_PEERS_PYTHON=/path/to/venv/bin/python .venv/bin/python benchmarks/bench_peers.py --quick
 
 ``--python`` (or ``ATTNVIZ_PEERS_PYTHON``) is the interpreter every case runs in (default: this
 one; peers missing there are reported as such). ``--quick``: GPT-2-small at 512 tokens, one call
