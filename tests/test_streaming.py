@@ -244,3 +244,18 @@ def test_accelerator_path_pins_copies_without_waiting_and_waits_once_per_layer(m
     assert pinned == [True]                              # one example: one pinned array
     assert copies and all(copies)                        # every block copied without waiting
     assert len(syncs) == len(options.get("layers", [0, 1]))  # one wait per kept layer
+
+
+def test_the_pass_stops_after_the_last_kept_layer_when_nothing_later_is_read():
+    model, tok = tiny_model("gpt2", head="lm")
+    ran = []
+    handle = model.transformer.h[1].register_forward_hook(lambda *a: ran.append(1))
+    try:
+        full = attnviz.extract(model, tok, "the cat sat on the mat", layers=[0])        # hidden states kept
+        assert ran, "with hidden states every layer runs"
+        ran.clear()
+        early = attnviz.extract(model, tok, "the cat sat on the mat", layers=[0], hidden_states=False)
+        assert not ran, "layer 1 is never run when only layer 0's maps are kept"
+    finally:
+        handle.remove()
+    np.testing.assert_array_equal(early[0].attentions, full[0].attentions)

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import inspect
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 import numpy as np
@@ -201,7 +202,7 @@ class BatchRunner:
         """One pass under the "attnviz" attention: only the kept weights are ever computed."""
         import torch
 
-        from attnviz.extraction.streaming import Rows, Session
+        from attnviz.extraction.streaming import EnoughLayers, Rows, Session
 
         if self.session is None:
             self.session = Session(self.model, layers=self.layers, heads=self.heads, num_heads=None,
@@ -214,8 +215,16 @@ class BatchRunner:
             rows["cross"] = [Rows(torch.arange(a, b), s, s + len(it["input_ids"]), True)
                              for (a, b), s, it in zip(dec, starts, items)]
         self.session.begin_batch(rows)
-        with self.session.active():
-            out = self.model(**inputs, output_hidden_states=self.hidden, return_dict=True)
+        # nothing after the last kept layer is read unless hidden states or a classifier's logits are kept
+        name = type(self.model).__name__
+        self.session.stop_early = not self.hidden and "Classification" not in name and "MultipleChoice" not in name
+        try:
+            with self.session.active():
+                out = self.model(**inputs, output_hidden_states=self.hidden, return_dict=True)
+        except EnoughLayers:
+            out = SimpleNamespace(hidden_states=None, encoder_hidden_states=None, decoder_hidden_states=None)
+        finally:
+            self.session.stop_early = False
         missing = self.session.missing()
         if missing:
             raise StreamingUnavailable(f"no attention call reached attnviz for {missing[0][0]} layer "

@@ -31,7 +31,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["NAME", "Rows", "Session", "register", "release_freed_memory", "resolve_queries"]
+__all__ = ["NAME", "EnoughLayers", "Rows", "Session", "register", "release_freed_memory", "resolve_queries"]
 
 import contextlib
 import contextvars
@@ -101,6 +101,18 @@ def release_freed_memory() -> bool:
                 ok = False
         _ALLOCATOR.append(ok)
     return _ALLOCATOR[0]
+
+
+class EnoughLayers(Exception):
+    """Raised by the attention function once every kept layer is stored, with ``Session.stop_early``.
+
+    The layers after the last kept one would compute outputs that nobody reads: the forward
+    pass stops there (the caller catches this).
+
+    Example:
+        >>> issubclass(EnoughLayers, Exception)
+        True
+    """
 
 
 @dataclass
@@ -237,6 +249,7 @@ class Session:
         self.device = input_device(model)
         self.pinned = not _on_host(self.device)  # kept arrays in pinned memory, copies without waiting
         self.pending = False                     # non-blocking copies not yet waited for
+        self.stop_early = False                  # raise EnoughLayers once every kept layer is stored
 
     def kept_layers(self, kind: str) -> list[int]:
         """The model layers of ``kind`` whose weights are kept."""
@@ -319,10 +332,13 @@ class Session:
 
 
     def layer_done(self) -> None:
-        """Wait once for the layer's non-blocking copies (on an accelerator; nothing on the CPU)."""
+        """Wait once for the layer's non-blocking copies (on an accelerator; nothing on the CPU); with
+        ``stop_early``, raise :class:`EnoughLayers` once every kept layer is stored."""
         if self.pending:
             _synchronize(self.device)
             self.pending = False
+        if self.stop_early and not self.missing():
+            raise EnoughLayers
 
 
 def _on_host(device: Any) -> bool:
@@ -400,6 +416,7 @@ def attention_forward(module: Any, query: Any, key: Any, value: Any, attention_m
         if _direct(session, site, module, query, key, value, attention_mask, dropout, scaling, kwargs):
             from attnviz.extraction.direct import layer_output
 
+            session.layer_done()
             return layer_output(session, site, query, value), None
         out = _eager_all_rows(session, site, module, query, key, value, attention_mask, dropout, scaling, kwargs)
         session.layer_done()
