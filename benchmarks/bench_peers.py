@@ -81,8 +81,9 @@ def _layer_path(model, shape: str, layer: int):
 
 
 def make_task(tool: str, shape: str, task: str, model, tok, ids):
-    """A no-argument function running ``task`` with ``tool``; it returns the kept maps as a numpy array
-    (layer, head, row, key), or a string saying why the tool cannot do the task."""
+    """A no-argument function running ``task`` with ``tool`` and returning what the tool gives back
+    (its peak memory is measured then), and a function turning that into one numpy array (layer,
+    head, row, key) for the check; or a string saying why the tool cannot do the task."""
     import numpy as np
     import torch
 
@@ -94,11 +95,13 @@ def make_task(tool: str, shape: str, task: str, model, tok, ids):
         model.set_attn_implementation("eager")
 
         def run():
-            maps = model(x, output_attentions=True, use_cache=False).attentions
+            return model(x, output_attentions=True, use_cache=False).attentions
+
+        def convert(maps):
             if task == "last":
                 return np.stack([maps[l][0, :, -1:].numpy() for l in layers])
             return np.stack([maps[l][0].numpy() for l in layers])
-        return run
+        return run, convert
     if tool == "attnviz":
         from attnviz.extraction.extract import extract_ids
 
@@ -106,7 +109,7 @@ def make_task(tool: str, shape: str, task: str, model, tok, ids):
             cap = extract_ids(model, tok, [{"input_ids": ids}], layers=layers if task == "one" else None,
                                       queries="last" if task == "last" else None, hidden_states=False)
             return cap[0].attentions
-        return run
+        return run, np.asarray
     if tool == "tlens":
         try:
             from transformer_lens.model_bridge.sources._bridge_builder import build_bridge_from_module
@@ -118,10 +121,12 @@ def make_task(tool: str, shape: str, task: str, model, tok, ids):
         extra = {"stop_at_layer": 1} if task == "one" else {"pos_slice": -1} if task == "last" else {}
 
         def run():
-            _, cache = bridge.run_with_cache(x, names_filter=names, return_cache_object=False, **extra)
+            return bridge.run_with_cache(x, names_filter=names, return_cache_object=False, **extra)[1]
+
+        def convert(cache):
             out = np.stack([cache[n][0].numpy() for n in names])
             return out if task != "last" or out.shape[2] == 1 else out[:, :, -1:]
-        return run
+        return run, convert
     if tool == "nnsight":
         try:
             from nnsight import NNsight
@@ -136,8 +141,8 @@ def make_task(tool: str, shape: str, task: str, model, tok, ids):
                 for l in layers:
                     w = _layer_path(traced, shape, l).output[1]
                     saved.append((w[:, :, -1:] if task == "last" else w).save())
-            return np.stack([s[0].numpy() for s in saved])
-        return run
+            return saved
+        return run, lambda saved: np.stack([s[0].numpy() for s in saved])
     raise ValueError(tool)
 
 
@@ -160,9 +165,10 @@ def run_case(tool: str, shape: str, task: str, tokens: int, repeats: int, save: 
 
     warnings.simplefilter("ignore")
     model, tok, ids = build(shape, tokens)
-    fn = make_task(tool, shape, task, model, tok, ids)
-    if isinstance(fn, str):
-        return {"skip": fn}
+    made = make_task(tool, shape, task, model, tok, ids)
+    if isinstance(made, str):
+        return {"skip": made}
+    fn, convert = made
     _reset_peak()
     start = _status("VmRSS")
     times = []
@@ -170,10 +176,11 @@ def run_case(tool: str, shape: str, task: str, tokens: int, repeats: int, save: 
     result = fn()
     times.append(time.perf_counter() - begin)
     peak = _status("VmHWM") - start
+    array = convert(result)
     if save:
-        np.save(save, np.ascontiguousarray(result, dtype=np.float32))
-    kept = int(result.nbytes)
-    del result
+        np.save(save, np.ascontiguousarray(array, dtype=np.float32))
+    kept = int(array.nbytes)
+    del result, array
     for _ in range(repeats - 1):
         begin = time.perf_counter()
         fn()
