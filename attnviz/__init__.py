@@ -9,7 +9,8 @@ Heavy parts (plotting, notebook views, fine-tuning) are imported on first use.
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat on the mat"])
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, ["the cat sat on the mat"], tokenizer=tok)
     >>> print(attnviz.shape_report(cap).rows[0].name)
     attentions[0]
 """
@@ -43,6 +44,7 @@ _LAZY = {
     "compare": ("attnviz.comparison", "compare"),
     "Comparison": ("attnviz.comparison", "Comparison"),
     "extract_generation": ("attnviz.extraction.generate", "extract_generation"),
+    "intervene": ("attnviz.extraction.intervene", "intervene"),
     "store": ("attnviz.store", None),
     "extract_dataset": ("attnviz.distributed", "extract_dataset"),
 }

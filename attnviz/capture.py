@@ -19,7 +19,7 @@ Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
     >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, tok, ["the cat sat", "a dog"])
+    >>> cap = attnviz.extract(model, ["the cat sat", "a dog"], tokenizer=tok)
     >>> len(cap), cap[0].attentions.shape[:2] == (cap.num_layers, cap.num_heads)
     (2, True)
 """
@@ -68,7 +68,12 @@ ARRAY_FIELDS = (
     "cross_attentions",
     "decoder_hidden_states",
     "logits",
+    "image",
 )
+#: Array fields stored with their own integer dtype (the others are float maps).
+INTEGER_ARRAYS = {"image": "uint8"}
+#: What an example holds: text tokens, image patches (a vision transformer), or both (a vision-language model).
+MODALITIES = ("text", "image", "image+text")
 
 
 @dataclass
@@ -89,6 +94,15 @@ class Example:
         prompt_length: for generated captures, how many tokens of the sequence were the prompt.
         query_positions: the token positions of the rows kept in ``attentions`` when
             ``extract(..., queries=...)`` kept only some (None: every row).
+        modality: ``"text"``, ``"image"`` (a vision transformer's patches) or ``"image+text"``
+            (a vision-language model's text tokens and image tokens).
+        image: for image examples, the image as the model saw it (after the processor's resize and
+            crop, de-normalised), uint8 (height, width, 3), at most 224 px on its long side.
+        patch_grid: (rows, cols) of the image patches (None for text).
+        patch_positions: the sequence positions of the patches in row-major order (an int array), so
+            ``attentions[l, h, q][patch_positions].reshape(patch_grid)`` is query ``q``'s map over the
+            image; for a vision-language model the positions of the image tokens. ``special_mask``
+            marks [CLS], distillation and register tokens.
 
     Example:
         >>> ex = Example(tokens=["a", "b"], attentions=np.full((1, 1, 2, 2), 0.5, "float32"))
@@ -117,8 +131,18 @@ class Example:
     predicted_label_name: str | None = None
     prompt_length: int | None = None
     query_positions: list[int] | None = None
+    modality: str = "text"
+    image: np.ndarray | None = None
+    patch_grid: tuple[int, int] | None = None
+    patch_positions: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if self.patch_grid is not None:
+            self.patch_grid = (int(self.patch_grid[0]), int(self.patch_grid[1]))
+        if self.patch_positions is not None:
+            self.patch_positions = np.asarray(self.patch_positions, dtype=np.int64)
+        if self.image is not None and hasattr(self.image, "read"):  # a lazy array: images are small, read now
+            self.image = self.image.read()
         if self.display_tokens is None:
             self.display_tokens = list(self.tokens)
         if self.special_mask is None:
@@ -239,7 +263,8 @@ class Capture(ResultIO):
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("gpt2"), "hello there")
+        >>> model, tok = tiny_model("gpt2")
+        >>> cap = attnviz.extract(model, "hello there", tokenizer=tok)
         >>> cap.model_type, cap[0].attentions.ndim
         ('gpt2', 4)
     """
@@ -387,7 +412,7 @@ class Capture(ResultIO):
             for f in dataclasses.fields(ex):
                 value = getattr(ex, f.name)
                 if f.name not in ARRAY_FIELDS:
-                    record[f.name] = value
+                    record[f.name] = _json_field(value)
                 elif value is not None:
                     record["shapes"][f.name] = [int(d) for d in value.shape]
                     if arrays:
@@ -409,7 +434,7 @@ class Capture(ResultIO):
             for name in ARRAY_FIELDS:
                 value = record.pop(name, None)
                 if value is not None:
-                    tensors[f"{i}.{name}"] = np.asarray(value, dtype=np.float32)
+                    tensors[f"{i}.{name}"] = np.asarray(value, dtype=INTEGER_ARRAYS.get(name, np.float32))
             records.append(record)
         return capture_from_header(doc.get("meta", {}), records, tensors)
 
@@ -486,7 +511,8 @@ class Capture(ResultIO):
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
-            >>> grid = attnviz.extract(*tiny_model("bert"), "the cat").plot(layers=[0])
+            >>> model, tok = tiny_model("bert")
+            >>> grid = attnviz.extract(model, "the cat", tokenizer=tok).plot(layers=[0])
             >>> len(grid.axes) >= 1
             True
         """
@@ -524,7 +550,7 @@ class Capture(ResultIO):
                     if value is not None:  # numpy or lazy arrays: each is read when it is written
                         tensors[f"{i}.{f.name}"] = value
                 else:
-                    record[f.name] = value
+                    record[f.name] = _json_field(value)
             records.append(record)
         header = {
             "attnviz_format": str(FORMAT_VERSION),
@@ -534,6 +560,15 @@ class Capture(ResultIO):
         with atomic_path(path, suffix=".tmp") as tmp:
             _write_safetensors(tmp, tensors, header)
         return path
+
+
+def _json_field(value: Any) -> Any:
+    """A non-array Example field as JSON takes it (``patch_positions`` is an int array in memory)."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
 
 
 _ST_DTYPES = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64", "int32": "I32",

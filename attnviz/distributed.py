@@ -22,8 +22,9 @@ Ray is an optional extra: ``pip install 'attnviz[ray]'``.
 Example:
     >>> from attnviz.metrics import dataset_stats
     >>> from attnviz.testing import tiny_model
-    >>> stats = dataset_stats(*tiny_model("bert"), ["a text", "another text"], engine="ray",
-    ...                       num_workers=1, progress=False)  # doctest: +SKIP
+    >>> model, tok = tiny_model("bert")
+    >>> stats = dataset_stats(model, ["a text", "another text"], engine="ray",
+    ...                       num_workers=1, progress=False, tokenizer=tok)  # doctest: +SKIP
     >>> stats.num_examples  # doctest: +SKIP
     2
 """
@@ -41,7 +42,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from attnviz.modeling import ModelLike, Tokenizer
+from attnviz.modeling import ModelLike, Tokenizer, model_data_call
 
 ENGINES = ("local", "ray")
 RAY_EXTRA = "engine='ray' needs Ray: pip install 'attnviz[ray]' (it installs ray[data])"
@@ -347,6 +348,7 @@ EXTRACT_OPTIONS = ("batch_size", "max_length", "layers", "heads", "hidden_states
                    "queries", "reduce_heads")
 
 
+@model_data_call("data", none_is_data=True)
 def extract_dataset(model: ModelLike, data: Any, out: str | os.PathLike, *, tokenizer: Tokenizer = None,
                     engine: str = "local", shard_size: int = 32, text_column: str = "text",
                     progress: bool | None = None, num_workers: int | None = None,
@@ -396,8 +398,8 @@ def extract_dataset(model: ModelLike, data: Any, out: str | os.PathLike, *, toke
     if engine == "local":
         from attnviz.extraction.extract import extract
 
-        return extract(model, tokenizer, texts, out=out, shard_size=shard_size, progress=progress,
-                       **extract_options)
+        return extract(model, texts, out=out, shard_size=shard_size, progress=progress,
+                       **extract_options, tokenizer=tokenizer)
     return _ray_extract(model, tokenizer, texts, out, shard_size=shard_size, progress=progress,
                         num_workers=num_workers, worker_resources=worker_resources, address=address,
                         options=extract_options)
@@ -441,7 +443,7 @@ class ExtractWorker:
 
         files, sizes, metas = [], [], []
         for shard, texts in zip(batch["shard"], batch["texts"]):
-            cap = extract(self.model, self.tokenizer, [str(t) for t in texts], progress=False, **self.options)
+            cap = extract(self.model, [str(t) for t in texts], progress=False, **self.options, tokenizer=self.tokenizer)
             name = f"shard-{int(shard):05d}.safetensors"
             cap.save(self.out / name)
             files.append(name)

@@ -94,6 +94,12 @@ class Family:
             query and key projections (pre-LN families; None for post-LN ones).
         cross_attention: module name of the cross-attention (encoder-decoder attention).
 
+    Images:
+        modality: ``"text"`` (token ids in), ``"image"`` (a vision transformer: pixels in,
+            one token per patch) or ``"image+text"`` (a vision-language model).
+        prefix_tokens: for ``"image"``, the labels of the tokens before the patches, in order
+            (``"[REG]"`` stands for the ``num_register_tokens`` register tokens of the config).
+
     Example:
         >>> FAMILIES["t5"].cross_attention, FAMILIES["gpt2"].attention_output
         ('EncDecAttention', 'attn.c_proj')
@@ -116,6 +122,8 @@ class Family:
     key: str | None = None
     attention_norm: str | None = None
     cross_attention: str | None = None
+    modality: Literal["text", "image", "image+text"] = "text"
+    prefix_tokens: tuple[str, ...] = ()
 
 
 _BERT = Family(masked_lm=True, layers_path="encoder.layer", attention="attention.self",
@@ -125,6 +133,15 @@ _ROBERTA = replace(_BERT, position_offset=True)
 _LLAMA = Family(causal=True, positions="rotary", layers_path="layers", final_norm="norm", attention="self_attn",
                 attention_output="self_attn.o_proj", query="self_attn.q_proj", key="self_attn.k_proj",
                 attention_norm="input_layernorm")
+# Vision transformers (transformers 5 layout): a [CLS] token (DeiT: and a distillation token, DINOv2 with
+# registers: and register tokens) before the patches in row-major order; SigLIP has no [CLS].
+_VIT = Family(max_positions=None, modality="image", prefix_tokens=("[CLS]",), layers_path="layers",
+              final_norm="layernorm", attention="attention", attention_output="attention.o_proj",
+              query="attention.q_proj", key="attention.k_proj", attention_norm="layernorm_before")
+_DINOV2 = replace(_VIT, layers_path="encoder.layer", attention_norm="norm1")
+_CLIP_VISION = replace(_VIT, layers_path="encoder.layers", final_norm="post_layernorm", attention="self_attn",
+                       attention_output="self_attn.out_proj", query="self_attn.q_proj", key="self_attn.k_proj",
+                       attention_norm="layer_norm1")
 _T5 = Family(layers="num_layers", heads="num_heads", decoder_layers="num_decoder_layers", max_positions=None,
              positions="relative", layers_path="encoder.block", decoder_layers_path="decoder.block",
              final_norm="decoder.final_layer_norm", attention="layer.0.SelfAttention",
@@ -172,6 +189,12 @@ FAMILIES: dict[str, Family] = {
     "mpt": Family(layers="n_layers", heads="n_heads", max_positions=None, positions="alibi", causal=True,
                   layers_path="blocks", final_norm="norm_f", attention="attn", attention_output="attn.out_proj",
                   query="attn.Wqkv", key="attn.Wqkv", attention_norm="norm_1"),
+    "vit": _VIT,
+    "deit": replace(_VIT, prefix_tokens=("[CLS]", "[DIST]")),
+    "dinov2": _DINOV2,
+    "dinov2_with_registers": replace(_DINOV2, prefix_tokens=("[CLS]", "[REG]")),
+    "clip_vision_model": _CLIP_VISION,
+    "siglip_vision_model": replace(_CLIP_VISION, prefix_tokens=()),
 }
 
 

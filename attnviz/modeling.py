@@ -20,12 +20,15 @@ Example:
 from __future__ import annotations
 
 __all__ = ["AttentionUnavailableError", "ModelLike", "Tokenizer", "check_attentions", "default_model_path", "input_device",
-           "inspection_mode", "load_model", "max_positions", "model_name", "resolve_model", "tokenizer_for"]
+           "inspection_mode", "is_tokenizer", "load_model", "max_positions", "model_data_call", "model_name",
+           "resolve_model", "tokenizer_for"]
 
 import contextlib
+import functools
 import os
+import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar, Union
 
 from attnviz.families import FAMILIES, max_positions_of
 
@@ -37,6 +40,66 @@ if TYPE_CHECKING:
 ModelLike = Union["PreTrainedModel", str, "os.PathLike[str]"]
 #: A model's tokenizer, or None for the one saved beside the model (:func:`tokenizer_for`).
 Tokenizer = Optional["PreTrainedTokenizerBase"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def is_tokenizer(value: Any) -> bool:
+    """Whether ``value`` is a tokenizer or processor (what the old call forms passed second).
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> is_tokenizer(tiny_model("bert")[1]), is_tokenizer(["the cat sat"])
+        (True, False)
+    """
+    if value is None or isinstance(value, (str, bytes, os.PathLike, list, tuple, dict)):
+        return False
+    from transformers import PreTrainedTokenizerBase, ProcessorMixin
+
+    return isinstance(value, (PreTrainedTokenizerBase, ProcessorMixin)) or (
+        callable(value) and hasattr(value, "convert_ids_to_tokens"))
+
+
+def model_data_call(data: str, *, none_is_data: bool = False) -> Callable[[_F], _F]:
+    """Give an entry point ``fn(model, <data>, *, tokenizer=None, ...)`` the old form too.
+
+    The old documented form ``fn(model, tokenizer, <data>, ...)`` (a tokenizer second, or None
+    followed by the data) is recognised by the second argument's type and rewritten to the new
+    one, with a DeprecationWarning that shows the new call. ``none_is_data``: None is a valid
+    ``data`` (e.g. the shipped reviews), so only a tokenizer second means the old form.
+
+    Example:
+        >>> import warnings
+        >>> @model_data_call("texts")
+        ... def run(model, texts, *, tokenizer=None):
+        ...     return texts, tokenizer
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     run("model", None, ["a b"])
+        (['a b'], None)
+        >>> print(caught[0].message)
+        run(model, tokenizer, texts) is deprecated: call run(model, texts, tokenizer=tokenizer)
+    """
+    def decorate(fn: _F) -> _F:
+        name = fn.__name__
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            old_none = not none_is_data and len(args) >= 2 and args[1] is None and (len(args) >= 3 or data in kwargs)
+            if len(args) >= 2 and (old_none or is_tokenizer(args[1])):
+                if "tokenizer" in kwargs:
+                    raise TypeError(f"{name}() got the tokenizer twice (second argument and tokenizer=): "
+                                    f"call {name}(model, {data}, tokenizer=tokenizer)")
+                warnings.warn(f"{name}(model, tokenizer, {data}) is deprecated: "
+                              f"call {name}(model, {data}, tokenizer=tokenizer)", DeprecationWarning, stacklevel=2)
+                kwargs["tokenizer"] = args[1]
+                args = (args[0], *args[2:])
+            return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
 
 #: Model types with RoBERTa-style position offsets (see :mod:`attnviz.families`).
 ROBERTA_LIKE = {name for name, family in FAMILIES.items() if family.position_offset}
@@ -158,7 +221,7 @@ def tokenizer_for(model: ModelLike) -> PreTrainedTokenizerBase:
     raise ValueError(
         "tokenizer is None and no tokenizer could be found beside the model "
         f"(name_or_path={source!r}): pass the tokenizer, e.g. "
-        "attnviz.extract(model, AutoTokenizer.from_pretrained(path), texts)"
+        "attnviz.extract(model, texts, tokenizer=AutoTokenizer.from_pretrained(path))"
     )
 
 

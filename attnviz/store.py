@@ -23,7 +23,8 @@ Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
     >>> folder = pathlib.Path(tempfile.mkdtemp()) / "cap"
-    >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat", "a dog"], out=folder, shard_size=1)
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, ["the cat sat", "a dog"], out=folder, shard_size=1, tokenizer=tok)
     >>> sorted(p.name for p in folder.iterdir())
     ['manifest.json', 'shard-00000.safetensors', 'shard-00001.safetensors']
     >>> with count_reads() as reads:

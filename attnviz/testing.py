@@ -12,7 +12,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["save_tiny_model", "tiny_config", "tiny_model", "tiny_tokenizer"]
+__all__ = ["VISION_KINDS", "VLM_KINDS", "save_tiny_model", "tiny_config", "tiny_model", "tiny_processor", "tiny_tokenizer"]
 
 import functools
 import os
@@ -23,6 +23,14 @@ KINDS = ("bert", "distilbert", "roberta", "gpt2", "bart", "t5")
 # Decoder LLM families (random weights, byte-level BPE tokenizer): grouped-query attention,
 # sliding windows (Mistral, Gemma-2: 4 tokens, shorter than the test texts), soft-capping (Gemma-2).
 LLM_KINDS = ("llama", "qwen2", "mistral", "gemma2", "phi3", "gpt_neox")
+# Vision transformers (random weights, 32 x 32 px images in 8 px patches: a 4 x 4 grid) with a small
+# image processor (tiny_processor) instead of a tokenizer.
+VISION_KINDS = ("vit", "deit", "dinov2", "dinov2_with_registers", "clip_vision_model", "siglip_vision_model")
+# Vision-language models (a tiny vision tower, a tiny Llama, a processor that expands the image token):
+# LLaVA (one token per patch) and Idefics3 / SmolVLM (pixel shuffle: one token per 2 x 2 patches).
+VLM_KINDS = ("llava", "idefics3")
+#: Side of a tiny vision model's input image and of its patches, in pixels.
+TINY_IMAGE, TINY_PATCH = 32, 8
 
 CORPUS = [
     "The cat sat on the mat and looked at the dog.",
@@ -206,6 +214,112 @@ def _llm_config(family: str, vocab: int, tokenizer: Any):
                            final_logit_softcapping=30.0, query_pre_attn_scalar=8)
 
 
+_VISION_CLASSES = {"vit": ("ViT", "ViTImageProcessor"), "deit": ("DeiT", "DeiTImageProcessor"),
+                   "dinov2": ("Dinov2", "BitImageProcessor"),
+                   "dinov2_with_registers": ("Dinov2WithRegisters", "BitImageProcessor"),
+                   "clip_vision_model": ("CLIPVision", "CLIPImageProcessor"),
+                   "siglip_vision_model": ("SiglipVision", "SiglipImageProcessor")}
+
+
+def _vision_config(family: str, **overrides: Any):
+    """A vision transformer config: 2 layers, 4 heads, hidden size 32, 32 px images in 8 px patches."""
+    import transformers as tf
+
+    cls = getattr(tf, f"{_VISION_CLASSES[family][0]}Config")
+    sizes = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                 image_size=TINY_IMAGE, patch_size=TINY_PATCH)
+    if family == "dinov2_with_registers":
+        sizes["num_register_tokens"] = 2
+    return cls(**{**sizes, **overrides})
+
+
+def tiny_processor(family: str = "vit"):
+    """The small image processor of a tiny vision model: images become 32 x 32 px (``TINY_IMAGE``).
+
+    Each family gets its own processor class (ViT: resize; DeiT, DINOv2, CLIP: resize the short side,
+    then crop the centre; SigLIP: resize), the image-only (PIL) variant where transformers has one.
+
+    Example:
+        >>> import numpy as np
+        >>> tiny_processor("clip_vision_model")(np.zeros((40, 60, 3), "uint8"), return_tensors="pt")["pixel_values"].shape
+        torch.Size([1, 3, 32, 32])
+    """
+    import transformers as tf
+
+    if family not in _VISION_CLASSES:
+        raise ValueError(f"no tiny image processor for {family!r}: use one of {', '.join(VISION_KINDS)}")
+    name = _VISION_CLASSES[family][1]
+    cls = getattr(tf, f"{name}Pil", None) or getattr(tf, name)  # the PIL variant needs no torchvision
+    side = {"height": TINY_IMAGE, "width": TINY_IMAGE}
+    if name in ("ViTImageProcessor", "SiglipImageProcessor"):
+        return cls(size=side)
+    return cls(size={"shortest_edge": TINY_IMAGE}, crop_size=side, do_center_crop=True)
+
+
+_VLM_IMAGE_TOKENS = {"llava": ["<image>"], "idefics3": ["<image>", "<fake_token_around_image>", "<global-img>",
+                                                          "<end_of_utterance>"]}
+
+
+def _tiny_vlm(family: str, head: str | None, seed: int, attn_implementation: str, **overrides: Any):
+    """A tiny vision-language model and its processor (the tiny Llama tokenizer with the image tokens added)."""
+    import torch
+    import transformers as tf
+
+    if head not in (None, "lm"):
+        raise ValueError(f"no tiny {family!r} model with head {head!r}; heads: None, 'lm'")
+    tok = tiny_tokenizer("llama")
+    tok.add_tokens(_VLM_IMAGE_TOKENS[family], special_tokens=True)
+    image_id = tok.convert_tokens_to_ids("<image>")
+    text = _llm_config("llama", len(tok), tok)
+    vision: dict[str, Any] = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                                  image_size=TINY_IMAGE, patch_size=TINY_PATCH)
+    cfg: Any
+    processor: Any
+    cls: Any
+    if family == "llava":
+        cfg = tf.LlavaConfig(vision_config=tf.CLIPVisionConfig(**vision), text_config=text,
+                             image_token_index=image_id, vision_feature_layer=-1, **overrides)
+        images = getattr(tf, "CLIPImageProcessorPil", None) or tf.CLIPImageProcessor
+        processor = tf.LlavaProcessor(
+            image_processor=images(size={"shortest_edge": TINY_IMAGE}, crop_size={"height": TINY_IMAGE,
+                                                                                   "width": TINY_IMAGE}),
+            tokenizer=tok, patch_size=TINY_PATCH, vision_feature_select_strategy="default",
+            num_additional_image_tokens=1)
+        cls = tf.LlavaForConditionalGeneration
+    else:
+        cfg = tf.Idefics3Config(vision_config=tf.Idefics3VisionConfig(**vision), text_config=text, scale_factor=2,
+                                image_token_id=image_id, **overrides)
+        images = getattr(tf, "Idefics3ImageProcessorPil", None) or tf.Idefics3ImageProcessor
+        side = {"longest_edge": TINY_IMAGE}
+        processor = tf.Idefics3Processor(image_processor=images(size=side, max_image_size=side,
+                                                                do_image_splitting=False),
+                                         tokenizer=tok, image_seq_len=(TINY_IMAGE // TINY_PATCH // 2) ** 2)
+        cls = tf.Idefics3ForConditionalGeneration
+    cfg._attn_implementation = attn_implementation
+    torch.manual_seed(seed)
+    model = cls(cfg).eval()
+    return (model.model if head is None else model), processor
+
+
+def _tiny_vision_model(family: str, head: str | None, seed: int, attn_implementation: str, **overrides: Any):
+    import torch
+    import transformers as tf
+
+    if head not in (None, "image-classification") or (head and family in ("clip_vision_model",
+                                                                           "siglip_vision_model")):
+        raise ValueError(f"no tiny {family!r} model with head {head!r}; heads: None"
+                         + ("" if family.endswith("_vision_model") else ", 'image-classification'"))
+    cfg = _vision_config(family, **overrides)
+    prefix = _VISION_CLASSES[family][0]
+    cls = getattr(tf, f"{prefix}Model" if head is None else f"{prefix}ForImageClassification")
+    if head is not None:
+        cfg.num_labels = 2
+        cfg.id2label, cfg.label2id = {0: "circle", 1: "square"}, {"circle": 0, "square": 1}
+    cfg._attn_implementation = attn_implementation
+    torch.manual_seed(seed)
+    return cls(cfg).eval(), tiny_processor(family)
+
+
 _HEAD_CLASSES = {
     None: {"bert": "BertModel", "distilbert": "DistilBertModel", "roberta": "RobertaModel",
            "gpt2": "GPT2Model", "bart": "BartModel", "t5": "T5Model"},
@@ -229,6 +343,9 @@ def tiny_model(family: str | None = None, *, head: str | None = None, seed: int 
     ``family`` is one of KINDS or LLM_KINDS (the old keyword ``kind=`` still works, deprecated).
 
     ``head`` is None (bare model), ``"lm"`` or ``"sequence-classification"`` (2 labels).
+    A family of VISION_KINDS gives ``(model, image processor)`` instead (see :func:`tiny_processor`;
+    ``head``: None or ``"image-classification"``), one of VLM_KINDS ``(model, processor)`` (the
+    tokenizer with its image tokens, and the image processor; ``head``: None or ``"lm"``).
     The model is loaded with ``attn_implementation="sdpa"`` by default, as transformers 5
     loads real checkpoints, so that code paths that must switch to eager are exercised.
 
@@ -241,6 +358,10 @@ def tiny_model(family: str | None = None, *, head: str | None = None, seed: int 
     import transformers as tf
 
     family = _family(family, config_overrides)
+    if family in VISION_KINDS:
+        return _tiny_vision_model(family, head, seed, attn_implementation, **config_overrides)
+    if family in VLM_KINDS:
+        return _tiny_vlm(family, head, seed, attn_implementation, **config_overrides)
     if head not in _HEAD_CLASSES or family not in _HEAD_CLASSES[head]:
         raise ValueError(f"no tiny {family!r} model with head {head!r}; heads: "
                          f"{[h for h in _HEAD_CLASSES if family in _HEAD_CLASSES[h]]}")
@@ -271,7 +392,7 @@ def save_tiny_model(family: str, path: str | os.PathLike, **kwargs: Any) -> Path
         >>> (p / "config.json").exists()
         True
     """
-    model, tok = tiny_model(family, **kwargs)
+    model, tok = tiny_model(family, **kwargs)  # tok: a tokenizer, or the image processor of a vision family
     path = Path(path)
     model.save_pretrained(path)
     tok.save_pretrained(path)

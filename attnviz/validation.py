@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 # FORMAT_VERSION: the format this attnviz writes and the newest it can read.
-from attnviz.capture import ARRAY_FIELDS, FORMAT_VERSION
+from attnviz.capture import ARRAY_FIELDS, FORMAT_VERSION, INTEGER_ARRAYS, MODALITIES
 
 _STR, _INT, _BOOL = "str", "int", "bool"
 # Metadata keys of a Capture and the JSON type each must have (None allowed where marked).
@@ -51,6 +51,7 @@ RECORD_TYPES: dict[str, tuple[str, bool]] = {
     "offsets": ("pairs", True), "decoder_tokens": ("strs", True), "decoder_display_tokens": ("strs", True),
     "decoder_special_mask": ("bools", True), "decoder_text": (_STR, True), "predicted_label": (_INT, True),
     "predicted_label_name": (_STR, True), "prompt_length": (_INT, True), "query_positions": ("ints", True),
+    "modality": (_STR, True), "patch_grid": ("ints", True), "patch_positions": ("ints", True),
 }
 
 
@@ -265,6 +266,7 @@ def _check_record(rec: dict, shapes: dict, meta: dict, where: str) -> None:
             raise CaptureFormatError(f"{where}: query_positions {qp[:8]} must be positions 0..{n - 1} "
                                      "(at least one): the file is damaged; extract it again")
         rows = len(qp)
+    _check_image_fields(rec, shapes.get("image"), n, where)
     if rec.get("prompt_length") is not None and not 0 <= rec["prompt_length"] <= max(n, m or 0):
         raise CaptureFormatError(f"{where}: prompt_length {rec['prompt_length']} is outside 0..{max(n, m or 0)}")
     nl = len(meta["layers"]) if meta.get("layers") else None
@@ -308,6 +310,25 @@ def _check_record(rec: dict, shapes: dict, meta: dict, where: str) -> None:
             raise CaptureFormatError(f"{where}: {field} has no heads (shape {tuple(shape)}): the file is damaged")
 
 
+def _check_image_fields(rec: dict, image: Any, n: int, where: str) -> None:
+    """An image example's modality, patch grid and positions agree with each other and with its tokens."""
+    modality = rec.get("modality")
+    if modality is not None and modality not in MODALITIES:
+        raise CaptureFormatError(f"{where}: modality {modality!r} is not one of {MODALITIES}: the file is damaged")
+    grid, positions = rec.get("patch_grid"), rec.get("patch_positions")
+    if (grid is None) != (positions is None):
+        raise CaptureFormatError(f"{where}: it has patch_grid or patch_positions but not both: the file is damaged")
+    if grid is not None and positions is not None:
+        if len(grid) != 2 or min(grid) < 1 or grid[0] * grid[1] != len(positions):
+            raise CaptureFormatError(f"{where}: patch_grid {grid} does not hold its {len(positions)} patch "
+                                     "positions: the file is damaged; extract it again")
+        if any(not 0 <= p < n for p in positions):
+            raise CaptureFormatError(f"{where}: patch_positions must be positions 0..{n - 1}: the file is damaged")
+    if image is not None and (len(image) != 3 or int(image[2]) != 3):
+        raise CaptureFormatError(f"{where}: image has shape {tuple(image)}, not (height, width, 3): the file "
+                                 "is damaged")
+
+
 def check_array_dtype(name: str, array: Any, *, source: str) -> None:
     """Raise a CaptureFormatError unless ``array`` is a floating-point numpy array.
 
@@ -316,6 +337,9 @@ def check_array_dtype(name: str, array: Any, *, source: str) -> None:
         Traceback (most recent call last):
         attnviz.validation.CaptureFormatError: f: array '0.attentions' has dtype int64, not a floating-point type: the file is damaged or not an attnviz capture
     """
+    wanted = INTEGER_ARRAYS.get(name.rsplit(".", 1)[-1])
+    if isinstance(array, np.ndarray) and wanted is not None and array.dtype == np.dtype(wanted):
+        return
     if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
         dtype = getattr(array, "dtype", type(array).__name__)
         raise CaptureFormatError(f"{source}: array {name!r} has dtype {dtype}, not a floating-point type: "

@@ -64,7 +64,7 @@ def child_memory(n: int, batch_size: int) -> None:
 
     model, tok = load_model(default_model_path())
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    stats = dataset_stats(model, tok, (t for t in reviews(n)), batch_size=batch_size, progress=False)
+    stats = dataset_stats(model, (t for t in reviews(n)), batch_size=batch_size, progress=False, tokenizer=tok)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"n": n, "peak_mib": peak, "after_load_mib": before, "examples": stats.num_examples}))
 
@@ -102,7 +102,7 @@ def throughput(n: int, batch_size: int, repeats: int) -> dict:
     runs = {
         "bare loop (text order)": lambda: bare_loop(model, tok, texts, batch_size),
         "bare loop (sorted by length)": lambda: bare_loop(model, tok, by_length, batch_size),
-        "dataset_stats": lambda: dataset_stats(model, tok, texts, batch_size=batch_size, progress=False),
+        "dataset_stats": lambda: dataset_stats(model, texts, batch_size=batch_size, progress=False, tokenizer=tok),
     }
     names = list(runs)
     wall = {name: [] for name in names}

@@ -41,7 +41,7 @@ def run_side(side: str, n: int, tokens: int, batch_size: int) -> dict:
 
         warnings.simplefilter("ignore")
         start = time.perf_counter()
-        cap = attnviz.extract(model, tok, texts, batch_size=batch_size, max_length=tokens, progress=False)
+        cap = attnviz.extract(model, texts, batch_size=batch_size, max_length=tokens, progress=False, tokenizer=tok)
         seconds = time.perf_counter() - start
         kept = sum(ex.attentions.nbytes + ex.hidden_states.nbytes for ex in cap)
         assert cap[0].attentions.shape[-1] == tokens

@@ -85,11 +85,11 @@ def run_case(case: str, tokens: int, new: int) -> dict:
                        do_sample=False, pad_token_id=tok.pad_token_id)
         kept = 0
     elif case == "one_layer":
-        cap = attnviz.extract_generation(model, tok, prompt, layers=[0], **options)
+        cap = attnviz.extract_generation(model, prompt, layers=[0], **options, tokenizer=tok)
         kept = cap[0].attentions.nbytes
         assert cap[0].attentions.shape[:2] == (1, 16), cap[0].attentions.shape
     elif case == "last_query":
-        cap = attnviz.extract_generation(model, tok, prompt, queries="last", **options)
+        cap = attnviz.extract_generation(model, prompt, queries="last", **options, tokenizer=tok)
         kept = cap[0].attentions.nbytes
         assert cap[0].attentions.shape == (8, 16, 1, n_prompt + new), cap[0].attentions.shape
     else:

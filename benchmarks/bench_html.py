@@ -38,7 +38,7 @@ def minilm_capture(tokens: int) -> Capture:
     from attnviz.modeling import default_model_path, load_model
 
     model, tok = load_model(default_model_path())
-    return attnviz.extract(model, tok, [LONG_TEXT], max_length=tokens, hidden_states=False)
+    return attnviz.extract(model, [LONG_TEXT], max_length=tokens, hidden_states=False, tokenizer=tok)
 
 
 def stacked(cap: Capture, times: int) -> Capture:
@@ -62,7 +62,7 @@ def random_bert(tokens: int) -> Capture:
                         intermediate_size=768, max_position_embeddings=512)
     torch.manual_seed(0)
     model = tf.BertModel(cfg).eval()
-    return attnviz.extract(model, tok, [LONG_TEXT], max_length=tokens, hidden_states=False)
+    return attnviz.extract(model, [LONG_TEXT], max_length=tokens, hidden_states=False, tokenizer=tok)
 
 
 def bertviz_pages(cap: Capture) -> dict[str, int]:

@@ -90,10 +90,10 @@ def run_case(case: str, tokens: int, device: str = "cpu") -> dict:
         out = model(**ids, output_attentions=True)
         kept = sum(a.numel() * a.element_size() for a in out.attentions)
     elif case == "one_layer":
-        cap = attnviz.extract(model, tok, text, max_length=tokens, layers=[0], hidden_states=False)
+        cap = attnviz.extract(model, text, max_length=tokens, layers=[0], hidden_states=False, tokenizer=tok)
         kept = cap[0].attentions.nbytes
     elif case == "last_query":
-        cap = attnviz.extract(model, tok, text, max_length=tokens, queries="last", hidden_states=False)
+        cap = attnviz.extract(model, text, max_length=tokens, queries="last", hidden_states=False, tokenizer=tok)
         kept = cap[0].attentions.nbytes
         assert cap[0].attentions.shape == (8, 16, 1, tokens), cap[0].attentions.shape
     else:
@@ -128,8 +128,8 @@ def run_timing(tokens: int, rounds: int, device: str = "cpu") -> dict:
     cases = {
         "bare": bare,
         "sdpa": sdpa,
-        "one_layer": lambda: attnviz.extract(model, tok, text, max_length=tokens, layers=[0], hidden_states=False),
-        "all_layers": lambda: attnviz.extract(model, tok, text, max_length=tokens, hidden_states=False),
+        "one_layer": lambda: attnviz.extract(model, text, max_length=tokens, layers=[0], hidden_states=False, tokenizer=tok),
+        "all_layers": lambda: attnviz.extract(model, text, max_length=tokens, hidden_states=False, tokenizer=tok),
     }
     best = {name: float("inf") for name in cases}
     for _ in range(rounds):

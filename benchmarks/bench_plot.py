@@ -135,7 +135,7 @@ def bench_minilm(tmp: Path, repeat: int) -> None:
     from attnviz.modeling import default_model_path, load_model
 
     model, tok = load_model(default_model_path())
-    cap = attnviz.extract(model, tok, [TEXT], max_length=128)
+    cap = attnviz.extract(model, [TEXT], max_length=128, tokenizer=tok)
     n = cap[0].num_tokens
     png = timed(lambda: attnviz.plot.head_grid(cap).savefig(tmp / "minilm.png", width="page", dpi=300), repeat)
     pdf = timed(lambda: attnviz.plot.head_grid(cap).savefig(tmp / "minilm.pdf", width="page"), repeat)

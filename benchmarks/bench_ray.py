@@ -62,14 +62,14 @@ def main() -> None:
           f"{os.cpu_count()} CPU(s) on this machine, local Ray with {args.cpus}")
 
     t, c = time.perf_counter(), time.process_time()
-    local = dataset_stats(model, tok, texts, batch_size=bs, progress=False)
+    local = dataset_stats(model, texts, batch_size=bs, progress=False, tokenizer=tok)
     local_s, local_cpu = time.perf_counter() - t, time.process_time() - c
 
     t = time.perf_counter()
     ray = start_ray(num_cpus=args.cpus, include_dashboard=False)
     init_s = time.perf_counter() - t
     t = time.perf_counter()
-    dataset_stats(path, None, texts[:2 * bs * 16], batch_size=bs, progress=False, engine="ray", num_workers=2)
+    dataset_stats(path, texts[:2 * bs * 16], batch_size=bs, progress=False, engine="ray", num_workers=2)
     first_s = time.perf_counter() - t
     print("(a) Ray start-up")
     print(f"    ray.init (local, {args.cpus} CPUs):                 {init_s:6.1f} s")
@@ -78,14 +78,14 @@ def main() -> None:
     runs = {}
     for workers in (1, 2):
         t = time.perf_counter()
-        got = dataset_stats(path, None, texts, batch_size=bs, progress=False, engine="ray", num_workers=workers)
+        got = dataset_stats(path, texts, batch_size=bs, progress=False, engine="ray", num_workers=workers)
         runs[workers] = (time.perf_counter() - t, got)
     print(f"(b) throughput over {args.texts} texts (end to end, texts/s)")
     print(f"    engine='local' (1 process, 1 thread):  {args.texts / local_s:7.1f}  ({local_s:.1f} s)")
     for workers, (secs, got) in runs.items():
         print(f"    engine='ray', {workers} worker(s):            {args.texts / secs:7.1f}  ({secs:.1f} s; "
               f"ray/local {local_s / secs:.2f}x; max |diff| vs local {max_difference(local, got):.1e})")
-    small = dataset_stats(path, None, texts[:400], batch_size=bs, progress=False, engine="ray", num_workers=2)
+    small = dataset_stats(path, texts[:400], batch_size=bs, progress=False, engine="ray", num_workers=2)
     print("(c) peak memory per Ray worker (max RSS, MiB)")
     for label, got in (("400 texts", small), (f"{args.texts} texts", runs[2][1])):
         peaks = got.extra["engine"]["worker_peak_mib"]

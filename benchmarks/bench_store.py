@@ -46,7 +46,7 @@ def run_case(case: str, n: int, tokens: int, batch_size: int, shard_size: int, f
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         start = time.perf_counter()
         options = {"out": folder, "shard_size": shard_size} if case == "disk" else {}
-        cap = attnviz.extract(model, tok, texts, batch_size=batch_size, max_length=tokens, progress=False, **options)
+        cap = attnviz.extract(model, texts, batch_size=batch_size, max_length=tokens, progress=False, **options, tokenizer=tok)
         result["seconds"] = time.perf_counter() - start
         result["start_bytes"] = base
         result["maps_bytes"] = sum(ex.attentions.nbytes + ex.hidden_states.nbytes for ex in cap)

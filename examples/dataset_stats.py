@@ -23,7 +23,7 @@ out.mkdir(parents=True, exist_ok=True)
 
 model, tokenizer = attnviz.load_model(args.model or default_model_path())
 texts = load_reviews()["train"]["text"]          # any list, file or datasets.Dataset works
-stats = attnviz.metrics.dataset_stats(model, tokenizer, texts, batch_size=32)
+stats = attnviz.metrics.dataset_stats(model, texts, batch_size=32, tokenizer=tokenizer)
 print(stats.to_csv(out / "head_stats.csv"))
 for score in stats.top("cls", 3):
     print(f"layer {score.layer}, head {score.head}: {score.value:.2f} of its attention on [CLS]")
@@ -32,6 +32,6 @@ fig, ax = plt.subplots(figsize=(5, 3))
 stats.plot("entropy", ax=ax)
 print(attnviz.save_figure(fig, out / "entropy.png", width="column"))
 
-cap = attnviz.extract(model, tokenizer, "A clever, warm and very funny film.")
+cap = attnviz.extract(model, "A clever, warm and very funny film.", tokenizer=tokenizer)
 rollout = attnviz.metrics.rollout(cap)
 print("rollout from [CLS]:", dict(zip(cap[0].display_tokens, rollout.for_query(0).round(2).tolist())))

@@ -16,7 +16,7 @@ args = parser.parse_args()
 model, tokenizer = attnviz.load_model(args.model or default_model_path())
 texts = ["The cat sat on the mat.", "The movie was long, but the ending made it worth it."]
 
-cap = attnviz.extract(model, tokenizer, texts, batch_size=2)
+cap = attnviz.extract(model, texts, batch_size=2, tokenizer=tokenizer)
 print(cap)
 print(attnviz.shape_report(cap))
 

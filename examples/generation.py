@@ -21,7 +21,7 @@ out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
 
 model, tokenizer = attnviz.load_model(args.model)
-cap = attnviz.extract_generation(model, tokenizer, args.prompt, max_new_tokens=8)
+cap = attnviz.extract_generation(model, args.prompt, max_new_tokens=8, tokenizer=tokenizer)
 ex = cap[0]
 print("prompt   :", ex.display_tokens[:ex.prompt_length])
 print("generated:", ex.display_tokens[ex.prompt_length:])

@@ -17,8 +17,8 @@ out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
 
 model, tokenizer = attnviz.load_model(args.model or default_model_path())
-cap = attnviz.extract(model, tokenizer, ["The animal didn't cross the street because it was too tired.",
-                                         "She gave him the book that he had asked for."])
+cap = attnviz.extract(model, ["The animal didn't cross the street because it was too tired.",
+                                         "She gave him the book that he had asked for."], tokenizer=tokenizer)
 
 for example in range(len(cap)):
     view = attnviz.notebook.head_view(cap, example=example)

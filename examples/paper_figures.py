@@ -20,7 +20,7 @@ out = Path(args.out)
 out.mkdir(parents=True, exist_ok=True)
 
 model, tokenizer = attnviz.load_model(args.model or default_model_path())
-cap = attnviz.extract(model, tokenizer, ["The keys to the cabinet are on the table."])
+cap = attnviz.extract(model, ["The keys to the cabinet are on the table."], tokenizer=tokenizer)
 
 with attnviz.paper_theme():                      # paper font sizes; rcParams restored afterwards
     grid = attnviz.plot.head_grid(cap, example=0)

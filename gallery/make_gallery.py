@@ -62,7 +62,7 @@ class MiniLM:
     def __init__(self):
         self.path = default_model_path()
         self.model, self.tokenizer = load_model(self.path)
-        self.capture = attnviz.extract(self.model, self.tokenizer, SENTENCES)
+        self.capture = attnviz.extract(self.model, SENTENCES, tokenizer=self.tokenizer)
         self.stats = attnviz.metrics.head_stats(self.capture)
 
 
@@ -121,8 +121,8 @@ def finetuning(m: MiniLM, out: Path) -> None:
         result = attnviz.finetune(str(m.path), load_reviews(), Path(tmp) / "run", epochs=3, max_length=64,
                                   disable_tqdm=True)
         print(f"  fine-tuned: {result.metrics[-1]}")
-        before = attnviz.extract(m.model, m.tokenizer, PROBES)
-        comparison = attnviz.compare(before, attnviz.extract(result.best_checkpoint, None, PROBES))
+        before = attnviz.extract(m.model, PROBES, tokenizer=m.tokenizer)
+        comparison = attnviz.compare(before, attnviz.extract(result.best_checkpoint, PROBES))
     print(f"  per-layer cosine: {comparison.layer_cosine.round(4).tolist()}")
     save(compare_plots.change_figure(comparison), out, "finetune_change.png")
     save(compare_plots.layers_figure(comparison), out, "finetune_layers.png")
@@ -148,9 +148,9 @@ def importance(m: MiniLM, out: Path) -> None:
         grad = head_importance(model, data, tokenizer=tok, max_length=64)
         abl = head_importance(model, data, tokenizer=tok, max_length=64, method="ablation")
         curve = pruning_curve(model, data, grad, tokenizer=tok, max_length=64)
-        before = attnviz.extract(m.model, m.tokenizer, texts, max_length=64, hidden_states=False)
-        after = attnviz.extract(runs[0].best_checkpoint, None, texts, max_length=64, hidden_states=False)
-        other = attnviz.extract(runs[1].best_checkpoint, None, texts, max_length=64, hidden_states=False)
+        before = attnviz.extract(m.model, texts, max_length=64, hidden_states=False, tokenizer=m.tokenizer)
+        after = attnviz.extract(runs[0].best_checkpoint, texts, max_length=64, hidden_states=False)
+        other = attnviz.extract(runs[1].best_checkpoint, texts, max_length=64, hidden_states=False)
         comp = attnviz.compare(before, after, baseline=other, bootstrap=1000, names=("MiniLM", "fine-tuned"))
         traj = trajectory(runs[0].probe_captures, runs[0].probe_epochs)
     print(f"  gradient {grad.seconds:.1f} s, ablation {abl.seconds:.1f} s; accuracy {grad.base_metric:.4f}; "
@@ -168,6 +168,13 @@ def importance(m: MiniLM, out: Path) -> None:
     save(traj.plot().figure, out, "finetune_trajectory.png")
 
 
+def relevance(m: MiniLM, out: Path) -> None:
+    """Chefer et al.'s relevance vs raw attention vs rollout on MiniLM fine-tuned on the reviews."""
+    import relevance_reviews
+
+    relevance_reviews.main(["--out", str(out)])
+
+
 def seq2seq(out: Path) -> None:
     """A tiny BART trained here to reverse its input: its cross-attention is an anti-diagonal."""
     import numpy as np
@@ -176,7 +183,7 @@ def seq2seq(out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model, tok = load_model(tiny_seq2seq.train_reversal_model(Path(tmp) / "bart"))
     source = tiny_seq2seq.held_out_sources(1)[0]
-    cap = attnviz.extract(model, tok, source, decoder_texts=tiny_seq2seq.reverse_text(source))
+    cap = attnviz.extract(model, source, decoder_texts=tiny_seq2seq.reverse_text(source), tokenizer=tok)
     scores = tiny_seq2seq.alignment_score(cap)
     layer = cap.decoder_layers[int(np.argmax(scores))]
     print(f"  alignment per decoder layer: {np.round(scores, 3).tolist()}")
@@ -192,10 +199,10 @@ def decoder(out: Path) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         model, tok = load_model(tiny_gpt2.train_induction_model(Path(tmp) / "gpt2"))
-    scores = tiny_gpt2.induction_scores(attnviz.extract(model, tok, tiny_gpt2.held_out_texts(16)))
+    scores = tiny_gpt2.induction_scores(attnviz.extract(model, tiny_gpt2.held_out_texts(16), tokenizer=tok))
     print(f"  induction scores per head: {scores}")
-    cap = attnviz.extract_generation(model, tok, tiny_gpt2.repeated_prompt(12, 4), max_new_tokens=8,
-                                     min_new_tokens=8)
+    cap = attnviz.extract_generation(model, tiny_gpt2.repeated_prompt(12, 4), max_new_tokens=8,
+                                     min_new_tokens=8, tokenizer=tok)
     save(plot.head_grid(cap, example=0, title="tiny GPT-2 copying"), out, "gpt2_generation_grid.png", width="page")
     fig, axes = plt.subplots(1, 2, figsize=(6.9, 3.6), layout="constrained")
     for ax, (layer, name, what) in zip(axes, ((0, "previous_token", "previous-token"), (1, "induction", "induction"))):
@@ -203,6 +210,16 @@ def decoder(out: Path) -> None:
         plot.token_heatmap(cap, example=0, layer=layer, head=head, ax=ax)
         ax.set_title(f"layer {layer}, head {head}: {what} ({scores[name][layer, head]:.2f})")
     save(fig, out, "gpt2_induction_heads.png", width="page")
+    knockout(model, tok, scores, out)
+
+
+def knockout(model, tok, scores, out: Path) -> None:
+    """Does the induction head matter? Its edge to the token after the earlier occurrence, blocked."""
+    import tiny_gpt2
+
+    knocked = tiny_gpt2.knockout_accuracies(model, tok, tiny_gpt2.held_out_texts(16), scores)
+    print(f"  copy accuracy: {knocked['accuracy']}")
+    save(tiny_gpt2.knockout_figure(knocked).figure, out, "gpt2_induction_knockout.png", width="page")
 
 
 def long_context(out: Path) -> None:
@@ -219,7 +236,7 @@ def long_context(out: Path) -> None:
     torch.manual_seed(0)
     model = LlamaForCausalLM(cfg)
     text = " ".join(CORPUS * 40)
-    cap = attnviz.extract(model, tok, text, max_length=4096, queries="last", hidden_states=False)
+    cap = attnviz.extract(model, text, max_length=4096, queries="last", hidden_states=False, tokenizer=tok)
     fig, axes = plt.subplots(2, 1, figsize=(6.9, 4.6), layout="constrained", sharex=True)
     for ax, how in zip(axes, ("mean", "max")):
         plot.query_profile(cap, head=how, ax=ax, title=f"{how} over 16 heads")
@@ -229,7 +246,7 @@ def long_context(out: Path) -> None:
 
 FIGURES: dict[str, Callable] = {
     "grid": grid, "head": one_head, "contrast": contrast, "hidden": hidden, "stats": statistics,
-    "rollout": rollout, "finetune": finetuning, "importance": importance,
+    "rollout": rollout, "finetune": finetuning, "importance": importance, "relevance": relevance,
 }
 TRAINED: dict[str, Callable] = {"seq2seq": seq2seq, "decoder": decoder}
 OTHER: dict[str, Callable] = {"long_context": long_context}
@@ -244,7 +261,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     chosen = args.only or list(FIGURES) + list(TRAINED) + list(OTHER)
     if args.skip_training:
-        chosen = [c for c in chosen if c not in TRAINED and c not in ("finetune", "importance")]
+        chosen = [c for c in chosen if c not in TRAINED and c not in ("finetune", "importance", "relevance")]
     start = time.perf_counter()
     minilm = None
     with attnviz.paper_theme():

@@ -301,7 +301,7 @@ def alignment_score(capture: Any, *, target: str = "predicted") -> np.ndarray:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
         >>> model, tok = tiny_model("bart", head="lm")
-        >>> cap = attnviz.extract(model, tok, "the cat sat", decoder_texts="sat cat the")
+        >>> cap = attnviz.extract(model, "the cat sat", decoder_texts="sat cat the", tokenizer=tok)
         >>> alignment_score(cap).shape == (cap.num_decoder_layers,)
         True
     """
@@ -327,15 +327,15 @@ def demo(out: Path, seconds: float, seed: int) -> dict[str, Any]:
           f"{log['held_out']} held-out sequences: {log['exact_match']:.3f}")
     model, tok = attnviz.load_model(path)
     sources = held_out_sources()[:32]
-    scores = {t: alignment_score(attnviz.extract(model, tok, sources, decoder_texts=[reverse_text(s) for s in sources]),
+    scores = {t: alignment_score(attnviz.extract(model, sources, decoder_texts=[reverse_text(s) for s in sources], tokenizer=tok),
                                  target=t) for t in ("predicted", "input")}
     chance = float(np.mean([1 / (len(s.split()) + 2) for s in sources]))
     for t, s in scores.items():
         print(f"alignment ({t} word), 32 held-out, per decoder layer: "
               + " ".join(f"L{l}={v:.3f}" for l, v in enumerate(s)) + f"  (uniform: {chance:.3f})")
     source = held_out_sources()[-1]
-    cap = attnviz.extract(model, tok, source, decoder_texts=reverse_text(source))
-    gen = attnviz.extract_generation(model, tok, source, max_new_tokens=len(source.split()) + 3)
+    cap = attnviz.extract(model, source, decoder_texts=reverse_text(source), tokenizer=tok)
+    gen = attnviz.extract_generation(model, source, max_new_tokens=len(source.split()) + 3, tokenizer=tok)
     generated = gen[0].decoder_text.strip()
     right = generated.split() == reverse_text(source).split()
     print(f"source:    {source}\ngenerated: {generated}\nexpected:  {reverse_text(source)}  "

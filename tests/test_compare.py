@@ -122,14 +122,14 @@ def test_models_and_checkpoint_paths(tmp_path, pair):
 
 def test_mismatched_texts_name_the_example_and_token():
     model, tok = tiny_model("bert")
-    a = attnviz.extract(model, tok, ["a good film", "the cat sat"])
-    b = attnviz.extract(model, tok, ["a good film", "the dog sat"])
+    a = attnviz.extract(model, ["a good film", "the cat sat"], tokenizer=tok)
+    b = attnviz.extract(model, ["a good film", "the dog sat"], tokenizer=tok)
     with pytest.raises(CaptureMismatchError, match=r"example 1 differs at token 2: before has 'cat', after has 'dog'"):
         attnviz.compare(a, b)
-    c = attnviz.extract(model, tok, ["a good film"])
+    c = attnviz.extract(model, ["a good film"], tokenizer=tok)
     with pytest.raises(CaptureMismatchError, match="before has 2 example"):
         check_same(a, c)
-    d = attnviz.extract(model, tok, ["a good film", "the cat sat on the mat"])
+    d = attnviz.extract(model, ["a good film", "the cat sat on the mat"], tokenizer=tok)
     with pytest.raises(CaptureMismatchError,
                        match=r"example 1 differs at token 4: before has '\[SEP\]', after has 'on'"):
         check_same(a, d)

@@ -122,7 +122,7 @@ def test_ray_equals_local_on_minilm_from_a_ray_dataset(ray_local, minilm_path):
     texts = TEXTS[:48]
     local = dataset_stats(*load_model(minilm_path), texts, batch_size=2, progress=False)
     ds = ray_local.data.from_items([{"text": t} for t in texts], override_num_blocks=2)  # not one block per row
-    got = dataset_stats(minilm_path, None, ds, batch_size=2, progress=False, engine="ray", num_workers=2)
+    got = dataset_stats(minilm_path, ds, batch_size=2, progress=False, engine="ray", num_workers=2, tokenizer=None)
     assert_same(local, got)
     assert got.model_name == str(minilm_path)
 

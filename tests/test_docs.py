@@ -1,10 +1,14 @@
 """Every public name has a docstring with an example, and every example runs."""
 from __future__ import annotations
 
+import ast
 import doctest
 import importlib
 import inspect
 import pkgutil
+import re
+import warnings
+from pathlib import Path
 
 import pytest
 
@@ -40,3 +44,47 @@ def test_public_names_have_an_example(qualname, obj):
     doc = inspect.getdoc(obj) or ""
     assert doc, f"{qualname} has no docstring"
     assert ">>>" in doc, f"{qualname}'s docstring has no example"
+
+
+# --- the README's code ---------------------------------------------------------------------------
+README = Path(__file__).resolve().parents[1] / "README.md"
+#: Blocks not run: they fine-tune MiniLM twice, or need a Ray cluster and /shared paths; their calls
+#: are still checked to be in the one call form (test_readme_blocks_use_the_one_call_form).
+NOT_RUN = ("finetune_seeds(", "engine=\"ray\"")
+#: fn(model, data, *, tokenizer=None): entry points whose second argument is the data.
+ENTRY_POINTS = {"extract", "extract_generation", "dataset_stats", "logit_lens", "head_importance", "pruning_curve",
+                "finetune", "finetune_seeds", "extract_dataset"}
+
+
+def _readme_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+
+
+def test_readme_blocks_use_the_one_call_form():
+    blocks = _readme_blocks()
+    assert len(blocks) >= 5
+    old = []
+    for block in blocks:
+        for node in ast.walk(ast.parse(block)):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "attr", getattr(node.func, "id", None))
+                if name in ENTRY_POINTS and len(node.args) >= 2 and isinstance(node.args[1], ast.Name) \
+                        and "tok" in node.args[1].id:
+                    old.append(ast.unparse(node))
+    assert old == []
+
+
+def test_readme_blocks_run_with_deprecation_warnings_as_errors(tmp_path, monkeypatch):
+    """The README's blocks in order, in one namespace (as a reader pastes them), DeprecationWarning = error."""
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"texts": [f"The film number {i} was good." for i in range(42)],
+                       "long_text": " ".join(["attention is all you need"] * 40)}
+    ran = 0
+    for block in _readme_blocks():
+        if any(marker in block for marker in NOT_RUN):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)
+            exec(compile(block, str(README), "exec"), namespace)
+        ran += 1
+    assert ran >= 5 and isinstance(namespace["cap"], attnviz.Capture)

@@ -20,7 +20,7 @@ def _assert_rows_sum_to_one(array: np.ndarray) -> None:
 @pytest.mark.parametrize("kind", ["bert", "distilbert", "roberta", "gpt2"])
 def test_single_stack_families_shapes_and_row_sums(kind, texts):
     model, tok = tiny_model(kind)
-    cap = attnviz.extract(model, tok, texts, batch_size=2)
+    cap = attnviz.extract(model, texts, batch_size=2, tokenizer=tok)
     assert len(cap) == len(texts)
     assert (cap.num_layers, cap.num_heads) == (2, 4)
     for text, ex in zip(texts, cap):
@@ -42,8 +42,8 @@ def test_decoder_attention_is_causal(gpt2_capture):
 @pytest.mark.parametrize("kind", ["bart", "t5"])
 def test_encoder_decoder_axes(kind):
     model, tok = tiny_model(kind, head="lm")
-    cap = attnviz.extract(model, tok, ["the cat sat on the mat", "hello"],
-                          decoder_texts=["le chat est noir", "bonjour"])
+    cap = attnviz.extract(model, ["the cat sat on the mat", "hello"],
+                          decoder_texts=["le chat est noir", "bonjour"], tokenizer=tok)
     for ex, target in zip(cap, ["le chat est noir", "bonjour"]):
         labels = tok(text_target=target)["input_ids"]
         start = model.config.decoder_start_token_id
@@ -62,8 +62,8 @@ def test_encoder_decoder_axes(kind):
 def test_encoder_decoder_from_label_ids(tiny_t5):
     model, tok = tiny_t5
     labels = [tok(text_target="le chat")["input_ids"]]
-    by_labels = attnviz.extract(model, tok, "the cat", labels=labels)
-    by_text = attnviz.extract(model, tok, "the cat", decoder_texts="le chat")
+    by_labels = attnviz.extract(model, "the cat", labels=labels, tokenizer=tok)
+    by_text = attnviz.extract(model, "the cat", decoder_texts="le chat", tokenizer=tok)
     np.testing.assert_array_equal(by_labels[0].cross_attentions, by_text[0].cross_attentions)
 
 
@@ -109,9 +109,9 @@ def test_gpt2_attention_equals_recomputation_from_query_key_weights(tiny_gpt2, g
                                        ("gpt2", "right"), ("roberta", "left"), ("distilbert", "left")])
 def test_padding_removed_batched_equals_one_by_one(kind, side, texts):
     model, tok = tiny_model(kind)
-    batched = attnviz.extract(model, tok, texts, batch_size=3, padding_side=side)
+    batched = attnviz.extract(model, texts, batch_size=3, padding_side=side, tokenizer=tok)
     for i, text in enumerate(texts):
-        alone = attnviz.extract(model, tok, text, batch_size=1)
+        alone = attnviz.extract(model, text, batch_size=1, tokenizer=tok)
         assert batched[i].tokens == alone[0].tokens
         assert "[PAD]" not in batched[i].tokens and "<pad>" not in batched[i].tokens
         np.testing.assert_allclose(batched[i].attentions, alone[0].attentions, atol=1e-5)
@@ -122,7 +122,7 @@ def test_model_state_restored_and_no_gradients(tiny_bert, texts):
     model, tok = tiny_bert
     model.train()
     try:
-        cap = attnviz.extract(model, tok, texts)
+        cap = attnviz.extract(model, texts, tokenizer=tok)
         assert model.training is True
         assert model.config._attn_implementation == "sdpa"
         assert torch.is_grad_enabled()
@@ -133,7 +133,7 @@ def test_model_state_restored_and_no_gradients(tiny_bert, texts):
     # dropout was off during the call: a second run in train mode gives the same maps
     model.train()
     try:
-        again = attnviz.extract(model, tok, texts)
+        again = attnviz.extract(model, texts, tokenizer=tok)
     finally:
         model.eval()
     np.testing.assert_array_equal(cap[0].attentions, again[0].attentions)
@@ -141,7 +141,7 @@ def test_model_state_restored_and_no_gradients(tiny_bert, texts):
 
 def test_sequence_classifier_keeps_logits_and_label(texts):
     model, tok = tiny_model("bert", head="sequence-classification")
-    cap = attnviz.extract(model, tok, texts)
+    cap = attnviz.extract(model, texts, tokenizer=tok)
     with torch.no_grad():
         logits = model(**tok(texts[0], return_tensors="pt")).logits[0].numpy()
     np.testing.assert_allclose(cap[0].logits, logits, atol=1e-5)
@@ -152,12 +152,12 @@ def test_sequence_classifier_keeps_logits_and_label(texts):
 
 def test_sentence_pairs(tiny_bert):
     model, tok = tiny_bert
-    cap = attnviz.extract(model, tok, ["the cat"], text_pairs=["a dog"])
+    cap = attnviz.extract(model, ["the cat"], text_pairs=["a dog"], tokenizer=tok)
     assert cap[0].tokens == ["[CLS]", "the", "cat", "[SEP]", "a", "dog", "[SEP]"]
     assert cap[0].special_mask == [True, False, False, True, False, False, True]
     assert cap[0].text_pair == "a dog"
     with pytest.raises(ValueError, match="one per text"):
-        attnviz.extract(model, tok, ["a", "b"], text_pairs=["c"])
+        attnviz.extract(model, ["a", "b"], text_pairs=["c"], tokenizer=tok)
 
 
 def test_truncation_warns_with_the_number_of_cut_tokens(tiny_bert):
@@ -165,14 +165,14 @@ def test_truncation_warns_with_the_number_of_cut_tokens(tiny_bert):
     long_text = " ".join(["the cat sat on the mat"] * 20)
     full = len(tok(long_text)["input_ids"])
     with pytest.warns(UserWarning, match=rf"{full - 16} token\(s\) were cut"):
-        cap = attnviz.extract(model, tok, long_text, max_length=16)
+        cap = attnviz.extract(model, long_text, max_length=16, tokenizer=tok)
     assert cap[0].attentions.shape[-1] == 16
 
 
 def test_text_longer_than_model_maximum_is_truncated_to_it(tiny_bert):
     model, tok = tiny_bert
     with pytest.warns(UserWarning, match="longer than 64 tokens"):
-        cap = attnviz.extract(model, tok, " ".join(["hello world"] * 80))
+        cap = attnviz.extract(model, " ".join(["hello world"] * 80), tokenizer=tok)
     assert len(cap[0].tokens) == 64
 
 
@@ -194,17 +194,17 @@ def test_float16_storage_and_no_hidden_states(tiny_bert, bert_capture, texts):
 def test_bfloat16_model_gives_float32_numpy(texts):
     model, tok = tiny_model("bert")
     model.to(torch.bfloat16)
-    cap = attnviz.extract(model, tok, texts)
+    cap = attnviz.extract(model, texts, tokenizer=tok)
     assert cap[0].attentions.dtype == np.float32
     np.testing.assert_allclose(cap[0].attentions.sum(-1), 1.0, atol=2e-2)
 
 
 def test_model_loaded_from_a_path_with_its_tokenizer(tmp_path, texts):
     path = save_tiny_model("roberta", tmp_path / "m")
-    cap = attnviz.extract(str(path), None, texts)
+    cap = attnviz.extract(str(path), texts, tokenizer=None)
     assert cap.model_type == "roberta" and cap.model_name == str(path)
     model, _ = attnviz.load_model(path)
-    assert attnviz.extract(model, None, texts)[0].tokens == cap[0].tokens
+    assert attnviz.extract(model, texts, tokenizer=None)[0].tokens == cap[0].tokens
 
 
 def test_model_dispatched_with_device_map(tmp_path, texts):
@@ -213,13 +213,13 @@ def test_model_dispatched_with_device_map(tmp_path, texts):
 
     path = save_tiny_model("bert", tmp_path / "m")
     model = AutoModel.from_pretrained(path, device_map="cpu")
-    cap = attnviz.extract(model, None, texts)
+    cap = attnviz.extract(model, texts, tokenizer=None)
     _assert_rows_sum_to_one(cap[0].attentions)
 
 
 def test_display_tokens_and_offsets(tiny_gpt2):
     model, tok = tiny_gpt2
-    cap = attnviz.extract(model, tok, "hello world, café")
+    cap = attnviz.extract(model, "hello world, café", tokenizer=tok)
     ex = cap[0]
     assert "".join(t for t in tok.convert_tokens_to_string(ex.tokens)) == "hello world, café"
     assert all("Ġ" not in t for t in ex.display_tokens)
@@ -238,14 +238,14 @@ def test_empty_inputs_are_errors(tiny_bert):
 
 def test_missing_model_path_is_an_error():
     with pytest.raises(FileNotFoundError, match="no model at"):
-        attnviz.extract("/no/such/model", None, "x")
+        attnviz.extract("/no/such/model", "x", tokenizer=None)
 
 
 def test_tokenizer_of_another_model_is_an_error():
     model, _ = tiny_model("bert")
     _, big_tok = tiny_model("gpt2")
     with pytest.raises(ValueError, match="does not belong to this model"):
-        attnviz.extract(model, big_tok, "hello world, this is a test of tokenization")
+        attnviz.extract(model, "hello world, this is a test of tokenization", tokenizer=big_tok)
 
 
 @pytest.mark.parametrize("option,value,match", [("layers", [5], "layer 5 is out of range"),
@@ -264,7 +264,7 @@ def test_model_that_cannot_switch_to_eager_is_an_error(monkeypatch):
 
     monkeypatch.setattr(model, "set_attn_implementation", refuse)
     with pytest.raises(AttentionUnavailableError, match="attn_implementation='eager'"):
-        attnviz.extract(model, tok, "the cat")
+        attnviz.extract(model, "the cat", tokenizer=tok)
 
 
 def test_model_returning_no_attentions_is_an_error(monkeypatch):
@@ -283,14 +283,14 @@ def test_model_returning_no_attentions_is_an_error(monkeypatch):
     monkeypatch.setattr(BatchRunner, "_forward_streaming", no_interface)
     with pytest.warns(UserWarning, match="fell back to output_attentions=True"), \
             pytest.raises(AttentionUnavailableError, match="returned no attentions"):
-        attnviz.extract(model, tok, "the cat")
+        attnviz.extract(model, "the cat", tokenizer=tok)
 
 
 # --- the real model ----------------------------------------------------------------------
 @pytest.mark.slow
 def test_minilm_integration(minilm):
     model, tok = minilm
-    cap = attnviz.extract(model, tok, ["The cat sat on the mat.", "Attention is all you need."], batch_size=2)
+    cap = attnviz.extract(model, ["The cat sat on the mat.", "Attention is all you need."], batch_size=2, tokenizer=tok)
     assert (cap.num_layers, cap.num_heads, cap.hidden_size) == (6, 12, 384)
     ex = cap[0]
     assert ex.tokens == ["[CLS]", "the", "cat", "sat", "on", "the", "mat", ".", "[SEP]"]

@@ -27,9 +27,9 @@ from attnviz.families import (
 )
 from attnviz.metrics.importance import output_projections
 from attnviz.notebook.neuron import query_key_vectors, supports
-from attnviz.testing import KINDS, LLM_KINDS, tiny_model
+from attnviz.testing import KINDS, LLM_KINDS, TINY_IMAGE, VISION_KINDS, tiny_model
 
-TESTING = KINDS + LLM_KINDS
+TESTING = KINDS + LLM_KINDS + VISION_KINDS
 #: Config keywords, beyond the common small sizes, for families built from their config class.
 EXTRA_CONFIG: dict[str, dict] = {"mt5": {"num_decoder_layers": 2}, "xmod": {"default_language": "en_XX"}}
 PARTS = tuple(LAYER_PART_NAMES)
@@ -48,6 +48,11 @@ def _tiny(model_type):
                                **EXTRA_CONFIG.get(model_type, {}))
     torch.manual_seed(0)
     return AutoModel.from_config(cfg, attn_implementation="eager").eval()
+
+
+def test_vision_families_say_so():
+    assert {t for t, f in FAMILIES.items() if f.modality == "image"} == set(VISION_KINDS)
+    assert all(f.modality == "text" and not f.prefix_tokens for t, f in FAMILIES.items() if t not in VISION_KINDS)
 
 
 def test_every_testing_family_has_an_entry():
@@ -116,11 +121,12 @@ def test_the_attention_module_is_what_the_streaming_hooks_see(model_type):
 def test_positions_kind_matches_the_modules(model_type):
     model = _tiny(model_type)
     ends = {name.split(".")[-1] for name, _ in model.named_modules()}
+    ends |= {name.split(".")[-1] for name, _ in model.named_parameters()}  # ViT: a position table parameter
     if "relative_attention_bias" in ends:
         kind = "relative"
     elif "rotary_emb" in ends:
         kind = "rotary"
-    elif ends & {"position_embeddings", "wpe", "embed_positions"}:
+    elif ends & {"position_embeddings", "wpe", "embed_positions", "position_embedding"}:
         kind = "absolute"
     else:
         kind = "alibi"
@@ -129,6 +135,10 @@ def test_positions_kind_matches_the_modules(model_type):
 
 def _run(model, n_tokens=7):
     torch.manual_seed(1)
+    if family_of(model).modality == "image":
+        with torch.no_grad():
+            return model(pixel_values=torch.randn(1, 3, TINY_IMAGE, TINY_IMAGE), output_attentions=True,
+                         output_hidden_states=True, return_dict=True)
     ids = torch.randint(3, model.config.vocab_size, (1, n_tokens))
     inputs = {"input_ids": ids}
     if model.config.is_encoder_decoder:

@@ -39,7 +39,7 @@ def test_run_folder_metrics_and_best_checkpoint(tiny_path, small_data, tmp_path,
     assert len(result.checkpoints) == 2 and all((p / "config.json").exists() for p in result.checkpoints)
     assert result.best_epoch in (1, 2) and result.best_metrics["accuracy"] == max(m["accuracy"] for m in result.metrics)
     assert result.train_time_s > 0
-    cap = attnviz.extract(result.best_checkpoint, None, ["a good film"])
+    cap = attnviz.extract(result.best_checkpoint, ["a good film"], tokenizer=None)
     assert cap[0].predicted_label in (0, 1) and cap.num_layers == 2
     assert result.probe_epochs == [0, 1, 2] and len(result.probe_captures) == 3
     assert all(p.exists() for p in result.probe_files)
@@ -56,8 +56,8 @@ def test_run_folder_metrics_and_best_checkpoint(tiny_path, small_data, tmp_path,
 def test_best_checkpoint_holds_the_best_weights(tiny_path, small_data, tmp_path):
     result = attnviz.finetune(tiny_path, small_data, tmp_path / "r", method="loop", **FAST)
     best_dir = next(p for p, m in zip(result.checkpoints, result.metrics) if m["epoch"] == result.best_epoch)
-    a = attnviz.extract(result.best_checkpoint, None, ["good"])[0].logits
-    b = attnviz.extract(best_dir, None, ["good"])[0].logits
+    a = attnviz.extract(result.best_checkpoint, ["good"], tokenizer=None)[0].logits
+    b = attnviz.extract(best_dir, ["good"], tokenizer=None)[0].logits
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
@@ -67,7 +67,7 @@ def test_loaded_model_and_string_labels(small_data, tmp_path):
                                        "label": [["neg", "pos"][v] for v in small_data["label"]]})
     result = attnviz.finetune(model, data, tmp_path / "r", tokenizer=tok, method="loop", **FAST)
     assert result.label_names == ["neg", "pos"]
-    assert attnviz.extract(result.best_checkpoint, None, ["bad"])[0].predicted_label_name in ("neg", "pos")
+    assert attnviz.extract(result.best_checkpoint, ["bad"], tokenizer=None)[0].predicted_label_name in ("neg", "pos")
 
 
 @pytest.mark.parametrize("method", ["trainer", "loop"])

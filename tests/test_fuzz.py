@@ -353,7 +353,7 @@ def test_extract_arguments(bert, texts, kwargs, model):
     model = m if model == "model" else model
     count("arguments: extract")
     with ours(f"extract(model={model!r}, texts={texts!r}, **{kwargs!r})"):
-        cap = attnviz.extract(model, tok, texts, **kwargs)
+        cap = attnviz.extract(model, texts, **kwargs, tokenizer=tok)
         assert len(cap) >= 1
 
 

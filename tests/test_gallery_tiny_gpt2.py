@@ -114,8 +114,8 @@ def test_short_training_improves_the_loss_and_saves_a_loadable_model(gallery, tm
     assert log["final_copy_loss"] < log["initial_copy_loss"]
     model, tok = attnviz.load_model(path)
     assert model.config.n_layer == 2 and model.config.n_head == 4
-    cap = attnviz.extract_generation(model, tok, gallery.repeated_prompt(6, 2), max_new_tokens=4,
-                                     min_new_tokens=4)
+    cap = attnviz.extract_generation(model, gallery.repeated_prompt(6, 2), max_new_tokens=4,
+                                     min_new_tokens=4, tokenizer=tok)
     assert cap[0].prompt_length == 9 and len(cap[0].tokens) == 13
     assert gallery.induction_scores(cap)["induction"].shape == (2, 4)
     assert not list(tmp_path.glob(".model.*")), "the staging folder was left behind"
@@ -127,7 +127,7 @@ def test_training_forms_a_previous_token_head_and_an_induction_head(gallery, tmp
     # early once the copy loss is ~0.001, so the budget is only a ceiling
     path = gallery.train_induction_model(tmp_path / "model", seconds_budget=30, seed=0)
     model, tok = attnviz.load_model(path)
-    scores = gallery.induction_scores(attnviz.extract(model, tok, gallery.held_out_texts(8)))
+    scores = gallery.induction_scores(attnviz.extract(model, gallery.held_out_texts(8), tokenizer=tok))
     untrained = gallery.induction_scores(attnviz.extract(*_untrained(gallery), gallery.held_out_texts(8)))
     assert scores["previous_token"][0].max() > 0.5 > untrained["previous_token"][0].max()
     assert scores["induction"][1].max() > 0.5 > untrained["induction"][1].max()
@@ -136,3 +136,34 @@ def test_training_forms_a_previous_token_head_and_an_induction_head(gallery, tmp
 def _untrained(gallery):
     tok = gallery.build_tokenizer()
     return gallery.build_model(tok, seed=0).eval(), tok
+
+
+@pytest.mark.slow
+def test_knocking_out_the_induction_edge_breaks_copying_and_another_head_does_not(gallery, tmp_path):
+    path = gallery.train_induction_model(tmp_path / "model", seconds_budget=30, seed=0)
+    model, tok = attnviz.load_model(path)
+    texts = gallery.held_out_texts(16)
+    scores = gallery.induction_scores(attnviz.extract(model, tok, texts))
+    result = gallery.knockout_accuracies(model, tok, texts, scores)
+    plain, best, every, other = result["accuracy"].values()
+    assert plain > 0.9
+    assert every <= 2 * result["chance"] + 0.05      # near chance (or below it: a neighbour is copied)
+    assert best < plain - 0.4                        # the best induction head alone carries much of it
+    assert other > plain - 0.1                       # the other head of layer 1 does not
+    ax = gallery.knockout_figure(result)
+    assert [round(float(p.get_height()), 6) for p in ax.patches] == [round(v, 6) for v in result["accuracy"].values()]
+
+
+def test_copy_accuracy_blocks_only_the_induction_edges(gallery):
+    import torch
+
+    from attnviz.extraction.intervene import intervene
+
+    tok = gallery.build_tokenizer()
+    model = gallery.build_model(tok, seed=0).eval()
+    text = "cat dog sun cat dog sun"
+    ids = tok(text)["input_ids"]   # <bos> cat dog sun cat dog sun: queries 4, 5 -> keys 2, 3
+    with torch.no_grad(), intervene(model, block={(1, 0): [(4, 2), (5, 3)]}):
+        predicted = model(input_ids=torch.tensor([ids])).logits.argmax(-1)[0]
+    expected = float(np.mean([int(predicted[i] == ids[i + 1]) for i in (4, 5)]))
+    assert gallery.copy_accuracy(model, tok, [text], [(1, 0)]) == expected

@@ -94,7 +94,7 @@ def test_short_training_lowers_the_loss_and_saves_a_loadable_model(gallery, tmp_
     assert type(model).__name__ == "BartForConditionalGeneration"
     assert (model.config.encoder_layers, model.config.decoder_layers, model.config.d_model) == (2, 2, 64)
     sources = gallery.held_out_sources(3)
-    cap = attnviz.extract(model, tok, sources, decoder_texts=[gallery.reverse_text(s) for s in sources])
+    cap = attnviz.extract(model, sources, decoder_texts=[gallery.reverse_text(s) for s in sources], tokenizer=tok)
     for ex, source in zip(cap, sources):
         n = len(source.split())
         assert ex.tokens == ["<s>", *source.split(), "</s>"]
@@ -103,5 +103,5 @@ def test_short_training_lowers_the_loss_and_saves_a_loadable_model(gallery, tmp_
         np.testing.assert_allclose(ex.cross_attentions.sum(-1), 1.0, atol=1e-5)
     score = gallery.alignment_score(cap)
     assert score.shape == (2,) and np.all((score >= 0) & (score <= 1))
-    gen = attnviz.extract_generation(model, tok, sources[0], max_new_tokens=4, min_new_tokens=4)
+    gen = attnviz.extract_generation(model, sources[0], max_new_tokens=4, min_new_tokens=4, tokenizer=tok)
     assert gen[0].cross_attentions.shape[2:] == (len(gen[0].decoder_tokens), len(sources[0].split()) + 2)

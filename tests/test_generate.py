@@ -121,7 +121,7 @@ MAPS = ("attentions", "decoder_attentions", "cross_attentions")
 def test_every_layer_equals_the_old_output_attentions_path(lms, kind, use_cache):
     model, tok = lms(kind)
     ref = _old_generation(model, tok, PROMPT, N, use_cache)
-    cap = extract_generation(model, tok, PROMPT, max_new_tokens=N, min_new_tokens=N, use_cache=use_cache)
+    cap = extract_generation(model, PROMPT, max_new_tokens=N, min_new_tokens=N, use_cache=use_cache, tokenizer=tok)
     ex = cap[0]
     assert cap.attn_implementation == "attnviz" and cap.layers == [0, 1]
     ids = tok.convert_tokens_to_ids(ex.decoder_tokens if cap.is_encoder_decoder else ex.tokens)
@@ -144,9 +144,9 @@ _FULL: dict = {}
 def _full_and(model, tok, **options):
     """The full result (computed once per model) and the one with ``options``, same tokens."""
     if id(model) not in _FULL:  # the model is kept too, so that its id is not reused
-        _FULL[id(model)] = model, extract_generation(model, tok, PROMPT, max_new_tokens=N, min_new_tokens=N)
+        _FULL[id(model)] = model, extract_generation(model, PROMPT, max_new_tokens=N, min_new_tokens=N, tokenizer=tok)
     full = _FULL[id(model)][1]
-    part = extract_generation(model, tok, PROMPT, max_new_tokens=N, min_new_tokens=N, **options)
+    part = extract_generation(model, PROMPT, max_new_tokens=N, min_new_tokens=N, **options, tokenizer=tok)
     assert part[0].tokens == full[0].tokens and part[0].decoder_tokens == full[0].decoder_tokens
     return full, part
 
@@ -197,21 +197,21 @@ def test_only_the_kept_layer_ever_computes_weights(lms, monkeypatch):
     monkeypatch.setattr(direct, "write_weights", lambda s, site, *a, **k: written.append(site) or real(s, site, *a, **k))
     generate = model.generate
     monkeypatch.setattr(model, "generate", lambda *a, **k: asked.append(k["output_attentions"]) or generate(*a, **k))
-    cap = extract_generation(model, tok, PROMPT, max_new_tokens=N, layers=[1], heads=[0])
+    cap = extract_generation(model, PROMPT, max_new_tokens=N, layers=[1], heads=[0], tokenizer=tok)
     assert cap.layers == [1] and seen and set(seen) == {1} and not written
     assert asked == [False]
     seen.clear()
-    extract_generation(model, tok, PROMPT, max_new_tokens=N, layers=[0])  # every head: written in place
+    extract_generation(model, PROMPT, max_new_tokens=N, layers=[0], tokenizer=tok)  # every head: written in place
     assert set(written) == {("self", 0)} and set(seen) <= {0}
 
 
 def test_queries_past_the_end_of_an_early_stop_name_the_cause(tiny_gpt2):
     model, tok = tiny_gpt2
-    first = extract_generation(model, tok, PROMPT, max_new_tokens=2)[0]
+    first = extract_generation(model, PROMPT, max_new_tokens=2, tokenizer=tok)[0]
     stop = tok.convert_tokens_to_ids(first.tokens[first.prompt_length])
     n = len(first.tokens) - 1  # the final sequence when generation stops at once
     with pytest.raises(ValueError, match="generation stopped after 1 new token"):
-        extract_generation(model, tok, PROMPT, max_new_tokens=5, eos_token_id=stop, queries=[n + 2])
+        extract_generation(model, PROMPT, max_new_tokens=5, eos_token_id=stop, queries=[n + 2], tokenizer=tok)
 
 
 @pytest.mark.parametrize("options, message", [
@@ -225,7 +225,7 @@ def test_bad_selection_fails_before_generating(tiny_gpt2, options, message, monk
     model, tok = tiny_gpt2
     monkeypatch.setattr(model, "generate", lambda *a, **k: pytest.fail("generate ran before the checks"))
     with pytest.raises((ValueError, TypeError), match=message):
-        extract_generation(model, tok, PROMPT, max_new_tokens=N, **options)
+        extract_generation(model, PROMPT, max_new_tokens=N, **options, tokenizer=tok)
 
 
 def test_queries_are_refused_for_encoder_decoder_models(tiny_t5):
@@ -241,7 +241,7 @@ def lm(request, tiny_gpt2, tiny_t5, tiny_bart):
 @pytest.mark.parametrize("use_cache", [True, False], ids=["cache", "no-cache"])
 def test_stitched_maps_equal_teacher_forced_forward(lm, use_cache):
     kind, (model, tok) = lm
-    cap = extract_generation(model, tok, PROMPT, max_new_tokens=N, min_new_tokens=N, use_cache=use_cache)
+    cap = extract_generation(model, PROMPT, max_new_tokens=N, min_new_tokens=N, use_cache=use_cache, tokenizer=tok)
     ex = cap[0]
     diffs = _max_differences(model, tok, ex)
     print(f"{kind} use_cache={use_cache}: max |stitched - teacher-forced| = {diffs}")
@@ -253,7 +253,7 @@ def test_stitched_maps_equal_teacher_forced_forward(lm, use_cache):
 def test_decoder_example_fields(tiny_gpt2):
     model, tok = tiny_gpt2
     prompt_ids = tok(PROMPT)["input_ids"]
-    ex = extract_generation(model, tok, PROMPT, max_new_tokens=N, min_new_tokens=N)[0]
+    ex = extract_generation(model, PROMPT, max_new_tokens=N, min_new_tokens=N, tokenizer=tok)[0]
     total = len(prompt_ids) + N
     assert ex.prompt_length == len(prompt_ids) and ex.is_generated
     assert tok.convert_tokens_to_ids(ex.tokens[:ex.prompt_length]) == prompt_ids
@@ -267,7 +267,7 @@ def test_decoder_example_fields(tiny_gpt2):
 
 def test_encoder_decoder_example_fields(tiny_t5):
     model, tok = tiny_t5
-    cap = extract_generation(model, tok, PROMPT, max_new_tokens=N, min_new_tokens=N)
+    cap = extract_generation(model, PROMPT, max_new_tokens=N, min_new_tokens=N, tokenizer=tok)
     ex = cap[0]
     source = tok(PROMPT)["input_ids"]
     assert tok.convert_tokens_to_ids(ex.tokens) == source
@@ -281,10 +281,10 @@ def test_encoder_decoder_example_fields(tiny_t5):
 
 def test_agrees_with_extract_on_the_same_ids(tiny_bart):
     model, tok = tiny_bart
-    ex = extract_generation(model, tok, PROMPT, max_new_tokens=N, min_new_tokens=N)[0]
+    ex = extract_generation(model, PROMPT, max_new_tokens=N, min_new_tokens=N, tokenizer=tok)[0]
     ids = tok.convert_tokens_to_ids(ex.decoder_tokens)
     # extract shifts labels right after the decoder start token: labels = sequence[1:] + [eos]
-    ref = attnviz.extract(model, tok, PROMPT, labels=[ids[1:] + [tok.eos_token_id]])[0]
+    ref = attnviz.extract(model, PROMPT, labels=[ids[1:] + [tok.eos_token_id]], tokenizer=tok)[0]
     assert ref.decoder_tokens == ex.decoder_tokens
     for name in ("attentions", "decoder_attentions", "cross_attentions"):
         np.testing.assert_allclose(getattr(ex, name), getattr(ref, name), atol=TOL)
@@ -292,9 +292,9 @@ def test_agrees_with_extract_on_the_same_ids(tiny_bart):
 
 def test_early_stop_on_eos_gives_consistent_sizes(tiny_gpt2):
     model, tok = tiny_gpt2
-    first = extract_generation(model, tok, PROMPT, max_new_tokens=3)[0]
+    first = extract_generation(model, PROMPT, max_new_tokens=3, tokenizer=tok)[0]
     stop = tok.convert_tokens_to_ids(first.tokens[first.prompt_length])
-    cap = extract_generation(model, tok, PROMPT, max_new_tokens=5, eos_token_id=stop)
+    cap = extract_generation(model, PROMPT, max_new_tokens=5, eos_token_id=stop, tokenizer=tok)
     ex = cap[0]
     assert len(ex.tokens) == ex.prompt_length + 1 == ex.attentions.shape[-1]
     assert cap.extra["generation"]["num_generated"] == 1
@@ -306,7 +306,7 @@ def test_sdpa_model_and_training_flag_are_restored(kind):
     model, tok = tiny_model(kind, head="lm")
     model.train()
     assert model.config._attn_implementation == "sdpa"
-    cap = extract_generation(model, tok, PROMPT, max_new_tokens=3, min_new_tokens=3)
+    cap = extract_generation(model, PROMPT, max_new_tokens=3, min_new_tokens=3, tokenizer=tok)
     assert model.config._attn_implementation == "sdpa" and model.training
     assert cap.attn_implementation == "attnviz"  # the maps come from the per-layer pass
     assert cap.extra["original_attn_implementation"] == "sdpa"
@@ -318,8 +318,8 @@ def test_sdpa_model_and_training_flag_are_restored(kind):
 def test_sampling_with_a_seed_is_reproducible_and_leaves_global_rng(tiny_gpt2):
     model, tok = tiny_gpt2
     state = torch.get_rng_state()
-    runs = [extract_generation(model, tok, PROMPT, max_new_tokens=8, min_new_tokens=8, do_sample=True,
-                               seed=123, temperature=2.0)[0] for _ in range(2)]
+    runs = [extract_generation(model, PROMPT, max_new_tokens=8, min_new_tokens=8, do_sample=True,
+                               seed=123, temperature=2.0, tokenizer=tok)[0] for _ in range(2)]
     assert torch.equal(state, torch.get_rng_state())
     assert runs[0].tokens == runs[1].tokens
     np.testing.assert_array_equal(runs[0].attentions, runs[1].attentions)
@@ -328,7 +328,7 @@ def test_sampling_with_a_seed_is_reproducible_and_leaves_global_rng(tiny_gpt2):
 
 def test_dtype_hidden_flag_and_round_trip(tiny_gpt2, tmp_path):
     model, tok = tiny_gpt2
-    cap = extract_generation(model, tok, PROMPT, max_new_tokens=3, dtype="float16", hidden_states=False)
+    cap = extract_generation(model, PROMPT, max_new_tokens=3, dtype="float16", hidden_states=False, tokenizer=tok)
     ex = cap[0]
     assert ex.attentions.dtype == np.float16 and ex.hidden_states is None and cap.dtype == "float16"
     back = attnviz.load(cap.save(tmp_path / "gen.safetensors"))
@@ -339,7 +339,7 @@ def test_dtype_hidden_flag_and_round_trip(tiny_gpt2, tmp_path):
 
 def test_model_folder_is_loaded(tmp_path):
     path = save_tiny_model("gpt2", tmp_path / "gpt2", head="lm")
-    cap = attnviz.extract_generation(str(path), None, PROMPT, max_new_tokens=2, min_new_tokens=2)
+    cap = attnviz.extract_generation(str(path), PROMPT, max_new_tokens=2, min_new_tokens=2, tokenizer=None)
     assert cap.model_type == "gpt2" and len(cap[0].tokens) == cap[0].prompt_length + 2
 
 
@@ -347,7 +347,7 @@ def test_model_folder_is_loaded(tmp_path):
 def test_encoder_only_model_is_refused(head):
     model, tok = tiny_model("bert", head=head)
     with pytest.raises(ValueError, match="cannot generate.*decoder"):
-        extract_generation(model, tok, PROMPT)
+        extract_generation(model, PROMPT, tokenizer=tok)
 
 
 @pytest.mark.parametrize("prompt", ["", "   "])

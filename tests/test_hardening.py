@@ -160,7 +160,7 @@ def test_extract_argument_checks(tiny_bert, kwargs, error, words):
 
 def test_extract_refuses_non_models_and_bytes(tiny_bert):
     with pytest.raises(TypeError, match="not a transformers model"):
-        attnviz.extract(None, tiny_bert[1], "hi")
+        attnviz.extract(None, "hi", tokenizer=tiny_bert[1])
     with pytest.raises(TypeError, match="texts is bytes"):
         attnviz.extract(*tiny_bert, b"the cat")
     with pytest.raises(TypeError, match="not a transformers model"):
@@ -172,20 +172,20 @@ def test_extract_refuses_non_models_and_bytes(tiny_bert):
 def test_bert_tokenizer_with_roberta_model_is_refused(tiny_bert):
     roberta, _ = tiny_model("roberta")
     with pytest.raises(ValueError, match="does not belong to this model"):
-        attnviz.extract(roberta, tiny_bert[1], "the cat")
+        attnviz.extract(roberta, "the cat", tokenizer=tiny_bert[1])
 
 
 def test_encoder_decoder_left_padding_warns():
     model, tok = tiny_model("t5", head="lm")
     with pytest.warns(UserWarning, match="right padding"):
-        attnviz.extract(model, tok, "the cat", decoder_texts="le chat", padding_side="left")
+        attnviz.extract(model, "the cat", decoder_texts="le chat", padding_side="left", tokenizer=tok)
 
 
 def test_generation_over_length_never_suggests_zero(tiny_gpt2_lm=None):
     model, tok = tiny_model("gpt2", head="lm", n_positions=8)
     with pytest.raises(ValueError) as err:
-        attnviz.extract_generation(model, tok, "one two three four five six seven eight nine ten",
-                                   max_new_tokens=4)
+        attnviz.extract_generation(model, "one two three four five six seven eight nine ten",
+                                   max_new_tokens=4, tokenizer=tok)
     assert "max_new_tokens to 0" not in str(err.value) and "shorten the prompt" in str(err.value)
 
 

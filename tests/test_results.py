@@ -114,14 +114,14 @@ def test_the_tokenizer_goes_second_or_by_keyword_and_defaults_to_the_one_beside_
     model, tok = attnviz.modeling.load_model(folder)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
-        a = dataset_stats(model, tok, ["a b a b"], metrics="cls", progress=False)
+        a = dataset_stats(model, ["a b a b"], metrics="cls", progress=False, tokenizer=tok)
         b = dataset_stats(model, texts_or_dataset=["a b a b"], metrics="cls", progress=False)
         c = dataset_stats(str(folder), tokenizer=tok, texts_or_dataset=["a b a b"], metrics="cls", progress=False)
         np.testing.assert_allclose(a.values["cls"], b.values["cls"], atol=1e-6)
         np.testing.assert_allclose(a.values["cls"], c.values["cls"], atol=1e-6)
         lens = logit_lens(model, text="hello world")
-        assert lens.labels == logit_lens(model, tok, "hello world").labels
+        assert lens.labels == logit_lens(model, "hello world", tokenizer=tok).labels
         cap = attnviz.extract(model, texts=["a b"])
-        assert cap[0].tokens == attnviz.extract(model, tok, ["a b"])[0].tokens
+        assert cap[0].tokens == attnviz.extract(model, ["a b"], tokenizer=tok)[0].tokens
     with pytest.raises(TypeError, match="needs texts"):
-        dataset_stats(model, tok)
+        dataset_stats(model, tokenizer=tok)

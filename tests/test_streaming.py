@@ -37,7 +37,7 @@ def eager_extract(model, tok, texts, **kwargs):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return attnviz.extract(model, tok, texts, **kwargs)
+            return attnviz.extract(model, texts, **kwargs, tokenizer=tok)
     finally:
         BatchRunner._forward_streaming = original
 
@@ -64,7 +64,7 @@ def assert_same(new, old):
 @pytest.mark.parametrize("kind", KINDS + LLM_KINDS)
 def test_every_layer_equals_output_attentions(models, kind):
     model, tok = models(kind)
-    new = attnviz.extract(model, tok, TEXTS, batch_size=3, **_options(kind))
+    new = attnviz.extract(model, TEXTS, batch_size=3, **_options(kind), tokenizer=tok)
     old = eager_extract(model, tok, TEXTS, batch_size=3, **_options(kind))
     assert new.attn_implementation == "attnviz" and old.attn_implementation == "eager"
     assert_same(new, old)
@@ -74,7 +74,7 @@ def test_every_layer_equals_output_attentions(models, kind):
 def test_kept_layer_and_heads_equal_output_attentions(models, kind):
     model, tok = models(kind)
     options = dict(batch_size=2, layers=[1], heads=[0, 3], **_options(kind))
-    new = attnviz.extract(model, tok, TEXTS, **options)
+    new = attnviz.extract(model, TEXTS, **options, tokenizer=tok)
     old = eager_extract(model, tok, TEXTS, **options)
     assert new.layers == [1] and new.heads == [0, 3] and new[0].attentions.shape[:2] == (1, 2)
     assert_same(new, old)
@@ -84,7 +84,7 @@ def test_kept_layer_and_heads_equal_output_attentions(models, kind):
 @pytest.mark.parametrize("queries, side", [("last", "right"), ([0, -1, 3], "left"), (slice(2, 6), "right")])
 def test_query_rows_equal_the_rows_of_the_full_map(models, kind, queries, side):
     model, tok = models(kind)
-    new = attnviz.extract(model, tok, TEXTS, batch_size=3, queries=queries, padding_side=side)
+    new = attnviz.extract(model, TEXTS, batch_size=3, queries=queries, padding_side=side, tokenizer=tok)
     full = eager_extract(model, tok, TEXTS, batch_size=3, padding_side=side)
     assert new.queries == streaming.query_spec_json(queries)
     for a, b in zip(new, full):
@@ -97,7 +97,7 @@ def test_query_rows_equal_the_rows_of_the_full_map(models, kind, queries, side):
 @pytest.mark.parametrize("how", ["mean", "max"])
 def test_reduce_heads_as_each_layer_is_computed(models, how):
     model, tok = models("llama")
-    new = attnviz.extract(model, tok, TEXTS, reduce_heads=how, heads=[1, 2, 3], queries="last")
+    new = attnviz.extract(model, TEXTS, reduce_heads=how, heads=[1, 2, 3], queries="last", tokenizer=tok)
     full = eager_extract(model, tok, TEXTS)
     for a, b in zip(new, full):
         sub = b.attentions[:, [1, 2, 3]][:, :, -1:]
@@ -118,22 +118,22 @@ def test_only_the_kept_layer_computes_weights(models, monkeypatch):
         return original(module, *args, **kwargs)
 
     monkeypatch.setattr(streaming, "_eager_call", counting)
-    cap = attnviz.extract(model, tok, TEXTS, layers=[1], heads=[0])
+    cap = attnviz.extract(model, TEXTS, layers=[1], heads=[0], tokenizer=tok)
     assert cap.layers == [1] and seen and set(seen) == {1}
 
 
 def test_blocks_over_queries_give_the_same_weights(models, monkeypatch):
     model, tok = models("gpt2")
-    whole = attnviz.extract(model, tok, TEXTS, batch_size=3)
+    whole = attnviz.extract(model, TEXTS, batch_size=3, tokenizer=tok)
     monkeypatch.setattr(streaming, "BLOCK_BYTES", 64)  # a few rows per block
-    blocked = attnviz.extract(model, tok, TEXTS, batch_size=3)
+    blocked = attnviz.extract(model, TEXTS, batch_size=3, tokenizer=tok)
     assert_same(blocked, whole)
 
 
 def test_the_original_attention_implementation_is_restored(models):
     model, tok = models("llama")
     before = model.config._attn_implementation
-    attnviz.extract(model, tok, TEXTS[:1], layers=[0])
+    attnviz.extract(model, TEXTS[:1], layers=[0], tokenizer=tok)
     assert model.config._attn_implementation == before
 
 
@@ -148,18 +148,18 @@ def test_the_original_attention_implementation_is_restored(models):
 def test_bad_row_options_fail_before_the_model_runs(models, options, message):
     model, tok = models("gpt2")
     with pytest.raises((ValueError, TypeError), match=message):
-        attnviz.extract(model, tok, TEXTS, **options)
+        attnviz.extract(model, TEXTS, **options, tokenizer=tok)
 
 
 def test_queries_are_refused_for_encoder_decoder_models(models):
     model, tok = models("t5")
     with pytest.raises(ValueError, match="not supported for encoder-decoder"):
-        attnviz.extract(model, tok, "the cat", decoder_texts="le chat", queries="last")
+        attnviz.extract(model, "the cat", decoder_texts="le chat", queries="last", tokenizer=tok)
 
 
 def test_query_rows_survive_save_and_load(models, tmp_path):
     model, tok = models("gpt2")
-    cap = attnviz.extract(model, tok, TEXTS, queries=[0, -1], reduce_heads="mean")
+    cap = attnviz.extract(model, TEXTS, queries=[0, -1], reduce_heads="mean", tokenizer=tok)
     back = attnviz.load(cap.save(tmp_path / "c.safetensors"))
     assert back.queries == [0, -1] and back.reduce_heads == "mean"
     assert back[2].query_positions == cap[2].query_positions
@@ -168,7 +168,7 @@ def test_query_rows_survive_save_and_load(models, tmp_path):
 
 def test_plots_label_kept_rows_and_square_only_metrics_refuse(models):
     model, tok = models("gpt2")
-    cap = attnviz.extract(model, tok, TEXTS[:1], queries=[0, -1])
+    cap = attnviz.extract(model, TEXTS[:1], queries=[0, -1], tokenizer=tok)
     ax = attnviz.plot.token_heatmap(cap, layer=1, head=2)
     ex = cap[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == [ex.display_tokens[0], ex.display_tokens[-1]]
@@ -188,7 +188,7 @@ def test_plain_families_write_weights_in_place_and_equal_eager(models, kind, mon
     calls = []
     real = direct.write_weights
     monkeypatch.setattr(direct, "write_weights", lambda *a, **k: calls.append(1) or real(*a, **k))
-    new = attnviz.extract(model, tok, TEXTS, batch_size=3, padding_side="left" if kind != "bert" else "right")
+    new = attnviz.extract(model, TEXTS, batch_size=3, padding_side="left" if kind != "bert" else "right", tokenizer=tok)
     old = eager_extract(model, tok, TEXTS, batch_size=3)
     assert len(calls) == model.config.num_hidden_layers  # every layer took the in-place path
     assert list(direct._CHECKED.values()) == [True]  # checked once against the family's eager function
@@ -201,7 +201,7 @@ def test_a_class_that_fails_its_check_uses_the_eager_blocks(models, monkeypatch)
     model, tok = models("llama")
     monkeypatch.setattr(direct, "_CHECKED", {})
     monkeypatch.setattr(direct, "TOLERANCE", -1.0)  # no formula can pass: the check must refuse it
-    new = attnviz.extract(model, tok, TEXTS, batch_size=3)
+    new = attnviz.extract(model, TEXTS, batch_size=3, tokenizer=tok)
     assert list(direct._CHECKED.values()) == [False]
     assert_same(new, eager_extract(model, tok, TEXTS, batch_size=3))
 
@@ -212,7 +212,7 @@ def test_soft_capping_and_position_bias_never_take_the_in_place_path(models, kin
 
     model, tok = models(kind)
     monkeypatch.setattr(direct, "write_weights", lambda *a, **k: pytest.fail("in-place path taken"))
-    attnviz.extract(model, tok, TEXTS[:1], **({"decoder_texts": ["le chat"]} if kind == "t5" else {}))
+    attnviz.extract(model, TEXTS[:1], **({"decoder_texts": ["le chat"]} if kind == "t5" else {}), tokenizer=tok)
 
 
 @pytest.mark.parametrize("options", [dict(layers=[0, 1]), dict(queries="last"), dict(layers=[1], heads=[0, 2])])
@@ -225,7 +225,7 @@ def test_accelerator_path_pins_copies_without_waiting_and_waits_once_per_layer(m
 
     model, tok = tiny_model("gpt2")
     text = "the cat sat on the mat"
-    expected = attnviz.extract(model, tok, text, hidden_states=False, **options)[0].attentions
+    expected = attnviz.extract(model, text, tokenizer=tok, hidden_states=False, **options)[0].attentions
     pinned, copies, syncs = [], [], []
     real_copy = torch.Tensor.copy_
 
@@ -238,7 +238,7 @@ def test_accelerator_path_pins_copies_without_waiting_and_waits_once_per_layer(m
                         lambda shape, dtype, pin: pinned.append(pin) or torch.empty(shape, dtype=dtype))
     monkeypatch.setattr(streaming, "_synchronize", lambda device: syncs.append(device))
     monkeypatch.setattr(torch.Tensor, "copy_", copy_)
-    got = attnviz.extract(model, tok, text, hidden_states=False, **options)[0].attentions
+    got = attnviz.extract(model, text, tokenizer=tok, hidden_states=False, **options)[0].attentions
     monkeypatch.undo()
     np.testing.assert_allclose(got, expected, atol=1e-6)
     assert pinned == [True]                              # one example: one pinned array
@@ -251,10 +251,10 @@ def test_the_pass_stops_after_the_last_kept_layer_when_nothing_later_is_read():
     ran = []
     handle = model.transformer.h[1].register_forward_hook(lambda *a: ran.append(1))
     try:
-        full = attnviz.extract(model, tok, "the cat sat on the mat", layers=[0])        # hidden states kept
+        full = attnviz.extract(model, "the cat sat on the mat", tokenizer=tok, layers=[0])        # hidden states kept
         assert ran, "with hidden states every layer runs"
         ran.clear()
-        early = attnviz.extract(model, tok, "the cat sat on the mat", layers=[0], hidden_states=False)
+        early = attnviz.extract(model, "the cat sat on the mat", tokenizer=tok, layers=[0], hidden_states=False)
         assert not ran, "layer 1 is never run when only layer 0's maps are kept"
     finally:
         handle.remove()

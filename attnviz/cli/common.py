@@ -18,13 +18,15 @@ from attnviz.capture import check_kind
 from attnviz.modeling import default_model_path, load_model
 
 
-def add_input_args(parser: argparse.ArgumentParser, *, texts: bool = True) -> None:
-    """Add ``--model`` (default: the packaged MiniLM) and ``--text``/``--data``.
+def add_input_args(parser: argparse.ArgumentParser, *, texts: bool = True, images: bool = False) -> None:
+    """Add ``--model`` (default: the packaged MiniLM) and ``--text``/``--data``; with ``images=True``
+    also ``--image PATH`` (repeatable) and ``--images DIR`` (a vision model's inputs, or with texts a
+    vision-language model's: one image per text).
 
     Example:
-        >>> p = argparse.ArgumentParser(); add_input_args(p)
-        >>> p.parse_args([]).model is None
-        True
+        >>> p = argparse.ArgumentParser(); add_input_args(p, images=True)
+        >>> a = p.parse_args(["--image", "cat.png", "--image", "dog.jpg"]); a.model, a.image
+        (None, ['cat.png', 'dog.jpg'])
     """
     parser.add_argument("--model", metavar="PATH", default=None,
                         help="local model folder (default: the packaged all-MiniLM-L6-v2)")
@@ -34,6 +36,39 @@ def add_input_args(parser: argparse.ArgumentParser, *, texts: bool = True) -> No
         parser.add_argument("--data", metavar="FILE", default=None,
                             help="a text file (one text per line), CSV or JSONL with a 'text' column")
         add_batch_args(parser)
+    if images:
+        parser.add_argument("--image", action="append", metavar="PATH", default=None,
+                            help="an input image file (a vision model, or with --text a vision-language "
+                                 "model: one image per text); repeat for several")
+        parser.add_argument("--images", metavar="DIR", default=None,
+                            help="a folder of images (.png, .jpg, ...), read in name order, after any --image")
+
+
+def images_from(args: argparse.Namespace) -> list[str]:
+    """The image paths of ``--image`` (repeatable) and ``--images DIR`` (its image files by name); [] for none.
+
+    Example:
+        >>> images_from(argparse.Namespace(image=None, images=None))
+        []
+        >>> images_from(argparse.Namespace(image=None, images="/no/such/dir"))
+        Traceback (most recent call last):
+        FileNotFoundError: --images /no/such/dir is not a folder: pass a folder of image files
+    """
+    from attnviz.extraction.images import IMAGE_SUFFIXES
+
+    paths = list(getattr(args, "image", None) or [])
+    folder = getattr(args, "images", None)
+    if folder:
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"--images {folder} is not a folder: pass a folder of image files")
+        found = sorted(str(p) for p in Path(folder).iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not found:
+            raise ValueError(f"--images {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+        paths += found
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"--image {path}: no such file; check the path")
+    return paths
 
 
 def add_batch_args(parser: argparse.ArgumentParser) -> None:
@@ -309,10 +344,12 @@ def example_capture(args: argparse.Namespace, *, check: Any = None, **options: A
         ValueError: --example 1 is out of range: 1 text(s) given, so use 0 to 0
     """
     if not args.capture:
-        texts = texts_from(args)
-        if not 0 <= args.example < len(texts):
-            raise ValueError(f"--example {args.example} is out of range: {len(texts)} text(s) given, "
-                             f"so use 0 to {len(texts) - 1}")
+        images = images_from(args)
+        inputs = texts_from(args) if not images or args.text or getattr(args, "data", None) else images
+        what = "text(s)" if inputs is not images else "image(s)"
+        if not 0 <= args.example < len(inputs):
+            raise ValueError(f"--example {args.example} is out of range: {len(inputs)} {what} given, "
+                             f"so use 0 to {len(inputs) - 1}")
     if getattr(args, "decoder_text", None):
         options["decoder_texts"] = args.decoder_text
     cap = capture_from_args(args, check=check, **options)
@@ -339,6 +376,7 @@ def capture_from_args(args: argparse.Namespace, *, check: Any = None, **options:
     layers, heads = getattr(args, "layers", None), getattr(args, "heads", None)
     if getattr(args, "capture", None):
         given = [flag for flag, name in (("--text", "text"), ("--data", "data"), ("--model", "model"),
+                                         ("--image", "image"), ("--images", "images"),
                                          ("--queries", "queries"), ("--save-capture", "save_capture"),
                                          ("--decoder-text", "decoder_text")) if getattr(args, name, None)]
         if given:
@@ -350,13 +388,37 @@ def capture_from_args(args: argparse.Namespace, *, check: Any = None, **options:
         for head in heads or ():
             cap.head_position(head)
         return cap
+    images = images_from(args)
+    if images:
+        return _capture_of_images(args, images, check, layers, heads, options)
     texts = texts_from(args)
     model, tok = model_from(args)
     if check is not None:
         check(model)
-    return attnviz.extract(model, tok, texts, batch_size=args.batch_size, max_length=args.max_length,
+    return attnviz.extract(model, texts, batch_size=args.batch_size, max_length=args.max_length,
                            layers=layers, heads=heads, queries=getattr(args, "queries", None),
-                           out=getattr(args, "save_capture", None), **options)
+                           out=getattr(args, "save_capture", None), **options, tokenizer=tok)
+
+
+def _capture_of_images(args: argparse.Namespace, images: list[str], check: Any, layers: Any, heads: Any,
+                       options: dict) -> Any:
+    """:func:`capture_from_args` for ``--image``/``--images``: a vision model, or with texts a vision-language one."""
+    from attnviz.extraction.images import extract_images, load_image_model, model_modality
+
+    if not args.model:
+        raise ValueError("--image/--images need --model: the folder of a vision model (ViT, DeiT, DINOv2, CLIP, "
+                         "SigLIP) or of a vision-language model, with its processor saved beside it")
+    texts = texts_from(args) if getattr(args, "text", None) or getattr(args, "data", None) else None
+    if model_modality(args.model) == "text":
+        raise ValueError(f"--model {args.model} is a text model: --image/--images need a vision or "
+                         "vision-language model")
+    model = load_image_model(args.model)
+    if check is not None:
+        check(model)
+    options = {k: v for k, v in options.items() if k != "decoder_texts"}
+    common = dict(batch_size=args.batch_size, layers=layers, heads=heads, queries=getattr(args, "queries", None),
+                  out=getattr(args, "save_capture", None), **options)
+    return extract_images(model, images, texts=texts, **common)
 
 
 # --- engine: this process or a Ray cluster -----------------------------------------------------

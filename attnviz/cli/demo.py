@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     model_path = Path(args.model) if args.model else default_model_path()
     model, tok = step("Loading the model", lambda: load_model(model_path))
     cap = step(f"Extracting attention for {len(SENTENCES)} sentences",
-               lambda: attnviz.extract(model, tok, SENTENCES, batch_size=4))
+               lambda: attnviz.extract(model, SENTENCES, batch_size=4, tokenizer=tok))
     report = attnviz.shape_report(cap)
     print(report)
     step("Writing the capture and the shape report", lambda: _save_capture(cap, report, out))

@@ -70,9 +70,9 @@ def run(args: argparse.Namespace) -> int:
     check_layer_head(model, layer=layer, head=head, layers=args.layers, heads=args.heads,
                      kind="decoder" if enc_dec else "self")
     kwargs = {} if args.min_new_tokens is None else {"min_new_tokens": args.min_new_tokens}
-    cap = extract_generation(model, tok, prompt, max_new_tokens=args.max_new_tokens,
+    cap = extract_generation(model, prompt, max_new_tokens=args.max_new_tokens,
                              do_sample=args.sample, seed=args.seed, layers=args.layers, heads=args.heads,
-                             queries=args.queries, **kwargs)
+                             queries=args.queries, **kwargs, tokenizer=tok)
     kind = "decoder" if cap.is_encoder_decoder else "self"
     cap.layer_position(layer, kind=kind)  # a clear error before any figure is drawn
     cap.head_position(head)

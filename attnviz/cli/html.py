@@ -25,6 +25,7 @@ EXAMPLE = """examples:
   attnviz html --text "The cat sat on the mat." --view model --layers 0-2 --heads 0,3,5 --out model.html
   attnviz html --model ./my-t5 --text "the cat sat" --decoder-text "le chat" --kind cross --out cross.html
   attnviz html --capture cap/ --example 12 --view model --layers 0-1 --out model.html
+  attnviz html --model ./my-vit --images photos/ --example 3 --out vit.html
 
 The page is self-contained (its JavaScript is inline, nothing is fetched): open it in any
 browser, offline, or send it to someone."""
@@ -32,7 +33,7 @@ browser, offline, or send it to someone."""
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the flags of ``attnviz html``."""
-    add_input_args(p)
+    add_input_args(p, images=True)
     p.add_argument("--decoder-text", action="append", default=None, metavar="TEXT",
                    help="target text for encoder-decoder models (one per --text)")
     p.add_argument("--view", choices=("head", "model"), default="head", help="which view (default: head)")

@@ -29,12 +29,13 @@ EXAMPLE = """examples:
   attnviz plot --text "The cat sat on the mat." --grid --width page --out grid.png
   attnviz plot --text "The cat sat on the mat." --hidden --out norms.svg
   attnviz plot --model ./my-t5 --text "translate: the cat" --decoder-text "le chat" --kind cross --out cross.pdf
-  attnviz plot --capture cap/ --example 40 --grid --layers 3 --out layer3.png   (reads only that layer)"""
+  attnviz plot --capture cap/ --example 40 --grid --layers 3 --out layer3.png   (reads only that layer)
+  attnviz plot --model ./my-vit --image cat.png --grid --out vit_grid.png"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the flags of ``attnviz plot``."""
-    add_input_args(p)
+    add_input_args(p, images=True)
     view = p.add_mutually_exclusive_group()
     view.add_argument("--grid", action="store_true", help="every layer (rows) x head (columns)")
     view.add_argument("--hidden", action="store_true", help="hidden-state norms (layers x tokens)")

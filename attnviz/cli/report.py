@@ -23,12 +23,14 @@ HELP = "per-layer shapes, dtypes and statistics"
 EXAMPLE = """examples:
   attnviz report --text "The cat sat on the mat." --format markdown --out shapes.md
   attnviz report --data texts.txt --layers 0-2 --queries last --save-capture cap/
-  attnviz report --capture cap/ --layers 1"""
+  attnviz report --capture cap/ --layers 1
+  attnviz report --model ./my-vit --image cat.png --image dog.jpg
+  attnviz report --model ./my-llava --text "What is this?" --image cat.png --queries last"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the flags of ``attnviz report``."""
-    add_input_args(p)
+    add_input_args(p, images=True)
     add_selection_args(p)
     p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     p.add_argument("--out", metavar="FILE", help="also write the report to FILE")

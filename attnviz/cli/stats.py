@@ -7,6 +7,7 @@ and JSON, and layers x heads maps as PNG.
 Example:
     attnviz stats --data reviews.jsonl --out stats/
     attnviz stats --model ./my-model --text "Great film." --text "Awful plot." --out stats/
+    attnviz stats --model ./my-vit --images photos/ --out stats/
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ HELP = "per-head statistics over many texts (table + maps)"
 EXAMPLE = ("examples:\n  attnviz stats --data reviews.jsonl --out stats\n"
            "  attnviz stats --text \"Great film.\" --text \"Awful plot.\" --metrics cls,sep --out stats\n"
            "  attnviz stats --capture cap/ --layers 0-2 --heads 0,5 --out stats\n"
+           "  attnviz stats --model ./my-vit --images photos/ --out stats\n"
            "  attnviz stats --data corpus.parquet --engine ray --address auto --gpus-per-worker 1 --out stats")
 #: Statistics drawn as layers x heads maps by default.
 MAPS = ("entropy_norm", "cls", "sep", "punct", "prev", "next", "distance", "confidence")
@@ -37,7 +39,7 @@ MAPS = ("entropy_norm", "cls", "sep", "punct", "prev", "next", "distance", "conf
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the flags of ``attnviz stats``."""
-    add_input_args(p)
+    add_input_args(p, images=True)
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the table and the maps")
     add_selection_args(p)
     p.add_argument("--metrics", default=None, help="comma-separated statistics (default: all, with the registered)")
@@ -113,7 +115,10 @@ def run(args: argparse.Namespace) -> int:
     if engine["engine"] == "ray" and (args.capture or args.save_capture):
         raise ValueError("--engine ray computes statistics from texts: drop --capture/--save-capture "
                          "(use `attnviz extract --engine ray` to write a capture)")
-    if args.capture or args.save_capture:  # statistics of a saved capture, or of one written now
+    if engine["engine"] == "ray" and (args.image or args.images):
+        raise ValueError("--engine ray computes statistics from texts: drop --engine ray for --image/--images")
+    if args.capture or args.save_capture or args.image or args.images:
+        # statistics of a saved capture, of one written now, or of images
         from attnviz.metrics import head_stats
 
         cap = capture_from_args(args, progress=True)
@@ -122,8 +127,8 @@ def run(args: argparse.Namespace) -> int:
         source = _source(args)
         # Ray workers load the model from its folder; the local engine loads it here
         model, tok = (args.model or default_model_path(), None) if engine["engine"] == "ray" else model_from(args)
-        stats = dataset_stats(model, tok, source, batch_size=args.batch_size, metrics=metrics,
-                              max_length=args.max_length, text_column=args.text_column, progress=True, **engine)
+        stats = dataset_stats(model, source, batch_size=args.batch_size, metrics=metrics,
+                              max_length=args.max_length, text_column=args.text_column, progress=True, **engine, tokenizer=tok)
     stats = _select(stats, args.layers, args.heads)
     from attnviz.atomic import atomic_outputs
 

@@ -17,7 +17,8 @@ padding never enters):
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat", "a dog"])
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, ["the cat sat", "a dog"], tokenizer=tok)
     >>> comp = attnviz.compare(cap, cap)
     >>> float(comp.cosine.min().round(6)), float(comp.js.max().round(6))
     (1.0, 0.0)
@@ -75,8 +76,10 @@ class Comparison(ResultIO):
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> a = attnviz.extract(*tiny_model("bert", seed=0), "the cat sat")
-        >>> b = attnviz.extract(*tiny_model("bert", seed=1), "the cat sat")
+        >>> model, tok = tiny_model("bert", seed=0)
+        >>> a = attnviz.extract(model, "the cat sat", tokenizer=tok)
+        >>> model, tok = tiny_model("bert", seed=1)
+        >>> b = attnviz.extract(model, "the cat sat", tokenizer=tok)
         >>> comp = attnviz.compare(a, b)
         >>> comp.cosine.shape, bool(comp.ranked_heads()[0]["change"] == comp.change.max())
         ((2, 4), True)
@@ -147,7 +150,8 @@ class Comparison(ResultIO):
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
-            >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+            >>> model, tok = tiny_model("bert")
+            >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
             >>> bool(attnviz.compare(cap, cap).metric("change").max() < 1e-6)
             True
         """
@@ -161,7 +165,8 @@ class Comparison(ResultIO):
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
-            >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+            >>> model, tok = tiny_model("bert")
+            >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
             >>> sorted(attnviz.compare(cap, cap).ranked_heads(top=1)[0])
             ['change', 'cosine', 'entropy_change', 'head', 'js', 'layer']
         """
@@ -186,7 +191,8 @@ class Comparison(ResultIO):
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
-            >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+            >>> model, tok = tiny_model("bert")
+            >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
             >>> attnviz.compare(cap, cap).layer_records()[0]["layer"]
             0
         """
@@ -206,7 +212,8 @@ class Comparison(ResultIO):
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
-            >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+            >>> model, tok = tiny_model("bert")
+            >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
             >>> attnviz.compare(cap, cap).to_dict()["units"]["js"]
             'nats'
         """
@@ -237,7 +244,8 @@ class Comparison(ResultIO):
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
-            >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+            >>> model, tok = tiny_model("bert")
+            >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
             >>> len(attnviz.compare(cap, cap).to_frame())
             8
         """
@@ -255,7 +263,8 @@ class Comparison(ResultIO):
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
-            >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+            >>> model, tok = tiny_model("bert")
+            >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
             >>> Comparison.from_dict(attnviz.compare(cap, cap).to_dict()).cosine.shape
             (2, 4)
         """
@@ -290,7 +299,8 @@ class Comparison(ResultIO):
         Example:
             >>> import tempfile, attnviz
             >>> from attnviz.testing import tiny_model
-            >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+            >>> model, tok = tiny_model("bert")
+            >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
             >>> folder = tempfile.mkdtemp(); _ = attnviz.compare(cap, cap).save(folder)
             >>> Comparison.load(folder).num_examples
             1
@@ -308,7 +318,8 @@ class Comparison(ResultIO):
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
-            >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+            >>> model, tok = tiny_model("bert")
+            >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
             >>> print(attnviz.compare(cap, cap).summary().splitlines()[0])
             # Attention change: before -> after (1 example(s))
         """
@@ -359,7 +370,8 @@ class Comparison(ResultIO):
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
-            >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+            >>> model, tok = tiny_model("bert")
+            >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
             >>> len(attnviz.compare(cap, cap).plot("head", layer=1, head=0).axes)
             3
         """
@@ -389,7 +401,8 @@ class Comparison(ResultIO):
         Example:
             >>> import tempfile, attnviz
             >>> from attnviz.testing import tiny_model
-            >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+            >>> model, tok = tiny_model("bert")
+            >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
             >>> [p.name for p in attnviz.compare(cap, cap).save(tempfile.mkdtemp())][:2]
             ['comparison.json', 'comparison.md']
         """
@@ -509,7 +522,7 @@ def _as_capture(value: Any) -> Any:
 def _extract(model: Any, tokenizer: Any, texts: Any, options: dict) -> Capture:
     from attnviz.extraction.extract import extract
 
-    return extract(model, tokenizer, texts, **options)
+    return extract(model, texts, **options, tokenizer=tokenizer)
 
 
 def check_same(a: Capture, b: Capture) -> None:
@@ -521,7 +534,7 @@ def check_same(a: Capture, b: Capture) -> None:
         >>> from attnviz.testing import tiny_model
         >>> m, t = tiny_model("bert")
         >>> try:
-        ...     check_same(attnviz.extract(m, t, "a cat"), attnviz.extract(m, t, "a dog"))
+        ...     check_same(attnviz.extract(m, "a cat", tokenizer=t), attnviz.extract(m, "a dog", tokenizer=t))
         ... except CaptureMismatchError as err:
         ...     print(str(err).split(";")[0])
         example 0 differs at token 2: before has 'cat', after has 'dog'

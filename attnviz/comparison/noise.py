@@ -14,8 +14,10 @@
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> a = attnviz.extract(*tiny_model("bert", seed=0), ["the cat sat", "a dog", "hello world"])
-    >>> b = attnviz.extract(*tiny_model("bert", seed=1), ["the cat sat", "a dog", "hello world"])
+    >>> model, tok = tiny_model("bert", seed=0)
+    >>> a = attnviz.extract(model, ["the cat sat", "a dog", "hello world"], tokenizer=tok)
+    >>> model, tok = tiny_model("bert", seed=1)
+    >>> b = attnviz.extract(model, ["the cat sat", "a dog", "hello world"], tokenizer=tok)
     >>> ci = bootstrap_intervals(per_example(a, b), n=200)
     >>> ci["change"].shape, bool((ci["change"][..., 0] <= ci["change"][..., 1]).all())
     ((2, 4, 2), True)
@@ -65,7 +67,8 @@ def per_example(a: Capture, b: Capture) -> dict[str, np.ndarray]:
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), ["a cat", "a dog"])
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, ["a cat", "a dog"], tokenizer=tok)
         >>> per_example(cap, cap)["cosine"].shape
         (2, 2, 4)
     """
@@ -128,7 +131,8 @@ def seed_noise(after: Capture, other_seed: Capture) -> np.ndarray:
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
         >>> float(seed_noise(cap, cap).max()) < 1e-6
         True
     """
@@ -212,7 +216,8 @@ def trajectory(captures: Sequence[Capture], epochs: Sequence[int] | None = None)
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> caps = [attnviz.extract(*tiny_model("bert", seed=s), "the cat sat") for s in (0, 0, 1)]
+        >>> models = [tiny_model("bert", seed=s) for s in (0, 0, 1)]
+        >>> caps = [attnviz.extract(model, "the cat sat", tokenizer=tok) for model, tok in models]
         >>> t = trajectory(caps)
         >>> t.epochs, float(t.layer_change[1].max()) < 1e-6, bool(t.layer_change[2].min() > 0)
         ([0, 1, 2], True, True)

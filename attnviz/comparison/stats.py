@@ -27,7 +27,8 @@ def statistics(a: Capture, b: Capture) -> dict[str, Any]:
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
         >>> float(statistics(cap, cap)["cosine"].min()) > 0.9999
         True
     """

@@ -18,8 +18,10 @@ from attnviz.data.labeled import load_labeled, read_rows
 
 REVIEWS_PATH = Path(__file__).with_name("reviews.jsonl")
 REVIEW_LABELS = ["negative", "positive"]
+SENTIMENT_WORDS_PATH = Path(__file__).with_name("sentiment_words.txt")
 
-__all__ = ["REVIEWS_PATH", "REVIEW_LABELS", "load_labeled", "load_reviews", "read_rows"]
+__all__ = ["REVIEWS_PATH", "REVIEW_LABELS", "SENTIMENT_WORDS_PATH", "load_labeled", "load_reviews",
+           "load_sentiment_words", "read_rows"]
 
 
 def load_reviews():
@@ -34,3 +36,17 @@ def load_reviews():
         (['label', 'text'], True)
     """
     return load_labeled(REVIEWS_PATH, label_names=REVIEW_LABELS)
+
+
+def load_sentiment_words() -> set[str]:
+    """A small general list of English sentiment words (lower case), shipped with the package.
+
+    Used to score relevance methods: the share of a method's top tokens that are sentiment words.
+
+    Example:
+        >>> words = load_sentiment_words()
+        >>> "wonderful" in words, "boring" in words, "film" in words
+        (True, True, False)
+    """
+    lines = SENTIMENT_WORDS_PATH.read_text(encoding="utf-8").splitlines()
+    return {w.strip().lower() for w in lines if w.strip() and not w.startswith("#")}

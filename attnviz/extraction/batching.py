@@ -80,6 +80,7 @@ class BatchRunner:
                  queries=None, reduce_heads=None, streaming=False):
         self.queries, self.reduce, self.streaming, self.session = queries, reduce_heads, streaming, None
         self.model, self.tokenizer = model, tokenizer
+        self.attention_root = model  # whose attention modules the session keeps (a VLM: its language model)
         self.layers, self.heads, self.hidden = layers, heads, hidden
         self.dtype, self.side, self.pad_id = np.dtype(dtype), side, pad_id
         import torch
@@ -205,7 +206,7 @@ class BatchRunner:
         from attnviz.extraction.streaming import EnoughLayers, Rows, Session
 
         if self.session is None:
-            self.session = Session(self.model, layers=self.layers, heads=self.heads, num_heads=None,
+            self.session = Session(self.attention_root, layers=self.layers, heads=self.heads, num_heads=None,
                                    reduce_heads=self.reduce, dtype=self.dtype.name)
         rows = {"self": [Rows(torch.tensor(p) + s, s, s + len(it["input_ids"]), self.queries is None)
                          for p, s, it in zip(positions, starts, items)]}

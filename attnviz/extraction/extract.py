@@ -9,7 +9,7 @@ Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
     >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, tok, ["the cat sat on the mat", "hello"], batch_size=2)
+    >>> cap = attnviz.extract(model, ["the cat sat on the mat", "hello"], batch_size=2, tokenizer=tok)
     >>> cap[1].tokens
     ['[CLS]', 'hello', '[SEP]']
     >>> cap[1].attentions.shape
@@ -27,6 +27,7 @@ import numpy as np
 
 from attnviz.capture import Capture, Example
 from attnviz.extraction.batching import DTYPES, BatchRunner, StreamingUnavailable, capture_from
+from attnviz.extraction.images import extract_images, image_call
 from attnviz.extraction.inputs import (
     as_texts,
     check_count,
@@ -48,6 +49,7 @@ from attnviz.modeling import (
     Tokenizer,
     inspection_mode,
     max_positions,
+    model_data_call,
     model_name,
     resolve_model,
 )
@@ -59,11 +61,12 @@ if TYPE_CHECKING:
 _model_dims = model_dims
 
 
+@model_data_call("texts")
 def extract(
     model: ModelLike,
-    tokenizer: Tokenizer = None,
-    texts: str | Sequence[str] = (),
+    texts: str | Sequence[str],
     *,
+    tokenizer: Tokenizer = None,
     text_pairs: Sequence[str] | None = None,
     decoder_texts: str | Sequence[str] | None = None,
     labels: Sequence[Sequence[int]] | None = None,
@@ -79,14 +82,16 @@ def extract(
     reduce_heads: str | None = None,
     out: str | os.PathLike | None = None,
     shard_size: int = 32,
+    images: Any = None,
+    processor: Any = None,
 ) -> Capture:
-    """Run ``model`` on ``texts`` and return a :class:`~attnviz.Capture`.
+    """Run ``model`` on ``texts`` (or images) and return a :class:`~attnviz.Capture`.
 
     Args:
         model: a loaded ``PreTrainedModel`` (any head), or a local folder to load with
             the Auto classes (the tokenizer is then loaded from it when ``None``).
-        tokenizer: the model's tokenizer, or None to load it from beside the model.
         texts: one string or a list of strings.
+        tokenizer: the model's tokenizer, or None to load it from beside the model.
         text_pairs: second segments for sentence-pair input (one per text).
         decoder_texts: for encoder-decoder models, the target texts; the decoder input
             is the target shifted right after the decoder start token, as in training.
@@ -111,6 +116,9 @@ def extract(
             again resumes (finished shards are skipped); a folder holding a capture of other
             texts raises :class:`attnviz.store.CaptureExistsError`.
         shard_size: examples per shard of ``out``.
+        images / processor: images for a vision model: ``extract(model, images, processor=p)``
+            with PIL images, H x W x 3 arrays or image file paths (see :mod:`attnviz.extraction.images`;
+            the processor is loaded beside the model when None).
 
     Only the kept layers, heads and rows are ever computed: the model runs with attnviz's
     own attention function (:mod:`attnviz.streaming`), which computes every layer's output
@@ -121,12 +129,18 @@ def extract(
     Example:
         >>> from attnviz.testing import tiny_model
         >>> model, tok = tiny_model("t5", head="lm")
-        >>> cap = extract(model, tok, "the cat sat", decoder_texts="le chat")
+        >>> cap = extract(model, "the cat sat", decoder_texts="le chat", tokenizer=tok)
         >>> ex = cap[0]
         >>> ex.cross_attentions.shape[2:] == (len(ex.decoder_tokens), len(ex.encoder_tokens))
         True
     """
     check_model_arg(model)
+    routed = image_call(model, texts, images, processor)
+    if routed is not None:  # images: same options, same per-layer path (attnviz.extraction.images)
+        return extract_images(model, routed["images"], processor=routed["processor"], batch_size=batch_size,
+                              layers=layers, heads=heads, hidden_states=hidden_states, dtype=dtype,
+                              progress=progress, queries=queries, reduce_heads=reduce_heads, out=out,
+                              shard_size=shard_size, texts=routed["texts"])
     model, tokenizer = resolve_model(model, tokenizer)
     texts = as_texts(texts, "texts")
     pairs = None if text_pairs is None else as_texts(text_pairs, "text_pairs", len(texts))
@@ -290,6 +304,11 @@ def _streaming_or_eager(run_all: Any, stacklevel: int) -> Any:
     try:
         return run_all(streaming=True)
     except (AttentionUnavailableError, StreamingUnavailable) as exc:
+        from attnviz.extraction.streaming import EDITS
+
+        if EDITS.get() is not None:  # eager attention would bypass the edits: no silent fallback
+            raise AttentionUnavailableError(f"extract inside attnviz.intervene needs attnviz's attention function, "
+                                            f"which this model bypasses ({exc}); intervene cannot edit it") from exc
         warnings.warn(f"attnviz could not capture attention layer by layer ({exc}); it fell back to "
                       "output_attentions=True under eager attention, which holds every layer's maps at once",
                       UserWarning, stacklevel=stacklevel)

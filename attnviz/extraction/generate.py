@@ -20,11 +20,11 @@ use to predict the token after the last one.
 Example:
     >>> from attnviz.testing import tiny_model
     >>> model, tok = tiny_model("gpt2", head="lm")
-    >>> cap = extract_generation(model, tok, "the cat", max_new_tokens=3, min_new_tokens=3)
+    >>> cap = extract_generation(model, "the cat", max_new_tokens=3, min_new_tokens=3, tokenizer=tok)
     >>> ex = cap[0]
     >>> ex.prompt_length, len(ex.tokens), ex.attentions.shape[2:]
     (2, 5, (5, 5))
-    >>> last = extract_generation(model, tok, "the cat", max_new_tokens=3, layers=[1], queries="last")
+    >>> last = extract_generation(model, "the cat", max_new_tokens=3, layers=[1], queries="last", tokenizer=tok)
     >>> last[0].attentions.shape[:3], last[0].query_positions == [len(last[0].tokens) - 1]
     ((1, 4, 1), True)
 """
@@ -40,18 +40,27 @@ from attnviz.capture import Capture
 from attnviz.extraction.batching import DTYPES
 from attnviz.extraction.extract import check_selection, extract_ids
 from attnviz.extraction.streaming import resolve_queries
-from attnviz.modeling import ModelLike, Tokenizer, input_device, inspection_mode, max_positions, resolve_model
+from attnviz.modeling import (
+    ModelLike,
+    Tokenizer,
+    input_device,
+    inspection_mode,
+    max_positions,
+    model_data_call,
+    resolve_model,
+)
 
 # generate() arguments that extract_generation sets itself.
 RESERVED = ("output_attentions", "output_hidden_states", "return_dict_in_generate", "input_ids",
             "inputs", "attention_mask")
 
 
+@model_data_call("prompt")
 def extract_generation(
     model: ModelLike,
-    tokenizer: Tokenizer = None,
-    prompt: str = "",
+    prompt: str,
     *,
+    tokenizer: Tokenizer = None,
     max_new_tokens: int = 20,
     do_sample: bool = False,
     seed: int | None = None,
@@ -89,8 +98,8 @@ def extract_generation(
     Args:
         model: a model that can generate (``...ForCausalLM``, ``...ForConditionalGeneration``)
             or a local folder to load it from.
-        tokenizer: its tokenizer (None: load it from beside the model).
         prompt: the text to continue (or, for encoder-decoders, the source text).
+        tokenizer: its tokenizer (None: load it from beside the model).
         max_new_tokens: at most this many tokens are generated (fewer on EOS).
         do_sample / seed: sampling instead of greedy decoding, and its seed.
         dtype: storage dtype of the maps, "float32" or "float16".
@@ -107,7 +116,7 @@ def extract_generation(
     Example:
         >>> from attnviz.testing import tiny_model
         >>> model, tok = tiny_model("t5", head="lm")
-        >>> cap = extract_generation(model, tok, "the cat sat", max_new_tokens=4, min_new_tokens=4)
+        >>> cap = extract_generation(model, "the cat sat", max_new_tokens=4, min_new_tokens=4, tokenizer=tok)
         >>> ex = cap[0]
         >>> len(ex.decoder_tokens), ex.cross_attentions.shape[2:] == (5, len(ex.tokens))
         (5, True)

@@ -49,6 +49,8 @@ NAME = "attnviz"
 BLOCK_BYTES = 32 * 2**20  # upper bound on one block of float32 scores (batch x head x rows x keys)
 
 _ACTIVE: contextvars.ContextVar[Session | None] = contextvars.ContextVar("attnviz_session", default=None)
+#: The edits of an active :func:`attnviz.intervene` (:mod:`.intervene` holds their logic).
+EDITS: contextvars.ContextVar[Any] = contextvars.ContextVar("attnviz_edits", default=None)
 
 
 def register() -> None:
@@ -223,6 +225,8 @@ class Session:
         [1]
     """
 
+    differentiable = False  # True in .gradients.GradientSession: the layer's output comes from kept weights
+
     def __init__(self, model: Any, *, layers: Sequence[int] | None, heads: Sequence[int] | None,
                  num_heads: int | None = None, reduce_heads: str | None = None, dtype: str = "float32",
                  on_layer: Any = None) -> None:
@@ -285,6 +289,11 @@ class Session:
     def missing(self) -> list[tuple[str, int]]:
         """Kept (kind, layer) pairs that no attention call delivered in the last pass."""
         return [(k, l) for k in self.rows for l in self.kept_layers(k) if (k, l) not in self.seen]
+
+    def forward(self, site: tuple[str, int], module: Any, query: Any, key: Any, value: Any, mask: Any,
+                dropout: float, scaling: float | None, kwargs: dict[str, Any]) -> Any:
+        """A differentiable session's layer output (see :class:`.gradients.GradientSession`)."""
+        raise NotImplementedError("only a GradientSession computes the layer's output itself")
 
     @contextlib.contextmanager
     def active(self) -> Iterator[Session]:
@@ -399,9 +408,16 @@ def attention_forward(module: Any, query: Any, key: Any, value: Any, attention_m
         (torch.Size([1, 3, 4, 8]), None)
     """
     session = _ACTIVE.get()
+    edits = EDITS.get()
+    edited = edits.site(module) if edits is not None else None
+    if edited is not None:  # an attnviz.intervene edits this layer; it reports to the session itself
+        return edits.forward(edited, module, query, key, value, attention_mask, dropout, scaling, kwargs,
+                             session), None
     site = session.keeps(module) if session is not None else None
     if session is None or site is None:
         return _layer_output(module, query, key, value, attention_mask, dropout, scaling, kwargs), None
+    if session.differentiable:  # a GradientSession (.gradients): weights kept in the autograd graph
+        return session.forward(site, module, query, key, value, attention_mask, dropout, scaling, kwargs), None
     session.calls += 1
     full = session.heads is None and session.reduce is None and all(r.every_row for r in session.rows[site[0]])
     if session.on_layer is not None:

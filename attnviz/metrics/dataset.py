@@ -12,8 +12,9 @@ with its eager function.
 
 Example:
     >>> from attnviz.testing import tiny_model
-    >>> stats = dataset_stats(*tiny_model("bert"), (f"text number {i}." for i in range(20)),
-    ...                       batch_size=8, progress=False)
+    >>> model, tok = tiny_model("bert")
+    >>> stats = dataset_stats(model, (f"text number {i}." for i in range(20)),
+    ...                       batch_size=8, progress=False, tokenizer=tok)
     >>> stats.num_examples, stats.values["sep"].shape
     (20, (2, 4))
 """
@@ -46,6 +47,7 @@ from attnviz.modeling import (
     check_attentions,
     inspection_mode,
     max_positions,
+    model_data_call,
     resolve_model,
 )
 
@@ -53,7 +55,8 @@ from attnviz.modeling import (
 WINDOW_BATCHES = 16
 
 
-def dataset_stats(model: ModelLike, tokenizer: Tokenizer = None, texts_or_dataset: Any = None, *, batch_size: int = 16,
+@model_data_call("texts_or_dataset")
+def dataset_stats(model: ModelLike, texts_or_dataset: Any, *, tokenizer: Tokenizer = None, batch_size: int = 16,
                   metrics: Iterable[str] | str | None = None, max_length: int | None = None,
                   text_column: str = "text", progress: bool | None = None, engine: str = "local",
                   num_workers: int | None = None, worker_resources: dict | None = None,
@@ -63,10 +66,9 @@ def dataset_stats(model: ModelLike, tokenizer: Tokenizer = None, texts_or_datase
     Args:
         model: a loaded model (any head; encoder-decoders give their encoder's
             self-attention), or a local model folder.
-        tokenizer: its tokenizer (None: loaded from beside the model); second positional or
-            ``tokenizer=``, as in every attnviz entry point that takes a model.
         texts_or_dataset: a list or generator of texts, a .txt/.csv/.jsonl file path, or a
             ``datasets.Dataset`` / streaming ``IterableDataset`` (its ``text_column``).
+        tokenizer: its tokenizer (None: loaded from beside the model).
         batch_size: texts per forward pass.
         metrics: statistic names (default: all, see :mod:`attnviz.metrics.definitions`).
         max_length: truncate longer texts (default: the model's maximum), with one warning.
@@ -84,13 +86,14 @@ def dataset_stats(model: ModelLike, tokenizer: Tokenizer = None, texts_or_datase
 
     Example:
         >>> from attnviz.testing import tiny_model
-        >>> s = dataset_stats(*tiny_model("gpt2"), ["a b c", "hello world"], metrics=["sink"], progress=False)
+        >>> model, tok = tiny_model("gpt2")
+        >>> s = dataset_stats(model, ["a b c", "hello world"], metrics=["sink"], progress=False, tokenizer=tok)
         >>> s.metrics, s.num_examples
         (['sink'], 2)
     """
     if texts_or_dataset is None:
-        raise TypeError("dataset_stats needs texts: dataset_stats(model, tokenizer, texts) or "
-                        "dataset_stats(model, texts_or_dataset=texts) (the tokenizer is then loaded beside the model)")
+        raise TypeError("dataset_stats needs texts: dataset_stats(model, texts), with tokenizer= "
+                        "where the tokenizer is not saved beside the model")
     if check_engine(engine) == "ray":  # the workers load the model from a folder
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")

@@ -179,7 +179,8 @@ def register_metric(name: str, fn: MetricFn, description: str, *, label: str | N
         >>> def last_token(att, tokens):            # attention on the last token, mean over queries
         ...     return att[..., -1].mean(axis=-1)
         >>> _ = register_metric("last", last_token, "(1/n) sum_i A[i, n-1]", overwrite=True)
-        >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat"])
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, ["the cat sat"], tokenizer=tok)
         >>> attnviz.metrics.head_stats(cap, metrics=["last"]).values["last"].shape
         (2, 4)
         >>> unregister_metric("last")

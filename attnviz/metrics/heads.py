@@ -3,7 +3,8 @@
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat on the mat.", "a dog barked!"])
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, ["the cat sat on the mat.", "a dog barked!"], tokenizer=tok)
     >>> stats = head_stats(cap, metrics=["cls", "sep", "prev"])
     >>> stats.values["cls"].shape == (len(cap.layers), len(cap.heads))
     True
@@ -38,7 +39,8 @@ def head_stats(capture: Capture, *, metrics: Iterable[str] | str | None = None, 
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> stats = head_stats(attnviz.extract(*tiny_model("gpt2"), ["hello there, world"]), metrics="sink")
+        >>> model, tok = tiny_model("gpt2")
+        >>> stats = head_stats(attnviz.extract(model, ["hello there, world"], tokenizer=tok), metrics="sink")
         >>> bool((stats.values["sink"] > 0).all())
         True
     """

@@ -47,7 +47,7 @@ from attnviz.metrics.importance_loops import evaluate as _evaluate
 from attnviz.metrics.importance_loops import frozen as _frozen
 from attnviz.metrics.importance_results import DEFINITIONS, HeadImportance, PruningCurve, _finite
 from attnviz.metrics.importance_results import metric_name as _metric_name
-from attnviz.modeling import ModelLike, Tokenizer, resolve_model
+from attnviz.modeling import ModelLike, Tokenizer, model_data_call, resolve_model
 
 __all__ = ["HeadImportance", "PruningCurve", "head_importance", "pruning_curve", "output_projections"]
 # names re-exported from the modules the pieces moved to (old import paths keep working)
@@ -60,6 +60,7 @@ METHODS = ("gradient", "ablation")
 # entry points
 
 
+@model_data_call("data", none_is_data=True)
 def head_importance(model: ModelLike, data: Any = None, *, method: str = "gradient", tokenizer: Tokenizer = None,
                     batch_size: int = 16, max_length: int | None = 128, normalize: bool = True,
                     text_column: str = "text", label_column: str = "label", split: str = "validation",
@@ -131,6 +132,7 @@ def head_importance(model: ModelLike, data: Any = None, *, method: str = "gradie
                           extra={"normalize": bool(normalize) if method == "gradient" else None})
 
 
+@model_data_call("data", none_is_data=True)
 def pruning_curve(model: ModelLike, data: Any, importance: HeadImportance, *, tokenizer: Tokenizer = None,
                   fractions: Sequence[float] | None = None, random_baseline: bool = True, seed: int = 0,
                   batch_size: int = 16, max_length: int | None = 128, text_column: str = "text",

@@ -10,7 +10,8 @@ loudly when it cannot.
 
 Example:
     >>> from attnviz.testing import tiny_model
-    >>> lens = logit_lens(*tiny_model("gpt2", head="lm"), "the cat sat", top_k=3)
+    >>> model, tok = tiny_model("gpt2", head="lm")
+    >>> lens = logit_lens(model, "the cat sat", top_k=3, tokenizer=tok)
     >>> lens.top_probs.shape[1:], lens.labels[:2]
     ((3, 3), ['embeddings', 'layer 0'])
 """
@@ -23,7 +24,15 @@ import numpy as np
 
 from attnviz.extraction.tokens import display_tokens, is_byte_level
 from attnviz.families import NORM_NAMES, family_of, is_masked_lm
-from attnviz.modeling import ModelLike, Tokenizer, input_device, inspection_mode, max_positions, resolve_model
+from attnviz.modeling import (
+    ModelLike,
+    Tokenizer,
+    input_device,
+    inspection_mode,
+    max_positions,
+    model_data_call,
+    resolve_model,
+)
 
 
 @dataclass
@@ -63,7 +72,8 @@ class LogitLens:
 
         Example:
             >>> from attnviz.testing import tiny_model
-            >>> ax = logit_lens(*tiny_model("gpt2", head="lm"), "the cat").plot()
+            >>> model, tok = tiny_model("gpt2", head="lm")
+            >>> ax = logit_lens(model, "the cat", tokenizer=tok).plot()
             >>> len(ax.texts) == 3 * 2
             True
         """
@@ -91,16 +101,16 @@ def final_norm_of(model: Any):
     return None
 
 
-def logit_lens(model: ModelLike, tokenizer: Tokenizer = None, text: str = "", *, top_k: int = 5,
+@model_data_call("text")
+def logit_lens(model: ModelLike, text: str, *, tokenizer: Tokenizer = None, top_k: int = 5,
                final_norm: Any = None) -> LogitLens:
     """Apply the final norm and unembedding to every layer's hidden state of ``text``.
 
     Args:
         model: a decoder language model with an LM head (``GPT2LMHeadModel``,
             ``AutoModelForCausalLM``), or the local folder of one.
-        tokenizer: its tokenizer (None: loaded from beside the model); second positional or
-            ``tokenizer=``, as in every attnviz entry point that takes a model.
-        text: the input text (``logit_lens(model, text="...")`` needs no tokenizer).
+        text: the input text.
+        tokenizer: its tokenizer (None: loaded from beside the model).
         top_k: tokens kept per layer and position.
         final_norm: the final layer-norm module, when attnviz cannot find it.
 
@@ -110,7 +120,7 @@ def logit_lens(model: ModelLike, tokenizer: Tokenizer = None, text: str = "", *,
     Example:
         >>> from attnviz.testing import tiny_model
         >>> model, tok = tiny_model("gpt2", head="lm")
-        >>> lens = logit_lens(model, tok, "hello world")
+        >>> lens = logit_lens(model, "hello world", tokenizer=tok)
         >>> len(lens.labels) == model.config.n_layer + 1
         True
     """

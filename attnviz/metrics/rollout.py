@@ -14,7 +14,8 @@ by ``A = 0.5 W + 0.5 I`` and the rows are renormalised to sum to 1:
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat on the mat")
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, "the cat sat on the mat", tokenizer=tok)
     >>> r = rollout(cap)
     >>> r.matrix.shape == (len(cap[0].tokens),) * 2, bool(np.allclose(r.matrix.sum(1), 1))
     (True, True)
@@ -169,7 +170,8 @@ def rollout(capture: Capture, *, example: int = 0, start_layer: int = 0, head_fu
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("gpt2"), "hello there world")
+        >>> model, tok = tiny_model("gpt2")
+        >>> cap = attnviz.extract(model, "hello there world", tokenizer=tok)
         >>> r = rollout(cap, head_fusion="max", start_layer=1)
         >>> r.layers, r.per_layer.shape[0]
         ([1], 1)
@@ -200,7 +202,8 @@ def attention_flow(capture: Capture, *, example: int = 0, start_layer: int = 0, 
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "a cat")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "a cat", tokenizer=tok)
         >>> f = attention_flow(cap)
         >>> f.method, bool(np.allclose(f.matrix.sum(1), 1))
         ('flow', True)

@@ -3,7 +3,8 @@
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> stats = attnviz.metrics.head_stats(attnviz.extract(*tiny_model("bert"), ["the cat sat", "a dog"]))
+    >>> model, tok = tiny_model("bert")
+    >>> stats = attnviz.metrics.head_stats(attnviz.extract(model, ["the cat sat", "a dog"], tokenizer=tok))
     >>> stats.values["entropy"].shape, stats.records_count == 2 * 4 * len(stats.metrics)
     ((2, 4), True)
 """

@@ -15,7 +15,8 @@ ipywidgets and bertviz are optional: ``pip install 'attnviz[notebook]'``.
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat")
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
     >>> type(attnviz.notebook.model_view(cap)).__name__
     'ModelView'
 """

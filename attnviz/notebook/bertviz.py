@@ -7,7 +7,8 @@ and a token list; for encoder-decoder models ``encoder_attention``,
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat")
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
     >>> kw = to_bertviz(cap)
     >>> len(kw["attention"]), tuple(kw["attention"][0].shape), kw["tokens"][0]
     (2, (1, 4, 5, 5), '[CLS]')
@@ -54,7 +55,8 @@ def to_bertviz(capture: Capture, example: int = 0, *, kind: str | None = None) -
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("t5", head="lm"), "the cat", decoder_texts="le chat")
+        >>> model, tok = tiny_model("t5", head="lm")
+        >>> cap = attnviz.extract(model, "the cat", decoder_texts="le chat", tokenizer=tok)
         >>> sorted(to_bertviz(cap))
         ['cross_attention', 'decoder_attention', 'decoder_tokens', 'encoder_attention', 'encoder_tokens']
     """

@@ -9,7 +9,8 @@ only global is ``window.attnvizViews``, so several views on one page do not clas
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat on the mat")
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, "the cat sat on the mat", tokenizer=tok)
     >>> view = head_view(cap)
     >>> "http" in str(view), "attnvizViews" in view._repr_html_()
     (False, True)
@@ -51,7 +52,8 @@ class HtmlView:
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> view = model_view(attnviz.extract(*tiny_model("gpt2"), "hello there"))
+        >>> model, tok = tiny_model("gpt2")
+        >>> view = model_view(attnviz.extract(model, "hello there", tokenizer=tok))
         >>> str(view).startswith("<!DOCTYPE html>")
         True
     """
@@ -97,7 +99,8 @@ class HtmlView:
         Example:
             >>> import tempfile, pathlib, attnviz
             >>> from attnviz.testing import tiny_model
-            >>> view = head_view(attnviz.extract(*tiny_model("bert"), "hi"))
+            >>> model, tok = tiny_model("bert")
+            >>> view = head_view(attnviz.extract(model, "hi", tokenizer=tok))
             >>> view.save(pathlib.Path(tempfile.mkdtemp()) / "v.html").suffix
             '.html'
         """
@@ -110,7 +113,8 @@ class HeadView(HtmlView):
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> view = head_view(attnviz.extract(*tiny_model("bert"), "the cat"))
+        >>> model, tok = tiny_model("bert")
+        >>> view = head_view(attnviz.extract(model, "the cat", tokenizer=tok))
         >>> isinstance(view, HeadView), "<script" in str(view)
         (True, True)
     """
@@ -124,7 +128,8 @@ class ModelView(HtmlView):
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> view = model_view(attnviz.extract(*tiny_model("bert"), "the cat"))
+        >>> model, tok = tiny_model("bert")
+        >>> view = model_view(attnviz.extract(model, "the cat", tokenizer=tok))
         >>> isinstance(view, ModelView), view._repr_html_() != ""
         (True, True)
     """
@@ -168,7 +173,8 @@ def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | Non
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("t5", head="lm"), "the cat", decoder_texts="le chat")
+        >>> model, tok = tiny_model("t5", head="lm")
+        >>> cap = attnviz.extract(model, "the cat", decoder_texts="le chat", tokenizer=tok)
         >>> [k["name"] for k in head_view(cap).payload["kinds"]]
         ['encoder', 'decoder', 'cross']
     """
@@ -195,7 +201,8 @@ def model_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | No
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
         >>> view = model_view(cap, layers=[1], heads=[0, 2])
         >>> view.payload["kinds"][0]["layers"], view.payload["kinds"][0]["heads"]
         ([1], [0, 2])
@@ -210,7 +217,8 @@ class ExplorerView(HtmlView):
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> view = explorer_view(attnviz.extract(*tiny_model("bert"), ["the cat", "a dog"]))
+        >>> model, tok = tiny_model("bert")
+        >>> view = explorer_view(attnviz.extract(model, ["the cat", "a dog"], tokenizer=tok))
         >>> isinstance(view, ExplorerView), len(view.payload["examples"])
         (True, 2)
     """
@@ -262,7 +270,8 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat", "hello"])
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, ["the cat sat", "hello"], tokenizer=tok)
         >>> view = explorer_view(cap, example=1, head="mean")
         >>> view.payload["initialExample"], view.payload["initialHead"]
         (1, 'mean')

@@ -107,12 +107,12 @@ def query_key_vectors(model: PreTrainedModel, capture: Capture, *, example: int 
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
         >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, tok, "the cat sat")
+        >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
         >>> qk = query_key_vectors(model, cap, layer=1, head=2)
         >>> qk.query.shape == qk.key.shape == (len(cap[0].tokens), 8)
         True
         >>> model, tok = tiny_model("gpt2")
-        >>> cap = attnviz.extract(model, tok, "hello there world")
+        >>> cap = attnviz.extract(model, "hello there world", tokenizer=tok)
         >>> qk = query_key_vectors(model, cap, layer=0, head=1)
         >>> bool(np.allclose(qk.attention(), cap[0].attentions[0, 1], atol=1e-4))
         True
@@ -197,7 +197,7 @@ def neuron_view(model: PreTrainedModel, capture: Capture, *, example: int = 0, l
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
         >>> model, tok = tiny_model("bert")
-        >>> view = neuron_view(model, attnviz.extract(model, tok, "the cat sat"), layer=1, head=0)
+        >>> view = neuron_view(model, attnviz.extract(model, "the cat sat", tokenizer=tok), layer=1, head=0)
         >>> type(view).__name__, view.payload["d"]
         ('NeuronView', 8)
     """

@@ -10,7 +10,8 @@ decodes them with the browser's own ``DecompressionStream``: no library, no netw
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat")
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
     >>> kinds = select_kinds(cap, example=0)
     >>> entry = encode_kind(kinds[0])
     >>> np.allclose(decode_maps(entry), kinds[0].maps, atol=kinds[0].maps.max() / 500)
@@ -108,7 +109,8 @@ def select_kinds(capture: Capture, *, example: int = 0, kind: str | None = None,
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
         >>> select_kinds(cap, heads=[1, 3])[0].maps.shape[:2]
         (2, 2)
     """

@@ -19,7 +19,8 @@ ipywidgets is optional: ``pip install 'attnviz[notebook]'``.
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), ["the cat sat", "hello"])
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, ["the cat sat", "hello"], tokenizer=tok)
     >>> ex = explorer(cap)
     >>> ex.controls["layer"].value = 1
     >>> ex.rendered, ex.image[:4]
@@ -74,7 +75,8 @@ def explorer(capture: Capture, *, example: int = 0, view: str = "head", dpi: int
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> ex = explorer(attnviz.extract(*tiny_model("gpt2"), "hello world"), view="grid")
+        >>> model, tok = tiny_model("gpt2")
+        >>> ex = explorer(attnviz.extract(model, "hello world", tokenizer=tok), view="grid")
         >>> ex.controls["head"].disabled
         True
     """
@@ -100,7 +102,8 @@ def _explorer_class() -> type:
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
-            >>> panel = explorer(attnviz.extract(*tiny_model("bert"), "the cat"))
+            >>> model, tok = tiny_model("bert")
+            >>> panel = explorer(attnviz.extract(model, "the cat", tokenizer=tok))
             >>> sorted(panel.controls)[:2], panel.rendered >= 1
             (['example', 'head'], True)
         """
@@ -136,7 +139,8 @@ def _explorer_class() -> type:
             Example:
                 >>> import attnviz
                 >>> from attnviz.testing import tiny_model
-                >>> panel = explorer(attnviz.extract(*tiny_model("bert"), "the cat"))
+                >>> model, tok = tiny_model("bert")
+                >>> panel = explorer(attnviz.extract(model, "the cat", tokenizer=tok))
                 >>> sorted(panel.snapshot_bundle())
                 ['image/png', 'text/html', 'text/plain']
             """

@@ -6,9 +6,13 @@
 * :func:`hidden_norms`, :func:`layer_similarity`: hidden-state norms and layer similarity.
 * :func:`head_summary`: a layer x head heatmap of any per-head number.
 * :func:`rollout_heatmap`, :func:`rollout_bars`: attention rollout/flow (see attnviz.metrics).
+* :func:`relevance_strip`, :func:`side_by_side`: token relevance as a coloured strip, and several
+  methods (attention, rollout, relevance) over the same tokens in one figure.
 * :func:`lens_table`: the logit lens as a layers x positions table of top tokens.
 * :func:`change_map`, :func:`layer_lines`, :func:`head_difference`: a fine-tuning comparison
   (:func:`attnviz.compare`) per head, per layer and for one head before/after/difference.
+* :func:`knockout_axes`, :func:`patching_map`: attention knockout (Geva et al. 2023) and head
+  patching (Wang et al. 2022), from :func:`attnviz.metrics.knockout_map` / ``head_patching``.
 * :func:`save_figure`, :func:`paper_theme`: PNG/PDF/SVG export at paper widths, a theme.
 
 Axes-level functions take ``ax=None`` and return the Axes; figure-level ones return an
@@ -18,13 +22,15 @@ changes ``matplotlib.rcParams``.
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat on the mat")
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, "the cat sat on the mat", tokenizer=tok)
     >>> grid = attnviz.plot.head_grid(cap)
     >>> ax = attnviz.plot.token_heatmap(cap, layer=1, head="mean")
 """
 from __future__ import annotations
 
 from attnviz.plot import style  # noqa: F401  (the old facade: attnviz.plot.style.X keeps working)
+from attnviz.plot.causal import knockout_axes, patching_map
 from attnviz.plot.compare import change_map, head_difference, layer_lines
 from attnviz.plot.export import save_figure
 from attnviz.plot.grid import HeadGrid, head_grid
@@ -32,6 +38,7 @@ from attnviz.plot.heatmap import token_heatmap
 from attnviz.plot.hidden import LayerSimilarity, hidden_norms, layer_similarity
 from attnviz.plot.lens import lens_table
 from attnviz.plot.profile import query_profile
+from attnviz.plot.relevance import SideBySide, relevance_strip, side_by_side
 from attnviz.plot.rollout import rollout_bars, rollout_heatmap
 from attnviz.plot.summary import head_summary
 from attnviz.plot.theme import paper_theme
@@ -39,18 +46,23 @@ from attnviz.plot.theme import paper_theme
 __all__ = [
     "HeadGrid",
     "LayerSimilarity",
+    "SideBySide",
     "change_map",
     "head_difference",
     "head_grid",
     "head_summary",
     "hidden_norms",
+    "knockout_axes",
     "layer_lines",
     "layer_similarity",
     "lens_table",
     "paper_theme",
+    "patching_map",
     "query_profile",
+    "relevance_strip",
     "rollout_bars",
     "rollout_heatmap",
     "save_figure",
+    "side_by_side",
     "token_heatmap",
 ]

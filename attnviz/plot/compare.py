@@ -12,8 +12,10 @@
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> a = attnviz.extract(*tiny_model("bert", seed=0), "the cat sat")
-    >>> b = attnviz.extract(*tiny_model("bert", seed=1), "the cat sat")
+    >>> model, tok = tiny_model("bert", seed=0)
+    >>> a = attnviz.extract(model, "the cat sat", tokenizer=tok)
+    >>> model, tok = tiny_model("bert", seed=1)
+    >>> b = attnviz.extract(model, "the cat sat", tokenizer=tok)
     >>> fig = head_difference(attnviz.compare(a, b), layer=1, head=2)
     >>> [ax.get_title() for ax in fig.axes]
     ['before', 'after', 'after - before']
@@ -51,7 +53,8 @@ def change_map(comparison: Any, *, metric: str = "change", ax: Axes | None = Non
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
         >>> ax = change_map(attnviz.compare(cap, cap), metric="entropy_change")
         >>> ax.images[0].get_array().shape
         (2, 4)
@@ -79,7 +82,8 @@ def layer_lines(comparison: Any, *, ax: Axes | None = None, **kwargs: Any) -> Ax
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
         >>> ax = layer_lines(attnviz.compare(cap, cap))
         >>> [text.get_text() for text in ax.get_legend().get_texts()]
         ['attention maps', 'hidden states (layer output)']
@@ -116,7 +120,8 @@ def head_difference(comparison: Any, *, layer: int, head: int, example: int = 0,
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
         >>> fig = head_difference(attnviz.compare(cap, cap), layer=0, head=1)
         >>> float(abs(fig.axes[2].images[0].get_array()).max())
         0.0
@@ -178,7 +183,8 @@ def change_figure(comparison: Any, *, metric: str = "change", **kwargs: Any) -> 
     Example (with :func:`layers_figure`):
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
         >>> comparison = attnviz.compare(cap, cap)
         >>> change_figure(comparison).axes[0].get_xlabel(), layers_figure(comparison).axes[0].get_xlabel()
         ('head', 'layer')
@@ -211,7 +217,8 @@ def head_figure(comparison: Any, *, layer: int, head: int, example: int = 0, **k
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "hi")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
         >>> len(head_figure(attnviz.compare(cap, cap), layer=0, head=0).axes)
         3
     """
@@ -225,7 +232,8 @@ def save_figures(comparison: Any, folder: str | os.PathLike, *, dpi: float = 200
     Example:
         >>> import tempfile, attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "the cat")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
         >>> [p.name for p in save_figures(attnviz.compare(cap, cap), tempfile.mkdtemp())][:2]
         ['change_map.png', 'entropy_change_map.png']
     """

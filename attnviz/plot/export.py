@@ -8,7 +8,8 @@ Example:
     >>> import tempfile, pathlib
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat")
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
     >>> grid = attnviz.plot.head_grid(cap)
     >>> out = save_figure(grid, pathlib.Path(tempfile.mkdtemp()) / "grid.pdf", width="page")
     >>> out.read_bytes()[:5]

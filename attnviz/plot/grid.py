@@ -12,7 +12,8 @@ are made only when asked for, as transparent overlays in each cell's token coord
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat")
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
     >>> grid = attnviz.plot.head_grid(cap, layers=[1], heads=[0, 2])
     >>> grid.axes.shape, grid.matrix(1, 2).shape
     ((1, 2), (5, 5))
@@ -66,7 +67,8 @@ class HeadGrid(FigureView):
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> grid = head_grid(attnviz.extract(*tiny_model("gpt2"), "hello there"))
+        >>> model, tok = tiny_model("gpt2")
+        >>> grid = head_grid(attnviz.extract(model, "hello there", tokenizer=tok))
         >>> grid.layers, grid.heads
         ([0, 1], [0, 1, 2, 3])
     """
@@ -120,7 +122,8 @@ class HeadGrid(FigureView):
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
-            >>> grid = head_grid(attnviz.extract(*tiny_model("bert"), "a b"))
+            >>> model, tok = tiny_model("bert")
+            >>> grid = head_grid(attnviz.extract(model, "a b", tokenizer=tok))
             >>> grid.cell_origin(1, 2) == (grid.shape[0] + grid.gap, 2 * (grid.shape[1] + grid.gap))
             True
         """
@@ -188,7 +191,8 @@ class HeadGrid(FigureView):
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
-            >>> grid = head_grid(attnviz.extract(*tiny_model("bert"), "a b"), heads=[1, 3])
+            >>> model, tok = tiny_model("bert")
+            >>> grid = head_grid(attnviz.extract(model, "a b", tokenizer=tok), heads=[1, 3])
             >>> grid.axes.shape, [float(x) for x in grid.axes[0, 1].get_xlim()]
             ((2, 2), [-0.5, 3.5])
         """
@@ -215,7 +219,8 @@ class HeadGrid(FigureView):
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
-            >>> cap = attnviz.extract(*tiny_model("bert"), "a b")
+            >>> model, tok = tiny_model("bert")
+            >>> cap = attnviz.extract(model, "a b", tokenizer=tok)
             >>> np.allclose(head_grid(cap).matrix(1, 3), cap[0].attentions[1, 3])
             True
         """
@@ -406,7 +411,8 @@ def head_grid(
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat on the mat")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "the cat sat on the mat", tokenizer=tok)
         >>> grid = head_grid(cap, scale="row", hide_special=True)
         >>> grid.axes.shape, len([a for a in grid.figure.axes if a.get_label() == "<colorbar>"])
         ((2, 4), 1)

@@ -7,7 +7,8 @@ everywhere in attnviz).
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat")
+    >>> model, tok = tiny_model("bert")
+    >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
     >>> ax = attnviz.plot.hidden_norms(cap)
     >>> [t.get_text() for t in ax.get_yticklabels()]
     ['embeddings', 'layer 0', 'layer 1']
@@ -57,7 +58,8 @@ def hidden_norms(
     Example:
         >>> import attnviz, numpy as np
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
         >>> ax = hidden_norms(cap, hide_special=True)
         >>> np.allclose(ax.images[0].get_array(), np.linalg.norm(cap[0].hidden_states[:, 1:-1], axis=-1))
         True
@@ -99,7 +101,8 @@ class LayerSimilarity(FigureView):
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> sim = layer_similarity(attnviz.extract(*tiny_model("bert"), "the cat"))
+        >>> model, tok = tiny_model("bert")
+        >>> sim = layer_similarity(attnviz.extract(model, "the cat", tokenizer=tok))
         >>> sim.matrix.shape, sim.axes.shape
         ((3, 3), (2,))
     """
@@ -138,7 +141,8 @@ def layer_similarity(
     Example:
         >>> import attnviz, numpy as np
         >>> from attnviz.testing import tiny_model
-        >>> sim = layer_similarity(attnviz.extract(*tiny_model("bert"), "the cat sat"))
+        >>> model, tok = tiny_model("bert")
+        >>> sim = layer_similarity(attnviz.extract(model, "the cat sat", tokenizer=tok))
         >>> bool(np.allclose(np.diag(sim.matrix), 1, atol=1e-5)), bool(np.allclose(sim.to_final[-1], 1, atol=1e-5))
         (True, True)
     """

@@ -122,8 +122,10 @@ def matters_vs_changed(importance: Any, comparison: Any, *, metric: str = "chang
         >>> import attnviz
         >>> from attnviz.metrics.importance import HeadImportance
         >>> from attnviz.testing import tiny_model
-        >>> a = attnviz.extract(*tiny_model("bert", seed=0), "the cat sat")
-        >>> b = attnviz.extract(*tiny_model("bert", seed=1), "the cat sat")
+        >>> model, tok = tiny_model("bert", seed=0)
+        >>> a = attnviz.extract(model, "the cat sat", tokenizer=tok)
+        >>> model, tok = tiny_model("bert", seed=1)
+        >>> b = attnviz.extract(model, "the cat sat", tokenizer=tok)
         >>> imp = HeadImportance(np.arange(8.0).reshape(2, 4), np.zeros((2, 4)))
         >>> fig = matters_vs_changed(imp, attnviz.compare(a, b))
         >>> len(fig.axes), fig.axes[2].get_xlabel()

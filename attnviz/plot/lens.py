@@ -3,7 +3,8 @@
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> lens = attnviz.metrics.logit_lens(*tiny_model("gpt2", head="lm"), "the cat sat")
+    >>> model, tok = tiny_model("gpt2", head="lm")
+    >>> lens = attnviz.metrics.logit_lens(model, "the cat sat", tokenizer=tok)
     >>> ax = lens_table(lens)
     >>> ax.images[0].get_array().shape == (len(lens.labels), len(lens.tokens))
     True
@@ -35,7 +36,8 @@ def lens_table(lens: Any, *, ax: Axes | None = None, cmap: Any = None, annotate:
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> lens = attnviz.metrics.logit_lens(*tiny_model("gpt2", head="lm"), "hello")
+        >>> model, tok = tiny_model("gpt2", head="lm")
+        >>> lens = attnviz.metrics.logit_lens(model, "hello", tokenizer=tok)
         >>> ax = lens_table(lens)
         >>> ax.texts[0].get_text().rstrip("…") in lens.top_tokens[0][0][0]
         True

@@ -9,7 +9,7 @@ Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
     >>> model, tok = tiny_model("gpt2")
-    >>> cap = attnviz.extract(model, tok, "the cat sat on the mat", queries="last")
+    >>> cap = attnviz.extract(model, "the cat sat on the mat", queries="last", tokenizer=tok)
     >>> ax = attnviz.plot.query_profile(cap)
     >>> ax.images[0].get_array().shape == (cap.num_layers, cap[0].num_tokens)
     True
@@ -65,7 +65,8 @@ def query_profile(
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
-        >>> cap = attnviz.extract(*tiny_model("bert"), "the cat sat")
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
         >>> query_profile(cap, query=0, head=1, scale="linear").get_ylabel()
         'layer'
     """

@@ -3,7 +3,8 @@
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
-    >>> r = attnviz.metrics.rollout(attnviz.extract(*tiny_model("bert"), "the cat sat"))
+    >>> model, tok = tiny_model("bert")
+    >>> r = attnviz.metrics.rollout(attnviz.extract(model, "the cat sat", tokenizer=tok))
     >>> ax = rollout_heatmap(r)
     >>> ax.images[0].get_array().shape
     (5, 5)

@@ -24,7 +24,7 @@ Example:
     >>> result = attnviz.finetune(tiny_model("bert")[0], load_reviews(), tempfile.mkdtemp(),
     ...                           tokenizer=tiny_model("bert")[1], epochs=1, method="loop",
     ...                           probe_texts=["a fine film"], disable_tqdm=True)
-    >>> result.probe_epochs, len(attnviz.extract(result.best_checkpoint, None, ["great"]))
+    >>> result.probe_epochs, len(attnviz.extract(result.best_checkpoint, ["great"]))
     ([0, 1], 1)
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ from transformers import TrainerCallback
 
 from attnviz.atomic import atomic_write_text
 from attnviz.capture import Capture
-from attnviz.modeling import ModelLike, Tokenizer
+from attnviz.modeling import ModelLike, Tokenizer, model_data_call
 from attnviz.training.result import FinetuneOptions, FinetuneResult
 from attnviz.training.setup import (
     RUN_MARKER,
@@ -102,7 +102,7 @@ class AttentionCaptureCallback(TrainerCallback):
         from attnviz.extraction.extract import extract
 
         tok = tokenizer if tokenizer is not None else self.tokenizer
-        cap = extract(model, tok, self.probe_texts, **self.options)
+        cap = extract(model, self.probe_texts, **self.options, tokenizer=tok)
         cap.extra["epoch"] = int(epoch)
         self.captures.append(cap)
         self.epochs.append(int(epoch))
@@ -129,6 +129,7 @@ class AttentionCaptureCallback(TrainerCallback):
         self.capture(model, int(round(state.epoch)), self.tokenizer or processing_class)
 
 
+@model_data_call("data", none_is_data=True)
 def finetune(model: ModelLike, data: Any, output_dir: str | os.PathLike, *, tokenizer: Tokenizer = None,
              method: str = "trainer", epochs: int = 3, batch_size: int = 16, learning_rate: float = 1e-4,
              weight_decay: float = 0.01, warmup_ratio: float = 0.1, max_length: int = 128,
@@ -225,6 +226,7 @@ def _run(model: Any, tokenizer: Any, dataset: Any, output_dir: Any, opts: Finetu
     return result
 
 
+@model_data_call("data", none_is_data=True)
 def finetune_seeds(model: ModelLike, data: Any, output_dir: str | os.PathLike, *, seeds: Sequence[int] = (0, 1),
                    **kwargs: Any) -> list[FinetuneResult]:
     """Fine-tune the same model once per seed, into ``output_dir/seed-N``: the seed baseline.

@@ -30,8 +30,8 @@ def test_compare_two_models_on_texts(models, tmp_path, capsys):
 
 def test_compare_saved_captures_and_builtin_texts(models, tmp_path, capsys):
     texts = ["the cat sat on the mat", "hello world"]
-    a = attnviz.extract(models[0], None, texts).save(tmp_path / "a.safetensors")
-    b = attnviz.extract(models[1], None, texts).save(tmp_path / "b.safetensors")
+    a = attnviz.extract(models[0], texts, tokenizer=None).save(tmp_path / "a.safetensors")
+    b = attnviz.extract(models[1], texts, tokenizer=None).save(tmp_path / "b.safetensors")
     assert main(["compare", str(a), str(b), "--out", str(tmp_path / "c1")]) == 0
     assert json.loads((tmp_path / "c1" / "comparison.json").read_text())["texts"] == texts
     assert main(["compare", str(models[0]), str(models[1]), "--data", "builtin", "--out", str(tmp_path / "c2")]) == 0

@@ -19,7 +19,7 @@ def test_extract_writes_a_capture_folder_and_resumes(bert_dir, tmp_path, capsys)
     assert "wrote 5 example(s) in 3 shard(s)" in capsys.readouterr().out
     cap = attnviz.load(out)
     assert [ex.text for ex in cap] == TEXTS and cap.layers == [1] and cap[0].hidden_states is None
-    expected = attnviz.extract(str(bert_dir), None, TEXTS, layers=[1], hidden_states=False)
+    expected = attnviz.extract(str(bert_dir), TEXTS, layers=[1], hidden_states=False, tokenizer=None)
     for got, want in zip(cap, expected):
         np.testing.assert_allclose(np.asarray(got.attentions), want.attentions, atol=1e-6)
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}

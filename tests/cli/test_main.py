@@ -13,8 +13,8 @@ import pytest
 
 from attnviz.cli import add_command, description_of, main, subcommands
 
-SUBCOMMANDS = ["compare", "demo", "extract", "finetune", "generate", "html", "importance", "plot", "report",
-               "stats"]
+SUBCOMMANDS = ["compare", "demo", "extract", "finetune", "generate", "html", "importance", "knockout", "plot",
+               "relevance", "report", "stats"]
 
 
 def _listed_commands(help_text: str) -> list[str]:

@@ -40,7 +40,7 @@ def test_cross_attention_of_a_seq2seq_model(t5_dir, tmp_path, capsys, monkeypatc
     assert main(["plot", "--model", str(t5_dir), "--text", "the cat", "--decoder-text", "le chat",
                  "--kind", "cross", "--layer", "1", "--head", "2", "--out", str(out), "--dpi", "80"]) == 0
     assert out.read_bytes().startswith(b"\x89PNG")
-    ex = attnviz.extract(str(t5_dir), None, "the cat", decoder_texts="le chat")[0]
+    ex = attnviz.extract(str(t5_dir), "the cat", decoder_texts="le chat", tokenizer=None)[0]
     ax = next(a for a in drawn[0].axes if a.images)
     # rows are the decoder's queries, columns the encoder's keys: the image is that head's cross map
     np.testing.assert_allclose(np.asarray(ax.images[0].get_array()), ex.cross_attentions[1, 2], atol=1e-6)

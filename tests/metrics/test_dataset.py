@@ -43,8 +43,8 @@ def assert_same(a, b, tol=1e-5):
 @pytest.mark.parametrize("fixture", ["tiny_bert", "tiny_gpt2"])
 def test_dataset_stats_of_a_list_equals_head_stats_of_extract(fixture, request):
     model, tok = request.getfixturevalue(fixture)
-    expected = head_stats(attnviz.extract(model, tok, TEXTS, batch_size=4))
-    got = dataset_stats(model, tok, TEXTS, batch_size=5, progress=False)
+    expected = head_stats(attnviz.extract(model, TEXTS, batch_size=4, tokenizer=tok))
+    got = dataset_stats(model, TEXTS, batch_size=5, progress=False, tokenizer=tok)
     assert_same(expected, got)
     assert model.config._attn_implementation == "sdpa"  # restored
 
@@ -74,7 +74,7 @@ def test_generator_is_read_lazily_and_maps_exist_one_layer_at_a_time(tiny_bert, 
     in_place = _count_in_place(monkeypatch)
     handle = model.register_forward_hook(hook, with_kwargs=True)
     try:
-        stats = dataset_stats(model, tok, texts(), batch_size=4, progress=False)
+        stats = dataset_stats(model, texts(), batch_size=4, progress=False, tokenizer=tok)
     finally:
         handle.remove()
     gc.collect()
@@ -89,17 +89,17 @@ def test_generator_is_read_lazily_and_maps_exist_one_layer_at_a_time(tiny_bert, 
 
 def test_a_model_without_the_attention_interface_falls_back_with_a_warning(tiny_bert, monkeypatch):
     model, tok = tiny_bert
-    expected = dataset_stats(model, tok, TEXTS, progress=False)
+    expected = dataset_stats(model, TEXTS, progress=False, tokenizer=tok)
     monkeypatch.setattr(dataset_module.Session, "missing", lambda self: [("self", 0)])
     with pytest.warns(UserWarning, match="fell back to output_attentions=True"):
-        got = dataset_stats(model, tok, TEXTS, progress=False)
+        got = dataset_stats(model, TEXTS, progress=False, tokenizer=tok)
     assert_same(expected, got)
     assert model.config._attn_implementation == "sdpa"  # restored
 
 
 def test_files_and_datasets_give_the_same_statistics(tmp_path, tiny_bert):
     model, tok = tiny_bert
-    expected = dataset_stats(model, tok, TEXTS, progress=False, metrics=["cls", "sep"])
+    expected = dataset_stats(model, TEXTS, progress=False, metrics=["cls", "sep"], tokenizer=tok)
     (tmp_path / "t.txt").write_text("\n".join(TEXTS) + "\n\n")
     (tmp_path / "t.jsonl").write_text("\n".join(json.dumps({"review": t, "label": 1}) for t in TEXTS))
     with (tmp_path / "t.csv").open("w", newline="") as f:
@@ -112,30 +112,30 @@ def test_files_and_datasets_give_the_same_statistics(tmp_path, tiny_bert):
     streaming = datasets.IterableDataset.from_generator(lambda: ({"review": t} for t in TEXTS))
     sources = [str(tmp_path / "t.txt"), tmp_path / "t.jsonl", tmp_path / "t.csv", table, streaming]
     for source in sources:
-        got = dataset_stats(model, tok, source, progress=False, metrics=["cls", "sep"], text_column="review")
+        got = dataset_stats(model, source, progress=False, metrics=["cls", "sep"], text_column="review", tokenizer=tok)
         assert_same(expected, got)
 
 
 def test_bad_sources_name_the_fix(tmp_path, tiny_bert):
     model, tok = tiny_bert
     with pytest.raises(ValueError, match="no texts"):
-        dataset_stats(model, tok, [], progress=False)
+        dataset_stats(model, [], progress=False, tokenizer=tok)
     with pytest.raises(ValueError, match="text_column="):
-        dataset_stats(model, tok, [{"body": "x"}], progress=False)
+        dataset_stats(model, [{"body": "x"}], progress=False, tokenizer=tok)
     with pytest.raises(TypeError, match="not a string"):
-        dataset_stats(model, tok, ["fine", 3], progress=False)
+        dataset_stats(model, ["fine", 3], progress=False, tokenizer=tok)
     with pytest.raises(FileNotFoundError, match="no data file"):
-        dataset_stats(model, tok, tmp_path / "missing.jsonl", progress=False)
+        dataset_stats(model, tmp_path / "missing.jsonl", progress=False, tokenizer=tok)
     with pytest.raises(ValueError, match="batch_size"):
-        dataset_stats(model, tok, TEXTS, batch_size=0)
+        dataset_stats(model, TEXTS, batch_size=0, tokenizer=tok)
 
 
 def test_long_texts_are_truncated_with_one_warning(tiny_bert):
     model, tok = tiny_bert
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        stats = dataset_stats(model, tok, ["word " * 200, "short", "word " * 100], progress=False,
-                              metrics=["cls"])
+        stats = dataset_stats(model, ["word " * 200, "short", "word " * 100], progress=False,
+                              metrics=["cls"], tokenizer=tok)
     mine = [w for w in caught if "truncated" in str(w.message)]
     assert len(mine) == 1 and "2 of 3" in str(mine[0].message)
     assert stats.num_examples == 3
@@ -144,8 +144,8 @@ def test_long_texts_are_truncated_with_one_warning(tiny_bert):
 def test_encoder_decoder_gives_its_encoder_self_attention(tiny_t5):
     model, tok = tiny_t5
     texts = TEXTS[:4]
-    expected = head_stats(attnviz.extract(model, tok, texts, decoder_texts=["x"] * 4), metrics=["cls", "entropy"])
-    assert_same(expected, dataset_stats(model, tok, texts, metrics=["cls", "entropy"], progress=False))
+    expected = head_stats(attnviz.extract(model, texts, decoder_texts=["x"] * 4, tokenizer=tok), metrics=["cls", "entropy"])
+    assert_same(expected, dataset_stats(model, texts, metrics=["cls", "entropy"], progress=False, tokenizer=tok))
 
 
 def _count_in_place(monkeypatch) -> list:
@@ -164,7 +164,7 @@ def _eager_blocks_stats(model, tok, monkeypatch, **kwargs):
 
     with monkeypatch.context() as m:
         m.setattr(streaming, "_direct_to_callback", lambda *a, **k: None)
-        return dataset_stats(model, tok, TEXTS, progress=False, **kwargs)
+        return dataset_stats(model, TEXTS, progress=False, **kwargs, tokenizer=tok)
 
 
 @pytest.mark.parametrize("kind", ["bert", "gpt2", "llama", "bart"])
@@ -175,7 +175,7 @@ def test_plain_families_take_the_in_place_path_with_the_same_statistics(kind, mo
     model, tok = tiny_model(kind)
     monkeypatch.setattr(direct, "_CHECKED", {})
     calls = _count_in_place(monkeypatch)
-    got = dataset_stats(model, tok, TEXTS, batch_size=5, progress=False)  # 3 batches, padded
+    got = dataset_stats(model, TEXTS, batch_size=5, progress=False, tokenizer=tok)  # 3 batches, padded
     layers = model.config.num_hidden_layers if kind != "bart" else model.config.encoder_layers
     assert calls == [("self", layer) for _ in range(3) for layer in range(layers)]  # every layer, every batch
     assert list(direct._CHECKED.values()) == [True]  # checked once against the family's eager function
@@ -190,7 +190,7 @@ def test_a_class_that_fails_its_check_keeps_the_eager_blocks(monkeypatch):
     monkeypatch.setattr(direct, "_CHECKED", {})
     monkeypatch.setattr(direct, "TOLERANCE", -1.0)  # no formula can pass: the check must refuse it
     calls = _count_in_place(monkeypatch)
-    got = dataset_stats(model, tok, TEXTS, batch_size=5, progress=False, metrics=["cls", "entropy"])
+    got = dataset_stats(model, TEXTS, batch_size=5, progress=False, metrics=["cls", "entropy"], tokenizer=tok)
     assert calls == [("self", 0)] and list(direct._CHECKED.values()) == [False]  # tried once, then eager
     assert_same(_eager_blocks_stats(model, tok, monkeypatch, batch_size=5, metrics=["cls", "entropy"]), got, tol=0)
 
@@ -201,7 +201,7 @@ def test_soft_capping_and_position_bias_keep_the_eager_blocks(kind, monkeypatch)
 
     model, tok = tiny_model(kind)
     calls = _count_in_place(monkeypatch)
-    got = dataset_stats(model, tok, TEXTS, batch_size=5, progress=False, metrics=["cls", "entropy"])
+    got = dataset_stats(model, TEXTS, batch_size=5, progress=False, metrics=["cls", "entropy"], tokenizer=tok)
     assert calls == []
     assert_same(_eager_blocks_stats(model, tok, monkeypatch, batch_size=5, metrics=["cls", "entropy"]), got, tol=0)
 
@@ -210,7 +210,7 @@ def test_soft_capping_and_position_bias_keep_the_eager_blocks(kind, monkeypatch)
 def test_minilm_attends_to_cls_far_above_uniform(minilm):
     model, tok = minilm
     texts = review_texts(64)
-    stats = dataset_stats(model, tok, texts, batch_size=16, progress=False, metrics=["cls", "sep", "punct"])
+    stats = dataset_stats(model, texts, batch_size=16, progress=False, metrics=["cls", "sep", "punct"], tokenizer=tok)
     lengths = np.array([len(tok(t)["input_ids"]) for t in texts])
     uniform = float(np.mean(2 / lengths))
     special = stats.values["cls"] + stats.values["sep"]

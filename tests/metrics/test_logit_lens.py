@@ -20,7 +20,7 @@ def model_probs(model, tok, text):
 
 def test_last_layer_equals_the_model_logits(tiny_gpt2):
     model, tok = tiny_gpt2
-    lens = logit_lens(model, tok, TEXT, top_k=5)
+    lens = logit_lens(model, TEXT, top_k=5, tokenizer=tok)
     top = model_probs(model, tok, TEXT).topk(5, -1)
     np.testing.assert_array_equal(lens.top_ids[-1], top.indices.numpy())
     np.testing.assert_allclose(lens.top_probs[-1], top.values.numpy(), atol=1e-6)
@@ -30,7 +30,7 @@ def test_last_layer_equals_the_model_logits(tiny_gpt2):
 
 def test_earlier_layers_go_through_the_final_norm_once(tiny_gpt2):
     model, tok = tiny_gpt2
-    lens = logit_lens(model, tok, TEXT, top_k=3)
+    lens = logit_lens(model, TEXT, top_k=3, tokenizer=tok)
     with torch.no_grad():
         out = model(**tok(TEXT, return_tensors="pt"), output_hidden_states=True)
         first = torch.softmax(model.lm_head(model.transformer.ln_f(out.hidden_states[1][0])), -1)
@@ -39,7 +39,7 @@ def test_earlier_layers_go_through_the_final_norm_once(tiny_gpt2):
 
 def test_next_token_probabilities_and_readable_tokens(tiny_gpt2):
     model, tok = tiny_gpt2
-    lens = logit_lens(model, tok, TEXT)
+    lens = logit_lens(model, TEXT, tokenizer=tok)
     ids = tok(TEXT)["input_ids"]
     probs = model_probs(model, tok, TEXT)
     expected = probs[torch.arange(len(ids) - 1), torch.tensor(ids[1:])].numpy()
@@ -72,6 +72,6 @@ def test_a_model_folder_is_loaded_with_its_tokenizer(tiny_gpt2, tmp_path):
     model.save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
     from_folder = logit_lens(str(tmp_path), text=TEXT, top_k=3)
-    loaded = logit_lens(model, tok, TEXT, top_k=3)
+    loaded = logit_lens(model, TEXT, top_k=3, tokenizer=tok)
     np.testing.assert_array_equal(from_folder.top_ids, loaded.top_ids)
     np.testing.assert_allclose(from_folder.top_probs, loaded.top_probs, atol=1e-6)

@@ -17,7 +17,7 @@ from attnviz.testing import tiny_model
 @pytest.mark.parametrize("kind", ["bert", "roberta", "distilbert", "gpt2"])
 def test_softmax_of_q_dot_k_is_the_captured_attention(kind):
     model, tok = tiny_model(kind)
-    cap = attnviz.extract(model, tok, ["the cat sat on the mat", "hello"])
+    cap = attnviz.extract(model, ["the cat sat on the mat", "hello"], tokenizer=tok)
     for layer in range(cap.num_layers):
         for head in (0, cap.num_heads - 1):
             qk = query_key_vectors(model, cap, example=0, layer=layer, head=head)
@@ -42,7 +42,7 @@ def test_view_payload_and_refusals(bert_capture, tiny_bert, tiny_t5, t5_capture)
 
 def test_rotary_family_is_refused_with_the_reason():
     model, tok = tiny_model("llama")
-    cap = attnviz.extract(model, tok, "the cat")
+    cap = attnviz.extract(model, "the cat", tokenizer=tok)
     with pytest.raises(NotImplementedError, match="rotary"):
         query_key_vectors(model, cap)
 
