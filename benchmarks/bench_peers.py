@@ -172,9 +172,10 @@ def run_case(tool: str, shape: str, task: str, tokens: int, repeats: int, save: 
     _reset_peak()
     start = _status("VmRSS")
     times = []
-    begin = time.perf_counter()
+    begin, cpu = time.perf_counter(), time.process_time()
     result = fn()
     times.append(time.perf_counter() - begin)
+    cpu = time.process_time() - cpu
     peak = _status("VmHWM") - start
     array = convert(result)
     if save:
@@ -185,7 +186,7 @@ def run_case(tool: str, shape: str, task: str, tokens: int, repeats: int, save: 
         begin = time.perf_counter()
         fn()
         times.append(time.perf_counter() - begin)
-    return {"peak": peak, "time": min(times), "kept": kept}
+    return {"peak": peak, "time": min(times), "cpu": cpu, "kept": kept}
 
 
 def _child(python: str, *args: str) -> dict:
