@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 TORCH ?= torch==2.13.0
 OUT ?= attnviz-demo
 
-.PHONY: demo test lint install install-dev browser bench bench-peers gallery clean
+.PHONY: demo test lint install install-dev browser bench bench-peers gallery docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -62,5 +62,10 @@ bench-peers: install $(PEERS_VENV)/.installed
 gallery: install-dev
 	$(PY) gallery/make_gallery.py
 
+# The documentation site, offline, warnings as errors; its hook (docs/hooks/site.py) makes the live views,
+# the gallery page and the API pages first. Open site/index.html.
+docs: install-dev
+	NO_MKDOCS_2_WARNING=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 MPLBACKEND=Agg $(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) $(OUT) build *.egg-info
+	rm -rf $(VENV) $(OUT) build site *.egg-info

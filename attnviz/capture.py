@@ -259,6 +259,9 @@ class Capture(ResultIO):
     ``len(cap)`` examples; ``cap[i]`` is an :class:`Example`. ``layers`` and ``heads``
     list the model's layer and head indices that were kept (axis 0 and 1 of each
     attention array); ``decoder_layers`` likewise for the decoder/cross maps.
+    ``model_fingerprint`` is :func:`attnviz.modeling.model_fingerprint` of the weights
+    that made it ("" for captures made by hand or by an older attnviz): two captures with
+    the same fingerprint come from the same weights, whatever their paths.
 
     Example:
         >>> import attnviz
@@ -271,6 +274,7 @@ class Capture(ResultIO):
 
     examples: list[Example]
     model_name: str = ""
+    model_fingerprint: str = ""
     model_type: str = ""
     num_layers: int = 0
     num_heads: int = 0

@@ -422,6 +422,19 @@ def _settings(model_dir: str, name: str, options: dict) -> dict:
             "heads": heads or (list(range(dims["heads"])) if dims["heads"] else None)}
 
 
+def _fingerprint(model: Any, model_dir: str) -> str:
+    """The model's :func:`~attnviz.modeling.model_fingerprint`; a model given as a folder is loaded once, here."""
+    from attnviz.modeling import load_model, model_fingerprint
+
+    if not isinstance(model, (str, os.PathLike)):
+        return model_fingerprint(model)
+    loaded = load_model(model_dir)[0]
+    try:
+        return model_fingerprint(loaded)
+    finally:
+        del loaded
+
+
 class ExtractWorker:
     """A Ray Data actor: loads the model once; extracts whole shards and writes them into the folder.
 
@@ -431,10 +444,11 @@ class ExtractWorker:
     """
 
     def __init__(self, model_dir: str, tokenizer_dir: str | None, name: str, out: str, options: dict,
-                 device: str | None = None) -> None:
+                 device: str | None = None, fingerprint: str = "") -> None:
         model, tok = _worker_model(model_dir, tokenizer_dir, device)
         model.name_or_path = name  # provenance names the model, not the temporary folder
         self.model, self.tokenizer, self.out, self.options = model, tok, Path(out), dict(options)
+        self.fingerprint = fingerprint  # the driver's (of the model it was given), recorded in every shard
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         import json
@@ -444,6 +458,7 @@ class ExtractWorker:
         files, sizes, metas = [], [], []
         for shard, texts in zip(batch["shard"], batch["texts"]):
             cap = extract(self.model, [str(t) for t in texts], progress=False, **self.options, tokenizer=self.tokenizer)
+            cap.model_fingerprint = self.fingerprint or cap.model_fingerprint
             name = f"shard-{int(shard):05d}.safetensors"
             cap.save(self.out / name)
             files.append(name)
@@ -461,7 +476,8 @@ def _ray_extract(model: Any, tokenizer: Any, texts: list[str], out: str | os.Pat
     from tqdm.auto import tqdm
 
     from attnviz.capture import load
-    from attnviz.store import CaptureWriter
+    from attnviz.store import CaptureWriter, check_shard, open_capture, shard_digest, shard_file, texts_digest
+    from attnviz.validation import CaptureFormatError
 
     ray = require_ray()
     if num_workers is not None and num_workers < 1:
@@ -470,7 +486,8 @@ def _ray_extract(model: Any, tokenizer: Any, texts: list[str], out: str | os.Pat
     writer = CaptureWriter(out, texts=texts, shard_size=shard_size)
     out_dir = str(Path(out).resolve())
     with model_folder(model, tokenizer) as (model_dir, tok_dir, name):
-        writer.check_settings(_settings(model_dir, name, options))
+        fingerprint = _fingerprint(model, model_dir)
+        writer.check_settings({**_settings(model_dir, name, options), "model_fingerprint": fingerprint})
         todo: list[dict[str, Any]] = [{"shard": k, "texts": texts[slice(*writer.shard_range(k))]}
                 for k in range(writer.num_shards) if not writer.done(k)]
         if todo:
@@ -483,7 +500,7 @@ def _ray_extract(model: Any, tokenizer: Any, texts: list[str], out: str | os.Pat
                 done = ds.map_batches(ExtractWorker, batch_size=1, batch_format="numpy",
                                       compute=ray.data.ActorPoolStrategy(size=workers),
                                       fn_constructor_kwargs=dict(model_dir=model_dir, tokenizer_dir=tok_dir, name=name,
-                                                                 out=out_dir, options=options,
+                                                                 out=out_dir, options=options, fingerprint=fingerprint,
                                                                  device="cuda" if gpus else None),
                                       **resources)
                 for row in done.iter_rows():
@@ -494,8 +511,20 @@ def _ray_extract(model: Any, tokenizer: Any, texts: list[str], out: str | os.Pat
                     if writer.meta is None:
                         writer.meta = meta
                     start, stop = writer.shard_range(k)
-                    writer.shards[k] = {"file": str(row["file"]), "start": start, "stop": stop,
-                                        "bytes": int(row["bytes"])}
+                    entry = {"file": str(row["file"]), "start": start, "stop": stop, "bytes": int(row["bytes"])}
+                    # the same checks as a load: a plain name in the folder, its size, its header, this run's
+                    # settings and texts (a shard from another run is refused, never recorded)
+                    path = shard_file(writer.path, entry, entry=f"shard {k}")
+                    if path is None:
+                        raise FileNotFoundError(f"a Ray worker reported {entry['file']} written, but it is not in "
+                                                f"{writer.path}: out must be on storage every node can write")
+                    part = open_capture(path)
+                    check_shard(writer.path, entry, part, writer.meta, entry=f"shard {k}")
+                    if shard_digest(part.examples) != texts_digest([[t, None, None] for t in texts[start:stop]]):
+                        raise CaptureFormatError(f"{path} holds other texts than examples {start}..{stop} of this "
+                                                 "run: it comes from another run; delete it and run again")
+                    entry["texts_sha256"] = shard_digest(part.examples)
+                    writer.shards[k] = entry
                     writer.write_manifest()  # the shard counts as finished from here on
                     bar.update(stop - start)
     return load(writer.close(), lazy=True)

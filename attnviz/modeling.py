@@ -20,8 +20,8 @@ Example:
 from __future__ import annotations
 
 __all__ = ["AttentionUnavailableError", "ModelLike", "Tokenizer", "check_attentions", "default_model_path", "input_device",
-           "inspection_mode", "is_tokenizer", "load_model", "max_positions", "model_data_call", "model_name",
-           "resolve_model", "tokenizer_for"]
+           "inspection_mode", "is_tokenizer", "load_model", "max_positions", "model_data_call", "model_fingerprint",
+           "model_name", "resolve_model", "tokenizer_for"]
 
 import contextlib
 import functools
@@ -253,6 +253,52 @@ def model_name(model: PreTrainedModel) -> str:
     """
     cfg = model.config
     return str(getattr(model, "name_or_path", "") or getattr(cfg, "_name_or_path", "") or type(model).__name__)
+
+
+#: Elements of each parameter that :func:`model_fingerprint` hashes (evenly spaced, the last one included).
+FINGERPRINT_SAMPLES = 1024
+
+
+def model_fingerprint(model: Any) -> str:
+    """A cheap digest of a model's weights: tells two checkpoints apart, even saved at the same path.
+
+    SHA-256 over every parameter, in ``named_parameters()`` order, of its name, shape and
+    dtype, and of a strided sample of its values: :data:`FINGERPRINT_SAMPLES` evenly spaced
+    elements of the flattened tensor plus its last element, as float32 little-endian bytes
+    (exact for float16/bfloat16 weights). It reads about 4 KB per parameter, whatever the
+    model's size (milliseconds for MiniLM), so it is computed on every extraction and
+    recorded as ``Capture.model_fingerprint``. Training changes every weight, so a further
+    trained checkpoint gets another fingerprint; an edit of a single weight between two
+    samples is not seen (it is not a cryptographic digest of the file). Parameters on the
+    ``meta`` device (not loaded) count by name, shape and dtype only.
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> model, _ = tiny_model("bert")
+        >>> fp = model_fingerprint(model)
+        >>> len(fp), fp == model_fingerprint(model)
+        (64, True)
+        >>> import torch
+        >>> with torch.no_grad():
+        ...     _ = next(model.parameters()).add_(0.01)
+        >>> model_fingerprint(model) == fp
+        False
+    """
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            digest.update(f"{name}|{tuple(param.shape)}|{param.dtype}|".encode())
+            if param.device.type == "meta" or param.numel() == 0:
+                continue
+            flat = param.detach().reshape(-1)
+            step = max(1, flat.numel() // FINGERPRINT_SAMPLES)
+            sample = torch.cat([flat[::step][:FINGERPRINT_SAMPLES], flat[-1:]])
+            digest.update(sample.to("cpu", torch.float32).numpy().astype("<f4").tobytes())
+    return digest.hexdigest()
 
 
 def input_device(model: Any):

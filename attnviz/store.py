@@ -35,7 +35,8 @@ Example:
 from __future__ import annotations
 
 __all__ = ["CaptureExistsError", "CaptureFileChangedError", "CaptureWriter", "LazyArray", "ReadCounter",
-           "count_reads", "open_capture", "save_folder", "texts_digest"]
+           "check_shard", "count_reads", "open_capture", "read_manifest", "save_folder", "settings_diff", "shard_digest",
+           "shard_file", "texts_digest"]
 
 import contextlib
 import hashlib
@@ -51,12 +52,17 @@ import numpy as np
 
 from attnviz.atomic import atomic_folder, atomic_write_text
 from attnviz.capture import Capture, Example, capture_from_header, read_header
+from attnviz.validation import CaptureFormatError, check_manifest, check_shard_name
 
 MANIFEST = "manifest.json"
 FOLDER_FORMAT = "attnviz-capture-folder"
 FOLDER_VERSION = 1
-#: Settings that must agree between a folder's capture and a writer resuming it.
-SETTINGS = ("model_name", "model_type", "layers", "heads", "decoder_layers", "dtype", "queries", "reduce_heads")
+#: Settings that must agree between a folder's capture and a writer resuming it, and between
+#: the folder's metadata and each of its shards. ``model_fingerprint`` (a digest of the weights,
+#: :func:`attnviz.modeling.model_fingerprint`) tells a checkpoint overwritten in place from the one
+#: the folder was made with; an empty value (a capture made by hand, an older attnviz) is not compared.
+SETTINGS = ("model_name", "model_fingerprint", "model_type", "layers", "heads", "decoder_layers", "dtype", "queries",
+            "reduce_heads")
 _DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
            "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
 
@@ -338,20 +344,126 @@ def open_capture(path: str | os.PathLike, *, lazy: bool = True) -> Capture:
         raise FileNotFoundError(f"{path} is a folder without {MANIFEST}, so not an attnviz capture folder: "
                                 "pass a capture file or folder (made by Capture.save or extract(..., out=...))")
     examples: list[Example] = []
-    for shard in sorted(manifest["shards"], key=lambda s: s["start"]):
-        shard_path = path / shard["file"]
-        if not shard_path.is_file():
-            raise FileNotFoundError(f"{shard_path} is listed in {path / MANIFEST} but missing: restore it, or "
-                                    "extract again into this folder (extract(..., out=...) rewrites missing shards)")
+    for i, shard in enumerate(manifest["shards"]):
+        shard_path = shard_file(path, shard, entry=f"shards[{i}]")
+        if shard_path is None:
+            raise FileNotFoundError(f"{path / shard['file']} is listed in {path / MANIFEST} but missing: restore it, "
+                                    "or extract again into this folder (extract(..., out=...) rewrites missing shards)")
         part = _open_file(shard_path, lazy)
-        if len(part) != shard["stop"] - shard["start"]:
-            raise ValueError(f"{shard_path} holds {len(part)} examples, but {path / MANIFEST} says "
-                             f"{shard['stop'] - shard['start']}: the folder is inconsistent; extract again")
+        check_shard(path, shard, part, manifest["meta"], entry=f"shards[{i}]")
         examples.extend(part.examples)
+    if manifest.get("complete", False) and len(examples) == manifest["num_examples"]:
+        _check_texts(path, manifest, examples)
     if not manifest.get("complete", False) or len(examples) != manifest["num_examples"]:
         warnings.warn(f"{path} holds {len(examples)} of {manifest['num_examples']} examples (its writer did not "
                       "finish): run the same extract(..., out=...) again to complete it", UserWarning, stacklevel=3)
     return Capture(examples=examples, **_capture_meta(manifest["meta"]))
+
+
+def _check_texts(folder: Path, manifest: dict, examples: list[Example]) -> None:
+    """Where the examples record plain texts, their digest must be the manifest's (shards not swapped or replaced)."""
+    if any(ex.text is None or ex.text_pair is not None or ex.decoder_text is not None for ex in examples):
+        return  # pairs, decoder targets or texts not recorded: the digest cannot be rebuilt from the examples
+    if texts_digest([ex.text for ex in examples]) != manifest["texts_sha256"]:
+        raise CaptureFormatError(
+            f"{folder}: the shards hold other texts, or the same texts in another order, than the manifest's "
+            "texts_sha256 records: shards were swapped or replaced; extract again into a new folder")
+
+
+def _inside(folder: Path, name: str, entry: str) -> Path:
+    """``folder / name``, refused with a CaptureFormatError when a symlink takes it out of ``folder``."""
+    target = folder / name
+    real, home = os.path.realpath(target), os.path.realpath(folder)
+    if os.path.dirname(real) != home:
+        raise CaptureFormatError(
+            f"{folder}: {entry} {name!r} is a symlink to {real}, outside the folder: attnviz reads only the files "
+            f"inside a capture folder; copy the file into {folder} in place of the link (or extract again)")
+    return target
+
+
+def shard_file(folder: str | os.PathLike, shard: dict, *, entry: str = "shard") -> Path | None:
+    """The path of a manifest's shard inside ``folder``, or None when the file is missing.
+
+    The name must be a plain file name (:func:`attnviz.validation.check_shard_name`) and the
+    file must lie in the folder itself: a symlink to a file elsewhere is refused with a
+    :class:`~attnviz.validation.CaptureFormatError`, before anything is opened. A file whose
+    size differs from the one the manifest recorded (``bytes``) is refused too: it was
+    truncated or replaced after its writer finished.
+
+    Example:
+        >>> import tempfile
+        >>> shard_file(tempfile.mkdtemp(), {"file": "shard-00000.safetensors"}) is None
+        True
+    """
+    folder = Path(folder)
+    name = check_shard_name(shard.get("file"), source=str(folder), entry=f"manifest {entry}")
+    target = _inside(folder, name, f"manifest {entry}")
+    if not os.path.lexists(target) or (target.is_symlink() and not target.exists()):
+        return None
+    if not target.is_file():
+        raise CaptureFormatError(f"{folder}: manifest {entry} {name!r} is not a file (a folder or a device): "
+                                 f"remove it and extract again into {folder}")
+    size = target.stat().st_size
+    if "bytes" in shard and size != shard["bytes"]:
+        raise CaptureFormatError(
+            f"{folder}: manifest {entry} {name!r} has {size} bytes, but its writer wrote {shard['bytes']}: it was "
+            f"truncated or replaced by another file; delete {target} and run the same extract(..., out=...) again "
+            "to rewrite it")
+    return target
+
+
+def check_shard(folder: str | os.PathLike, shard: dict, part: Capture, meta: dict, *, entry: str = "shard") -> None:
+    """Raise :class:`~attnviz.validation.CaptureFormatError` unless ``part`` (a shard, opened) belongs to the folder.
+
+    Its number of examples must be the manifest's ``stop - start``, its settings
+    (:data:`SETTINGS`, layer and head counts) those of the folder's ``meta``, and its
+    texts those the manifest recorded for it (``texts_sha256``, when present): a shard
+    copied in from another capture, of another model, checkpoint or texts, is refused.
+
+    Example:
+        >>> cap = Capture([Example(tokens=["a"], text="a")], model_name="m")
+        >>> check_shard("cap", {"file": "shard-00000.safetensors", "start": 0, "stop": 1}, cap, {"model_name": "x"})
+        Traceback (most recent call last):
+        attnviz.validation.CaptureFormatError: cap: shard shard-00000.safetensors does not belong to this capture folder (model_name: 'x' in the manifest, 'm' in the shard): it comes from another capture; delete it and run the same extract(..., out=...) again to rewrite it
+    """
+    where = f"{folder}: {'shard' if entry == 'shard' else 'manifest ' + entry} {shard['file']}"
+    fix = "delete it and run the same extract(..., out=...) again to rewrite it"
+    want = shard["stop"] - shard["start"]
+    if len(part) != want:
+        raise CaptureFormatError(f"{where} holds {len(part)} example(s), but the manifest lists examples "
+                                 f"{shard['start']}..{shard['stop']} ({want}): {fix}")
+    have = _jsonable(part.provenance())
+    diff = settings_diff(meta, have, SETTINGS + ("num_layers", "num_heads", "num_decoder_layers"))
+    if diff:
+        shown = ", ".join(f"{k}: {meta[k]!r:.80} in the manifest, {have[k]!r:.80} in the shard" for k in diff)
+        raise CaptureFormatError(f"{where} does not belong to this capture folder ({shown}): it comes from "
+                                 f"another capture; {fix}")
+    if "texts_sha256" in shard and shard_digest(part.examples) != shard["texts_sha256"]:
+        raise CaptureFormatError(f"{where} holds other texts than the manifest recorded for examples "
+                                 f"{shard['start']}..{shard['stop']}: it comes from another capture; {fix}")
+
+
+def settings_diff(old: dict, new: dict, keys: Sequence[str] = SETTINGS) -> list[str]:
+    """The ``keys`` whose values differ between two capture metadata dicts (a key missing or empty on a side is skipped).
+
+    Example:
+        >>> settings_diff({"dtype": "float32", "model_fingerprint": ""}, {"dtype": "float16", "model_fingerprint": "ab"})
+        ['dtype']
+    """
+    def known(d: dict, k: str) -> bool:
+        return k in d and not (k == "model_fingerprint" and not d[k])
+
+    return [k for k in keys if known(old, k) and known(new, k) and old[k] != new[k]]
+
+
+def shard_digest(examples: Sequence[Example]) -> str:
+    """SHA-256 of a shard's texts (each example's text, text pair and decoder text), recorded in the manifest.
+
+    Example:
+        >>> len(shard_digest([Example(tokens=["a"], text="a")]))
+        64
+    """
+    return texts_digest([[ex.text, ex.text_pair, ex.decoder_text] for ex in examples])
 
 
 def _capture_meta(meta: dict) -> dict:
@@ -373,30 +485,29 @@ def _open_file(path: Path, lazy: bool) -> Capture:
 
 
 def read_manifest(folder: str | os.PathLike) -> dict | None:
-    """The manifest of a capture folder, or None when it has none.
+    """The manifest of a capture folder, checked (:func:`attnviz.validation.check_manifest`), or None when it has none.
+
+    A ``manifest.json`` that is a symlink out of the folder, not JSON, or not a valid
+    manifest raises :class:`~attnviz.validation.CaptureFormatError` naming the fix.
 
     Example:
         >>> import tempfile
         >>> read_manifest(tempfile.mkdtemp()) is None
         True
     """
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not os.path.lexists(path):
         return None
+    _inside(folder, MANIFEST, "")
+    if not path.is_file():
+        raise CaptureFormatError(f"{path} is not a file: remove it, or extract again into a new folder")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-        if manifest.get("format") != FOLDER_FORMAT:
-            raise ValueError(f"its format is {manifest.get('format')!r}, not {FOLDER_FORMAT!r}")
-        if int(manifest.get("format_version", 0)) > FOLDER_VERSION:
-            raise ValueError(f"it was written in folder format {manifest['format_version']}, newer than this "
-                             f"attnviz reads ({FOLDER_VERSION}): upgrade attnviz")
-        for key in ("texts_sha256", "num_examples", "shard_size", "shards", "meta"):
-            if key not in manifest:
-                raise ValueError(f"it has no {key!r}")
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{path} is not a readable attnviz capture manifest ({exc}): extract again "
-                         "into a new folder") from exc
-    return manifest
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise CaptureFormatError(f"{path} is not a readable attnviz capture manifest (not JSON: {str(exc)[:120]}): "
+                                 "extract again into a new folder") from None
+    return check_manifest(manifest, source=str(folder), folder_format=FOLDER_FORMAT, folder_version=FOLDER_VERSION)
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -481,10 +592,12 @@ class CaptureWriter:
             self._check_settings(manifest["meta"])
         self.meta = self.meta or manifest["meta"]
         self.shard_size = int(manifest["shard_size"])
-        for shard in manifest["shards"]:
-            f = self.path / shard["file"]
-            if f.is_file() and f.stat().st_size == shard.get("bytes", f.stat().st_size):
-                self.shards[shard["start"] // self.shard_size] = shard
+        for i, shard in enumerate(manifest["shards"]):
+            f = shard_file(self.path, shard, entry=f"shards[{i}]")
+            if f is None:  # missing: written again
+                continue
+            check_shard(self.path, shard, _open_file(f, lazy=True), manifest["meta"], entry=f"shards[{i}]")
+            self.shards[shard["start"] // self.shard_size] = shard
 
     def check_settings(self, settings: dict) -> None:
         """Raise :class:`CaptureExistsError` when the folder's capture was made with other ``settings``.
@@ -497,7 +610,13 @@ class CaptureWriter:
 
     def _check_settings(self, old: dict, new: dict | None = None) -> None:
         new = (self.meta or {}) if new is None else new
-        diff = [k for k in SETTINGS if k in old and k in new and old[k] != new[k]]
+        diff = settings_diff(old, new)
+        if "model_fingerprint" in diff:
+            raise CaptureExistsError(
+                f"{self.path} already holds a capture of these texts made with other weights of "
+                f"{new.get('model_name') or 'the model'} (model fingerprint {old['model_fingerprint'][:12]}... there, "
+                f"{new['model_fingerprint'][:12]}... now): the checkpoint changed since (trained further or "
+                f"overwritten at the same path?); write to another folder, or delete {self.path} to replace it")
         if diff:
             shown = ", ".join(f"{k}: {old[k]!r} there, {new[k]!r} now" for k in diff)
             raise CaptureExistsError(
@@ -546,7 +665,8 @@ class CaptureWriter:
         name = f"shard-{index:05d}.safetensors"
         target = self.path / name
         Capture(examples=examples, **_capture_meta(self.meta)).save(target)
-        self.shards[index] = {"file": name, "start": start, "stop": stop, "bytes": target.stat().st_size}
+        self.shards[index] = {"file": name, "start": start, "stop": stop, "bytes": target.stat().st_size,
+                              "texts_sha256": shard_digest(examples)}
         self.write_manifest()
         return target
 

@@ -20,7 +20,8 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["CaptureFormatError", "check_capture_header", "check_finite", "check_format_version"]
+__all__ = ["CaptureFormatError", "check_capture_header", "check_finite", "check_format_version", "check_manifest",
+           "check_shard_name"]
 
 import re
 import warnings
@@ -34,7 +35,7 @@ from attnviz.capture import ARRAY_FIELDS, FORMAT_VERSION, INTEGER_ARRAYS, MODALI
 _STR, _INT, _BOOL = "str", "int", "bool"
 # Metadata keys of a Capture and the JSON type each must have (None allowed where marked).
 META_TYPES: dict[str, tuple[str, bool]] = {
-    "model_name": (_STR, False), "model_type": (_STR, False),
+    "model_name": (_STR, False), "model_fingerprint": (_STR, False), "model_type": (_STR, False),
     "num_layers": (_INT, False), "num_heads": (_INT, False), "hidden_size": (_INT, False),
     "layers": ("ints", False), "heads": ("ints", False),
     "decoder_layers": ("ints", True), "num_decoder_layers": (_INT, True),
@@ -366,3 +367,148 @@ def check_finite(name: str, array: Any, *, source: str) -> None:
         raise CaptureFormatError(f"{source}: array {name!r} holds {bad} NaN/Inf value(s) of {values.size}: the run "
                                  "overflowed (try dtype='float32' or a float32 model) or the file is damaged; "
                                  "extract it again")
+
+
+# --- capture folders: the manifest ---------------------------------------------------------------
+#: What a shard's file name may look like: a plain name inside the folder (no separator, no "..").
+SHARD_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}\.safetensors")
+_MANIFEST_FIX = "extract again into a new folder (or restore the folder's files as their writer left them)"
+
+
+def check_shard_name(name: Any, *, source: str, entry: str) -> str:
+    """Return ``name`` when it is a plain shard file name inside the folder; else raise CaptureFormatError.
+
+    A manifest names its shards by plain file names (``shard-00000.safetensors``): no
+    separators, no ``..``, no absolute paths, nothing hidden, so a crafted manifest can
+    never make :func:`attnviz.load` read a file outside the folder.
+
+    Example:
+        >>> check_shard_name("shard-00000.safetensors", source="cap", entry="shards[0]")
+        'shard-00000.safetensors'
+        >>> check_shard_name("/etc/x.safetensors", source="cap", entry="shards[0]")
+        Traceback (most recent call last):
+        attnviz.validation.CaptureFormatError: cap: manifest shards[0]: file '/etc/x.safetensors' is not a plain shard file name inside the folder (no '/', '\\', '..' or absolute paths; a name like 'shard-00000.safetensors'): extract again into a new folder (or restore the folder's files as their writer left them)
+    """
+    if not isinstance(name, str):
+        raise CaptureFormatError(f"{source}: manifest {entry}: file must be a string, not {_json_type(name)}: "
+                                 f"{_MANIFEST_FIX}")
+    if not SHARD_NAME.fullmatch(name) or ".." in name:
+        raise CaptureFormatError(f"{source}: manifest {entry}: file {name[:120]!r} is not a plain shard file name "
+                                 "inside the folder (no '/', '\\', '..' or absolute paths; a name like "
+                                 f"'shard-00000.safetensors'): {_MANIFEST_FIX}")
+    return name
+
+
+def check_manifest(manifest: Any, *, source: str, folder_format: str = "attnviz-capture-folder",
+                   folder_version: int = 1) -> dict:
+    """Validate a capture folder's manifest (the parsed ``manifest.json``); return a cleaned copy.
+
+    Checked as a capture file's header is (:func:`check_capture_header`): the JSON type of
+    every key, the format and its version, ``texts_sha256`` (64 hex digits), ``num_examples``
+    and ``shard_size``; each shard entry an object with a plain ``file`` name inside the
+    folder (:func:`check_shard_name`), integer ``start``/``stop`` on the shard grid
+    (``start = k * shard_size``, ``stop = min(start + shard_size, num_examples)``), each
+    file and each range listed once, ``bytes`` a size; a ``complete`` manifest covers
+    ``0..num_examples`` without a gap; ``meta`` is checked as a file's metadata is.
+    The shards come back sorted by ``start``. Every problem raises
+    :class:`CaptureFormatError` naming ``source`` (the folder), the entry and the fix.
+    What lies on disk (the files, symlinks, the shards' own headers) is checked by
+    :func:`attnviz.store.open_capture`.
+
+    Example:
+        >>> m = {"format": "attnviz-capture-folder", "format_version": 1, "texts_sha256": "0" * 64,
+        ...      "num_examples": 2, "shard_size": 1, "complete": True, "meta": {},
+        ...      "shards": [{"file": "shard-00001.safetensors", "start": 1, "stop": 2},
+        ...                 {"file": "shard-00000.safetensors", "start": 0, "stop": 1}]}
+        >>> [s["start"] for s in check_manifest(m, source="cap")["shards"]]
+        [0, 1]
+        >>> m["shards"] = "x"
+        >>> check_manifest(m, source="cap")
+        Traceback (most recent call last):
+        attnviz.validation.CaptureFormatError: cap: manifest 'shards' must be a list of shard entries, not a string: extract again into a new folder (or restore the folder's files as their writer left them)
+    """
+    source = str(source)
+
+    def fail(what: str) -> CaptureFormatError:
+        return CaptureFormatError(f"{source}: manifest {what}: {_MANIFEST_FIX}")
+
+    if not isinstance(manifest, dict):
+        raise fail(f"is {_json_type(manifest)}, not an object")
+    if manifest.get("format") != folder_format:
+        raise fail(f"'format' is {str(manifest.get('format'))[:80]!r}, not {folder_format!r} (not an attnviz "
+                   "capture folder)")
+    version = manifest.get("format_version", 1)
+    if not _is_int(version) or version < 1:
+        raise fail(f"'format_version' must be a positive integer, not {version!r:.80}")
+    if version > folder_version:
+        raise CaptureFormatError(f"{source}: its manifest was written in folder format {version}, newer than this "
+                                 f"attnviz reads ({folder_version}): upgrade attnviz (pip install -U attnviz)")
+    for key in ("texts_sha256", "num_examples", "shard_size", "shards", "meta"):
+        if key not in manifest:
+            raise fail(f"has no {key!r}")
+    digest = manifest["texts_sha256"]
+    if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise fail(f"'texts_sha256' must be 64 hex digits, not {str(digest)[:80]!r}")
+    n, size = manifest["num_examples"], manifest["shard_size"]
+    if not _is_int(n) or n < 0:
+        raise fail(f"'num_examples' must be an integer >= 0, not {n!r:.80}")
+    if not _is_int(size) or size < 1:
+        raise fail(f"'shard_size' must be an integer >= 1, not {size!r:.80}")
+    num_shards = -(-int(n) // int(size))
+    for key, kind in (("complete", _BOOL), ("attnviz_version", _STR), ("num_shards", _INT)):
+        if key in manifest and not _type_ok(kind, manifest[key]):
+            raise fail(f"{key!r} must be {_KIND_TEXT[kind]}, not {_json_type(manifest[key])}")
+    if "num_shards" in manifest and manifest["num_shards"] != num_shards:
+        raise fail(f"'num_shards' is {manifest['num_shards']}, but {n} example(s) in shards of {size} make "
+                   f"{num_shards}")
+    shards = manifest["shards"]
+    if not isinstance(shards, list):
+        raise fail(f"'shards' must be a list of shard entries, not {_json_type(shards)}")
+    if len(shards) > num_shards:
+        raise fail(f"lists {len(shards)} shards, but {n} example(s) in shards of {size} make {num_shards}")
+    clean: list[dict] = []
+    for i, shard in enumerate(shards):
+        entry = f"shards[{i}]"
+        if not isinstance(shard, dict):
+            raise fail(f"{entry} is {_json_type(shard)}, not an object with file, start and stop")
+        for key in ("file", "start", "stop"):
+            if key not in shard:
+                raise fail(f"{entry} has no {key!r}")
+        name = check_shard_name(shard["file"], source=source, entry=entry)
+        start, stop = shard["start"], shard["stop"]
+        if not _is_int(start) or not _is_int(stop):
+            raise fail(f"{entry} ({name}): start and stop must be integers, not {start!r:.40} and {stop!r:.40}")
+        if start < 0 or start % size or start >= n or stop != min(start + size, n):
+            raise fail(f"{entry} ({name}): examples {start}..{stop} are not a shard of this folder (shard k holds "
+                       f"k * {size} up to min((k + 1) * {size}, {n}))")
+        if "bytes" in shard and (not _is_int(shard["bytes"]) or shard["bytes"] < 8):
+            raise fail(f"{entry} ({name}): bytes must be the file's size in bytes, not {shard['bytes']!r:.40}")
+        unknown = sorted(set(shard) - {"file", "start", "stop", "bytes", "texts_sha256"})
+        if unknown:
+            raise fail(f"{entry} ({name}) has key(s) {', '.join(map(repr, unknown[:5]))} that no attnviz writes")
+        if "texts_sha256" in shard and (not isinstance(shard["texts_sha256"], str)
+                                        or not re.fullmatch(r"[0-9a-f]{64}", shard["texts_sha256"])):
+            raise fail(f"{entry} ({name}): texts_sha256 must be 64 hex digits")
+        clean.append({k: int(v) if _is_int(v) else v for k, v in shard.items()})
+    files = [s["file"] for s in clean]
+    for key, values in (("file", files), ("range", [s["start"] for s in clean])):
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:
+            i = values.index(twice[0], values.index(twice[0]) + 1)
+            raise fail(f"shards[{i}] ({clean[i]['file']}) lists the same {key} as an earlier entry (each shard "
+                       "must be listed once)")
+    clean.sort(key=lambda s: s["start"])
+    if manifest.get("complete") and len(clean) != num_shards:
+        have = {s["start"] for s in clean}
+        gap = next(k * size for k in range(num_shards) if k * size not in have)
+        raise fail(f"says complete but has no shard for examples {gap}..{min(gap + size, n)} "
+                   f"({len(clean)} of {num_shards} shards listed)")
+    meta = manifest["meta"]
+    if not isinstance(meta, dict):
+        raise fail(f"'meta' must be an object (the capture's metadata), not {_json_type(meta)}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unknown keys: the shards' own headers warn about them
+        meta = check_capture_header(meta, [], {}, source=f"{source}: manifest meta")
+    out = dict(manifest)
+    out.update(format_version=int(version), num_examples=int(n), shard_size=int(size), shards=clean, meta=meta)
+    return out

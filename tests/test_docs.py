@@ -56,8 +56,21 @@ ENTRY_POINTS = {"extract", "extract_generation", "dataset_stats", "logit_lens", 
                 "finetune", "finetune_seeds", "extract_dataset"}
 
 
+#: The guides of the documentation site, in the site's order: their blocks run after the README's (the README's
+#: long sections moved there), in the same namespace, as a reader goes on from the quick start.
+GUIDES = ["paper-figures", "notebooks", "long-inputs", "checkpoints", "datasets", "captures", "images", "causal",
+          "cli"]
+
+
 def _readme_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    """The Python blocks of the README, then of each guide (docs/guides/*.md)."""
+    files = [README] + [README.parent / "docs" / "guides" / f"{name}.md" for name in GUIDES]
+    return [block for f in files for block in re.findall(r"```python\n(.*?)```", f.read_text(encoding="utf-8"),
+                                                         flags=re.S)]
+
+
+def test_every_guide_is_in_the_list():
+    assert sorted(GUIDES) == sorted(p.stem for p in (README.parent / "docs" / "guides").glob("*.md"))
 
 
 def test_readme_blocks_use_the_one_call_form():
@@ -77,6 +90,9 @@ def test_readme_blocks_use_the_one_call_form():
 def test_readme_blocks_run_with_deprecation_warnings_as_errors(tmp_path, monkeypatch):
     """The README's blocks in order, in one namespace (as a reader pastes them), DeprecationWarning = error."""
     monkeypatch.chdir(tmp_path)
+    from attnviz.testing import save_tiny_model
+
+    save_tiny_model("bert", tmp_path / "run" / "best", head="sequence-classification")  # what `attnviz finetune` leaves
     namespace: dict = {"texts": [f"The film number {i} was good." for i in range(42)],
                        "long_text": " ".join(["attention is all you need"] * 40)}
     ran = 0

@@ -1,8 +1,12 @@
 """Property-based fuzzing (hypothesis) of the inputs attnviz takes from outside.
 
-Over 500 crafted or mutated capture files, and over 200 argument combinations for extract,
-load, head_grid, compare and the CLI. Each gives a result or an attnviz error with a
-message; never a raw exception from numpy, json, safetensors or Python internals.
+Over 500 crafted or mutated capture files, over 300 crafted capture folders (manifests and
+layouts: missing, extra, duplicate, reordered, foreign and truncated shards, symlinks, wrong
+types), and over 200 argument combinations for extract, load, head_grid, compare and the CLI.
+Each gives a result or an attnviz error with a message; never a raw exception from numpy,
+json, safetensors or Python internals. A folder is never read outside itself (an audit hook
+on ``open`` and a wrapper around safetensors' ``safe_open`` record every file opened), and a
+folder that loads holds only what its writer wrote (each example equal to the original).
 derandomize=True keeps CI stable; the budgets keep the module at a few seconds.
 """
 from __future__ import annotations
@@ -14,6 +18,8 @@ import json
 import math
 import os
 import re
+import shutil
+import sys
 import tempfile
 import traceback
 import warnings
@@ -32,7 +38,7 @@ from attnviz.validation import META_TYPES, RECORD_TYPES, CaptureFormatError  # n
 
 PACKAGE = str(Path(attnviz.__file__).resolve().parent)
 #: Example budgets per test (capture files: 340 + 200; arguments: 70 + 35 + 60 + 40 + 45).
-BUDGET = {"structured": 340, "bytes": 200, "extract": 70, "load": 35, "head_grid": 60, "compare": 40, "cli": 45}
+BUDGET = {"structured": 340, "bytes": 200, "folders": 320, "extract": 70, "load": 35, "head_grid": 60, "compare": 40, "cli": 45}
 
 
 #: ATTNVIZ_FUZZ_SCALE=20 runs twenty times the examples, with fresh random draws (a long local hunt).
@@ -453,6 +459,264 @@ def test_cli_arguments(folder, model_dir, command, flags, capsys):
 
 
 def test_fuzz_budget_covers_the_issue():
-    """The issue asks for at least 500 capture files and 200 argument combinations."""
+    """The issues ask for at least 500 capture files, 300 capture folders and 200 argument combinations."""
     assert BUDGET["structured"] + BUDGET["bytes"] >= 500
-    assert sum(v for k, v in BUDGET.items() if k not in ("structured", "bytes")) >= 200
+    assert BUDGET["folders"] >= 300
+    assert sum(v for k, v in BUDGET.items() if k not in ("structured", "bytes", "folders")) >= 200
+
+
+# --- capture folders (issue 25) -----------------------------------------------------------------
+FOLDER_TEXTS = ["t0 a", "t1 b c", "t2", "t3 d", "t4 e f"]
+FINGERPRINT = "ab" * 32
+#: Files opened while the audit is on: (what opened it, path).
+OPENED: list[tuple[str, str]] = []
+AUDIT = [False]
+
+
+def _audit(event: str, args: tuple) -> None:
+    if AUDIT[0] and event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        OPENED.append(("open", os.fsdecode(args[0])))
+
+
+sys.addaudithook(_audit)  # hooks cannot be removed: it records only while AUDIT[0] is set
+
+
+def folder_capture(texts=FOLDER_TEXTS, *, seed: int = 0, layers=(0, 1), fingerprint: str = FINGERPRINT) -> Capture:
+    rng = np.random.default_rng(seed)
+    examples = []
+    for text in texts:
+        n = len(text.split())
+        a = rng.random((len(layers), 2, n, n)).astype("float32")
+        examples.append(Example(tokens=text.split(), text=text, attentions=a / a.sum(-1, keepdims=True)))
+    return Capture(examples, model_name="m", model_fingerprint=fingerprint, model_type="bert", num_layers=2,
+                   num_heads=2, layers=list(layers), heads=[0, 1])
+
+
+@pytest.fixture(scope="module")
+def folders():
+    """Folders to copy: the good one, foreign ones to take shards from, and an 'outside' with valid files."""
+    with tempfile.TemporaryDirectory() as d:
+        base = Path(d)
+        made = {"good": folder_capture(), "texts": folder_capture(["u0 a", "u1 b c", "u2", "u3 d", "u4 e f"]),
+                "weights": folder_capture(seed=1, fingerprint="cd" * 32), "layers": folder_capture(layers=(1,))}
+        for name, cap in made.items():
+            cap.save(base / name, shard_size=2)
+        outside = base / "outside"
+        shutil.copytree(base / "good", outside)
+        shutil.copy(outside / "shard-00000.safetensors", outside / "x.safetensors")
+        (base / "cases").mkdir()
+        yield base, made["good"]
+
+
+names = st.sampled_from(["ABS_OUTSIDE", "REL_OUTSIDE", "sub/shard-00000.safetensors", "", ".", "..",
+                         "shard-00009.safetensors", "manifest.json", ".hidden.safetensors", "shard-00000.safetensors",
+                         "shard-00001.safetensors", "shard-00002.safetensors", "x.safetensors", "a\\b.safetensors",
+                         "shard-00000.safetensors/", "shard\x00.safetensors"])
+manifest_keys = st.sampled_from(["format", "format_version", "attnviz_version", "texts_sha256", "num_examples",
+                                 "shard_size", "num_shards", "complete", "shards", "meta", "future"])
+entry_keys = st.sampled_from(["file", "start", "stop", "bytes", "texts_sha256", "other"])
+folder_op = st.one_of(
+    st.tuples(st.just("m_set"), manifest_keys, json_values | st.integers(-2, 7)),
+    st.tuples(st.just("m_del"), manifest_keys),
+    st.tuples(st.just("s_set"), st.integers(0, 3), entry_keys, names | st.integers(-1, 6) | json_values),
+    st.tuples(st.just("s_del"), st.integers(0, 3), entry_keys),
+    st.tuples(st.just("s_list"), st.sampled_from(["dup", "pop", "pop0", "reverse", "swap", "clear", "junk", "extra"])),
+    st.tuples(st.just("meta_set"), meta_keys, json_values),
+    st.tuples(st.just("meta_del"), meta_keys),
+    st.tuples(st.just("file"), st.integers(0, 2),
+              st.sampled_from(["delete", "truncate", "texts", "weights", "layers", "symlink_out", "symlink_in",
+                               "dir", "empty", "garbage", "swap", "outside_copy"]), st.floats(0, 1)),
+    st.tuples(st.just("manifest_file"), st.sampled_from(["symlink_out", "not_json", "list", "delete", "dir", "empty",
+                                                         "deep"])),
+    st.tuples(st.just("extra"), st.sampled_from(["shard-00003.safetensors", "notes.txt", "shard-00000.safetensors.tmp"])),
+)
+
+
+def _shard_name(value, cap: Path, outside: Path):
+    if value == "ABS_OUTSIDE":
+        return str(outside / "x.safetensors")
+    if value == "REL_OUTSIDE":
+        return os.path.relpath(outside / "x.safetensors", cap)
+    return value
+
+
+def apply_folder_op(cap: Path, base: Path, manifest: dict, op) -> None:
+    outside = base / "outside"
+    kind = op[0]
+    shards = manifest.get("shards")
+    entries = shards if isinstance(shards, list) else []
+    if kind == "m_set":
+        manifest[op[1]] = op[2]
+    elif kind == "m_del":
+        manifest.pop(op[1], None)
+    elif kind in ("s_set", "s_del") and entries:
+        entry = entries[op[1] % len(entries)]
+        if isinstance(entry, dict):
+            if kind == "s_set":
+                entry[op[2]] = _shard_name(op[3], cap, outside) if op[2] == "file" else op[3]
+            else:
+                entry.pop(op[2], None)
+    elif kind == "s_list" and isinstance(shards, list):
+        how = op[1]
+        if how == "dup" and shards:
+            shards.append(json.loads(json.dumps(shards[0])))
+        elif how in ("pop", "pop0") and shards:
+            shards.pop(-1 if how == "pop" else 0)
+        elif how == "reverse":
+            shards.reverse()
+        elif how == "swap" and len(shards) > 1 and all(isinstance(x, dict) for x in shards[:2]):
+            shards[0]["file"], shards[1]["file"] = shards[1].get("file"), shards[0].get("file")
+        elif how == "clear":
+            shards.clear()
+        elif how == "junk":
+            shards.append("shard-00003.safetensors")
+        elif how == "extra":
+            shards.append({"file": "shard-00003.safetensors", "start": 6, "stop": 8})
+    elif kind in ("meta_set", "meta_del") and isinstance(manifest.get("meta"), dict):
+        if kind == "meta_set":
+            manifest["meta"][op[1]] = op[2]
+        else:
+            manifest["meta"].pop(op[1], None)
+    elif kind == "file":
+        target = cap / f"shard-0000{op[1]}.safetensors"
+        if os.path.lexists(target):
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+        how = op[2]
+        source = base / "good" / target.name
+        if how == "truncate":
+            data = source.read_bytes()
+            target.write_bytes(data[:int(op[3] * (len(data) - 1))])
+        elif how in ("texts", "weights", "layers"):
+            shutil.copy(base / how / target.name, target)
+        elif how == "symlink_out":
+            target.symlink_to(outside / "x.safetensors")
+        elif how == "symlink_in":
+            shutil.copy(source, cap / "copy.safetensors")
+            target.symlink_to("copy.safetensors")
+        elif how == "dir":
+            target.mkdir()
+        elif how == "empty":
+            target.write_bytes(b"")
+        elif how == "garbage":
+            target.write_bytes(bytes(range(256)) * 3)
+        elif how == "swap":
+            other = base / "good" / f"shard-0000{(op[1] + 1) % 3}.safetensors"
+            shutil.copy(other, target)
+        elif how == "outside_copy":
+            shutil.copy(source, target)  # the same bytes again: harmless
+    elif kind == "manifest_file":
+        path = cap / "manifest.json"
+        how = op[1]
+        if how == "symlink_out":
+            path.unlink()
+            path.symlink_to(outside / "manifest.json")
+        elif how == "not_json":
+            path.write_text("{\"format\": ")
+        elif how == "list":
+            path.write_text("[1, 2]")
+        elif how == "delete":
+            path.unlink()
+        elif how == "dir":
+            path.unlink()
+            path.mkdir()
+        elif how == "empty":
+            path.write_text("")
+        elif how == "deep":
+            path.write_text("[" * 100000 + "]" * 100000)
+    elif kind == "extra":
+        shutil.copy(base / "texts" / "shard-00000.safetensors", cap / op[1])
+
+
+def _record_safe_open(real):
+    def wrapper(path, *args, **kwargs):
+        if AUDIT[0]:
+            OPENED.append(("safe_open", os.fsdecode(path)))
+        return real(path, *args, **kwargs)
+    return wrapper
+
+
+def _outside_reads(cap: Path, base: Path) -> list[str]:
+    """Files opened that are capture data (.safetensors, .json) outside ``cap``, or anything in the 'outside' folder."""
+    home, outside = os.path.realpath(cap), os.path.realpath(base / "outside")
+    bad = []
+    for _, path in OPENED:
+        real = os.path.realpath(path)
+        if real.startswith(outside + os.sep) or (real.endswith((".safetensors", ".json")) and real.startswith(
+                os.path.realpath(base) + os.sep) and not real.startswith(home + os.sep)):
+            bad.append(path)
+    return bad
+
+
+def _same_as_written(cap: Capture, good: Capture) -> None:
+    """A folder that loads holds only what its writer wrote: every example equals the original of its text."""
+    by_text = {ex.text: ex for ex in good}
+    for ex in cap:
+        assert ex.text in by_text, f"an example of another capture was loaded: {ex.text!r}"
+        np.testing.assert_array_equal(np.asarray(ex.attentions), by_text[ex.text].attentions)
+
+
+@fuzz("folders")
+@given(ops=st.lists(folder_op, min_size=1, max_size=3))
+def test_crafted_capture_folders_load_or_raise_and_never_read_outside(folders, ops):
+    import safetensors
+
+    from attnviz.store import CaptureWriter
+
+    base, good = folders
+    case = Path(tempfile.mkdtemp(dir=base / "cases"))
+    cap = case / "cap"
+    shutil.copytree(base / "good", cap)
+    manifest = json.loads((cap / "manifest.json").read_text())
+    for op in ops:
+        if op[0] in ("file", "manifest_file", "extra"):
+            if (cap / "manifest.json").is_file() and not (cap / "manifest.json").is_symlink():
+                (cap / "manifest.json").write_text(json.dumps(manifest))
+            apply_folder_op(cap, base, manifest, op)
+            if op[0] == "manifest_file":
+                manifest = None
+                break
+        else:
+            apply_folder_op(cap, base, manifest, op)
+    if manifest is not None and (cap / "manifest.json").is_file() and not (cap / "manifest.json").is_symlink():
+        (cap / "manifest.json").write_text(json.dumps(manifest))
+    count("capture folders")
+    real_safe_open = safetensors.safe_open
+    safetensors.safe_open = _record_safe_open(real_safe_open)
+    OPENED.clear()
+    AUDIT[0] = True
+    try:
+        for lazy in (True, False):
+            with ours(f"folder {ops!r} load(lazy={lazy})"):
+                loaded = attnviz.load(cap, lazy=lazy)
+                for ex in loaded:
+                    ex.attentions[0]
+                _same_as_written(loaded, good)
+        with ours(f"folder {ops!r} resume"):
+            CaptureWriter(cap, texts=FOLDER_TEXTS, meta=good.provenance(), shard_size=2)
+    finally:
+        AUDIT[0] = False
+        safetensors.safe_open = real_safe_open
+    bad = _outside_reads(cap, base)
+    COUNTS["reads outside the folder"] = COUNTS.get("reads outside the folder", 0) + len(bad)
+    assert not bad, f"{ops!r} read outside the folder: {bad}"
+    shutil.rmtree(case, ignore_errors=True)
+
+
+def test_the_audit_sees_safetensors_reads(folders):
+    """The read check can fail: a plain load of a file in 'outside' is recorded."""
+    import safetensors
+
+    base, _ = folders
+    real = safetensors.safe_open
+    safetensors.safe_open = _record_safe_open(real)
+    OPENED.clear()
+    AUDIT[0] = True
+    try:
+        attnviz.load(base / "outside")
+    finally:
+        AUDIT[0] = False
+        safetensors.safe_open = real
+    assert len(_outside_reads(base / "good", base)) >= 4  # the manifest and three shards

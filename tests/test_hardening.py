@@ -14,6 +14,7 @@ import pytest
 import attnviz
 from attnviz.capture import Capture, Example
 from attnviz.cli import main
+from attnviz.metrics import dataset_stats
 from attnviz.testing import save_tiny_model, tiny_model
 
 
@@ -224,3 +225,100 @@ def test_no_warning_for_a_normal_extract(tiny_bert):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         attnviz.extract(*tiny_bert, ["the cat", "a dog"], max_length=16, heads=np.array([0, 1]))
+
+
+# --- issue 25: the same cell run again and again --------------------------------------------
+def model_state(model) -> dict:
+    """Everything a call may change on a model and in the process: hooks, attention functions, modes."""
+    import torch
+    import torch.nn.modules.module as torch_module
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
+
+    hook_dicts = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
+                  "_state_dict_hooks", "_load_state_dict_pre_hooks")
+    def owners(hooks: dict) -> tuple:
+        # transformers installs its own output-capturing hooks on a model's first forward pass that asks for
+        # hidden states or attentions (any caller's, inactive outside that call): not counted
+        return tuple(getattr(h, "__module__", "?") for h in hooks.values()
+                     if getattr(h, "__module__", "") != "transformers.utils.output_capturing")
+
+    return {
+        "hooks": {name: tuple(owners(getattr(m, d, {})) for d in hook_dicts) for name, m in model.named_modules()},
+        "global hooks": tuple(len(getattr(torch_module, f"_global_{d.lstrip('_')}", {})) for d in hook_dicts[:4]),
+        "patched forwards": [name for name, m in model.named_modules() if "forward" in vars(m)],
+        "attention": {name: m.config._attn_implementation for name, m in model.named_modules()
+                      if hasattr(getattr(m, "config", None), "_attn_implementation")},
+        "registered": (sorted(AttentionInterface._global_mapping), sorted(ALL_MASK_ATTENTION_FUNCTIONS._global_mapping)),
+        "training": [m.training for m in model.modules()],
+        "requires_grad": [p.requires_grad for p in model.parameters()],
+        "grad enabled": torch.is_grad_enabled(),
+    }
+
+
+def _rss() -> int:
+    import gc
+    import os
+
+    gc.collect()
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _intervene(model, tok, texts):
+    import torch
+
+    ids = tok(texts, return_tensors="pt", padding=True)
+    with attnviz.intervene(model, scale={(0, 1): 0.0}, block={(1, None): [(1, 0)]}):
+        with torch.no_grad():
+            model(**ids)
+
+
+@pytest.mark.parametrize("call", ["extract", "dataset_stats", "intervene"])
+def test_repeated_calls_leave_the_model_as_it_was_and_memory_flat(call):
+    """Calls on one model in one process (a notebook cell run again and again): after each the model's
+    hooks, attention implementation and modes are as before; resident memory grows < 5% after the first few.
+    40 calls here (quick); benchmarks/bench_memory.py makes 100 on MiniLM and reports peak RSS."""
+    model, tok = tiny_model("bert")
+    model.train()  # a user's model in training mode stays in it
+    texts = ["the cat sat on the mat", "a dog"]
+    run = {"extract": lambda: attnviz.extract(model, texts, tokenizer=tok, progress=False),
+           "dataset_stats": lambda: dataset_stats(model, texts, tokenizer=tok, progress=False),
+           "intervene": lambda: _intervene(model, tok, texts)}[call]
+    pristine = model_state(model)
+    run()
+    before = model_state(model)  # attnviz registers its attention function once per process, on first use
+    assert {**before, "registered": None} == {**pristine, "registered": None}
+    assert set(before["registered"][0]) - set(pristine["registered"][0]) <= {"attnviz"}
+    for _ in range(4):
+        run()
+    assert model_state(model) == before
+    rss0 = _rss()
+    for _ in range(40):
+        run()
+        assert model_state(model) == before
+    growth = _rss() / rss0 - 1
+    assert growth < 0.05, f"{call}: resident memory grew {growth:.1%} over 40 calls"
+
+
+@pytest.mark.parametrize("call", ["extract", "dataset_stats", "intervene"])
+def test_an_exception_mid_call_leaves_the_model_as_it_was(call):
+    model, tok = tiny_model("bert")
+    attnviz.extract(model, ["a warm-up"], tokenizer=tok, progress=False)  # attnviz's one registration, done
+    before = model_state(model)
+
+    def boom(module, args, output):
+        raise RuntimeError("interrupted in layer 1")
+
+    handle = model.encoder.layer[1].attention.register_forward_hook(boom)
+    with pytest.raises(RuntimeError, match="interrupted in layer 1"):
+        if call == "extract":
+            attnviz.extract(model, ["the cat sat", "a dog"], tokenizer=tok, progress=False)
+        elif call == "dataset_stats":
+            dataset_stats(model, ["the cat sat", "a dog"], tokenizer=tok, progress=False)
+        else:
+            _intervene(model, tok, ["the cat sat", "a dog"])
+    handle.remove()
+    assert model_state(model) == before
+    attnviz.extract(model, ["the cat sat"], tokenizer=tok, progress=False)  # and it still works
+    assert model_state(model) == before

@@ -251,3 +251,68 @@ def test_vlm_calls_get_clear_errors():
         attnviz.extract(model, IMAGES[:1], processor=processor)
     with pytest.raises(ValueError, match="takes no texts with its images"):
         attnviz.extract(tiny_model("vit")[0], TEXTS[:1], images=IMAGES[:1], processor=tiny_processor("vit"))
+
+
+def test_the_readme_images_block_runs():
+    import pathlib
+    import re
+    import warnings
+
+    readme = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("\n## Images\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert blocks
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        for block in blocks:
+            namespace: dict = {}
+            exec(compile(block, "README.md#images", "exec"), namespace)
+            assert namespace["cls_map"].shape == namespace["image_ex"].patch_grid
+            assert namespace["word_map"].shape == namespace["vlm_ex"].patch_grid
+            assert not {"model", "tok", "cap", "ex"} & set(namespace)  # the README's other blocks' names
+
+
+@pytest.mark.parametrize("family", ["deit", "idefics3"])
+def test_the_eager_fallback_gives_the_same_maps(family, monkeypatch):
+    from attnviz.extraction.batching import BatchRunner, StreamingUnavailable
+
+    model, processor = tiny_model(family)
+    call = dict(images=IMAGES[:2], processor=processor)
+    run = (lambda: attnviz.extract(model, TEXTS, **call)) if family in VLM_KINDS else \
+        (lambda: attnviz.extract(model, IMAGES[:2], processor=processor))
+    layered = run()
+
+    def refuse(self, *args, **kwargs):
+        raise StreamingUnavailable("no attention call reached attnviz (test)")
+
+    monkeypatch.setattr(BatchRunner, "_forward_streaming", refuse)
+    with pytest.warns(UserWarning, match="fell back to output_attentions=True"):
+        eager = run()
+    assert eager.attn_implementation == "eager"
+    for a, b in zip(layered, eager, strict=True):
+        np.testing.assert_allclose(b.attentions, a.attentions, atol=1e-6)
+        assert b.tokens == a.tokens and b.patch_positions.tolist() == a.patch_positions.tolist()
+
+
+def test_pixel_values_out_of_range_are_refused():
+    with pytest.raises(ValueError, match="pixel values from 60000 to 60000: pass uint8"):
+        load_images(np.full((4, 4, 3), 60000, np.uint16))
+    assert load_images(np.full((4, 4, 3), 200, np.uint16))[0].getpixel((0, 0)) == (200, 200, 200)
+
+
+def test_text_only_options_are_refused_with_images():
+    model, processor = tiny_model("vit")
+    with pytest.raises(ValueError, match="max_length, padding_side do\\(es\\) not apply to images"):
+        attnviz.extract(model, IMAGES[:1], processor=processor, max_length=8, padding_side="left")
+    vlm, vlm_processor = tiny_model("llava")
+    with pytest.raises(ValueError, match="tokenizer do\\(es\\) not apply to images"):
+        attnviz.extract(vlm, TEXTS[:1], images=IMAGES[:1], processor=vlm_processor,
+                        tokenizer=vlm_processor.tokenizer)
+
+
+def test_vlm_marker_tokens_are_special_and_patches_are_not():
+    model, processor = tiny_model("idefics3")
+    ex = attnviz.extract(model, ["a cat"], images=IMAGES[:1], processor=processor)[0]
+    marked = dict(zip(ex.display_tokens, ex.special_mask, strict=True))
+    assert marked["<global-img>"] and marked["<fake_token_around_image>"]
+    assert not any(ex.special_mask[p] for p in ex.patch_positions) and not marked["cat"]

@@ -17,6 +17,7 @@ from attnviz.store import (
     count_reads,
     read_manifest,
 )
+from attnviz.validation import CaptureFormatError
 
 TEXTS = ["the cat sat on the mat", "a dog", "hello there, world", "one two three four five six", "x y"]
 
@@ -212,7 +213,11 @@ def test_a_damaged_manifest_or_missing_shard_names_the_fix(bert_pair, tmp_path):
     with pytest.raises(FileNotFoundError, match="shard-00001.safetensors is listed.*extract again"):
         attnviz.load(folder)
     (folder / "manifest.json").write_text(json.dumps({"format": "something else"}))
-    with pytest.raises(ValueError, match="not a readable attnviz capture manifest"):
+    with pytest.raises(CaptureFormatError, match="manifest 'format' is 'something else'.*not an attnviz capture "
+                                                 "folder.*extract again"):
+        attnviz.load(folder)
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(CaptureFormatError, match="not a readable attnviz capture manifest"):
         attnviz.load(folder)
 
 
@@ -245,3 +250,149 @@ def test_saving_a_lazy_capture_reads_one_array_at_a_time(bert_pair, tmp_path):
         path = lazy.save(tmp_path / "all.safetensors")
     assert reads.reads == sum(2 for _ in lazy)  # attentions and hidden states of each example, once
     _same_arrays(eager, attnviz.load(path))
+
+
+# --- issue 25: a folder holds only what its writer wrote ------------------------------------------
+@pytest.fixture
+def folder_copy(bert_pair, tmp_path):
+    """A fresh 3-shard folder of the five texts (2 + 2 + 1), its manifest as a dict, and a writer for it."""
+    _, lazy = bert_pair
+    folder = lazy.save(tmp_path / "cap", shard_size=2)
+    manifest = json.loads((folder / "manifest.json").read_text())
+
+    def write(m):
+        (folder / "manifest.json").write_text(json.dumps(m))
+
+    return folder, manifest, write
+
+
+def _refused(folder, *words):
+    with pytest.raises(CaptureFormatError) as info:
+        attnviz.load(folder)
+    message = str(info.value)
+    assert str(folder) in message, message
+    for w in words:
+        assert re.search(w, message), (w, message)
+    assert re.search("extract (it )?again|delete|restore|copy the file|upgrade", message), message
+    return message
+
+
+@pytest.mark.parametrize("name, words", [
+    ("/elsewhere/x.safetensors", [r"shards\[0\]", "not a plain shard file name"]),
+    ("../outside.safetensors", [r"shards\[0\]", "not a plain shard file name"]),
+    ("sub/shard-00000.safetensors", [r"shards\[0\]", "not a plain shard file name"]),
+    (5, [r"shards\[0\]", "file must be a string, not an integer"]),
+])
+def test_shard_names_must_be_plain_names_inside_the_folder(folder_copy, tmp_path, name, words):
+    folder, manifest, write = folder_copy
+    outside = tmp_path / "outside.safetensors"
+    (folder / "shard-00000.safetensors").rename(outside)  # a real capture file, outside the folder
+    manifest["shards"][0]["file"] = str(outside) if name == "/elsewhere/x.safetensors" else name
+    write(manifest)
+    _refused(folder, *words)
+
+
+def test_a_symlink_out_of_the_folder_is_refused_one_inside_is_fine(folder_copy, tmp_path):
+    folder, manifest, write = folder_copy
+    shard = folder / "shard-00001.safetensors"
+    outside = tmp_path / "elsewhere.safetensors"
+    shard.rename(outside)
+    shard.symlink_to(outside)
+    _refused(folder, r"shards\[1\] 'shard-00001.safetensors' is a symlink to .*elsewhere.safetensors, outside "
+                     "the folder", "copy the file into")
+    shard.unlink()
+    (folder / "real.safetensors").write_bytes(outside.read_bytes())
+    shard.symlink_to("real.safetensors")  # inside the folder: read
+    assert len(attnviz.load(folder)) == 5
+    (folder / "manifest.json").rename(tmp_path / "manifest.json")
+    (folder / "manifest.json").symlink_to(tmp_path / "manifest.json")
+    _refused(folder, "symlink to .*outside the folder")
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda m: m["shards"].append(dict(m["shards"][0])), ["lists 4 shards, but 5 example"]),
+    (lambda m: m["shards"].__setitem__(1, dict(m["shards"][0])), [r"shards\[1\].*same file", "listed once"]),
+    (lambda m: m.__setitem__("shards", "x"), ["'shards' must be a list of shard entries, not a string"]),
+    (lambda m: m["meta"].__setitem__("num_layers", "2"), ["'num_layers' must be an integer, not a string"]),
+    (lambda m: m["shards"][1].__setitem__("start", 3), [r"shards\[1\].*examples 3..4 are not a shard"]),
+    (lambda m: m["shards"][1].update(start=1, stop=3), [r"shards\[1\].*not a shard"]),
+    (lambda m: m["shards"].pop(1), ["says complete but has no shard for examples 2..4"]),
+    (lambda m: m.__setitem__("num_examples", "5"), ["'num_examples' must be an integer"]),
+    (lambda m: m["shards"][2].__setitem__("bytes", 9), [r"shards\[2\].*has \d+ bytes, but its writer wrote 9",
+                                                        "truncated or replaced"]),
+])
+def test_crafted_manifests_raise_capture_format_error_naming_folder_entry_and_fix(folder_copy, change, words):
+    folder, manifest, write = folder_copy
+    change(manifest)
+    write(manifest)
+    _refused(folder, *words)
+
+
+def test_a_reordered_manifest_loads_in_example_order(folder_copy, bert_pair):
+    folder, manifest, write = folder_copy
+    manifest["shards"].reverse()
+    write(manifest)
+    _same_arrays(bert_pair[0], attnviz.load(folder))
+
+
+def test_a_shard_from_another_capture_is_refused(folder_copy, tiny_bert, tmp_path):
+    folder, manifest, write = folder_copy
+    # same model, same settings, other texts, same size: its texts give it away
+    other = attnviz.extract(tiny_bert[0], ["a b", "c d"], tokenizer=tiny_bert[1]).save(tmp_path / "o.safetensors")
+    (folder / "shard-00001.safetensors").write_bytes(other.read_bytes())
+    del manifest["shards"][1]["bytes"]
+    write(manifest)
+    _refused(folder, r"shards\[1\] shard-00001.safetensors holds other texts", "another capture")
+    # other settings (one layer), same texts
+    one = attnviz.extract(tiny_bert[0], TEXTS[2:4], tokenizer=tiny_bert[1], layers=[1]).save(tmp_path / "l.safetensors")
+    (folder / "shard-00001.safetensors").write_bytes(one.read_bytes())
+    _refused(folder, "does not belong to this capture folder.*layers")
+    # other weights, same texts and settings
+    other_model = attnviz.testing.tiny_model("bert", seed=7)[0]
+    w = attnviz.extract(other_model, TEXTS[2:4], tokenizer=tiny_bert[1]).save(tmp_path / "w.safetensors")
+    (folder / "shard-00001.safetensors").write_bytes(w.read_bytes())
+    _refused(folder, "model_fingerprint")
+    with pytest.raises(CaptureFormatError, match="another capture"):  # resuming refuses it too
+        attnviz.extract(tiny_bert[0], TEXTS, tokenizer=tiny_bert[1], out=folder, shard_size=2)
+
+
+def test_resuming_with_other_weights_at_the_same_path_is_refused(tmp_path):
+    import torch
+
+    from attnviz.modeling import load_model
+    from attnviz.testing import save_tiny_model
+
+    path = save_tiny_model("bert", tmp_path / "ckpt")
+    folder = tmp_path / "cap"
+    attnviz.extract(path, TEXTS[:3], out=folder, shard_size=2)
+    first = attnviz.load(folder, lazy=False)
+    model, tok = load_model(path)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01)  # "trained further", saved in place
+    model.save_pretrained(path)
+    shard = folder / "shard-00000.safetensors"
+    shard.unlink()  # so that resuming would have work to do
+    with pytest.raises(CaptureExistsError, match="other weights.*model fingerprint.*overwritten at the same path"):
+        attnviz.extract(path, TEXTS[:3], out=folder, shard_size=2)
+    assert not shard.exists()
+    after = attnviz.extract(path, TEXTS[:3])
+    assert first.model_name == after.model_name and first.model_fingerprint != after.model_fingerprint
+    comp = attnviz.compare(attnviz.extract(path, TEXTS[:3]), after)
+    assert comp.same_weights is True and "same weights" in comp.summary()
+    assert attnviz.compare(first, after).same_weights is False
+    assert "different weights" in attnviz.compare(first, after).summary()
+
+
+def test_the_fingerprint_is_saved_loaded_and_round_trips(bert_capture, tmp_path):
+    from attnviz.modeling import model_fingerprint
+
+    assert len(bert_capture.model_fingerprint) == 64
+    back = attnviz.load(bert_capture.save(tmp_path / "c.safetensors"))
+    assert back.model_fingerprint == bert_capture.model_fingerprint
+    assert attnviz.Capture.from_dict(bert_capture.to_dict()).model_fingerprint == bert_capture.model_fingerprint
+    folder = attnviz.load(bert_capture.save(tmp_path / "f"))
+    assert folder.model_fingerprint == bert_capture.model_fingerprint
+    assert read_manifest(tmp_path / "f")["meta"]["model_fingerprint"] == bert_capture.model_fingerprint
+    model = attnviz.testing.tiny_model("bert")[0]
+    assert model_fingerprint(model) == bert_capture.model_fingerprint  # same seed, same weights

@@ -103,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
 
     show_warnings_briefly()
     load_plugins(getattr(args, "plugin", None) or [])
-    metrics = check_metrics(_names(args.metrics))
+    # images: the default statistics add the image ones (pixel_distance)
+    metrics = check_metrics(_names(args.metrics), image=bool(getattr(args, "image", None) or getattr(args, "images", None)))
     maps = check_metrics(_names(args.maps)) if _names(args.maps) else ()
     missing = [m for m in maps if m not in metrics]
     if missing:
@@ -119,10 +120,18 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--engine ray computes statistics from texts: drop --engine ray for --image/--images")
     if args.capture or args.save_capture or args.image or args.images:
         # statistics of a saved capture, of one written now, or of images
+        import contextlib
+        import tempfile
+
         from attnviz.metrics import head_stats
 
-        cap = capture_from_args(args, progress=True)
-        stats = head_stats(cap, metrics=metrics, batch_size=args.batch_size)
+        with contextlib.ExitStack() as stack:
+            if (args.image or args.images) and not args.save_capture:
+                # the maps of many images go to a temporary capture folder and are read back one batch
+                # at a time, so memory stays that of a shard, not of the whole folder of images
+                args.save_capture = str(Path(stack.enter_context(tempfile.TemporaryDirectory())) / "capture")
+            cap = capture_from_args(args, progress=True)
+            stats = head_stats(cap, metrics=metrics, batch_size=args.batch_size)
     else:
         source = _source(args)
         # Ray workers load the model from its folder; the local engine loads it here

@@ -73,6 +73,11 @@ class Comparison(ResultIO):
         noise: with ``compare(..., baseline=...)``, (layers, heads) 1 - cosine between the
             "after" checkpoint and one trained with another seed; see :attr:`flagged`.
 
+    :attr:`same_weights` says whether the two sides come from the same weights (their
+    ``Capture.model_fingerprint`` values agree): True for two captures of one checkpoint
+    (e.g. saved at different paths, or a re-run), False for two checkpoints (even when one
+    was overwritten in place at the same path), None when a capture records no fingerprint.
+
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
@@ -108,6 +113,23 @@ class Comparison(ResultIO):
             return None
         change = self.intervals["change"][..., 0] if self.intervals is not None else self.change
         return change > self.noise
+
+    @property
+    def same_weights(self) -> bool | None:
+        """True when both captures come from the same weights (equal ``model_fingerprint``), False for
+        two different checkpoints, None when a capture records no fingerprint (made by hand or by an
+        older attnviz).
+
+        Example:
+            >>> import attnviz
+            >>> from attnviz.testing import tiny_model
+            >>> a = attnviz.extract(*tiny_model("bert", seed=0), "the cat sat")
+            >>> b = attnviz.extract(*tiny_model("bert", seed=1), "the cat sat")
+            >>> attnviz.compare(a, a).same_weights, attnviz.compare(a, b).same_weights
+            (True, False)
+        """
+        fa, fb = self.before.model_fingerprint, self.after.model_fingerprint
+        return None if not fa or not fb else fa == fb
 
     @property
     def change(self) -> np.ndarray:
@@ -330,6 +352,10 @@ class Comparison(ResultIO):
                "(nats, max ln 2 = 0.693) and entropy change (after - before, nats), averaged over heads and "
                "examples" + ("; hidden: cosine similarity of the token representations after the layer." if hidden
                              else "."), "",
+               *([{True: "Both captures come from the same weights (equal model fingerprints): any change is "
+                       "from the inputs or settings, not from training.",
+                       False: "The captures come from different weights (model fingerprints differ)."}
+                      [self.same_weights], ""] if self.same_weights is not None else []),
                "| layer | cosine | JS (nats) | entropy change |" + (" hidden cosine |" if hidden else ""),
                "|------:|-------:|----------:|---------------:|" + ("--------------:|" if hidden else "")]
         for r in self.layer_records():

@@ -30,7 +30,7 @@ from attnviz.capture import Capture, Example
 from attnviz.extraction.streaming import resolve_queries
 from attnviz.extraction.tokens import display_tokens, is_byte_level, special_mask
 from attnviz.families import is_causal, position_offset
-from attnviz.modeling import check_attentions, input_device, model_name
+from attnviz.modeling import check_attentions, input_device, model_fingerprint, model_name
 
 __all__ = ["BatchRunner", "StreamingUnavailable", "capture_from", "reduce_heads"]
 
@@ -305,6 +305,7 @@ def capture_from(model: Any, examples: list[Example], *, num_layers: int, num_he
     return Capture(
         examples=examples,
         model_name=model_name(model),
+        model_fingerprint=model_fingerprint(model),
         model_type=getattr(cfg, "model_type", ""),
         num_layers=int(num_layers), num_heads=int(num_heads),
         hidden_size=int(hidden.shape[-1]) if hidden is not None else int(getattr(cfg, "hidden_size", 0) or 0),

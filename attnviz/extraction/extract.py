@@ -50,6 +50,7 @@ from attnviz.modeling import (
     inspection_mode,
     max_positions,
     model_data_call,
+    model_fingerprint,
     model_name,
     resolve_model,
 )
@@ -137,6 +138,13 @@ def extract(
     check_model_arg(model)
     routed = image_call(model, texts, images, processor)
     if routed is not None:  # images: same options, same per-layer path (attnviz.extraction.images)
+        unused = [name for name, value in (("tokenizer", tokenizer), ("text_pairs", text_pairs),
+                                           ("decoder_texts", decoder_texts), ("labels", labels),
+                                           ("max_length", max_length), ("padding_side", padding_side))
+                  if value is not None]
+        if unused:
+            raise ValueError(f"{', '.join(unused)} do(es) not apply to images: drop it (a vision-language model's "
+                             "tokenizer comes with its processor=)")
         return extract_images(model, routed["images"], processor=routed["processor"], batch_size=batch_size,
                               layers=layers, heads=heads, hidden_states=hidden_states, dtype=dtype,
                               progress=progress, queries=queries, reduce_heads=reduce_heads, out=out,
@@ -176,7 +184,8 @@ def extract(
 
         writer = CaptureWriter(out, texts=texts if pairs is None and targets is None else
                                {"texts": texts, "pairs": pairs, "targets": targets}, shard_size=shard_size)
-        writer.check_settings({"model_name": model_name(model), "dtype": dtype, "reduce_heads": reduce_heads,
+        writer.check_settings({"model_name": model_name(model), "model_fingerprint": model_fingerprint(model),
+                               "dtype": dtype, "reduce_heads": reduce_heads,
                                "queries": query_spec_json(queries),
                                "layers": keep_layers or (list(range(dims["layers"])) if dims["layers"] else None),
                                "heads": keep_heads or (list(range(dims["heads"])) if dims["heads"] else None)})

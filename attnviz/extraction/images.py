@@ -8,6 +8,11 @@ none is passed) resizes and crops them; the model runs through the same per-laye
 (the ``"attnviz"`` attention function: only the kept layers, heads and query rows are computed),
 so ``layers=``, ``heads=``, ``queries=``, ``reduce_heads=`` and ``out=`` work as for text.
 
+Vision-language models (LLaVA-style, Idefics3 / SmolVLM) take texts with one image each,
+``extract(model, texts, images=..., processor=...)``: the processor expands the image token, the
+image tokens are labelled ``"patch r,c"`` and only the language model's attention is kept
+(:class:`VLMRunner`, :func:`vlm_layout`); their examples' modality is ``"image+text"``.
+
 Each example records its ``modality`` ("image"), the ``image`` as the model saw it (the processor's
 output de-normalised to uint8, at most 224 px on its long side), the ``patch_grid`` (rows, cols),
 the ``patch_positions`` (the sequence positions of the patches, row-major) and the special tokens
@@ -148,6 +153,9 @@ def _pil(value: Any, where: str):
             array = array.astype(np.float64)
             if not np.isfinite(array).all():
                 raise ValueError(f"{where} holds NaN or infinite pixels: fix the image first")
+            if array.size and (array.min() < 0 or array.max() > 255):
+                raise ValueError(f"{where} has pixel values from {array.min():g} to {array.max():g}: pass uint8 "
+                                 "(0..255) or float (0..1 or 0..255) pixels, e.g. a 16-bit image // 257")
             scale = 255.0 if array.dtype.kind == "f" and array.max() <= 1.0 and value.dtype.kind == "f" else 1.0
             array = np.clip(np.rint(array * scale), 0, 255).astype(np.uint8)
         return Image.fromarray(np.ascontiguousarray(array), "RGB")
@@ -579,12 +587,17 @@ def _prepare_vlm(model: Any, processor: Any, texts: Any, pictures: list) -> dict
         layouts.append(vlm_layout(model, processor, ids, enc["pixel_values"]))
         items.append({"input_ids": ids, "extras": extras})
     byte_level = is_byte_level(tokenizer)
+    # the processor's marker tokens (e.g. Idefics3's <global-img>) are added special tokens that
+    # all_special_ids may leave out
+    added = {int(k) for k, v in (getattr(tokenizer, "added_tokens_decoder", None) or {}).items()
+             if getattr(v, "special", False)}
 
     def label(ex: Example, i: int) -> Example:
         labels, grid, positions, pixels = layouts[i]
         tokens = list(ex.tokens)
         shown = display_tokens(tokens, byte_level=byte_level)
-        special = list(ex.special_mask or [False] * len(tokens))
+        special = [bool(s) or int(t) in added for s, t in
+                   zip(ex.special_mask or [False] * len(tokens), items[i]["input_ids"], strict=True)]
         for pos, name in labels.items():
             tokens[pos] = shown[pos] = name
             special[pos] = name == "[CLS]"
@@ -606,7 +619,7 @@ def _drive(plan: dict, *, batch_size: int, layers: Any, heads: Any, hidden_state
     from attnviz.extraction.extract import _progress, _streaming_or_eager, check_selection
     from attnviz.extraction.streaming import NAME as STREAMING
     from attnviz.extraction.streaming import query_spec_json
-    from attnviz.modeling import inspection_mode, model_name
+    from attnviz.modeling import inspection_mode, model_fingerprint, model_name
 
     model, items, label = plan["model"], plan["items"], plan["label"]
     keep_layers, keep_heads = check_selection(plan["selection_model"], layers, heads, queries, reduce_heads,
@@ -617,8 +630,8 @@ def _drive(plan: dict, *, batch_size: int, layers: Any, heads: Any, hidden_state
 
         dims = model_dims(plan["selection_model"].config)
         writer = CaptureWriter(out, texts=plan["digest"], shard_size=shard_size)
-        writer.check_settings({"model_name": model_name(model), "dtype": dtype, "reduce_heads": reduce_heads,
-                               "queries": query_spec_json(queries),
+        writer.check_settings({"model_name": model_name(model), "model_fingerprint": model_fingerprint(model),
+                               "dtype": dtype, "reduce_heads": reduce_heads, "queries": query_spec_json(queries),
                                "layers": keep_layers or list(range(dims["layers"] or 0)) or None,
                                "heads": keep_heads or list(range(dims["heads"] or 0)) or None})
 

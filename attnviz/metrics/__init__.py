@@ -31,6 +31,7 @@ from attnviz.metrics.dataset import dataset_stats
 from attnviz.metrics.definitions import (
                                          DEFAULT_METRICS,
                                          DESCRIPTIONS,
+                                         IMAGE_METRICS,
                                          register_metric,
                                          registered_metrics,
                                          unregister_metric,
@@ -50,6 +51,7 @@ __all__ = [
     "HeadImportance",
     "HeadPatching",
     "HeadStats",
+    "IMAGE_METRICS",
     "KnockoutMap",
     "LogitLens",
     "PATTERNS",

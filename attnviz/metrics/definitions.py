@@ -23,6 +23,13 @@ and ``A`` one head's attention map (rows are queries):
 * ``prev`` / ``next``: the same on the off-diagonals, ``(1/n) sum_i A[i, i-1]`` and
   ``(1/n) sum_i A[i, i+1]``; a one-hot previous-token head scores ``(n-1)/n``.
 * ``distance``: attnviz's own, mean attention distance ``(1/n) sum_i sum_j A[i, j] |i - j|``, in tokens.
+* ``pixel_distance``: mean attention distance in pixels (Dosovitskiy et al. 2021, "An Image is
+  Worth 16x16 Words", figure 7), image examples only: over patch queries i and patch keys j,
+  ``(1/|P|) sum_i [sum_j A[i, j] d(i, j) / sum_j A[i, j]]`` with d the distance between the
+  patch centres in pixels of the image as the model saw it (``Example.image``). The weights
+  are renormalised over the patch keys ([CLS] and register keys left out), so the value is a
+  distance (a uniform head over a 14 x 14 grid of 16 px patches scores about 117 px, a head on
+  its own patch 0). Not among the defaults of a text capture.
 * ``confidence``: Voita et al. (2019), "Analyzing Multi-Head Self-Attention": mean
   over queries of the largest weight in the row.
 * ``sink``: attention-sink score (Xiao et al. 2023, "Efficient Streaming Language
@@ -71,6 +78,9 @@ DESCRIPTIONS: dict[str, str] = {
     "prev": "Clark et al. 2019: (1/n) sum_i A[i,i-1], attention to the previous token",
     "next": "Clark et al. 2019: (1/n) sum_i A[i,i+1], attention to the next token",
     "distance": "attnviz's own: (1/n) sum_i sum_j A[i,j] |i-j|, mean attention distance in tokens",
+    "pixel_distance": "Dosovitskiy et al. 2021 (ViT, fig. 7): mean over patch queries i of "
+                      "sum_j A[i,j] d(i,j) / sum_j A[i,j] over patch keys j, d = distance of the patch centres "
+                      "in pixels of the image as the model saw it; image examples only",
     "confidence": "Voita et al. 2019 (Analyzing Multi-Head Self-Attention): (1/n) sum_i max_j A[i,j]",
     "sink": "Xiao et al. 2023 (Attention Sinks): (1/(n-1)) sum_{i>0} A[i,0], attention on the first token",
     "vertical": "Kovaleva et al. 2019 (Dark Secrets of BERT), score of attnviz's pattern rule: (1/n) x "
@@ -83,11 +93,14 @@ DESCRIPTIONS: dict[str, str] = {
                  "p+1 < i, of A[i,p+1]; undefined where no token repeats",
 }
 
-#: All statistics, in display order.
-DEFAULT_METRICS: tuple[str, ...] = tuple(DESCRIPTIONS)
+#: Statistics defined for image examples only (their patch grid): computed by default for images.
+IMAGE_METRICS: tuple[str, ...] = ("pixel_distance",)
+
+#: All statistics of a text capture, in display order (an image capture adds IMAGE_METRICS).
+DEFAULT_METRICS: tuple[str, ...] = tuple(m for m in DESCRIPTIONS if m not in IMAGE_METRICS)
 
 #: Statistics that need the same tokens on both axes (not defined for cross-attention).
-POSITIONAL = frozenset({"prev", "next", "distance", "sink", "vertical", "diagonal", "block", "self",
+POSITIONAL = frozenset({"prev", "next", "distance", "pixel_distance", "sink", "vertical", "diagonal", "block", "self",
                         "sep_sep", "rest_sep", "cls_entropy", "induction"})
 
 #: Short labels for colour bars and titles.
@@ -97,13 +110,16 @@ LABELS: dict[str, str] = {
     "punct_unicode": "attention to punctuation/symbols", "cls_entropy": "[CLS] row entropy (nats)",
     "self": "attention to self", "sep_sep": "[SEP] to [SEP]", "rest_sep": "other tokens to [SEP]", "prev": "attention to previous token",
     "next": "attention to next token", "distance": "mean attention distance (tokens)",
+    "pixel_distance": "mean attention distance (pixels)",
     "confidence": "confidence (max weight)", "sink": "attention-sink score", "vertical": "vertical score",
     "diagonal": "diagonal score", "block": "block score", "induction": "induction score",
 }
 
 
-def check_metrics(metrics: Iterable[str] | str | None, *, kind: str = "self") -> tuple[str, ...]:
-    """Validate a selection of statistic names; None means all that apply to ``kind``.
+def check_metrics(metrics: Iterable[str] | str | None, *, kind: str = "self", image: bool = False) -> tuple[str, ...]:
+    """Validate a selection of statistic names; None means all that apply to ``kind`` (and images).
+
+    ``image``: the data are images, so None includes :data:`IMAGE_METRICS` (``pixel_distance``).
 
     Raises a ValueError naming the unknown statistic and the known ones.
 
@@ -114,9 +130,9 @@ def check_metrics(metrics: Iterable[str] | str | None, *, kind: str = "self") ->
         ('prev',)
     """
     cross = kind == "cross"
-    known = DEFAULT_METRICS + tuple(_CUSTOM)
+    known = DEFAULT_METRICS + IMAGE_METRICS + tuple(_CUSTOM)
     if metrics is None:
-        return tuple(m for m in known if not (cross and _positional(m)))
+        return tuple(m for m in known if not (cross and _positional(m)) and (image or m not in IMAGE_METRICS))
     chosen = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     if not chosen:
         raise ValueError("metrics= is empty: name at least one statistic, or pass None for all")

@@ -18,7 +18,7 @@ import numpy as np
 from attnviz.capture import Capture, Example, check_kind
 from attnviz.metrics.definitions import check_metrics
 from attnviz.metrics.online import RunningStats
-from attnviz.metrics.roles import token_roles
+from attnviz.metrics.roles import patch_centres, token_roles
 from attnviz.metrics.stats import HeadStats
 
 
@@ -31,7 +31,8 @@ def head_stats(capture: Capture, *, metrics: Iterable[str] | str | None = None, 
     next token, [SEP] to [SEP] and the rest to [SEP] (Clark et al. 2019); normalised
     entropy, Unicode punctuation and mean attention distance (attnviz's own), confidence (Voita et al. 2019),
     attention-sink score (Xiao et al. 2023) and the vertical/diagonal/block scores of
-    Kovaleva et al.'s (2019) pattern types (:meth:`HeadStats.patterns`). Each example
+    Kovaleva et al.'s (2019) pattern types (:meth:`HeadStats.patterns`); for images also the
+    mean attention distance in pixels (``pixel_distance``, Dosovitskiy et al. 2021). Each example
     counts its real tokens only; ``kind`` picks the self ("self"/"encoder"), "decoder"
     or "cross" attention of encoder-decoder captures (cross-attention gets the
     statistics that do not compare query and key positions).
@@ -54,7 +55,7 @@ def head_stats(capture: Capture, *, metrics: Iterable[str] | str | None = None, 
         raise ValueError("the capture holds no attention maps: extract it with attentions kept")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    chosen = check_metrics(metrics, kind=kind)
+    chosen = check_metrics(metrics, kind=kind, image=capture[0].patch_grid is not None)
     first = capture[0].attention(kind)
     accs = {m: RunningStats(first.shape[:2]) for m in chosen}
     order = sorted(range(len(capture)), key=lambda i: capture[i].attention(kind).shape[-1])
@@ -81,7 +82,11 @@ def example_roles(ex: Example, side: str = "self") -> dict[str, np.ndarray]:
         tokens, special, display = ex.decoder_tokens, ex.decoder_special_mask, ex.decoder_display_tokens
     else:
         tokens, special, display = ex.tokens, ex.special_mask, ex.display_tokens
-    return token_roles(tokens, [False] * len(tokens) if special is None else special, display)
+    roles = token_roles(tokens, [False] * len(tokens) if special is None else special, display)
+    if side == "self" and ex.patch_grid is not None and ex.patch_positions is not None:
+        roles["patch_xy"] = patch_centres(len(tokens), ex.patch_grid, ex.patch_positions,
+                                          None if ex.image is None else ex.image.shape)
+    return roles
 
 
 def _chunk_values(examples: list[Example], kind: str, metrics: tuple[str, ...]):

@@ -47,6 +47,7 @@ class TokenBatch:
     n: torch.Tensor             # (B,) float: real tokens
     induction_key: torch.Tensor | None = None   # (B, T) long: key of the induction score (padded), -1 none
     tokens: list[list[str]] | None = None       # per example: its tokens (for registered statistics)
+    patch_xy: torch.Tensor | None = None        # (B, T, 2) float: patch centres in pixels, NaN off the patches
 
     def to(self, device) -> TokenBatch:
         """The same masks on ``device`` (where the attention maps are)."""
@@ -89,11 +90,18 @@ def token_batch(roles: Sequence[dict[str, np.ndarray]], starts: Sequence[int], w
             key = np.asarray(r["induction_key"])
             induction[row, cols] = np.where(key >= 0, key + s, -1)
     tokens = [list(r["tokens"]) for r in roles] if all("tokens" in r for r in roles) else None
+    patch_xy = None
+    if any("patch_xy" in r for r in roles):  # image examples: where each patch sits
+        xy = np.full((b, width, 2), np.nan, np.float32)
+        for row, (r, s) in enumerate(zip(roles, starts, strict=True)):
+            if "patch_xy" in r:
+                xy[row, s:s + len(r["first"])] = r["patch_xy"]
+        patch_xy = torch.from_numpy(xy)
     return TokenBatch(real=torch.from_numpy(real), key_roles=torch.from_numpy(keys),
                       sink_query=torch.from_numpy(sink), segment=torch.from_numpy(segment),
                       block_query=torch.from_numpy(block_q), block_valid=torch.from_numpy(valid),
                       n=torch.from_numpy(real.sum(1).astype(np.float32)),
-                      induction_key=torch.from_numpy(induction), tokens=tokens)
+                      induction_key=torch.from_numpy(induction), tokens=tokens, patch_xy=patch_xy)
 
 
 def batch_values(att: torch.Tensor | Sequence[torch.Tensor], tb: TokenBatch,
@@ -201,6 +209,8 @@ def _values(a5: torch.Tensor, q: TokenBatch | _Queries, k: TokenBatch,
     if "distance" in need:
         pos = torch.arange(tk, dtype=a.dtype, device=a.device)
         out["distance"] = ((a * (pos[:, None] - pos[None, :]).abs()).sum((-1, -2)) / n, ones)
+    if "pixel_distance" in need:
+        out["pixel_distance"] = _pixel_distance(a, q, k)
     if "block" in need:
         out["block"] = (_block(a, k), k.block_valid)
     if "induction" in need:
@@ -236,6 +246,28 @@ def _band(a, k: TokenBatch, n, ones, need) -> dict:
         top = off.clamp(min=0).topk(min(VERTICAL_COLUMNS, off.shape[-1]), dim=-1).values
         out["vertical"] = (top.sum(-1) / n, ones)
     return out
+
+
+def _pixel_distance(a: torch.Tensor, q, k: TokenBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dosovitskiy et al. (2021): mean over patch queries of the attention-weighted pixel distance to patch keys.
+
+    The weights of each query row are renormalised over the patch keys; examples without
+    patches (text) are undefined.
+    """
+    b, lh = a.shape[:2]
+    if k.patch_xy is None:
+        return torch.zeros((b, lh), dtype=a.dtype, device=a.device), torch.zeros(b, dtype=torch.bool, device=a.device)
+    patch = ~torch.isnan(k.patch_xy[..., 0])                     # (B, T)
+    xy = torch.nan_to_num(k.patch_xy, nan=0.0).to(a.dtype)
+    dist = torch.cdist(xy, xy)                                   # (B, T, T) pixels
+    keys = patch.to(a.dtype)[:, None, None, :]
+    weights = a * keys                                           # patch keys only
+    mass = weights.sum(-1)                                       # (B, LH, Tq)
+    reach = torch.einsum("bmqk,bqk->bmq", weights, dist[:, :a.shape[2], :])
+    per_query = reach / mass.clamp(min=1e-30)
+    queries = (patch[:, :a.shape[2]] & q.real.bool()).to(a.dtype)[:, None, :]
+    count = queries.sum(-1)
+    return (per_query * queries).sum(-1) / count.clamp(min=1), count[:, 0] > 0
 
 
 def _block(a: torch.Tensor, k: TokenBatch) -> torch.Tensor:

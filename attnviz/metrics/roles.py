@@ -105,3 +105,23 @@ def induction_keys(tokens: Sequence[str]) -> np.ndarray:
             keys[i] = p + 1
         last[token] = i
     return keys
+
+
+def patch_centres(n: int, patch_grid: tuple[int, int], patch_positions: Sequence[int] | np.ndarray,
+                  image_shape: Sequence[int] | None = None) -> np.ndarray:
+    """(n, 2) centres (y, x) of the image patches in pixels, NaN for the other tokens.
+
+    Pixels of the image as the model saw it (``image_shape``, its height and width); without
+    it, patch units (a patch is 1 x 1).
+
+    Example:
+        >>> patch_centres(3, (1, 2), [1, 2], (16, 32)).tolist()
+        [[nan, nan], [8.0, 8.0], [8.0, 24.0]]
+    """
+    rows, cols = patch_grid
+    height, width = (rows, cols) if image_shape is None else (image_shape[0], image_shape[1])
+    out = np.full((n, 2), np.nan)
+    index = np.arange(rows * cols)
+    out[np.asarray(patch_positions, dtype=np.int64)] = np.stack(
+        [(index // cols + 0.5) * height / rows, (index % cols + 0.5) * width / cols], axis=1)
+    return out

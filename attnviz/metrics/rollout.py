@@ -6,6 +6,13 @@ by ``A = 0.5 W + 0.5 I`` and the rows are renormalised to sum to 1:
 
 * **rollout**: ``R(l) = A(l) @ R(l - 1)``, ``R(first) = A(first)``: row i of the
   result is how much output position i draws on each input token;
+* **vit-explain's variant** (Gildenblat, github.com/jacobgil/vit-explain, ``vit_rollout.py``), for
+  images: the heads fused by their mean, max or min, then the ``discard_ratio`` share of the
+  smallest fused weights of each layer set to 0 (over the whole n x n map, never the entry
+  [CLS] -> [CLS]) before ``A = 0.5 W + 0.5 I``. Its code renormalises with ``a / a.sum(dim=-1)``, which
+  broadcasts over the *columns* (entry (i, j) divided by row j's sum) - the same as the paper's row
+  renormalisation only where every row sums to the same value (mean fusion, nothing discarded);
+  ``normalization="vit-explain"`` reproduces it exactly, the default ``"rows"`` renormalises rows;
 * **flow**: the same graph (token nodes per layer, edge capacities from ``A``) read as
   a flow network; entry (i, j) is the maximum flow from output position i down to
   input token j, rows normalised to sum to 1 as in the paper's code. It solves n²
@@ -32,6 +39,8 @@ from attnviz.atomic import ResultIO
 from attnviz.capture import Capture, check_kind
 
 FUSIONS = ("mean", "max", "min")
+#: How the residual-augmented maps are renormalised: the paper's rows, or vit-explain's broadcast.
+NORMALIZATIONS = ("rows", "vit-explain")
 #: Default longest input attention_flow accepts (n² max-flow problems).
 MAX_FLOW_TOKENS = 48
 _SCALE = 1_000_000  # integer capacities for scipy's max-flow: 6 decimals
@@ -49,6 +58,10 @@ class Rollout(ResultIO):
         method: "rollout" or "flow"; head_fusion: "mean", "max" or "min".
         per_layer: (layer, position, token) rollouts (or flows, with
             ``attention_flow(per_layer=True)``) after each layer (the last equals ``matrix``); else None.
+        discard_ratio / normalization: vit-explain's settings (see the module docstring).
+        image / patch_grid / patch_positions: for an image example, the image as the model saw it and
+            the patch layout (``matrix[q][patch_positions].reshape(patch_grid)`` is query q's rollout
+            over the image; :meth:`plot` then draws it over the image); else None.
 
     Example:
         >>> r = Rollout(np.eye(2), ["a", "b"], layers=[0])
@@ -65,6 +78,14 @@ class Rollout(ResultIO):
     text: str | None = None
     model_name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    discard_ratio: float = 0.0
+    normalization: str = "rows"
+    image: np.ndarray | None = None
+    patch_grid: tuple[int, int] | None = None
+    patch_positions: np.ndarray | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Rollout) and self.to_dict() == other.to_dict()
 
     def __repr__(self) -> str:
         return (f"Rollout(method={self.method!r}, {len(self.tokens)} tokens, layers "
@@ -93,7 +114,11 @@ class Rollout(ResultIO):
                 "tokens": list(self.tokens), "layers": [int(v) for v in self.layers], "text": self.text,
                 "model_name": self.model_name, "matrix": np.asarray(self.matrix).tolist(),
                 "per_layer": None if self.per_layer is None else np.asarray(self.per_layer).tolist(),
-                "extra": self.extra}
+                "extra": self.extra, "discard_ratio": float(self.discard_ratio), "normalization": self.normalization,
+                "image": None if self.image is None else np.asarray(self.image).tolist(),
+                "patch_grid": None if self.patch_grid is None else [int(v) for v in self.patch_grid],
+                "patch_positions": None if self.patch_positions is None else
+                [int(v) for v in self.patch_positions]}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> Rollout:
@@ -103,7 +128,13 @@ class Rollout(ResultIO):
                    layers=list(doc["layers"]), method=doc.get("method", "rollout"),
                    head_fusion=doc.get("head_fusion", "mean"),
                    per_layer=None if per_layer is None else np.array(per_layer, dtype=np.float64),
-                   text=doc.get("text"), model_name=doc.get("model_name", ""), extra=dict(doc.get("extra") or {}))
+                   text=doc.get("text"), model_name=doc.get("model_name", ""), extra=dict(doc.get("extra") or {}),
+                   discard_ratio=float(doc.get("discard_ratio", 0.0)), normalization=doc.get("normalization", "rows"),
+                   image=None if doc.get("image") is None else np.array(doc["image"], dtype=np.uint8),
+                   patch_grid=None if doc.get("patch_grid") is None else (int(doc["patch_grid"][0]),
+                                                                          int(doc["patch_grid"][1])),
+                   patch_positions=None if doc.get("patch_positions") is None else
+                   np.array(doc["patch_positions"], dtype=np.int64))
 
     def records(self) -> list[dict[str, Any]]:
         """Tidy rows ``{query, key, query_token, key_token, value}`` of the matrix (for :meth:`to_frame`).
@@ -119,14 +150,40 @@ class Rollout(ResultIO):
     def plot(self, *, ax=None, **kwargs: Any):
         """Token heatmap of the matrix (see :func:`attnviz.plot.rollout.rollout_heatmap`); returns the Axes.
 
+        For an image example, one query's rollout over the image instead (:func:`attnviz.plot.image_rollout`,
+        ``query="cls"`` by default; keywords go there).
+
         Example:
             >>> ax = Rollout(np.eye(2), ["a", "b"], layers=[0]).plot()
             >>> [t.get_text() for t in ax.get_xticklabels()]
             ['a', 'b']
         """
+        if self.patch_grid is not None:
+            from attnviz.plot.image import image_rollout
+
+            return image_rollout(self, ax=ax, **kwargs)
         from attnviz.plot.rollout import rollout_heatmap
 
         return rollout_heatmap(self, ax=ax, **kwargs)
+
+    def image_map(self, query: Any = "cls") -> np.ndarray:
+        """An image rollout's row of ``query`` over the patches, (rows, cols) (query as in ``image_attention``).
+
+        Example:
+            >>> import attnviz
+            >>> from attnviz.testing import tiny_model
+            >>> model, processor = tiny_model("vit")
+            >>> r = rollout(attnviz.extract(model, [np.zeros((32, 32, 3), "uint8")], processor=processor))
+            >>> r.image_map().shape
+            (4, 4)
+        """
+        from attnviz.plot.image import patch_map, query_position
+
+        if self.patch_grid is None or self.patch_positions is None:
+            raise ValueError("this rollout is not of an image example: use for_query(position) instead")
+        position, _ = query_position(query, tokens=self.tokens, special_mask=None, patch_grid=self.patch_grid,
+                                     patch_positions=self.patch_positions)
+        return patch_map(self.matrix[position], self.patch_grid, self.patch_positions)
 
     def plot_bars(self, query: int = 0, *, ax=None, **kwargs: Any):
         """Bars of one query's attribution per token (see :func:`attnviz.plot.rollout.rollout_bars`).
@@ -141,31 +198,56 @@ class Rollout(ResultIO):
         return rollout_bars(self, query=query, ax=ax, **kwargs)
 
 
-def augmented(attentions: np.ndarray, head_fusion: str = "mean") -> np.ndarray:
+def augmented(attentions: np.ndarray, head_fusion: str = "mean", *, discard_ratio: float = 0.0,
+              normalization: str = "rows") -> np.ndarray:
     """Per layer ``0.5 * fuse_heads(W) + 0.5 * I``, rows renormalised: (layer, n, n) float64.
+
+    ``discard_ratio``: vit-explain's share of each layer's smallest fused weights set to 0 first
+    (``int(n * n * discard_ratio)`` of them in the flattened map, the [CLS] -> [CLS] entry (0, 0)
+    kept); ``normalization="vit-explain"`` divides entry (i, j) by row j's sum as its code does
+    (see the module docstring).
 
     Example:
         >>> w = np.full((1, 2, 2, 2), 0.5)
         >>> augmented(w)[0].tolist()
         [[0.75, 0.25], [0.25, 0.75]]
+        >>> augmented(np.array([[[[0.9, 0.1], [0.3, 0.7]]]]), discard_ratio=0.25)[0].tolist()
+        [[1.0, 0.0], [0.15, 0.85]]
     """
     if head_fusion not in FUSIONS:
         raise ValueError(f"head_fusion={head_fusion!r}: use one of {', '.join(FUSIONS)}")
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"normalization={normalization!r}: use 'rows' (Abnar & Zuidema) or 'vit-explain'")
+    if isinstance(discard_ratio, bool) or not isinstance(discard_ratio, (int, float)) or not 0 <= discard_ratio < 1:
+        raise ValueError(f"discard_ratio={discard_ratio!r}: give the share of weights to drop, from 0 to below 1 "
+                         "(vit-explain uses 0.9)")
     w = np.asarray(attentions, dtype=np.float64)
     if w.ndim != 4 or w.shape[-1] != w.shape[-2]:
         raise ValueError(f"attentions must be (layer, head, n, n) self-attention, got shape {w.shape}")
     fused = getattr(w, head_fusion)(axis=1)
-    a = 0.5 * fused + 0.5 * np.eye(w.shape[-1])
+    n = w.shape[-1]
+    drop = int(n * n * discard_ratio)
+    if drop:
+        flat = fused.reshape(len(fused), -1)
+        lowest = np.argsort(flat, axis=-1, kind="stable")[:, :drop]
+        for layer, cut in enumerate(lowest):
+            flat[layer, cut[cut != 0]] = 0.0
+    a = 0.5 * fused + 0.5 * np.eye(n)
+    if normalization == "vit-explain":
+        return a / a.sum(axis=-1)[:, None, :]
     return a / a.sum(axis=-1, keepdims=True)
 
 
 def rollout(capture: Capture, *, example: int = 0, start_layer: int = 0, head_fusion: str = "mean",
-            kind: str = "self") -> Rollout:
+            kind: str = "self", discard_ratio: float = 0.0, normalization: str = "rows") -> Rollout:
     """Attention rollout (Abnar & Zuidema 2020) of one example, from ``start_layer`` to the last layer.
 
     ``kind`` is "self" (or "encoder") or "decoder"; the capture must hold every layer
     from ``start_layer`` on (extract without ``layers=``). With a head subset the
-    fusion uses the kept heads only (a warning says so).
+    fusion uses the kept heads only (a warning says so). ``discard_ratio`` and
+    ``normalization`` give vit-explain's variant (module docstring; it uses
+    ``discard_ratio=0.9`` with ``head_fusion="max"``). For an image example the result keeps
+    the image and patch layout: ``.plot()`` draws the [CLS] row over the image.
 
     Example:
         >>> import attnviz
@@ -177,13 +259,16 @@ def rollout(capture: Capture, *, example: int = 0, start_layer: int = 0, head_fu
         ([1], 1)
     """
     ex, att, layers, tokens = _inputs(capture, example, start_layer, kind)
-    a = augmented(att, head_fusion)
+    a = augmented(att, head_fusion, discard_ratio=discard_ratio, normalization=normalization)
     steps = [a[0]]
     for layer in a[1:]:
         steps.append(layer @ steps[-1])
     per_layer = np.stack(steps)
+    image = kind != "decoder" and ex.patch_grid is not None
     return Rollout(per_layer[-1], tokens, layers, "rollout", head_fusion, per_layer,
-                   text=ex.text, model_name=capture.model_name)
+                   text=ex.text, model_name=capture.model_name, discard_ratio=float(discard_ratio),
+                   normalization=normalization, image=ex.image if image else None,
+                   patch_grid=ex.patch_grid if image else None, patch_positions=ex.patch_positions if image else None)
 
 
 def attention_flow(capture: Capture, *, example: int = 0, start_layer: int = 0, head_fusion: str = "mean",

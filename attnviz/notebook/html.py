@@ -25,16 +25,19 @@ import os
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from attnviz.atomic import atomic_write_text
 from attnviz.capture import Capture
-from attnviz.notebook.payload import encode_kind, estimate_page_bytes, select_kinds
+from attnviz.notebook.payload import PAGE_OVERHEAD, encode_kind, estimate_page_bytes, select_kinds
 
 STATIC_FILES = ("core.js", "head.js", "model.js", "explorer.js", "neuron.js")
 WARN_MB = 25.0
+LONG_TOKENS = 512  # past this many keys a model or explorer view switches to its long-input mode
+LONG_MB = 4.5  # in long mode, keep only the strongest keys of each row when the page would pass this
+LONG_WINDOW = 128  # tokens on each side of the full-resolution window of the long-input close-up
 SCALES = ("linear", "sqrt", "map")
 THEMES = ("auto", "light", "dark")
 
@@ -140,7 +143,8 @@ class ModelView(HtmlView):
 def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | None = None,
               heads: Sequence[int] | None = None, kind: str | None = None, layer: int | None = None,
               scale: str = "linear", compress: bool = True, warn_mb: float | None = WARN_MB,
-              title: str | None = None, cmap: Any = None, theme: str = "auto") -> HeadView:
+              title: str | None = None, cmap: Any = None, theme: str = "auto",
+              values: Mapping[str, Any] | None = None) -> HeadView:
     """Tokens in two columns joined by lines whose opacity is the attention weight.
 
     The page has a layer menu, a toggle per head (coloured as its lines), "mean of
@@ -165,6 +169,9 @@ def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | Non
             of every attnviz figure, ``attnviz.plot.style.SEQUENTIAL``, viridis).
         theme: "auto" (follow the notebook: JupyterLab's / VS Code's dark theme, or a
             dark page background), "light" or "dark".
+        values: other maps of the same tokens, ``{"name": capture_or_result}`` (a Capture, or
+            anything with ``.as_capture()`` such as a relevance result): a "Values" menu in the
+            page switches between the attention and these (value-norm, relevance, ...).
 
     For a text pair (``extract(..., text_pairs=...)``) a "Sentences" menu filters the
     lines to All, A->A, A->B, B->A or B->B. Hovering a token writes the weight beside
@@ -178,7 +185,7 @@ def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | Non
         >>> [k["name"] for k in head_view(cap).payload["kinds"]]
         ['encoder', 'decoder', 'cross']
     """
-    payload = _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, "head_view", cmap, theme)
+    payload = _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, "head_view", cmap, theme, values)
     if layer is not None:
         first = payload["kinds"][0]["layers"]
         if layer not in first:
@@ -190,13 +197,23 @@ def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | Non
 def model_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | None = None,
                heads: Sequence[int] | None = None, kind: str | None = None, scale: str = "sqrt",
                compress: bool = True, warn_mb: float | None = WARN_MB, title: str | None = None,
-               cmap: Any = None, theme: str = "auto") -> ModelView:
+               cmap: Any = None, theme: str = "auto", values: Mapping[str, Any] | None = None,
+               long: bool | None = None, pool: str = "max", sinks: bool = True, top_k: int | None = None,
+               max_mb: float = LONG_MB) -> ModelView:
     """Thumbnails of every layer x head map, drawn on canvas; click one to enlarge it.
 
     The enlarged map has the tokens on its axes (queries as rows, keys as columns)
     and shows the weight under the mouse. Same options as :func:`head_view`, except
     that the colour scale starts at "sqrt", which keeps weak patterns visible on long
     inputs (switch to "linear" in the page for the plain weight).
+
+    Long inputs (``long=True``, or automatically past ``LONG_TOKENS`` keys): the close-up is an
+    overview of the whole map downsampled (``pool="max"`` or ``"mean"``, said on the page) and
+    a window at full resolution that a click on the overview moves; captures made with
+    ``queries=`` (the last row, a query profile) show their rows as captured; ``sinks=False``
+    leaves the first key (attention sinks) out of the colour scale (a checkbox in the page);
+    and when the page would pass ``max_mb`` MB it keeps the ``top_k`` strongest keys of every
+    row (k chosen to fit unless given), saying on the page how much weight was dropped.
 
     Example:
         >>> import attnviz
@@ -207,7 +224,8 @@ def model_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | No
         >>> view.payload["kinds"][0]["layers"], view.payload["kinds"][0]["heads"]
         ([1], [0, 2])
     """
-    payload = _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, "model_view", cmap, theme)
+    payload = _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, "model_view", cmap, theme, values,
+                       (long, pool, sinks, top_k, max_mb))
     return ModelView(payload, title=title or "")
 
 
@@ -244,7 +262,9 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
                   heads: Sequence[int] | None = None, kind: str | None = None, example: int | None = None,
                   layer: int | None = None, head: int | str = 0, view: str = "head", scale: str = "map",
                   compress: bool = True, warn_mb: float | None = WARN_MB, title: str | None = None,
-                  cmap: Any = None, theme: str = "auto") -> ExplorerView:
+                  cmap: Any = None, theme: str = "auto", values: Mapping[str, Any] | None = None,
+                  long: bool | None = None, pool: str = "max", sinks: bool = True, top_k: int | None = None,
+                  max_mb: float = LONG_MB) -> ExplorerView:
     """The explorer as one self-contained HTML view: every control runs in the page, no kernel.
 
     Menus for the example, the attention kind (encoder-decoders), the layer, the head
@@ -253,8 +273,8 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
     colour scale, "hide special tokens" and, for text pairs, the sentence filter. The
     maps of the chosen examples travel inside the page (quantised, compressed), so it
     keeps working after the notebook is closed and reopened, in an ``nbconvert`` HTML
-    export, in Voila and as a saved file. Prefer it to the ipywidgets :func:`explorer`,
-    which needs a live kernel to redraw.
+    export, in Voila and as a saved file. :func:`explorer` is the same explorer as a
+    two-way notebook widget.
 
     Args:
         capture: a Capture from :func:`attnviz.extract`.
@@ -263,9 +283,9 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
         layers / heads / kind: as in :func:`head_view`.
         example / layer / head: what is shown first (head: a model head index, "mean" or "max").
         view: "head" or "grid" first.
-        scale: the colour scale first: "map" (0 to each map's maximum, as the figures and the
-            ipywidgets explorer), "linear" (0 to 1) or "sqrt".
-        compress, warn_mb, title, cmap, theme: as in :func:`head_view`.
+        scale: the colour scale first: "map" (0 to each map's maximum, as the figures), "linear" (0 to 1) or "sqrt".
+        compress, warn_mb, title, cmap, theme, values: as in :func:`head_view`.
+        long, pool, sinks, top_k, max_mb: the long-input mode, as in :func:`model_view`.
 
     Example:
         >>> import attnviz
@@ -294,18 +314,32 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
     first = chosen[0] if example is None else int(example) % len(capture)
     if first not in chosen:
         raise ValueError(f"example={example} is not among examples={chosen}: add it or pick one of those")
-    entries, all_kinds, estimate = [], [], 0
+    entries: list[dict[str, Any]] = []
+    all_kinds: list[Any] = []
+    value_names: list[str] = []
+    gathered = []
     for i in chosen:
         kinds = select_kinds(capture, example=i, kind=kind, layers=layers, heads=heads)
-        all_kinds += kinds
+        others = value_kinds(values, capture, kinds, example=i, kind=kind, layers=layers, heads=heads)
+        all_kinds += kinds + [k for _, ks in others for k in ks]
+        gathered.append((i, kinds, others))
+    long_opts, top_k = long_mode(all_kinds, long, pool, sinks, top_k, max_mb, compress=compress)
+    if top_k is None:
+        _warn_size(estimate_page_bytes(all_kinds, compress=compress), all_kinds, warn_mb, "explorer_view")
+    gamma = 2 if long_opts else 1  # long maps: square-root steps keep the small weights beside a sink
+    for i, kinds, others in gathered:
         ex = capture[i]
         text = ex.text or " ".join(ex.display_tokens or [])
         if ex.text_pair:
             text += "  ||  " + ex.text_pair
+        if long_opts and len(text) > 600:
+            text = text[:600] + f"… ({len(text)} characters)"
         entries.append({"label": f"{i}: {text[:40] + ('…' if len(text) > 40 else '')}", "text": text,
-                        "kinds": [encode_kind(k, compress=compress) for k in kinds]})
-    estimate = estimate_page_bytes(all_kinds, compress=compress)
-    _warn_size(estimate, all_kinds, warn_mb, "explorer_view")
+                        "kinds": [encode_kind(k, compress=compress, top_k=top_k, gamma=gamma) for k in kinds]})
+        if others:
+            entries[-1]["values"] = [[encode_kind(k, compress=compress, top_k=top_k, gamma=gamma) for k in ks]
+                                     for _, ks in others]
+            value_names = ["attention"] + [name for name, _ in others]
     first_kind = all_kinds[0]  # every example has the same layers and heads
     initial_layer = 0
     if layer is not None:
@@ -322,6 +356,10 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
                "model": capture.model_name or capture.model_type, "initialExample": chosen.index(first),
                "initialLayer": initial_layer, "initialHead": initial_head, "examples": entries,
                "exampleIndices": chosen}
+    if value_names:
+        payload["valueNames"] = value_names
+    if long_opts:
+        payload["long"] = long_opts
     return ExplorerView(payload, title=title or "")
 
 
@@ -370,14 +408,95 @@ def _warn_size(estimate: int, kinds, warn_mb, fn) -> None:
 
 
 def _payload(capture, example, layers, heads, kind, scale, compress, warn_mb, fn, cmap=None,
-             theme="auto") -> dict[str, Any]:
+             theme="auto", values=None, long_args=(False, "max", True, None, None)) -> dict[str, Any]:
     _check_style(scale, theme)
     kinds = select_kinds(capture, example=example, kind=kind, layers=layers, heads=heads)
-    estimate = estimate_page_bytes(kinds, compress=compress)
-    _warn_size(estimate, kinds, warn_mb, fn)
-    return {"version": 1, "example": int(example), "scale": scale, "initialLayer": 0,
-            "model": capture.model_name or capture.model_type, "theme": theme, "lut": colour_table(cmap),
-            "kinds": [encode_kind(k, compress=compress) for k in kinds]}
+    others = value_kinds(values, capture, kinds, example=example, kind=kind, layers=layers, heads=heads)
+    everything = kinds + [k for _, ks in others for k in ks]
+    long, top_k = long_mode(everything, *long_args, compress=compress)
+    gamma = 2 if long else 1  # long maps: square-root steps keep the small weights beside a sink
+    estimate = estimate_page_bytes(everything, compress=compress)
+    if top_k is None:
+        _warn_size(estimate, kinds, warn_mb, fn)
+    payload = {"version": 1, "example": int(example), "scale": scale, "initialLayer": 0,
+               "model": capture.model_name or capture.model_type, "theme": theme, "lut": colour_table(cmap),
+               "kinds": [encode_kind(k, compress=compress, top_k=top_k, gamma=gamma) for k in kinds]}
+    if long:
+        payload["long"] = long
+    if others:
+        payload["valueNames"] = ["attention"] + [name for name, _ in others]
+        payload["values"] = [[encode_kind(k, compress=compress, top_k=top_k, gamma=gamma) for k in ks]
+                             for _, ks in others]
+    return payload
+
+
+def long_mode(kinds: Sequence[Any], long: bool | None, pool: str, sinks: bool, top_k: int | None,
+              max_mb: float | None, *, compress: bool = True) -> tuple[dict[str, Any] | None, int | None]:
+    """The long-input settings of a view (None when off) and the top-k keys per row to keep (None: all).
+
+    On when ``long`` is True, or when it is None and a map has more than ``LONG_TOKENS`` keys.
+    Then, when the dense page would pass ``max_mb`` MB (or ``top_k`` is given), each row
+    keeps its ``top_k`` strongest keys, k chosen so the maps take about ``max_mb`` MB.
+
+    Example:
+        >>> from attnviz.notebook.payload import KindData
+        >>> k = KindData("self", np.random.rand(1, 2, 1, 4000), [0], [0, 1], ["a"], ["b"] * 4000, [0], [0] * 4000)
+        >>> opts, top = long_mode([k], None, "max", True, None, 0.05)
+        >>> opts["pool"], 0 < top < 4000
+        ('max', True)
+    """
+    if pool not in ("max", "mean"):
+        raise ValueError(f"unknown pool {pool!r}: use 'max' or 'mean'")
+    if long is None:
+        long = any(k.maps.shape[-1] > LONG_TOKENS for k in kinds)
+    if not long:
+        return None, None
+    if top_k is None and max_mb is not None and estimate_page_bytes(kinds, compress=compress) > max_mb * 1e6:
+        rows = sum(int(np.prod(k.maps.shape[:3])) for k in kinds)
+        labels = sum(sum(len(t) + 6 for t in k.query_tokens + k.key_tokens) for k in kinds)
+        budget = max_mb * 1e6 - PAGE_OVERHEAD - labels
+        top_k = max(1, int(budget / (rows * 3 * 4 / 3)))  # 2 index bytes + 1 value byte per key, base64
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k={top_k}: keep at least one key per row")
+    return {"pool": pool, "sinks": bool(sinks), "window": LONG_WINDOW}, top_k
+
+
+def value_kinds(values: Mapping[str, Any] | None, capture: Capture, kinds: Sequence[Any], *, example: int,
+                kind: str | None, layers: Sequence[int] | None, heads: Sequence[int] | None) -> list[tuple[str, list[Any]]]:
+    """The maps of ``values={"name": capture_or_result}`` for one example, checked against the attention's.
+
+    A value is a Capture with the same tokens (for example value-norm maps, or attention
+    changed in some way) or any object with ``.as_capture()`` (a relevance result); its maps
+    must have the shape of the attention's for the same layers and heads.
+
+    Example:
+        >>> import attnviz
+        >>> from attnviz.testing import tiny_model
+        >>> model, tok = tiny_model("bert")
+        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
+        >>> [name for name, _ in value_kinds({"same": cap}, cap, select_kinds(cap), example=0, kind=None,
+        ...                                  layers=None, heads=None)]
+        ['same']
+    """
+    out: list[tuple[str, list[Any]]] = []
+    for name, value in (values or {}).items():
+        if name == "attention":
+            raise ValueError('values={"attention": ...}: that name is the captured attention; pick another')
+        other = value.as_capture() if hasattr(value, "as_capture") else value
+        if not isinstance(other, Capture):
+            raise TypeError(f"values[{name!r}] is a {type(value).__name__}: pass a Capture with the same tokens "
+                            "or an object with .as_capture() (such as a relevance result)")
+        if len(other) <= example or list(other[example].tokens) != list(capture[example].tokens):
+            raise ValueError(f"values[{name!r}] does not have the tokens of example {example}: "
+                             "build it from the same texts as the capture")
+        theirs = select_kinds(other, example=example, kind=kind, layers=layers, heads=heads)
+        mine = {k.name: k for k in kinds}
+        for k in theirs:
+            if k.name in mine and k.maps.shape != mine[k.name].maps.shape:
+                raise ValueError(f"values[{name!r}] has {k.name} maps of shape {k.maps.shape}, the attention "
+                                 f"{mine[k.name].maps.shape}: pass layers=/heads= that both have")
+        out.append((str(name), [k for k in theirs if k.name in mine]))
+    return out
 
 
 @functools.lru_cache(maxsize=1)

@@ -23,7 +23,7 @@ Example: :func:`query_key_vectors` (a BERT-like encoder and GPT-2).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -179,18 +179,23 @@ def _why_not(family: Family | None) -> str:
 
 
 def neuron_view(model: PreTrainedModel, capture: Capture, *, example: int = 0, layer: int = 0, head: int = 0,
-                query: int | None = None, title: str | None = None, theme: str = "auto"):
+                query: int | None = None, layers: Sequence[int] | None = None, heads: Sequence[int] | None = None,
+                title: str | None = None, theme: str = "auto"):
     """An HTML view of q, k, q * k, the score and the weight for each key of a chosen query token.
 
     Click or hover a token on the left to make it the query. Columns: the key vector k,
     the elementwise product q * k (blue negative, red positive; the sum of a row times
     the scale is the score), the score and the softmax weight (the captured attention).
+    Layer and head menus switch between the included heads in the page; colour bars under
+    the vectors give the values of q, k and q * k (each 0-centred, to its largest magnitude).
 
     Args:
         model: the model the capture was made with (its projection weights are read).
         capture: a Capture with hidden states.
-        example / layer / head: which map; query: the query token shown first (default:
-            the first non-special token).
+        example / layer / head: which map is shown first; query: the query token shown
+            first (default: the first non-special token).
+        layers / heads: the model layers / heads the menus offer (default: all; each adds
+            2 x tokens x head size numbers to the page).
         title, theme: as in :func:`attnviz.notebook.head_view`.
 
     Example:
@@ -198,20 +203,36 @@ def neuron_view(model: PreTrainedModel, capture: Capture, *, example: int = 0, l
         >>> from attnviz.testing import tiny_model
         >>> model, tok = tiny_model("bert")
         >>> view = neuron_view(model, attnviz.extract(model, "the cat sat", tokenizer=tok), layer=1, head=0)
-        >>> type(view).__name__, view.payload["d"]
-        ('NeuronView', 8)
+        >>> type(view).__name__, view.payload["d"], view.payload["layers"], view.payload["heads"]
+        ('NeuronView', 8, [0, 1], [0, 1, 2, 3])
     """
     from attnviz.notebook.html import NeuronView, _check_style
 
     _check_style("linear", theme)
     qk = query_key_vectors(model, capture, example=example, layer=layer, head=head)
+    states = capture[example].hidden_states
+    n_layers = (0 if states is None else states.shape[0]) - 1
+    n_heads = int(model_dims(model.config)["heads"] or 0)
+    chosen_layers = list(range(n_layers)) if layers is None else [int(x) for x in layers]
+    chosen_heads = list(range(n_heads)) if heads is None else [int(x) for x in heads]
+    for what, value, chosen in (("layer", layer, chosen_layers), ("head", head, chosen_heads)):
+        if value not in chosen:
+            raise ValueError(f"{what}={value} is not among the included {what}s {chosen}: add it to {what}s=")
     ex = capture[example]
     if query is None:
         query = next((i for i, s in enumerate(ex.special_mask or []) if not s), 0)
     if not 0 <= query < len(qk.tokens):
         raise ValueError(f"query {query} is out of range: the example has tokens 0..{len(qk.tokens) - 1}")
+    vectors = []
+    for li in chosen_layers:
+        row = []
+        for hi in chosen_heads:
+            one = qk if (li, hi) == (layer, head) else query_key_vectors(model, capture, example=example, layer=li, head=hi)
+            row.append({"q": np.round(one.query, 4).tolist(), "k": np.round(one.key, 4).tolist(), "scale": one.scale})
+        vectors.append(row)
     payload = {"version": 1, "theme": theme, "tokens": qk.tokens, "special": [int(s) for s in ex.special_mask or []],
                "layer": qk.layer, "head": qk.head, "d": int(qk.query.shape[1]), "scale": qk.scale,
                "causal": qk.causal, "query": int(query), "model": capture.model_name or capture.model_type,
-               "q": np.round(qk.query, 4).tolist(), "k": np.round(qk.key, 4).tolist(), "kinds": []}
+               "q": np.round(qk.query, 4).tolist(), "k": np.round(qk.key, 4).tolist(), "kinds": [],
+               "layers": chosen_layers, "heads": chosen_heads, "vectors": vectors}
     return NeuronView(payload, title=title or "")

@@ -66,6 +66,7 @@ class KindData:
     query_prompt: int | None = None
     key_prompt: int | None = None
     sentence_b_start: int | None = None
+    query_rows: list[int] | None = None
 
     @property
     def label(self) -> str:
@@ -127,7 +128,7 @@ def select_kinds(capture: Capture, *, example: int = 0, kind: str | None = None,
 
 def _kind_data(capture: Capture, ex: Example, name: str, layers, heads) -> KindData:
     array = getattr(ex, ARRAY_OF_KIND[name])
-    ex.require_all_rows("the HTML views")
+    rows = ex.query_positions if name in ("self", "encoder") else None  # captured with queries=: those rows
     if array is None:
         ex.attention(name)  # raises the message that names the kinds the example has
     kept_layers = capture.kind_layers(name) or list(range(array.shape[0]))
@@ -136,13 +137,19 @@ def _kind_data(capture: Capture, ex: Example, name: str, layers, heads) -> KindD
     hpos = _positions(heads, kept_heads, "head", array.shape[1])
     queries, keys = ex.axis_tokens(name)
     qspec, kspec = _special(ex, name)
+    if rows is not None and qspec:
+        qspec = [qspec[r] for r in rows]
     if array.shape[2:] != (len(queries), len(keys)):
         raise ValueError(f"the {name} maps have shape {array.shape[2:]} but the example has "
                          f"{len(queries)} x {len(keys)} tokens: the capture is inconsistent, extract it again")
     maps = array[np.ix_(lpos, hpos)] if (len(lpos), len(hpos)) != array.shape[:2] else np.asarray(array)  # lazy: reads the listed layers only
-    return KindData(name, maps, [kept_layers[i] for i in lpos], [kept_heads[i] for i in hpos],
+    data = KindData(name, maps, [kept_layers[i] for i in lpos], [kept_heads[i] for i in hpos],
                     queries, keys, qspec, kspec, *_prompts(ex, name),
-                    sentence_b_start=sentence_b_start(ex) if name in ("self", "encoder") else None)
+                    sentence_b_start=sentence_b_start(ex) if name in ("self", "encoder") and rows is None else None)
+    if rows is not None:
+        data.query_rows = [int(r) for r in rows]
+        data.query_prompt = None
+    return data
 
 
 def sentence_b_start(ex: Example) -> int | None:
@@ -210,10 +217,13 @@ def _special(ex: Example, name: str) -> tuple[list[bool], list[bool]]:
     return {"self": (enc, enc), "encoder": (enc, enc), "decoder": (dec, dec), "cross": (dec, enc)}[name]
 
 
-def quantise(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 maps and one float scale per map: ``a ≈ q * scale / 255``.
+def quantise(maps: np.ndarray, gamma: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 maps and one float scale per map: ``a ≈ (q / 255) ** gamma * scale``.
 
-    Works layer by layer so a large float32 capture is never copied whole.
+    ``gamma=2`` (the long-input views) spends the 256 steps on a square-root scale, so the
+    small weights of a long map with an attention sink (0.3 on the first key, 1e-4
+    elsewhere) keep a few steps instead of rounding to 0. Works layer by layer so a large
+    float32 capture is never copied whole.
 
     Example:
         >>> q, s = quantise(np.array([[[[0.5, 0.25], [1.0, 0.0]]]]))
@@ -227,13 +237,35 @@ def quantise(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         layer = np.asarray(maps[li], dtype=np.float32)
         peak = layer.reshape(heads, -1).max(axis=1) if layer.size else np.ones(heads, np.float32)
         peak = np.where(peak > 0, peak, 1.0).astype(np.float32)
-        scaled = layer * (255.0 / peak)[:, None, None]
+        scaled = layer / peak[:, None, None]
+        scaled = 255.0 * (np.sqrt(np.clip(scaled, 0, None)) if gamma == 2 else scaled)
         out[li] = np.clip(np.rint(scaled), 0, 255)
         scales[li * heads:(li + 1) * heads] = peak
     return out, scales
 
 
-def encode_kind(data: KindData, *, compress: bool = True) -> dict[str, Any]:
+def sparse_rows(q: np.ndarray, k: int, gamma: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``k`` strongest keys of every row of uint8 maps: (uint16 key indices, uint8 values, dropped share).
+
+    ``q`` is (layer, head, query, key) uint8; the dropped share is, per map, the largest
+    fraction of a row's (quantised) weight left out.
+
+    Example:
+        >>> idx, val, dropped = sparse_rows(np.array([[[[10, 200, 30, 5]]]], dtype=np.uint8), 2)
+        >>> idx.ravel().tolist(), val.ravel().tolist(), round(float(dropped[0, 0]), 3)
+        ([1, 2], [200, 30], 0.061)
+    """
+    k = min(k, q.shape[-1])
+    idx = np.argpartition(q, q.shape[-1] - k, axis=-1)[..., -k:]
+    idx.sort(axis=-1)
+    val = np.take_along_axis(q, idx, axis=-1)
+    total = (q.astype(np.float64) ** gamma).sum(axis=-1)
+    kept = (val.astype(np.float64) ** gamma).sum(axis=-1)
+    share = np.where(total > 0, 1.0 - kept / np.where(total > 0, total, 1.0), 0.0)
+    return idx.astype(np.uint16), val, share.max(axis=-1)
+
+
+def encode_kind(data: KindData, *, compress: bool = True, top_k: int | None = None, gamma: int = 1) -> dict[str, Any]:
     """The JSON-ready entry of one kind: tokens, indices, scales and the base64 maps.
 
     Example:
@@ -242,10 +274,18 @@ def encode_kind(data: KindData, *, compress: bool = True) -> dict[str, Any]:
         >>> sorted(encode_kind(k))[:4]
         ['data', 'encoding', 'heads', 'k']
     """
-    q, scales = quantise(data.maps)
-    raw = q.tobytes()
+    q, scales = quantise(data.maps, gamma)
+    extra: dict[str, Any] = {"gamma": gamma} if gamma != 1 else {}
+    if top_k is not None and top_k < q.shape[-1]:
+        idx, val, dropped = sparse_rows(q, top_k, gamma)
+        raw = idx.astype("<u2").tobytes() + val.tobytes()
+        extra = {"sparse": int(min(top_k, q.shape[-1])), "dropped": [round(float(x), 5) for x in dropped.ravel()]}
+    else:
+        raw = q.tobytes()
+    if data.query_rows is not None:
+        extra["qPos"] = data.query_rows
     blob, encoding = (zlib.compress(raw, 6), "deflate") if compress else (raw, "raw")
-    return {
+    return {**extra,
         "name": data.name, "label": data.label,
         "layers": data.layers, "heads": data.heads,
         "q": data.query_tokens, "k": data.key_tokens,
@@ -268,9 +308,16 @@ def decode_maps(entry: dict[str, Any]) -> np.ndarray:
     if entry["encoding"] == "deflate":
         blob = zlib.decompress(blob)
     shape = (len(entry["layers"]), len(entry["heads"]), len(entry["q"]), len(entry["k"]))
+    if entry.get("sparse"):
+        k = entry["sparse"]
+        cut = 2 * int(np.prod(shape[:3])) * k
+        idx = np.frombuffer(blob[:cut], dtype="<u2").reshape(*shape[:3], k).astype(np.int64)
+        dense = np.zeros(shape, dtype=np.uint8)
+        np.put_along_axis(dense, idx, np.frombuffer(blob[cut:], dtype=np.uint8).reshape(*shape[:3], k), axis=-1)
+        blob = dense.tobytes()
     q = np.frombuffer(blob, dtype=np.uint8).reshape(shape).astype(np.float32)
     scales = np.asarray(entry["scales"], dtype=np.float32).reshape(shape[0], shape[1], 1, 1)
-    return q * scales / 255.0
+    return (q / 255.0) ** entry.get("gamma", 1) * scales
 
 
 def estimate_page_bytes(kinds: Sequence[KindData], *, compress: bool = True) -> int:

@@ -1,265 +1,284 @@
-"""The explorer: an ipywidgets panel that redraws attnviz.plot figures as its controls change.
+"""The two-way explorer: an anywidget widget on the same JavaScript as :func:`explorer_view`.
 
-Controls: example, attention kind (encoder-decoders only), layer, head (a number,
-"mean" or "max"), view ("grid" of every layer x head, "one head", "hidden-state
-norms"), colour scale and "hide special tokens". The figure is drawn with
-matplotlib (off-screen, never through pyplot) as PNG bytes.
+``explorer(cap)`` shows the explorer of :func:`attnviz.notebook.explorer_view` (example,
+attention kind, layer, head or the mean / max of the heads, "one head" or "every layer x
+head", colour scale, "hide special tokens", the sentence-pair filter) and keeps its
+selection in observable traits: ``w.example``, ``w.kind``, ``w.layer``, ``w.head``,
+``w.query`` (the selected query token, a row of the one-head map; None for none),
+``w.view``, ``w.scale``, ``w.hide_special``, ``w.pair``. A click in the page updates them;
+setting them in Python updates the page. So a head chosen by looking can be used in code::
 
-A widget needs a live kernel: reopened the next day, JupyterLab shows "model not
-found" where the controls were, and an ``nbconvert`` export shows nothing. So by
-default (``snapshot=True``) the picture is not inside the widget but a plain output
-right below it (an image, with the title as HTML), replaced on every redraw through
-``update_display``: the saved notebook keeps the last picture, with or without a
-kernel, trusted or not, in exports too. For controls that keep working without a
-kernel use :func:`attnviz.notebook.explorer_view`, the same explorer as a
-self-contained HTML view.
+    w = attnviz.notebook.explorer(cap); w            # click a thumbnail, a row ...
+    attnviz.plot.token_heatmap(cap, layer=w.layer, head=w.head)
 
-ipywidgets is optional: ``pip install 'attnviz[notebook]'``.
+Without a live widget (a notebook reopened with a new kernel where widget state is not
+saved, an ``nbconvert`` export, a front end without the widget manager) the output falls
+back to its ``text/html`` entry: the same explorer as a self-contained HTML view, at the
+selection the widget had when it was displayed. It is one ES module (anywidget), so it
+works in JupyterLab, Notebook 7, VS Code, Colab and marimo (``mo.ui.anywidget(w)``).
+
+anywidget is optional: ``pip install 'attnviz[notebook]'``.
 
 Example:
     >>> import attnviz
     >>> from attnviz.testing import tiny_model
     >>> model, tok = tiny_model("bert")
     >>> cap = attnviz.extract(model, ["the cat sat", "hello"], tokenizer=tok)
-    >>> ex = explorer(cap)
-    >>> ex.controls["layer"].value = 1
-    >>> ex.rendered, ex.image[:4]
-    (2, b'\\x89PNG')
+    >>> w = explorer(cap, layer=1, head=2)
+    >>> w.layer, w.head, w.query
+    (1, 2, None)
+    >>> w.layer = 0
+    >>> "text/html" in w._repr_mimebundle_()[0]
+    True
 """
 from __future__ import annotations
 
-import base64
 import functools
-import html
-import io
+import json
 import uuid
-from typing import Any
+from typing import Any, Sequence
 
-import numpy as np
-
-from attnviz.capture import KINDS, Capture, check_kind
+from attnviz.capture import Capture
 from attnviz.notebook.bertviz import NOTEBOOK_EXTRA
-from attnviz.notebook.payload import kinds_of
+from attnviz.notebook.html import WARN_MB, ExplorerView, explorer_view, runtime_css, runtime_js
 
-VIEWS = (("one head", "head"), ("grid", "grid"), ("hidden-state norms", "norms"))
-SCALES = ("linear", "log", "row")
+TWIN_UPDATE_MB = 2.0  # the static copy follows the selection while the page's data is at most this size
+TRAITS = ("example", "kind", "layer", "head", "query", "view", "scale", "hide_special", "pair")
+
+# The widget's ES module: the views' runtime (core.js ... explorer.js, as in every HTML view)
+# and a render function that binds the explorer's controller to the widget's model.
+_GLUE = """
+const NAMES = %s;
+function fromModel(model) {
+  const s = {};
+  for (const n of NAMES) { s[n === "hide_special" ? "hide" : n] = model.get(n); }
+  return s;
+}
+function render({ model, el }) {
+  const root = document.createElement("div");
+  root.className = "attnviz-view";
+  root.setAttribute("data-attnviz-view", "explorer");
+  root.setAttribute("data-attnviz-widget", model.get("_twin") || "1");
+  el.appendChild(root);
+  window.attnvizViews.hideTwin(model.get("_twin"));
+  let ctl = null;
+  function push(s) {
+    let dirty = false;
+    for (const n of NAMES) {
+      const v = s[n === "hide_special" ? "hide" : n];
+      if (v !== undefined && model.get(n) !== v) { model.set(n, v); dirty = true; }
+    }
+    if (dirty) { model.save_changes(); }
+  }
+  const payload = Object.assign({}, model.get("payload"));
+  window.attnvizViews.render(root, "explorer", payload, { onChange: push }).then((c) => {
+    ctl = c;
+    ctl.set(fromModel(model));
+    push(ctl.state());
+  });
+  const follow = () => { if (ctl) { ctl.set(fromModel(model)); } };
+  for (const n of NAMES) { model.on("change:" + n, follow); }
+  return () => { for (const n of NAMES) { model.off("change:" + n, follow); } };
+}
+export default { render };
+"""
 
 
-def _widgets():
+def _anywidget():
     try:
-        import ipywidgets
+        import anywidget
+        import traitlets
     except ImportError as exc:
-        raise ImportError(f"the explorer needs ipywidgets, which is not installed: {NOTEBOOK_EXTRA}") from exc
-    return ipywidgets
+        raise ImportError(f"the explorer widget needs anywidget, which is not installed: {NOTEBOOK_EXTRA}") from exc
+    return anywidget, traitlets
 
 
-def explorer(capture: Capture, *, example: int = 0, view: str = "head", dpi: int = 100, cmap: Any = None,
-             snapshot: bool = True) -> Any:
-    """An interactive panel over a Capture: pick example, layer, head, view; the figure follows.
+def explorer(capture: Capture, *, examples: Sequence[int] | None = None, layers: Sequence[int] | None = None,
+             heads: Sequence[int] | None = None, kind: str | None = None, example: int | None = None,
+             layer: int | None = None, head: int | str = 0, view: str = "head", scale: str = "map",
+             compress: bool = True, warn_mb: float | None = WARN_MB, cmap: Any = None,
+             theme: str = "auto") -> Any:
+    """The explorer as a two-way notebook widget; its selection lives in observable traits.
 
-    Returns an :class:`Explorer` (an ``ipywidgets.VBox``). For scripts and tests it
-    exposes ``.controls`` (name -> widget: example, kind, layer, head, view, scale,
-    hide_special), ``.image`` (the PNG bytes shown), ``.title`` (what they show) and
-    ``.rendered`` (how many times it drew).
-
-    Args:
-        capture: a Capture from :func:`attnviz.extract` (several examples welcome).
-        example: the example shown first.
-        view: the view shown first: "head", "grid" or "norms".
-        dpi: resolution of the drawn figures.
-        cmap: colour map (default: attnviz's one default, viridis, as in every figure and view).
-        snapshot: show the picture as a plain output below the controls, kept in the saved
-            notebook (True), or as an ``ipywidgets.Image`` inside the panel (False; shown
-            only while the kernel runs).
+    Same arguments as :func:`attnviz.notebook.explorer_view` (which builds the data it
+    shows). Returns an :class:`Explorer` (an ``anywidget.AnyWidget``) with the traits
+    ``example`` (capture index), ``kind`` ("self", "encoder", "decoder", "cross"),
+    ``layer`` / ``head`` (model indices; head also "mean" or "max"), ``query`` (query
+    token index or None), ``view`` ("head" or "grid"), ``scale``, ``hide_special`` and
+    ``pair`` ("all", "AA", "AB", "BA", "BB"). Observe them with ``w.observe(fn, names=[...])``.
 
     Example:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
         >>> model, tok = tiny_model("gpt2")
-        >>> ex = explorer(attnviz.extract(model, "hello world", tokenizer=tok), view="grid")
-        >>> ex.controls["head"].disabled
-        True
+        >>> w = explorer(attnviz.extract(model, "hello world", tokenizer=tok), view="grid")
+        >>> w.view, w.kind, w.example
+        ('grid', 'self', 0)
     """
-    if not isinstance(capture, Capture):
-        raise TypeError(f"expected an attnviz Capture, got {type(capture).__name__}: "
-                        "make one with attnviz.extract(model, tokenizer, texts)")
-    if view not in dict((v, k) for k, v in VIEWS):
-        raise ValueError(f"unknown view {view!r}: use 'head', 'grid' or 'norms'")
-    if len(capture) == 0:
-        raise ValueError("this capture has no examples: extract it from at least one text")
-    kinds_of(capture[example], None)  # a clear error when there is no attention at all
-    return _explorer_class()(capture, example=example, view=view, dpi=dpi, cmap=cmap, snapshot=snapshot)
+    page = explorer_view(capture, examples=examples, layers=layers, heads=heads, kind=kind, example=example,
+                         layer=layer, head=head, view=view, scale=scale, compress=compress, warn_mb=warn_mb,
+                         cmap=cmap, theme=theme)
+    return _explorer_class()(page.payload)
 
 
 @functools.lru_cache(maxsize=1)
 def _explorer_class() -> type:
-    widgets = _widgets()
-    vbox: Any = widgets.VBox  # ipywidgets is optional and imported here, so the base class is dynamic
+    anywidget, traitlets = _anywidget()
+    base: Any = anywidget.AnyWidget  # anywidget is optional and imported here, so the base class is dynamic
 
-    class Explorer(vbox):
-        """The explorer panel (an ``ipywidgets.VBox``); see :func:`explorer`.
+    class Explorer(base):
+        """The explorer widget returned by :func:`explorer`.
 
         Example:
             >>> import attnviz
             >>> from attnviz.testing import tiny_model
             >>> model, tok = tiny_model("bert")
-            >>> panel = explorer(attnviz.extract(model, "the cat", tokenizer=tok))
-            >>> sorted(panel.controls)[:2], panel.rendered >= 1
-            (['example', 'head'], True)
+            >>> w = explorer(attnviz.extract(model, "the cat", tokenizer=tok))
+            >>> w.head = "mean"; w.query = 1
+            >>> w.selection()["head"], w.html().payload["initialQuery"]
+            ('mean', 1)
         """
 
-        error: str | None  # the last drawing error (None after a good draw)
-        _display_id: str | None  # the snapshot's display id once shown
+        _esm = runtime_js() + _GLUE % (list(TRAITS),)
+        _css = runtime_css()
+        payload = traitlets.Dict().tag(sync=True)
+        example = traitlets.Int(0).tag(sync=True)
+        kind = traitlets.Unicode("self").tag(sync=True)
+        layer = traitlets.Int(0).tag(sync=True)
+        head = traitlets.Union([traitlets.Int(), traitlets.Unicode()], default_value=0).tag(sync=True)
+        query = traitlets.Int(None, allow_none=True).tag(sync=True)
+        view = traitlets.Unicode("head").tag(sync=True)
+        scale = traitlets.Unicode("map").tag(sync=True)
+        hide_special = traitlets.Bool(False).tag(sync=True)
+        pair = traitlets.Unicode("all").tag(sync=True)
+        _twin = traitlets.Unicode("").tag(sync=True)  # id of the static copy shown beside the widget
 
-        def __init__(self, capture: Capture, *, example: int, view: str, dpi: int, cmap: Any = None,
-                     snapshot: bool = True) -> None:
-            self.capture, self.dpi, self.rendered, self.title, self.error = capture, dpi, 0, "", None
-            self.cmap, self.snapshot, self._display_id = cmap, snapshot, None
-            self.controls = _controls(widgets, capture, example, view)
-            self._image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
-            self._label = widgets.HTML()
-            top = widgets.HBox([self.controls[k] for k in ("example", "kind", "view", "scale")],
-                               layout=widgets.Layout(flex_flow="row wrap"))
-            second = widgets.HBox([self.controls[k] for k in ("layer", "head", "hide_special")],
-                                  layout=widgets.Layout(flex_flow="row wrap"))
-            super().__init__([top, second] if snapshot else [top, second, self._label, self._image])
-            for name, control in self.controls.items():
-                control.observe(self._changed_kind if name in ("kind", "example") else self._changed,
-                                names="value")
-            self._changed_kind()
+        _shown = False
 
-        @property
-        def image(self) -> bytes:
-            """PNG bytes of the figure shown now."""
-            return bytes(self._image.value)
+        def __init__(self, payload: dict[str, Any]) -> None:
+            first = payload["examples"][payload["initialExample"]]["kinds"][0]
+            head = payload["initialHead"]
+            super().__init__(payload=payload, example=payload["exampleIndices"][payload["initialExample"]],
+                             kind=first["name"], layer=first["layers"][payload["initialLayer"]],
+                             head=head if head in ("mean", "max") else first["heads"][head],
+                             view=payload["view"], scale=payload["scale"], _twin=f"attnviz-twin-{uuid.uuid4().hex[:12]}")
 
-        def snapshot_bundle(self) -> dict[str, str]:
-            """The output that shows the current picture without a kernel: PNG, HTML and text.
+        def _entry(self, example: int | None = None) -> list[dict[str, Any]]:
+            p = self.payload
+            i = p["exampleIndices"].index(self.example if example is None else example)
+            return p["examples"][i]["kinds"]
 
-            Example:
-                >>> import attnviz
-                >>> from attnviz.testing import tiny_model
-                >>> model, tok = tiny_model("bert")
-                >>> panel = explorer(attnviz.extract(model, "the cat", tokenizer=tok))
-                >>> sorted(panel.snapshot_bundle())
-                ['image/png', 'text/html', 'text/plain']
-            """
-            png = base64.b64encode(self.image).decode("ascii")
-            title = html.escape(self.title)
-            picture = f'<img src="data:image/png;base64,{png}" alt="{title}" style="max-width:100%">' if png else ""
-            return {"text/html": f'<div class="attnviz-explorer-snapshot"><b>{title}</b><br>{picture}</div>',
-                    "image/png": png, "text/plain": f"attnviz explorer: {self.title}"}
+        def _kind_entry(self) -> dict[str, Any]:
+            return next(e for e in self._entry() if e["name"] == self.kind)
+
+        @traitlets.validate("example")
+        def _valid_example(self, proposal: Any) -> int:
+            value = proposal["value"]
+            if value not in self.payload["exampleIndices"]:
+                raise traitlets.TraitError(f"example={value} is not in this explorer: it has examples "
+                                           f"{self.payload['exampleIndices']} (pass examples= to explorer())")
+            return value
+
+        @traitlets.validate("kind")
+        def _valid_kind(self, proposal: Any) -> str:
+            names = [e["name"] for e in self._entry()]
+            if proposal["value"] not in names:
+                raise traitlets.TraitError(f"kind={proposal['value']!r} is not shown: use one of {names}")
+            return proposal["value"]
+
+        @traitlets.validate("layer")
+        def _valid_layer(self, proposal: Any) -> int:
+            layers = self._kind_entry()["layers"]
+            if proposal["value"] not in layers:
+                raise traitlets.TraitError(f"layer={proposal['value']} is not shown: use one of {layers}")
+            return proposal["value"]
+
+        @traitlets.validate("head")
+        def _valid_head(self, proposal: Any) -> int | str:
+            heads = self._kind_entry()["heads"]
+            if proposal["value"] not in ("mean", "max") and proposal["value"] not in heads:
+                raise traitlets.TraitError(f"head={proposal['value']!r} is not shown: use one of {heads}, 'mean' or 'max'")
+            return proposal["value"]
+
+        @traitlets.validate("query")
+        def _valid_query(self, proposal: Any) -> int | None:
+            value, n = proposal["value"], len(self._kind_entry()["q"])
+            if value is not None and not 0 <= value < n:
+                raise traitlets.TraitError(f"query={value} is out of range: this map has {n} query tokens (0..{n - 1}) or None")
+            return value
+
+        @traitlets.validate("view", "scale", "pair")
+        def _valid_choice(self, proposal: Any) -> str:
+            name = proposal["trait"].name
+            allowed = {"view": ("head", "grid"), "scale": ("linear", "sqrt", "map"),
+                       "pair": ("all", "AA", "AB", "BA", "BB")}[name]
+            if proposal["value"] not in allowed:
+                raise traitlets.TraitError(f"{name}={proposal['value']!r}: use one of {', '.join(allowed)}")
+            return proposal["value"]
+
+        def selection(self) -> dict[str, Any]:
+            """The traits as one dict (what the page shows now)."""
+            return {name: getattr(self, name) for name in TRAITS}
+
+        def html(self) -> ExplorerView:
+            """The same explorer as a self-contained :class:`ExplorerView`, opening at the current selection."""
+            p = dict(self.payload)
+            entry = self._kind_entry()
+            p["initialExample"] = p["exampleIndices"].index(self.example)
+            p["initialLayer"] = entry["layers"].index(self.layer)
+            p["initialHead"] = self.head if self.head in ("mean", "max") else entry["heads"].index(self.head)
+            p["initialQuery"] = self.query
+            p["initialKind"] = self.kind
+            p.update(view=self.view, scale=self.scale)
+            return ExplorerView(p)
+
+        def static_bundle(self) -> dict[str, str]:
+            """The widget's static copy, as the second output of its cell (see :meth:`_ipython_display_`)."""
+            fragment = self.html()._repr_html_()
+            twin = json.dumps(self._twin)
+            return {"text/html": f'<div data-attnviz-twin="{self._twin}">{fragment}\n'
+                                 f"<script>window.attnvizViews.twin({twin}, document.currentScript);</script></div>",
+                    "text/plain": f"attnviz explorer (static copy): {self.selection()}"}
 
         def _ipython_display_(self, **kwargs: Any) -> None:
+            """Two outputs: the live widget, and its static copy, which shows where the widget cannot.
+
+            A notebook saves both: reopened without the widget's kernel, exported with
+            nbconvert, or untrusted, the copy shows (and hides the front end's "model not
+            found" note); while the widget is live, the copy hides itself.
+            """
             from IPython.display import display
 
-            display(self._repr_mimebundle_(**kwargs), raw=True)
-            if self.snapshot:
-                self._display_id = self._display_id or f"attnviz-explorer-{uuid.uuid4().hex[:12]}"
-                display(self.snapshot_bundle(), raw=True, display_id=self._display_id)
+            data, metadata = super()._repr_mimebundle_(**kwargs)
+            data.pop("text/plain", None)  # an export without the widget shows the copy only
+            display(data, raw=True, metadata=metadata)
+            display(self.static_bundle(), raw=True, display_id=self._twin)
+            if not self._shown:
+                self._shown = True
+                self.observe(self._refresh_copy, names=list(TRAITS))
 
-        def _changed_kind(self, change: Any = None) -> None:
-            c = self.controls
-            kinds = kinds_of(self.capture[c["example"].value], None)
-            names = [k for k in kinds if k in ("encoder", *KINDS)]
-            options = [(n, n) for n in names]
-            if [o[1] for o in c["kind"].options] != names:
-                with self.hold_trait_notifications():
-                    c["kind"].options = options
-                    c["kind"].value = names[0]
-            c["kind"].layout.display = None if len(names) > 1 else "none"
-            layers = self.capture.kind_layers(c["kind"].value)
-            if list(c["layer"].options) != layers:
-                keep = c["layer"].value if c["layer"].value in layers else layers[0]
-                c["layer"].unobserve(self._changed, names="value")
-                c["layer"].options, c["layer"].value = layers, keep
-                c["layer"].observe(self._changed, names="value")
-            self._changed()
+        def _refresh_copy(self, change: Any = None) -> None:
+            """Keep the shown copy at the current selection (what a saved notebook keeps), for pages up to
+            ``TWIN_UPDATE_MB`` (larger ones keep the selection they were shown with)."""
+            from IPython.display import update_display
 
-        def _changed(self, change: Any = None) -> None:
-            view = self.controls["view"].value
-            self.controls["layer"].disabled = view != "head"
-            self.controls["head"].disabled = view != "head"
-            self.render()
+            if len(self.html().payload["examples"]) and self._payload_mb() <= TWIN_UPDATE_MB:
+                update_display(self.static_bundle(), raw=True, display_id=self._twin)
 
-        def render(self) -> None:
-            """Draw the figure for the current control values (called on every change)."""
-            state = {name: control.value for name, control in self.controls.items()}
-            try:
-                png, self.title = _draw(self.capture, state, self.dpi, self.cmap)
-                self.error = None
-            except (ValueError, IndexError) as exc:
-                png, self.title, self.error = b"", f"cannot draw this view: {exc}", str(exc)
-            self._image.value = png
-            self._label.value = f"<b>{html.escape(self.title)}</b>"
-            self.rendered += 1
-            if self._display_id is not None:
-                from IPython.display import update_display
+        def _payload_mb(self) -> float:
+            return sum(len(k["data"]) for e in self.payload["examples"] for k in e["kinds"]) / 1e6
 
-                update_display(self.snapshot_bundle(), raw=True, display_id=self._display_id)
+        def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+            data, metadata = super()._repr_mimebundle_(**kwargs)
+            data["text/html"] = self.html()._repr_html_()
+            data["text/plain"] = f"attnviz explorer: {self.selection()}"
+            return data, metadata
+
+        def __repr__(self) -> str:
+            return f"Explorer({', '.join(f'{k}={v!r}' for k, v in self.selection().items())})"
 
     Explorer.__module__ = __name__
     return Explorer
-
-
-def _controls(widgets: Any, capture: Capture, example: int, view: str) -> dict[str, Any]:
-    style = {"description_width": "initial"}
-    texts = [(f"{i}: {_short(ex.text or ' '.join(ex.display_tokens or []))}", i) for i, ex in enumerate(capture)]
-    capture[example]  # raises the IndexError that names the valid range
-    heads = [("mean", "mean"), ("max", "max")] + [(str(h), h) for h in (capture.heads or [])]
-    return {
-        "example": widgets.Dropdown(options=texts, value=int(example) % len(capture), description="example",
-                                    style=style),
-        "kind": widgets.Dropdown(options=[("self", "self")], description="attention", style=style),
-        "view": widgets.ToggleButtons(options=list(VIEWS), value=view, description="view", style=style),
-        "scale": widgets.Dropdown(options=list(SCALES), value="linear", description="scale", style=style),
-        "layer": widgets.Dropdown(options=list(capture.layers), description="layer", style=style),
-        "head": widgets.Dropdown(options=heads, value=heads[2][1] if len(heads) > 2 else "mean",
-                                 description="head", style=style),
-        "hide_special": widgets.Checkbox(value=False, description="hide special tokens", indent=False),
-    }
-
-
-def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _draw(capture: Capture, s: dict[str, Any], dpi: int, cmap: Any = None) -> tuple[bytes, str]:
-    """PNG bytes and a title for one state of the controls."""
-    from matplotlib.figure import Figure
-
-    from attnviz import plot
-
-    ex = capture[s["example"]]
-    kind = check_kind(s["kind"])
-    where = f"example {s['example']}" + ("" if kind == "self" else f", {kind} attention")
-    if s["view"] == "grid":
-        grid = plot.head_grid(capture, example=s["example"], kind=kind, hide_special=s["hide_special"],
-                              scale=s["scale"], cmap=cmap)
-        return _png(grid.figure, int(dpi * 1.6)), f"{where}: every layer x head"
-    states = "decoder" if kind == "decoder" else "self"
-    queries, keys = ex.axis_tokens(kind if s["view"] == "head" else states)
-    fig = Figure(figsize=_size(len(queries), len(keys)), layout="constrained")
-    ax = fig.add_subplot()
-    if s["view"] == "norms":
-        plot.hidden_norms(capture, example=s["example"], kind=states, ax=ax,
-                          hide_special=s["hide_special"], scale="log" if s["scale"] == "log" else "linear", cmap=cmap)
-        side = "" if not ex.is_encoder_decoder else (" of the decoder" if states == "decoder" else " of the encoder")
-        return _png(fig, dpi), f"example {s['example']}: hidden-state norms{side} per layer and token"
-    plot.token_heatmap(capture, example=s["example"], layer=s["layer"], head=s["head"], kind=kind, ax=ax,
-                       hide_special=s["hide_special"], scale=s["scale"], cmap=cmap)
-    head = f"head {s['head']}" if isinstance(s["head"], (int, np.integer)) else f"{s['head']} of the heads"
-    return _png(fig, dpi), f"{where}: layer {s['layer']}, {head}"
-
-
-def _size(rows: int, cols: int) -> tuple[float, float]:
-    return float(np.clip(0.22 * cols + 2.2, 4.0, 11.0)), float(np.clip(0.22 * rows + 1.4, 3.0, 11.0))
-
-
-def _png(fig: Any, dpi: int) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    return buf.getvalue()
 
 
 def __getattr__(name: str) -> Any:

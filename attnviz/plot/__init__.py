@@ -6,6 +6,9 @@
 * :func:`hidden_norms`, :func:`layer_similarity`: hidden-state norms and layer similarity.
 * :func:`head_summary`: a layer x head heatmap of any per-head number.
 * :func:`rollout_heatmap`, :func:`rollout_bars`: attention rollout/flow (see attnviz.metrics).
+* :func:`image_attention`, :func:`image_grid`, :func:`image_rollout`, :func:`image_words`: attention over
+  the image (vision transformers, vision-language models), one query, a layer x head grid, rollout, words;
+  :func:`distance_by_layer`: mean attention distance in pixels against depth (ViT paper, figure 7).
 * :func:`relevance_strip`, :func:`side_by_side`: token relevance as a coloured strip, and several
   methods (attention, rollout, relevance) over the same tokens in one figure.
 * :func:`lens_table`: the logit lens as a layers x positions table of top tokens.
@@ -36,6 +39,15 @@ from attnviz.plot.export import save_figure
 from attnviz.plot.grid import HeadGrid, head_grid
 from attnviz.plot.heatmap import token_heatmap
 from attnviz.plot.hidden import LayerSimilarity, hidden_norms, layer_similarity
+from attnviz.plot.image import (
+    ImageGrid,
+    WordImages,
+    distance_by_layer,
+    image_attention,
+    image_grid,
+    image_rollout,
+    image_words,
+)
 from attnviz.plot.lens import lens_table
 from attnviz.plot.profile import query_profile
 from attnviz.plot.relevance import SideBySide, relevance_strip, side_by_side
@@ -45,13 +57,19 @@ from attnviz.plot.theme import paper_theme
 
 __all__ = [
     "HeadGrid",
+    "ImageGrid",
     "LayerSimilarity",
     "SideBySide",
     "change_map",
+    "distance_by_layer",
     "head_difference",
     "head_grid",
     "head_summary",
     "hidden_norms",
+    "image_attention",
+    "image_grid",
+    "image_rollout",
+    "image_words",
     "knockout_axes",
     "layer_lines",
     "layer_similarity",
@@ -65,4 +83,5 @@ __all__ = [
     "save_figure",
     "side_by_side",
     "token_heatmap",
+    "WordImages",
 ]

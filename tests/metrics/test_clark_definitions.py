@@ -77,5 +77,6 @@ def test_punct_is_dot_and_comma_and_the_broad_one_is_separate(pair):
 def test_every_description_names_its_source():
     for name, text in DESCRIPTIONS.items():
         assert any(src in text for src in ("Clark et al. 2019", "Voita et al. 2019", "Xiao et al. 2023",
-                                           "Kovaleva et al. 2019", "Olsson et al. 2022", "attnviz's own")), name
+                                           "Kovaleva et al. 2019", "Olsson et al. 2022", "Dosovitskiy et al. 2021",
+                                           "attnviz's own")), name
         assert "attnviz's own" in DESCRIPTIONS["distance"] and "attnviz's own" in DESCRIPTIONS["entropy_norm"]

@@ -140,3 +140,71 @@ def test_rollout_object_query_rows():
     assert r.for_query(-1).tolist() == [0.5, 0.5]
     with pytest.raises(IndexError, match="use 0 to 1"):
         r.for_query(2)
+
+
+def vit_explain_rollout(attentions, discard_ratio, head_fusion):
+    """jacobgil/vit-explain's ``rollout`` (vit_rollout.py, MIT), restated step for step in torch.
+
+    Per layer: fuse the heads; zero the ``int(n * n * discard_ratio)`` smallest fused weights
+    (flattened, the entry 0 = [CLS] -> [CLS] kept); ``a = (fused + I) / 2``; ``a = a / a.sum(dim=-1)``
+    (their broadcast); ``result = a @ result``. Returns the [CLS] row over the patches divided by its max.
+    """
+    import torch
+
+    result = torch.eye(attentions[0].size(-1), dtype=torch.float64)
+    for attention in attentions:                      # (1, heads, n, n)
+        if head_fusion == "mean":
+            fused = attention.mean(axis=1)
+        elif head_fusion == "max":
+            fused = attention.max(axis=1)[0]
+        else:
+            fused = attention.min(axis=1)[0]
+        flat = fused.view(fused.size(0), -1)
+        _, indices = flat.topk(int(flat.size(-1) * discard_ratio), -1, False)
+        indices = indices[indices != 0]
+        flat[0, indices] = 0
+        eye = torch.eye(fused.size(-1), dtype=torch.float64)
+        a = (fused + 1.0 * eye) / 2
+        a = a / a.sum(dim=-1)
+        result = torch.matmul(a, result)
+    mask = result[0, 0, 1:]
+    width = int(mask.size(-1) ** 0.5)
+    mask = mask.reshape(width, width).numpy()
+    return mask / np.max(mask)
+
+
+@pytest.fixture(scope="module")
+def vit_capture():
+    from attnviz.testing import tiny_model
+
+    model, processor = tiny_model("vit", num_hidden_layers=3)
+    rng = np.random.default_rng(3)
+    return attnviz.extract(model, [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)], processor=processor)
+
+
+@pytest.mark.parametrize("fusion", ["mean", "max", "min"])
+@pytest.mark.parametrize("discard", [0.0, 0.5, 0.9])
+def test_vit_explain_convention_agrees_with_their_code(vit_capture, fusion, discard):
+    import torch
+
+    ex = vit_capture[0]
+    theirs = vit_explain_rollout([torch.from_numpy(ex.attentions[i][None].astype(np.float64)) for i in range(3)],
+                                 discard, fusion)
+    r = rollout(vit_capture, head_fusion=fusion, discard_ratio=discard, normalization="vit-explain")
+    ours = r.image_map("cls")
+    np.testing.assert_allclose(ours / ours.max(), theirs, rtol=1e-10, atol=1e-12)
+    rows = rollout(vit_capture, head_fusion=fusion, discard_ratio=discard)  # the paper's row renormalisation
+    np.testing.assert_allclose(rows.matrix.sum(1), 1.0)
+    if fusion == "mean" and discard == 0.0:  # equal rows sums: the two conventions coincide
+        np.testing.assert_allclose(rows.matrix, r.matrix, atol=1e-12)
+
+
+def test_discard_ratio_zeroes_the_smallest_weights_but_cls_to_cls():
+    w = np.array([[[[0.05, 0.45, 0.5], [0.2, 0.3, 0.5], [0.1, 0.6, 0.3]]]])
+    kept = augmented(w, discard_ratio=0.35)[0]  # int(9 * 0.35) = 3 smallest: 0.05 (kept, [CLS]), 0.1, 0.2
+    assert kept[1, 0] == 0 and kept[2, 0] == 0 and kept[0, 0] > 0
+    np.testing.assert_allclose(kept.sum(1), 1.0)
+    with pytest.raises(ValueError, match="discard_ratio"):
+        augmented(w, discard_ratio=1.0)
+    with pytest.raises(ValueError, match="normalization"):
+        augmented(w, normalization="columns")

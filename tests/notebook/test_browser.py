@@ -294,6 +294,17 @@ def test_neuron_view_weights_are_the_captured_row(open_view, tiny_bert, bert_cap
     weights = [float(w) for w in p.attr("data-weights").split(",")]
     np.testing.assert_allclose(weights, bert_capture[0].attentions[1, 2, 3], atol=2e-4)
     assert p.shot("neuron_view.png") > 20
+    # One colour bar per coloured column, each 0-centred at its largest magnitude.
+    bars = p.page.locator(".av-neuron-bars .av-cbar")
+    assert [bars.nth(i).get_attribute("data-what") for i in range(3)] == ["query q", "key k", "q \u00d7 k"]
+    assert [t.inner_text() for t in bars.nth(0).locator(".av-cbar-tick").all()][1] == "0"
+    # The layer and head menus switch the vectors in the page: the weights follow the captured map.
+    p.page.select_option("select[name=layer]", "0")
+    p.page.select_option("select[name=head]", "1")
+    assert (p.attr("data-layer"), p.attr("data-head")) == ("0", "1")
+    weights = [float(w) for w in p.attr("data-weights").split(",")]
+    np.testing.assert_allclose(weights, bert_capture[0].attentions[0, 1, 3], atol=2e-4)
+    p.shot("neuron_view_l0h1.png")
     p.check_clean()
 
 
@@ -309,4 +320,88 @@ def test_model_view_close_up_as_lines(open_view, sharp_capture):
     expected = sharp_capture[0].attentions[1, 3, 2]
     np.testing.assert_allclose(weights, expected, atol=expected.max() / 255 + 1e-3)
     p.shot("model_view_lines.png")
+    p.check_clean()
+
+
+def squared(cap: Capture) -> Capture:
+    """A second Capture built from the first: each map squared and renormalised per row."""
+    examples = []
+    for ex in cap:
+        a = np.asarray(ex.attentions) ** 2
+        examples.append(Example(tokens=ex.tokens, display_tokens=ex.display_tokens, special_mask=ex.special_mask,
+                                attentions=(a / a.sum(-1, keepdims=True)).astype("float32")))
+    return Capture(examples, layers=list(cap.layers), heads=list(cap.heads), num_layers=cap.num_layers,
+                   num_heads=cap.num_heads)
+
+
+class AsCapture:
+    """Anything with .as_capture() (a relevance result's shape of API)."""
+
+    def __init__(self, cap):
+        self.cap = cap
+
+    def as_capture(self):
+        return self.cap
+
+
+def test_values_menu_switches_the_maps(open_view, sharp_capture):
+    from attnviz.notebook import explorer_view
+
+    values = {"squared": squared(sharp_capture), "via as_capture": AsCapture(squared(sharp_capture))}
+    p = open_view(model_view(sharp_capture, values=values), "values_model.html")
+    assert p.page.locator('select[name="values"] option').all_inner_texts() == ["attention", "squared", "via as_capture"]
+    assert p.attr("data-values") == "attention"
+    p.page.click('canvas.av-thumb[data-layer="1"][data-head="2"]')
+    attention = p.canvas("canvas.av-big")
+    p.page.select_option('select[name="values"]', "1")
+    p.page.wait_for_function("document.querySelector('.attnviz-view').getAttribute('data-values') === 'squared'")
+    p.page.click('canvas.av-thumb[data-layer="1"][data-head="2"]')
+    assert p.canvas("canvas.av-big") != attention
+    p.shot("values_model_view.png")
+    p.check_clean()
+
+    p = open_view(explorer_view(sharp_capture, values=values, layer=1, head=3), "values_explorer.html")
+    p.page.select_option('select[name="values"]', "2")
+    p.page.wait_for_function("document.querySelector('.attnviz-view').getAttribute('data-values') === 'via as_capture'")
+    view = p.page.locator(".av-values-view")
+    assert (view.get_attribute("data-layer"), view.get_attribute("data-head")) == ("1", "3")  # the selection stays
+    p.shot("values_explorer_view.png")
+    p.check_clean()
+
+    p = open_view(head_view(sharp_capture, values=values), "values_head.html")
+    p.page.select_option('select[name="values"]', "1")
+    p.page.wait_for_function("document.querySelector('.attnviz-view').getAttribute('data-values') === 'squared'")
+    assert p.page.locator(".av-values-view canvas.av-lines").count() == 1
+    p.check_clean()
+
+
+def test_explorer_grid_keeps_the_chosen_layer_and_head(open_view):
+    """After layer 4, head 7 and "every layer x head", the close-up stays at layer 4, head 7."""
+    from attnviz.notebook import explorer_view
+
+    rng = np.random.default_rng(1)
+    maps = rng.dirichlet(np.full(6, 0.3), size=(6, 8, 6)).astype("float32")
+    cap = Capture([Example(tokens=list("abcdef"), attentions=maps)], layers=list(range(6)), heads=list(range(8)),
+                  num_layers=6, num_heads=8)
+    p = open_view(explorer_view(cap), "explorer_grid_keep.html")
+    p.page.select_option("select[name=layer]", "4")
+    p.page.select_option("select[name=head]", "7")
+    p.page.select_option("select[name=view]", "grid")
+    assert p.page.locator(".av-explorer-grid").get_attribute("data-selected") == "4,7"
+    assert "layer 4, head 7" in p.page.inner_text(".av-detail .av-title")
+    p.page.click('canvas.av-thumb[data-layer="2"][data-head="5"]')  # and a thumbnail chooses them
+    assert (p.attr("data-layer"), p.attr("data-head")) == ("2", "5")
+    p.page.select_option("select[name=view]", "head")
+    assert "layer 2, head 5" in p.page.inner_text(".av-title")
+    p.check_clean()
+
+
+def test_close_up_title_sits_on_its_map(open_view, sharp_capture):
+    """The column labels' strip is as tall as its longest label: no empty band under the title."""
+    p = open_view(model_view(sharp_capture), "model_gap.html")
+    gap = p.page.evaluate("() => document.querySelector('canvas.av-big').getBoundingClientRect().top"
+                          " - document.querySelector('.av-detail .av-title').getBoundingClientRect().bottom")
+    longest = p.page.evaluate("() => Math.max(...[...document.querySelectorAll('.av-top .av-tok')]"
+                              ".map(t => t.getBoundingClientRect().height))")
+    assert gap <= longest + 16
     p.check_clean()

@@ -33,7 +33,7 @@ def test_notebook_executes(tmp_path):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
-    assert sum("data-attnviz-view=" in h for h in html) == 3
+    assert sum("data-attnviz-view=" in h for h in html) == 4  # 3 views and the explorer widget's static copy
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
     printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-    assert "model_view.html" in printed and "mean of the heads" in printed
+    assert "model_view.html" in printed and "'head': 'mean'" in printed

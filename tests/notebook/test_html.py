@@ -163,3 +163,16 @@ def test_estimate_tracks_real_size():
     estimate = estimate_page_bytes(select_kinds(cap))
     actual = model_view(cap).nbytes
     assert 0.6 * actual < estimate < 1.6 * actual
+
+
+def test_values_are_checked(bert_capture, gpt2_capture):
+    from attnviz.notebook import model_view as mv
+
+    page = mv(bert_capture, values={"again": bert_capture}).payload
+    assert page["valueNames"] == ["attention", "again"] and page["values"][0][0]["data"] == page["kinds"][0]["data"]
+    with pytest.raises(ValueError, match="tokens"):
+        mv(bert_capture, example=0, values={"other": gpt2_capture})
+    with pytest.raises(TypeError, match="as_capture"):
+        mv(bert_capture, values={"bad": 3})
+    with pytest.raises(ValueError, match="captured attention"):
+        mv(bert_capture, values={"attention": bert_capture})

@@ -1,123 +1,135 @@
-"""The explorer widget: setting its controls changes what it shows."""
+"""The two-way explorer widget: traits, their checks, the HTML fallback, and its ES module in Chromium.
+
+The browser test loads the widget's own ES module into a page with a stand-in for the
+widget model (get / set / on / save_changes, as anywidget gives it): a click in the page
+sets the traits, and a trait set from outside redraws the page. The real front ends
+(JupyterLab, marimo) are in test_jupyterlab.py and test_marimo.py.
+"""
 from __future__ import annotations
 
-import io
+import json
+import os
 import sys
 
 import pytest
 
 from attnviz.capture import Capture, Example
-from attnviz.notebook import explorer
+from attnviz.notebook import explorer, explorer_view
+from tests.notebook.test_browser import CHROMIUM, SHOTS, browser  # noqa: F401 (fixture)
 
-widgets = pytest.importorskip("ipywidgets")
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:
-        return img.size
+anywidget = pytest.importorskip("anywidget")
+traitlets = pytest.importorskip("traitlets")
 
 
-def test_controls_redraw_the_figure(bert_capture):
-    ex = explorer(bert_capture)
-    assert isinstance(ex, widgets.VBox)
-    assert set(ex.controls) == {"example", "kind", "view", "scale", "layer", "head", "hide_special"}
-    assert ex.rendered == 1 and ex.image[:4] == b"\x89PNG" and ex.error is None
-    assert "layer 0, head 0" in ex.title
-    seen = {ex.image}
-
-    steps = [("layer", 1, "layer 1, head 0"), ("head", "mean", "layer 1, mean of the heads"),
-             ("head", 3, "layer 1, head 3"), ("scale", "row", "layer 1, head 3"),
-             ("hide_special", True, "layer 1, head 3"), ("example", 2, "example 2: layer 1, head 3")]
-    for count, (name, value, title) in enumerate(steps, start=2):
-        ex.controls[name].value = value
-        assert ex.rendered == count, name
-        assert title in ex.title
-        assert ex.image not in seen, f"changing {name} did not change the figure"
-        seen.add(ex.image)
-
-
-def test_views_grid_and_norms(bert_capture):
-    ex = explorer(bert_capture)
-    one = ex.image
-    ex.controls["view"].value = "grid"
-    assert ex.controls["layer"].disabled and ex.controls["head"].disabled
-    assert "every layer x head" in ex.title and ex.image != one
-    ex.controls["view"].value = "norms"
-    assert "hidden-state norms" in ex.title and ex.image[:4] == b"\x89PNG"
-    ex.controls["view"].value = "head"
-    assert not ex.controls["layer"].disabled and ex.image == one
+def test_traits_follow_the_arguments_and_are_checked(bert_capture):
+    w = explorer(bert_capture, example=1, layer=1, head=3, scale="sqrt")
+    assert isinstance(w, anywidget.AnyWidget)
+    assert w.selection() == {"example": 1, "kind": "self", "layer": 1, "head": 3, "query": None, "view": "head",
+                             "scale": "sqrt", "hide_special": False, "pair": "all"}
+    seen = []
+    w.observe(lambda change: seen.append((change["name"], change["new"])), names=["layer", "head"])
+    w.layer, w.head = 0, "mean"
+    assert seen == [("layer", 0), ("head", "mean")]
+    for name, bad in [("layer", 7), ("head", 9), ("head", "median"), ("example", 99), ("kind", "cross"),
+                      ("view", "table"), ("scale", "log"), ("query", 999), ("pair", "AC")]:
+        with pytest.raises(traitlets.TraitError, match=name):
+            setattr(w, name, bad)
+    w.query = 2
+    assert w.query == 2
+    w.query = None
 
 
-def test_seq2seq_kind_control(t5_capture):
-    ex = explorer(t5_capture)
-    kind = ex.controls["kind"]
-    assert [v for _, v in kind.options] == ["encoder", "decoder", "cross"] and kind.layout.display is None
-    square = png_size(ex.image)
-    kind.value = "cross"
-    assert "cross attention" in ex.title and ex.image[:4] == b"\x89PNG" and ex.error is None
-    assert png_size(ex.image) != square or ex.rendered == 2
+def test_mimebundle_carries_the_static_explorer_at_the_selection(bert_capture):
+    w = explorer(bert_capture, examples=[0, 2])
+    w.example, w.layer, w.head, w.view, w.query = 2, 1, 2, "grid", 3
+    data, _ = w._repr_mimebundle_()
+    assert set(data) == {"application/vnd.jupyter.widget-view+json", "text/html", "text/plain"}
+    assert data["application/vnd.jupyter.widget-view+json"]["model_id"] == w.model_id
+    assert 'data-attnviz-view="explorer"' in data["text/html"] and "attnvizViews.mount" in data["text/html"]
+    page = w.html().payload
+    assert (page["initialExample"], page["initialLayer"], page["initialHead"], page["view"], page["initialQuery"]) == \
+        (1, 1, 2, "grid", 3)
+    assert "Explorer(" not in data["text/plain"] or len(data["text/plain"]) < 300
+    # The widget shows the data explorer_view builds: one JavaScript, one payload.
+    assert w.payload["examples"] == explorer_view(bert_capture, examples=[0, 2]).payload["examples"]
 
 
-def test_missing_hidden_states_shows_a_message(bert_capture):
-    e = bert_capture[0]
-    cap = Capture([Example(tokens=e.tokens, attentions=e.attentions)], layers=bert_capture.layers,
-                  heads=bert_capture.heads)
-    ex = explorer(cap, view="norms")
-    assert ex.error and "cannot draw" in ex.title and ex.image == b""
-
-
-def test_bad_input_and_missing_ipywidgets(bert_capture, monkeypatch):
-    with pytest.raises(TypeError, match="attnviz.extract"):
+def test_bad_input_and_missing_anywidget(bert_capture, monkeypatch):
+    with pytest.raises(TypeError, match="Capture"):
         explorer("not a capture")
-    with pytest.raises(ValueError, match="unknown view"):
+    with pytest.raises(ValueError, match="view"):
         explorer(bert_capture, view="table")
     with pytest.raises(IndexError, match="out of range"):
-        explorer(bert_capture, example=7)
-    with pytest.raises(ValueError, match="no attention maps"):
+        explorer(bert_capture, examples=[7])
+    with pytest.raises(ValueError, match="no attention"):
         explorer(Capture([Example(tokens=["a"])]))
     from attnviz.notebook import widgets as module
 
-    monkeypatch.setitem(sys.modules, "ipywidgets", None)
     module._explorer_class.cache_clear()
+    monkeypatch.setitem(sys.modules, "anywidget", None)
     try:
-        with pytest.raises(ImportError, match=r"pip install 'attnviz\[notebook\]'"):
+        with pytest.raises(ImportError, match=r"attnviz\[notebook\]"):
             explorer(bert_capture)
     finally:
         monkeypatch.undo()
         module._explorer_class.cache_clear()
 
 
-def test_saved_output_keeps_the_last_picture(bert_capture, monkeypatch):
-    """Displayed, the explorer adds a plain picture output that every redraw replaces (update_display)."""
-    import base64
-
-    import IPython.display
-
-    shown, updated = [], []
-    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append((obj, kw)))
-    monkeypatch.setattr(IPython.display, "update_display", lambda obj, **kw: updated.append((obj, kw)))
-    ex = explorer(bert_capture, cmap="magma")
-    assert ex._image not in ex.children  # the picture lives in the output, not in the widget
-    ex._ipython_display_()
-    (widget, _), (picture, kw) = shown
-    assert "application/vnd.jupyter.widget-view+json" in widget and kw["raw"] and kw["display_id"]
-    assert base64.b64decode(picture["image/png"]) == ex.image and "layer 0, head 0" in picture["text/html"]
-    ex.controls["layer"].value = 1
-    (last, ukw), = updated
-    assert ukw["display_id"] == kw["display_id"]
-    assert base64.b64decode(last["image/png"]) == ex.image and "layer 1, head 0" in last["text/html"]
-    inside = explorer(bert_capture, snapshot=False)
-    assert inside._image in inside.children
+HARNESS = """<!DOCTYPE html><html><head><meta charset="utf-8"><style>%(css)s</style></head><body>
+<div id="el"></div>
+<script type="module">
+class Model {
+  constructor(s) { this.s = s; this.h = {}; this.saves = 0; }
+  get(n) { return this.s[n]; }
+  set(n, v) { const old = this.s[n]; this.s[n] = v; if (old !== v) { (this.h["change:" + n] || []).forEach((f) => f()); } }
+  on(e, f) { (this.h[e] = this.h[e] || []).push(f); }
+  off(e, f) { this.h[e] = (this.h[e] || []).filter((g) => g !== f); }
+  save_changes() { this.saves += 1; }
+}
+const model = window.model = new Model(%(state)s);
+const url = URL.createObjectURL(new Blob([%(esm)s], { type: "text/javascript" }));
+const mod = await import(url);
+mod.default.render({ model, el: document.getElementById("el") });
+</script></body></html>"""
 
 
-def test_one_default_colour_map(bert_capture):
-    from matplotlib import colormaps
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
+def test_module_is_two_way_in_chromium(browser, bert_capture, tmp_path):  # noqa: F811
+    w = explorer(bert_capture, layer=1, head=2)
+    state = dict(w.selection(), payload=w.payload)
+    path = tmp_path / "widget.html"
+    path.write_text(HARNESS % {"css": w._css, "state": json.dumps(state), "esm": json.dumps(w._esm)})
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    context.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "blob:")) else r.abort())
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.wait_for_selector("[data-attnviz-rendered]", state="attached", timeout=20_000)
+    root = page.locator(".attnviz-view")
+    assert (root.get_attribute("data-layer"), root.get_attribute("data-head")) == ("1", "2")
 
-    from attnviz.notebook.html import colour_table
-    from attnviz.plot.style import SEQUENTIAL
+    def model(name):
+        return page.evaluate("n => window.model.get(n)", name)
 
-    assert colour_table() == colour_table(SEQUENTIAL) != colour_table("magma")
-    assert explorer(bert_capture).image != explorer(bert_capture, cmap="magma").image
-    assert colormaps[SEQUENTIAL].name == "viridis"
+    # Page -> model: the menus, a row of the map, a thumbnail of the grid.
+    page.select_option('select[name="layer"]', "0")
+    assert model("layer") == 0
+    page.locator("canvas.av-big").click(position={"x": 5, "y": 3 * 22 + 5})
+    assert model("query") == 3 and root.get_attribute("data-query") == "3"
+    page.select_option('select[name="view"]', "grid")
+    assert model("view") == "grid"
+    assert page.locator(".av-explorer-grid").get_attribute("data-selected") == "0,2"
+    page.click('canvas.av-thumb[data-layer="1"][data-head="3"]')
+    assert (model("layer"), model("head")) == (1, 3)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "widget_harness_grid.png"), full_page=True)
+    # Model -> page: what Python sets reaches the page.
+    page.evaluate("() => { window.model.set('view', 'head'); window.model.set('head', 'mean'); window.model.set('example', 2); }")
+    page.wait_for_function("document.querySelector('.attnviz-view').getAttribute('data-example') === '2'")
+    assert root.get_attribute("data-head") == "mean" and root.get_attribute("data-view") == "head"
+    assert page.locator('select[name="head"]').input_value() == "mean"
+    page.screenshot(path=str(SHOTS / "widget_harness_head.png"), full_page=True)
+    assert errors == []
+    context.close()

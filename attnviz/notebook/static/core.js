@@ -154,11 +154,14 @@
       if (n === ticks.length - 1) { e.classList.add("av-last"); }
       axis.appendChild(e);
     });
+    /* Under a "Values" menu showing other maps, the caption names them. */
+    var vals = root.closest && root.closest("[data-values]"), named = vals && vals.getAttribute("data-values");
+    var quantity = named && named !== "attention" ? named : "attention weight";
     var caption = {
-      linear: "attention weight",
-      sqrt: "attention weight, square-root scale",
-      map: "attention weight, 0 to " + (perMap ? "each " + each + "'s own" : opts.one || "this map's") + " maximum"
-    }[scale] || "attention weight";
+      linear: quantity,
+      sqrt: quantity + ", square-root scale",
+      map: quantity + ", 0 to " + (perMap ? "each " + each + "'s own" : opts.one || "this map's") + " maximum"
+    }[scale] || quantity;
     box.appendChild(strip);
     box.appendChild(axis);
     box.appendChild(core.el("div", "av-cbar-caption", (opts.what || "colour") + ": " + caption));
@@ -187,27 +190,58 @@
     var self = this;
     ["name", "label", "layers", "heads", "q", "k", "qSpecial", "kSpecial", "promptQ", "promptK", "scales", "segB"]
       .forEach(function (key) { self[key] = entry[key]; });
-    this.bytes = bytes;
     this.nq = entry.q.length;
     this.nk = entry.k.length;
     this.size = this.nq * this.nk;
+    this.qPos = entry.qPos || null;  /* captured with queries=: the token position of each row */
+    this.sparse = entry.sparse || 0;  /* top-k keys per row kept; the rest are 0 */
+    this.dropped = entry.dropped || null;  /* per map: the largest share of a row's weight left out */
+    if (this.sparse) {
+      var rows = this.layers.length * this.heads.length * this.nq, kk = this.sparse;
+      if (bytes.length !== rows * kk * 3) { throw new Error("attnviz: the sparse data of the " + this.name + " maps has the wrong length"); }
+      var idx = new Uint16Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + rows * kk * 2));
+      var vals = bytes.subarray(rows * kk * 2), dense = new Uint8Array(rows * this.nk);
+      for (var r = 0; r < rows; r++) {
+        var base = r * this.nk, o = r * kk;
+        for (var j = 0; j < kk; j++) { dense[base + idx[o + j]] = vals[o + j]; }
+      }
+      bytes = dense;
+    }
+    this.bytes = bytes;
+    this.gamma = entry.gamma || 1;  /* weight = (byte / 255) ^ gamma * scale */
     if (bytes.length !== this.layers.length * this.heads.length * this.size) {
       throw new Error("attnviz: the data of the " + this.name + " maps has the wrong length");
     }
   }
+  /* The last map asked for is kept (long inputs: a redraw does not decode it again); callers
+   * must not change the array they get. */
+  Kind.prototype.cached = function (key, make) {
+    if (this._key !== key) { this._val = make.call(this); this._key = key; }
+    return this._val;
+  };
+  /* The weight of each of the 256 steps of map (l, h). */
+  Kind.prototype.steps = function (l, h, times) {
+    var s = this.scales[l * this.heads.length + h] * (times || 1), g = this.gamma, t = new Float32Array(256);
+    for (var v = 0; v < 256; v++) { t[v] = Math.pow(v / 255, g) * s; }
+    return t;
+  };
   Kind.prototype.map = function (l, h) {
-    var off = (l * this.heads.length + h) * this.size, f = this.scales[l * this.heads.length + h] / 255;
-    var out = new Float32Array(this.size);
-    for (var i = 0; i < this.size; i++) { out[i] = this.bytes[off + i] * f; }
-    return out;
+    return this.cached("map" + l + "," + h, function () {
+      var off = (l * this.heads.length + h) * this.size, t = this.steps(l, h);
+      var out = new Float32Array(this.size), bytes = this.bytes;
+      for (var i = 0; i < this.size; i++) { out[i] = t[bytes[off + i]]; }
+      return out;
+    });
   };
   Kind.prototype.meanMap = function (l, heads) {
-    var out = new Float32Array(this.size);
-    for (var t = 0; t < heads.length; t++) {
-      var m = this.map(l, heads[t]);
-      for (var i = 0; i < this.size; i++) { out[i] += m[i] / heads.length; }
-    }
-    return out;
+    return this.cached("mean" + l + ":" + heads.join(","), function () {
+      var out = new Float32Array(this.size), bytes = this.bytes;
+      for (var n = 0; n < heads.length; n++) {
+        var off = (l * this.heads.length + heads[n]) * this.size, t = this.steps(l, heads[n], 1 / heads.length);
+        for (var i = 0; i < this.size; i++) { out[i] += t[bytes[off + i]]; }
+      }
+      return out;
+    });
   };
   /* Visible query / key indices (special tokens left out when hide is set; a pair filter
    * "AA", "AB", "BA" or "BB" keeps sentence A or B on the rows and on the columns). */
@@ -257,7 +291,8 @@
     if (special) { e.classList.add("av-special"); }
     var gen = kind.prompt(side) !== null && index >= kind.prompt(side);
     if (gen) { e.classList.add("av-gen"); }
-    e.title = "#" + index + " " + text + (special ? " (special)" : "") + (gen ? " (generated)" : "");
+    var pos = side === "q" && kind.qPos ? kind.qPos[index] : index;
+    e.title = "#" + pos + " " + text + (special ? " (special)" : "") + (gen ? " (generated)" : "");
     e.setAttribute("data-i", String(index));
     return e;
   };
@@ -323,16 +358,99 @@
     if (!root) { return; }
     root.setAttribute("data-attnviz-mounted", "1");
     var data = root.querySelector('script[type="application/json"]');
-    var payload = JSON.parse(data.textContent);
-    var type = root.getAttribute("data-attnviz-view");
+    NS.render(root, root.getAttribute("data-attnviz-view"), JSON.parse(data.textContent)).catch(function (err) { throw err; });
+  };
+
+  /* The static copy of a notebook widget (its twin, shown as a second output): hidden while the
+   * live widget shows in the same page; where the widget cannot show (reopened without its
+   * kernel: "Error displaying widget: model not found"), the copy stays and the error goes. */
+  var WIDGET_ERROR = /Error displaying widget|model not found|^\s*Loading widget\.*\s*$/;
+  /* A front end's note where a widget could not show (not another view, whose script holds these words). */
+  function widgetNote(el) {
+    if (!el || (el.classList && el.classList.contains("attnviz-view")) || el.querySelector(".attnviz-view")) { return false; }
+    return WIDGET_ERROR.test(el.textContent);
+  }
+  NS.twin = function (id, script) {
+    var box = script && script.parentNode;
+    if (!box) { return; }
+    function live() { return document.querySelector('[data-attnviz-widget="' + id + '"]'); }
+    if (live()) { box.style.display = "none"; return; }
+    var cell = box.closest && box.closest(".jp-OutputArea-child");  /* JupyterLab, Notebook 7 */
+    var up = box, sibling = cell && cell.previousElementSibling && (cell.previousElementSibling.querySelector("[data-attnviz-widget]") ||
+      !cell.previousElementSibling.querySelector(".attnviz-view")) ? cell.previousElementSibling : null;
+    for (var i = 0; i < 5 && up && !sibling; i++) {
+      var prev = up.previousElementSibling;
+      if (prev && (prev.querySelector("[data-attnviz-widget]") || widgetNote(prev))) { sibling = prev; }
+      up = up.parentElement;
+    }
+    function check() {
+      if (live()) { box.style.display = "none"; if (sibling) { sibling.style.display = ""; } return; }
+      if (sibling && widgetNote(sibling)) { sibling.style.display = "none"; }
+    }
+    check();
+    if (sibling && window.MutationObserver) {
+      new MutationObserver(check).observe(sibling, { childList: true, subtree: true, characterData: true });
+    }
+  };
+  /* Called by a live widget: hide its static twin. */
+  NS.hideTwin = function (id) {
+    var twins = document.querySelectorAll('[data-attnviz-twin="' + id + '"]');
+    for (var i = 0; i < twins.length; i++) { twins[i].style.display = "none"; }
+  };
+
+  /* A "Values" menu over the view: attention, or one of the other maps of the same tokens
+   * (payload.values / each example's values); the view is drawn again with that set, at the
+   * same example, layer and head where it has a controller (the explorer). */
+  function withValues(root, type, payload, hooks) {
+    var bar = core.el("div", "av-bar av-values"), sub = core.el("div", "av-values-view"), ctl = null, which = 0;
+    var fallback = root.querySelector(".av-fallback");
+    if (fallback) { fallback.parentNode.removeChild(fallback); }
+    sub.attnvizLut = root.attnvizLut;
+    root.appendChild(bar); root.appendChild(sub);
+    function setOf(i) {
+      var p = Object.assign({}, payload, { valueSet: payload.valueNames[i] });
+      if (payload.examples) {
+        p.examples = payload.examples.map(function (e) { return Object.assign({}, e, { kinds: i ? e.values[i - 1] : e.kinds }); });
+      } else if (i) { p.kinds = payload.values[i - 1]; }
+      return p;
+    }
+    function show(i) {
+      var p = setOf(i);
+      if (ctl && ctl.state) {
+        var s = ctl.state(), e0 = p.examples[0];
+        p.initialExample = p.exampleIndices ? p.exampleIndices.indexOf(s.example) : s.example;
+        p.view = s.view; p.scale = s.scale; p.initialQuery = s.query; p.initialKind = s.kind;
+        var k = p.examples[p.initialExample].kinds.filter(function (x) { return x.name === s.kind; })[0] || e0.kinds[0];
+        p.initialLayer = Math.max(0, k.layers.indexOf(s.layer));
+        p.initialHead = s.head === "mean" || s.head === "max" ? s.head : Math.max(0, k.heads.indexOf(s.head));
+      }
+      which = i;
+      sub.textContent = "";
+      root.setAttribute("data-values", payload.valueNames[i]);
+      return NS.render(sub, type, p, hooks).then(function (c) {
+        ctl = c; root.setAttribute("data-attnviz-rendered", "1"); return c;
+      });
+    }
+    var sel = core.select("Values", payload.valueNames.map(function (n, i) { return [i, n]; }), 0, function (v) { show(+v); });
+    bar.appendChild(sel.wrap);
+    bar.appendChild(core.el("span", "av-note", "the maps shown: the attention or another map of the same tokens"));
+    return show(which);
+  }
+
+  /* Render a view of type ("head", "model", "explorer", ...) from its payload into root; resolves
+   * to what the view's render returns (the explorer: a controller; see explorer.js). hooks: passed on. */
+  NS.render = function (root, type, payload, hooks) {
+    root.setAttribute("data-attnviz-mounted", "1");
     core.applyTheme(root, payload.theme || "auto");
     if (payload.lut) { root.attnvizLut = core.lutFrom(payload.lut); }
+    if (payload.valueNames && !payload.valueSet) { return withValues(root, type, payload, hooks); }
     var entries = payload.examples ? payload.examples[payload.initialExample || 0].kinds : payload.kinds;
-    core.decodeKinds(entries).then(function (kinds) {
+    return core.decodeKinds(entries).then(function (kinds) {
       var fallback = root.querySelector(".av-fallback");
       if (fallback) { fallback.parentNode.removeChild(fallback); }
-      NS[type].render(root, payload, kinds);
+      var out = NS[type].render(root, payload, kinds, hooks);
       root.setAttribute("data-attnviz-rendered", "1");
+      return out;
     }).catch(function (err) {
       var fallback = root.querySelector(".av-fallback");
       if (fallback) { fallback.textContent = "attnviz: " + err.message; }

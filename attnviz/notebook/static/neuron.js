@@ -13,16 +13,58 @@
     return "rgb(" + [0, 1, 2].map(function (c) { return Math.round(bg[c] * (1 - a) + end[c] * a); }).join(",") + ")";
   }
 
+  /* A colour bar of the diverging colours: -peak (blue), 0, +peak (red). */
+  function divergingBar(root, what, peak, dark) {
+    var width = 160, box = core.el("div", "av-cbar"), strip = core.el("canvas", "av-cbar-strip"), axis = core.el("div", "av-cbar-axis");
+    var ctx = core.sizeCanvas(strip, width, 10);
+    for (var x = 0; x < width; x++) { ctx.fillStyle = diverging((x / (width - 1) * 2 - 1) * peak, peak, dark); ctx.fillRect(x, 0, 1, 10); }
+    axis.style.width = width + "px";
+    [[-peak, 0], [0, 0.5], [peak, 1]].forEach(function (t, i) {
+      var e = core.el("div", "av-cbar-tick", t[0] === 0 ? "0" : String(+t[0].toPrecision(2)));
+      e.style.left = (t[1] * 100) + "%";
+      e.setAttribute("data-pos", String(t[1]));
+      if (i === 0) { e.classList.add("av-first"); }
+      if (i === 2) { e.classList.add("av-last"); }
+      axis.appendChild(e);
+    });
+    box.setAttribute("data-what", what);
+    box.setAttribute("data-max", String(peak));
+    box.appendChild(strip); box.appendChild(axis);
+    box.appendChild(core.el("div", "av-cbar-caption", "colour: " + what + " (blue negative, red positive)"));
+    return box;
+  }
+
   function render(root, payload) {
     var n = payload.tokens.length, d = payload.d, st = { query: payload.query };
+    var li = payload.layers ? payload.layers.indexOf(payload.layer) : 0, hi = payload.heads ? payload.heads.indexOf(payload.head) : 0;
     var ui = core.el("div", "av-ui"), body = core.el("div", "av-head-body"), left = core.el("div", "av-col av-left");
-    var canvas = core.el("canvas", "av-neuron"), status = core.el("div", "av-status");
-    ui.appendChild(core.el("div", "av-title", "Neuron view: layer " + payload.layer + ", head " + payload.head +
-      " (d = " + d + ", score = " + payload.scale.toFixed(4) + " \u00d7 sum of q \u00d7 k)"));
+    var canvas = core.el("canvas", "av-neuron"), status = core.el("div", "av-status"), bars = core.el("div", "av-neuron-bars");
+    var title = core.el("div", "av-title");
+    if (payload.vectors) {
+      var bar = core.el("div", "av-bar");
+      bar.appendChild(core.select("Layer", payload.layers.map(function (l, i) { return [i, String(l)]; }), li,
+        function (v) { li = +v; pick(); draw(); }).wrap);
+      bar.appendChild(core.select("Head", payload.heads.map(function (h, i) { return [i, "H" + h]; }), hi,
+        function (v) { hi = +v; pick(); draw(); }).wrap);
+      ui.appendChild(bar);
+    }
+    ui.appendChild(title);
+    function pick() {
+      if (payload.vectors) {
+        var v = payload.vectors[li][hi];
+        payload.q = v.q; payload.k = v.k; payload.scale = v.scale;
+        payload.layer = payload.layers[li]; payload.head = payload.heads[hi];
+      }
+      title.textContent = "Neuron view: layer " + payload.layer + ", head " + payload.head +
+        " (d = " + d + ", score = " + payload.scale.toFixed(4) + " \u00d7 sum of q \u00d7 k)";
+      root.setAttribute("data-layer", String(payload.layer));
+      root.setAttribute("data-head", String(payload.head));
+    }
+    pick();
     ui.appendChild(core.el("div", "av-note", "hover or click a query token on the left; columns: key vector k, " +
       "elementwise product q \u00d7 k (red positive, blue negative), score, softmax weight"));
     left.style.paddingTop = 2 * ROW + "px";  /* query i beside key i */
-    body.appendChild(left); body.appendChild(canvas); ui.appendChild(body); ui.appendChild(status);
+    body.appendChild(left); body.appendChild(canvas); ui.appendChild(body); ui.appendChild(bars); ui.appendChild(status);
     root.appendChild(ui);
     payload.tokens.forEach(function (t, i) {
       var e = core.el("div", "av-tok", t);
@@ -75,6 +117,11 @@
         ctx.fillStyle = fg; ctx.fillText(ws[r].toFixed(3), x3 + 84, y + ROW / 2);
       });
       Array.prototype.forEach.call(left.children, function (t, p) { t.classList.toggle("av-focus", p === i); });
+      bars.textContent = "";
+      bars.style.paddingLeft = (left.offsetWidth + x0) + "px";
+      bars.appendChild(divergingBar(root, "query q", peakQ, dark));
+      bars.appendChild(divergingBar(root, "key k", peakK, dark));
+      bars.appendChild(divergingBar(root, "q \u00d7 k", peakP, dark));
       var best = ws.indexOf(Math.max.apply(null, ws));
       status.textContent = payload.tokens[i] + " \u2192 " + payload.tokens[keys[best]] + ": weight " + ws[best].toFixed(3) +
         " (score " + score[best].toFixed(3) + ")";
