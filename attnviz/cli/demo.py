@@ -184,6 +184,7 @@ def _finetune_and_compare(model_path: Path, tok, out: Path, epochs: int, seed_ba
         print(f"    heads changed beyond seed-to-seed noise: {int(comparison.flagged.sum())} of {comparison.flagged.size}")
     files = [Path(p) for p in comparison.save(out / "comparison")]
     files += _importance(result.best_checkpoint, comparison, out / "comparison")
+    files += _knockout(result.best_checkpoint, out / "knockout")
     files += [run_dir / "trajectory.png"] if (run_dir / "trajectory.png").exists() else []
     return files + [Path(result.best_checkpoint)]
 
@@ -202,3 +203,15 @@ def _importance(checkpoint: Path, comparison, out: Path) -> list[Path]:
     files = [imp.save(out / "importance.json"), view.savefig(out / "importance_vs_change.png", dpi=150)]
     plt.close(view.figure)
     return files
+
+
+def _knockout(checkpoint: Path, out: Path) -> list[Path]:
+    """Does [CLS]'s attention matter? Geva et al.'s knockout on the fine-tuned classifier, layer by layer."""
+    from attnviz.cli.knockout import write_outputs
+    from attnviz.metrics import knockout_map
+
+    km = knockout_map(str(checkpoint), PROBES, max_length=64)
+    top = km.top(1, by="change")[0]
+    print(f"    blocking [CLS]'s attention to the other tokens moves the label's probability most in layer(s) "
+          f"{top['layers']} (mean relative change {top['mean_change']:+.2f})")
+    return write_outputs(km, out)
