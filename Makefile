@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 TORCH ?= torch==2.13.0
 OUT ?= attnviz-demo
 
-.PHONY: demo test lint install install-dev browser bench gallery docs clean
+.PHONY: demo test lint install install-dev browser bench bench-peers gallery docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,20 @@ test: install-dev browser lint
 	MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q
 
 bench: install-dev
-	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	for b in benchmarks/bench_*.py; do [ $$b = benchmarks/bench_peers.py ] && continue; \
+	  echo "== $$b"; $(PY) $$b || exit 1; done
+
+# The peers (TransformerLens, nnsight) in a virtualenv of their own, so they cannot change .venv.
+PEERS_VENV ?= .peers-venv
+PEERS_ARGS ?= --quick
+$(PEERS_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install --quiet "$(TORCH)"
+	$(PEERS_VENV)/bin/pip install --quiet -e . transformer-lens nnsight
+	touch $@
+
+bench-peers: install $(PEERS_VENV)/.installed
+	ATTNVIZ_PEERS_PYTHON=$(PEERS_VENV)/bin/python $(PY) benchmarks/bench_peers.py $(PEERS_ARGS)
 
 gallery: install-dev
 	$(PY) gallery/make_gallery.py

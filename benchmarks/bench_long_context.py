@@ -13,7 +13,11 @@ heads, 4 key/value heads (grouped-query attention), hidden size 256. Three measu
 3. Time at 2,048 tokens, one process, best of ``--rounds``: one layer kept <= 0.35x the bare
    eager forward, every layer kept <= 1.10x.
 
+With ``--device cuda`` the memory figures are ``torch.cuda.max_memory_allocated`` over the
+loaded model (reset at the start) instead of RSS, the model and inputs on the GPU.
+
 Run: .venv/bin/python benchmarks/bench_long_context.py [--lengths 2048 4096] [--long 16384] [--rounds 2]
+     [--device cuda]
 """
 from __future__ import annotations
 
@@ -59,8 +63,9 @@ def _status(field: str) -> int:
     raise RuntimeError(f"{field} missing from /proc/self/status")
 
 
-def run_case(case: str, tokens: int) -> dict:
-    """One memory case in this (fresh) process: returns peak RSS over the start, in bytes."""
+def run_case(case: str, tokens: int, device: str = "cpu") -> dict:
+    """One memory case in this (fresh) process: returns the peak over the start, in bytes (RSS on the
+    CPU, ``torch.cuda.max_memory_allocated`` on CUDA)."""
     import warnings
 
     import torch
@@ -69,10 +74,17 @@ def run_case(case: str, tokens: int) -> dict:
 
     warnings.simplefilter("ignore")
     model, tok, text = build_model(tokens)
-    ids = tok(text, truncation=True, max_length=tokens, return_tensors="pt")
+    model.to(device)
+    ids = tok(text, truncation=True, max_length=tokens, return_tensors="pt").to(device)
     torch.set_grad_enabled(False)
-    _reset_peak()
-    start = _status("VmRSS")
+    cuda = device.startswith("cuda")
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        start = torch.cuda.memory_allocated()
+    else:
+        _reset_peak()
+        start = _status("VmRSS")
     if case == "bare":
         model.set_attn_implementation("eager")
         out = model(**ids, output_attentions=True)
@@ -86,10 +98,11 @@ def run_case(case: str, tokens: int) -> dict:
         assert cap[0].attentions.shape == (8, 16, 1, tokens), cap[0].attentions.shape
     else:
         raise ValueError(case)
-    return {"case": case, "tokens": tokens, "start": start, "peak": _status("VmHWM"), "kept": kept}
+    peak = torch.cuda.max_memory_allocated() if cuda else _status("VmHWM")
+    return {"case": case, "tokens": tokens, "start": start, "peak": peak, "kept": kept, "device": device}
 
 
-def run_timing(tokens: int, rounds: int) -> dict:
+def run_timing(tokens: int, rounds: int, device: str = "cpu") -> dict:
     """Bare eager forward vs extract with one layer and with every layer, same input, one process."""
     import warnings
 
@@ -99,8 +112,10 @@ def run_timing(tokens: int, rounds: int) -> dict:
 
     warnings.simplefilter("ignore")
     model, tok, text = build_model(tokens)
-    ids = tok(text, truncation=True, max_length=tokens, return_tensors="pt")
+    model.to(device)
+    ids = tok(text, truncation=True, max_length=tokens, return_tensors="pt").to(device)
     torch.set_grad_enabled(False)
+    wait = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
 
     def bare():
         model.set_attn_implementation("eager")
@@ -121,6 +136,7 @@ def run_timing(tokens: int, rounds: int) -> dict:
         for name, fn in cases.items():
             begin = time.perf_counter()
             fn()
+            wait()
             best[name] = min(best[name], time.perf_counter() - begin)
     return best
 
@@ -136,31 +152,35 @@ def main() -> None:
     parser.add_argument("--long", type=int, default=16384, help="0 to skip the queries='last' case")
     parser.add_argument("--time-tokens", type=int, default=2048, help="0 to skip the timing")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (GPU memory: torch.cuda.max_memory_allocated)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--tokens", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case == "timing":
-        print(json.dumps(run_timing(args.tokens, args.rounds)))
+        print(json.dumps(run_timing(args.tokens, args.rounds, args.device)))
         return
     if args.case:
-        print(json.dumps(run_case(args.case, args.tokens)))
+        print(json.dumps(run_case(args.case, args.tokens, args.device)))
         return
-    print("Llama architecture, random weights: 8 layers x 16 heads, 4 KV heads, hidden 256 (CPU)")
+    dev = ("--device", args.device)
+    memory = "GPU max_memory_allocated" if args.device.startswith("cuda") else "RSS"
+    print(f"Llama architecture, random weights: 8 layers x 16 heads, 4 KV heads, hidden 256 ({args.device}); "
+          f"memory: {memory}")
     for tokens in args.lengths:
-        bare = _subprocess("--case", "bare", "--tokens", str(tokens))
-        one = _subprocess("--case", "one_layer", "--tokens", str(tokens))
+        bare = _subprocess("--case", "bare", "--tokens", str(tokens), *dev)
+        one = _subprocess("--case", "one_layer", "--tokens", str(tokens), *dev)
         b, o = bare["peak"] - bare["start"], one["peak"] - one["start"]
-        print(f"  {tokens:6d} tokens, peak RSS over start: bare output_attentions forward {b / MiB:8.0f} MiB, "
+        print(f"  {tokens:6d} tokens, peak {memory} over start: bare output_attentions forward {b / MiB:8.0f} MiB, "
               f"extract(layers=[0]) {o / MiB:6.0f} MiB (keeps {one['kept'] / MiB:.0f} MiB)  "
               f"ratio {o / b:.3f} (goal <= 0.25)")
     if args.long:
-        last = _subprocess("--case", "last_query", "--tokens", str(args.long))
+        last = _subprocess("--case", "last_query", "--tokens", str(args.long), *dev)
         full = 8 * 16 * args.long ** 2 * 4
         print(f"  {args.long:6d} tokens, queries='last', every layer: peak RSS {last['peak'] / GiB:.2f} GiB "
               f"(over start {(last['peak'] - last['start']) / MiB:.0f} MiB; goal < 3 GiB; "
               f"a bare forward's maps alone: {full / GiB:.0f} GiB)")
     if args.time_tokens:
-        t = _subprocess("--case", "timing", "--tokens", str(args.time_tokens), "--rounds", str(args.rounds))
+        t = _subprocess("--case", "timing", "--tokens", str(args.time_tokens), "--rounds", str(args.rounds), *dev)
         print(f"  time at {args.time_tokens} tokens (best of {args.rounds}): bare eager forward {t['bare']:.2f} s, "
               f"sdpa forward without weights {t['sdpa']:.2f} s")
         print(f"    extract(layers=[0])  {t['one_layer']:.2f} s  ratio {t['one_layer'] / t['bare']:.3f} (goal <= 0.35)")

@@ -216,3 +216,49 @@ def test_soft_capping_and_position_bias_never_take_the_in_place_path(models, kin
     model, tok = models(kind)
     monkeypatch.setattr(direct, "write_weights", lambda *a, **k: pytest.fail("in-place path taken"))
     attnviz.extract(model, TEXTS[:1], **({"decoder_texts": ["le chat"]} if kind == "t5" else {}), tokenizer=tok)
+
+
+@pytest.mark.parametrize("options", [dict(layers=[0, 1]), dict(queries="last"), dict(layers=[1], heads=[0, 2])])
+def test_accelerator_path_pins_copies_without_waiting_and_waits_once_per_layer(monkeypatch, options):
+    """The accelerator path's logic on the CPU: the device is said not to be host memory."""
+    import torch
+
+    import attnviz
+    from attnviz.extraction import streaming
+
+    model, tok = tiny_model("gpt2")
+    text = "the cat sat on the mat"
+    expected = attnviz.extract(model, text, tokenizer=tok, hidden_states=False, **options)[0].attentions
+    pinned, copies, syncs = [], [], []
+    real_copy = torch.Tensor.copy_
+
+    def copy_(self, src, non_blocking=False):
+        copies.append(non_blocking)
+        return real_copy(self, src, non_blocking=non_blocking)
+
+    monkeypatch.setattr(streaming, "_on_host", lambda device: False)
+    monkeypatch.setattr(streaming, "_host_buffer",
+                        lambda shape, dtype, pin: pinned.append(pin) or torch.empty(shape, dtype=dtype))
+    monkeypatch.setattr(streaming, "_synchronize", lambda device: syncs.append(device))
+    monkeypatch.setattr(torch.Tensor, "copy_", copy_)
+    got = attnviz.extract(model, text, tokenizer=tok, hidden_states=False, **options)[0].attentions
+    monkeypatch.undo()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert pinned == [True]                              # one example: one pinned array
+    assert copies and all(copies)                        # every block copied without waiting
+    assert len(syncs) == len(options.get("layers", [0, 1]))  # one wait per kept layer
+
+
+def test_the_pass_stops_after_the_last_kept_layer_when_nothing_later_is_read():
+    model, tok = tiny_model("gpt2", head="lm")
+    ran = []
+    handle = model.transformer.h[1].register_forward_hook(lambda *a: ran.append(1))
+    try:
+        full = attnviz.extract(model, "the cat sat on the mat", tokenizer=tok, layers=[0])        # hidden states kept
+        assert ran, "with hidden states every layer runs"
+        ran.clear()
+        early = attnviz.extract(model, "the cat sat on the mat", tokenizer=tok, layers=[0], hidden_states=False)
+        assert not ran, "layer 1 is never run when only layer 0's maps are kept"
+    finally:
+        handle.remove()
+    np.testing.assert_array_equal(early[0].attentions, full[0].attentions)

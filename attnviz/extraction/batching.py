@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import inspect
+from types import SimpleNamespace
 from typing import Any, Sequence
 
 import numpy as np
@@ -123,6 +124,8 @@ class BatchRunner:
             inputs.update(decoder_input_ids=dec_ids, decoder_attention_mask=dec_mask)
         if "use_cache" in self.accepts:
             inputs["use_cache"] = False
+        if "logits_to_keep" in self.accepts:  # a language model's (batch, token, vocab) logits are never kept
+            inputs["logits_to_keep"] = 1
         inputs = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
         return inputs, starts, dec_starts
 
@@ -200,7 +203,7 @@ class BatchRunner:
         """One pass under the "attnviz" attention: only the kept weights are ever computed."""
         import torch
 
-        from attnviz.extraction.streaming import Rows, Session
+        from attnviz.extraction.streaming import EnoughLayers, Rows, Session
 
         if self.session is None:
             self.session = Session(self.attention_root, layers=self.layers, heads=self.heads, num_heads=None,
@@ -213,8 +216,16 @@ class BatchRunner:
             rows["cross"] = [Rows(torch.arange(a, b), s, s + len(it["input_ids"]), True)
                              for (a, b), s, it in zip(dec, starts, items, strict=True)]
         self.session.begin_batch(rows)
-        with self.session.active():
-            out = self.model(**inputs, output_hidden_states=self.hidden, return_dict=True)
+        # nothing after the last kept layer is read unless hidden states or a classifier's logits are kept
+        name = type(self.model).__name__
+        self.session.stop_early = not self.hidden and "Classification" not in name and "MultipleChoice" not in name
+        try:
+            with self.session.active():
+                out = self.model(**inputs, output_hidden_states=self.hidden, return_dict=True)
+        except EnoughLayers:
+            out = SimpleNamespace(hidden_states=None, encoder_hidden_states=None, decoder_hidden_states=None)
+        finally:
+            self.session.stop_early = False
         missing = self.session.missing()
         if missing:
             raise StreamingUnavailable(f"no attention call reached attnviz for {missing[0][0]} layer "

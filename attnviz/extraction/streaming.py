@@ -9,6 +9,10 @@ Gemma-2's soft-capping come out exactly as in eager attention). Each block is cu
 heads, rows and the example's real keys, optionally reduced over heads, converted to the
 storage dtype and copied to the CPU at once; nothing else of it is kept.
 
+On an accelerator the kept arrays are pinned host memory and each block is converted on the
+device and copied with ``non_blocking=True``, so the copies overlap the forward pass; the
+session waits for them once per kept layer (:meth:`Session.layer_done`), never per block.
+
 A :class:`Session` says what to keep and receives the blocks; :func:`attnviz.extract` drives
 it through :class:`attnviz.extraction.batching.BatchRunner`.
 
@@ -27,7 +31,7 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["NAME", "Rows", "Session", "register", "resolve_queries"]
+__all__ = ["NAME", "EnoughLayers", "Rows", "Session", "register", "release_freed_memory", "resolve_queries"]
 
 import contextlib
 import contextvars
@@ -61,10 +65,56 @@ def register() -> None:
     from transformers import AttentionInterface
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
 
+    release_freed_memory()
     if NAME not in AttentionInterface._global_mapping:
         AttentionInterface.register(NAME, attention_forward)
     if NAME not in ALL_MASK_ATTENTION_FUNCTIONS._global_mapping:
         ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, sdpa_mask)
+
+
+#: Allocations from this size up get pages of their own, returned to the system when freed (glibc).
+MMAP_THRESHOLD = 2**20
+_ALLOCATOR: list[bool] = []
+
+
+def release_freed_memory() -> bool:
+    """Make freed tensor memory go back to the system (glibc's malloc); True where it was set.
+
+    glibc raises its mmap threshold each time a large block is freed (up to 32 MiB), so a
+    forward pass's layer-sized temporaries (q, k, v, the MLP's) soon come from the heap, whose
+    freed memory is kept: a long input's resident memory then grew layer after layer (230 MiB
+    over GPT-2-small at 2,048 tokens while keeping nothing) and a second call started where the
+    first left off. A fixed threshold of :data:`MMAP_THRESHOLD` stops that. Process-wide, set
+    once (by :func:`register`); nothing happens off glibc or with ``ATTNVIZ_MALLOC=keep``.
+
+    Example:
+        >>> release_freed_memory() in (True, False)
+        True
+    """
+    if not _ALLOCATOR:
+        import ctypes
+        import os
+
+        ok = False
+        if sys.platform.startswith("linux") and os.environ.get("ATTNVIZ_MALLOC") != "keep":
+            try:
+                ok = bool(ctypes.CDLL("libc.so.6").mallopt(-3, MMAP_THRESHOLD))  # M_MMAP_THRESHOLD
+            except (OSError, AttributeError):
+                ok = False
+        _ALLOCATOR.append(ok)
+    return _ALLOCATOR[0]
+
+
+class EnoughLayers(Exception):
+    """Raised by the attention function once every kept layer is stored, with ``Session.stop_early``.
+
+    The layers after the last kept one would compute outputs that nobody reads: the forward
+    pass stops there (the caller catches this).
+
+    Example:
+        >>> issubclass(EnoughLayers, Exception)
+        True
+    """
 
 
 @dataclass
@@ -198,6 +248,12 @@ class Session:
         self.seen: set[tuple[str, int]] = set()
         self.calls = 0
         self.on_layer = on_layer
+        from attnviz.modeling import input_device
+
+        self.device = input_device(model)
+        self.pinned = not _on_host(self.device)  # kept arrays in pinned memory, copies without waiting
+        self.pending = False                     # non-blocking copies not yet waited for
+        self.stop_early = False                  # raise EnoughLayers once every kept layer is stored
 
     def kept_layers(self, kind: str) -> list[int]:
         """The model layers of ``kind`` whose weights are kept."""
@@ -216,8 +272,8 @@ class Session:
             n_layers = len(self.kept_layers(kind))
             # allocated by torch: numpy asks the kernel for huge pages on large arrays, and on a busy
             # machine the compaction that triggers made the first write of the maps ~25% slower overall
-            self.out[kind] = [torch.empty((n_layers, self._out_heads(kind), len(r.rows), r.stop - r.start),
-                                          dtype=dtype).numpy() for r in per_example]
+            self.out[kind] = [_host_buffer((n_layers, self._out_heads(kind), len(r.rows), r.stop - r.start),
+                                           dtype, self.pinned).numpy() for r in per_example]
 
     def _out_heads(self, kind: str) -> int:
         if self.reduce is not None:
@@ -269,6 +325,12 @@ class Session:
         elif self.reduce == "max":
             block = block.amax(0, keepdim=True)
         dst = self.out[kind][example][self.kept_layers(kind).index(layer)]
+        if not _on_host(block.device):  # converted there, copied into pinned memory without waiting
+            target = torch.from_numpy(dst[:, first:first + block.shape[1]])
+            target.copy_(block.detach().to(target.dtype), non_blocking=True)
+            self.pending = True
+            self.seen.add(site)
+            return
         # numpy's copy is single-threaded: on a busy machine torch's threaded copy of the same
         # bytes was 10-20x slower; a block on an accelerator comes to the CPU first
         block = block.detach().to("cpu")
@@ -276,6 +338,35 @@ class Session:
             block = block.float()
         np.copyto(dst[:, first:first + block.shape[1]], block.numpy(), casting="same_kind")
         self.seen.add(site)
+
+
+    def layer_done(self) -> None:
+        """Wait once for the layer's non-blocking copies (on an accelerator; nothing on the CPU); with
+        ``stop_early``, raise :class:`EnoughLayers` once every kept layer is stored."""
+        if self.pending:
+            _synchronize(self.device)
+            self.pending = False
+        if self.stop_early and not self.missing():
+            raise EnoughLayers
+
+
+def _on_host(device: Any) -> bool:
+    """Whether tensors on ``device`` are in host memory (the CPU; 'meta' holds no data)."""
+    return getattr(device, "type", str(device)) in ("cpu", "meta")
+
+
+def _host_buffer(shape: tuple, dtype: Any, pinned: bool) -> Any:
+    """An empty host tensor for kept maps, pinned (page-locked) for non-blocking copies from an accelerator."""
+    import torch
+
+    return torch.empty(shape, dtype=dtype, pin_memory=pinned)
+
+
+def _synchronize(device: Any) -> None:
+    """Wait for the work queued on ``device`` (the layer's copies to the host)."""
+    import torch
+
+    torch.accelerator.synchronize(device)
 
 
 def _module_site(name: str, module: Any) -> tuple[str, int] | None:
@@ -341,12 +432,15 @@ def attention_forward(module: Any, query: Any, key: Any, value: Any, attention_m
         if _direct(session, site, module, query, key, value, attention_mask, dropout, scaling, kwargs):
             from attnviz.extraction.direct import layer_output
 
+            session.layer_done()
             return layer_output(session, site, query, value), None
-        return _eager_all_rows(session, site, module, query, key, value, attention_mask, dropout, scaling,
-                               kwargs), None
+        out = _eager_all_rows(session, site, module, query, key, value, attention_mask, dropout, scaling, kwargs)
+        session.layer_done()
+        return out, None
     for b, r in enumerate(session.rows[site[0]]):
         _eager_rows(module, query, key, value, attention_mask, dropout, scaling, kwargs, b, r.rows,
                     lambda first, w, o, b=b: session.store(site, b, first, w[0]))
+    session.layer_done()
     return _layer_output(module, query, key, value, attention_mask, dropout, scaling, kwargs), None
 
 
@@ -383,6 +477,8 @@ def _direct(session, site, module, query, key, value, mask, dropout, scaling, kw
     from attnviz.extraction import direct
 
     if not direct.eligible(module, query, kwargs, dropout, session.np_dtype.name):
+        return False
+    if padded is None and not _on_host(query.device):  # the kept arrays are host memory: blocks are copied
         return False
     tq, tk = query.shape[2], key.shape[2]
     hooks = {"block_mask": lambda batch, rows: _block_mask(module, mask, batch, rows, query, tq, tk, kwargs),

@@ -68,7 +68,7 @@ def knockout_axes(result: Any, *, ax: Axes | None = None, color: Any = None, tit
     ax.set_ylabel(f"% change in p({what})")
     sources = result.sources if isinstance(result.sources, str) else f"positions {list(result.sources)}"
     if title is None:
-        title = f"attention knockout: target -> {sources} ({len(result.change)} text(s))"
+        title = f"attention knockout\ntarget -> {sources}, {len(result.change)} text(s)"
     literal(ax.set_title(title))
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)

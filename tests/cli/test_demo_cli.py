@@ -1,6 +1,8 @@
 """`attnviz demo` writes everything it promises (on a tiny model, so it takes seconds)."""
 from __future__ import annotations
 
+import json
+
 from attnviz.cli import main
 from attnviz.testing import save_tiny_model
 
@@ -14,11 +16,15 @@ def test_demo_writes_figures_views_stats_and_comparison(tmp_path, capsys):
     expected = ["capture.safetensors", "shapes.md", "grid.png", "grid.pdf", "head_L1_H2.png", "hidden_norms.png",
                 "layer_similarity.png", "head_view.html", "model_view.html", "head_stats.csv",
                 "comparison/comparison.json", "comparison/change_map.png", "comparison/importance.json",
-                "comparison/importance_vs_change.png", "finetune/trajectory.png"]
+                "comparison/importance_vs_change.png", "finetune/trajectory.png", "knockout/knockout.json",
+                "knockout/knockout.csv", "knockout/knockout.png"]
     for name in expected:
         assert (out / name).stat().st_size > 0, name
         assert str(out / name) in printed
     assert "attentions[0]" in printed and "mean cosine similarity" in printed and "Spearman" in printed
+    assert "blocking [CLS]'s attention" in printed
+    knockout = json.loads((out / "knockout" / "knockout.json").read_text())
+    assert len(knockout["windows"]) == 2  # the tiny model's two layers, one knockout window each
     assert (out / "grid.pdf").read_bytes().startswith(b"%PDF")
 
 

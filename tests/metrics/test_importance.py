@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from attnviz.metrics.importance import Gates, HeadImportance, head_importance, output_projections, pruning_curve
+from attnviz.metrics.importance import HeadImportance, head_importance, output_projections, pruning_curve
+from attnviz.metrics.importance_gates import Gates
 from attnviz.testing import tiny_model
 
 POS = ["wonderful", "great", "lovely", "remarkable"]
@@ -155,3 +156,30 @@ def test_refusals():
         head_importance(model, [("a", 1)], tokenizer=tok, method="taylor")
     with pytest.raises(ValueError, match="encoder-decoder"):
         head_importance(tiny_model("bart", head="sequence-classification")[0], [("a", 1)], tokenizer=tok)
+
+
+@pytest.mark.parametrize("family,head,data", [
+    ("gpt2", "lm", ["the cat sat on the mat", "a dog", "the mat sat on a cat today"]),
+    ("bert", "sequence-classification", [("a good film", 1), ("a bad film", 0), ("good", 1)]),
+])
+def test_batched_ablation_equals_one_head_at_a_time(family, head, data):
+    import torch
+
+    from attnviz.metrics.importance_data import prepare
+    from attnviz.metrics.importance_loops import ablation_changes, evaluate, frozen
+
+    model, tok = tiny_model(family, head=head)
+    prepared = prepare(model, tok, data, batch_size=2, max_length=None, text_column="text", label_column="label",
+                       split="validation")
+    with frozen(model), Gates(model) as gates:
+        base_loss, base_metric, loss_change, metric_change = ablation_changes(model, prepared, gates, rows=5)
+        ref_loss, ref_metric = evaluate(model, prepared, gates, None)
+        for i in range(gates.num_layers):
+            for j in range(gates.num_heads):
+                gate = torch.ones(gates.num_layers, gates.num_heads)
+                gate[i, j] = 0.0
+                loss, metric = evaluate(model, prepared, gates, gate)
+                assert loss_change[i, j] == pytest.approx(loss - ref_loss, abs=1e-5)
+                assert metric_change[i, j] == pytest.approx(ref_metric - metric, abs=1e-9)
+    assert base_loss == pytest.approx(ref_loss, abs=1e-6) and base_metric == pytest.approx(ref_metric)
+    assert np.abs(loss_change).max() > 0, "zeroing a head changes the loss"
