@@ -133,7 +133,8 @@ def test_short_training_improves_the_loss_and_saves_a_loadable_model(gallery, tm
 def test_training_forms_a_previous_token_head_and_an_induction_head(gallery, induction_model):
     model, tok = attnviz.load_model(induction_model)
     scores = gallery.induction_scores(attnviz.extract(model, gallery.held_out_texts(8), tokenizer=tok))
-    untrained = gallery.induction_scores(attnviz.extract(*_untrained(gallery), gallery.held_out_texts(8)))
+    plain, plain_tok = _untrained(gallery)
+    untrained = gallery.induction_scores(attnviz.extract(plain, gallery.held_out_texts(8), tokenizer=plain_tok))
     assert scores["previous_token"][0].max() > 0.5 > untrained["previous_token"][0].max()
     assert scores["induction"][1].max() > 0.5 > untrained["induction"][1].max()
 
