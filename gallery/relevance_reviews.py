@@ -26,9 +26,10 @@ EPOCHS = 2
 METHODS = ("chefer relevance", "attention ([CLS], last layer)", "rollout ([CLS])")
 
 
-def fine_tuned(cache: Path = CACHE, *, epochs: int = EPOCHS) -> Path:
-    """The best checkpoint of MiniLM fine-tuned on the shipped reviews (made once, then reused)."""
-    run = cache / f"minilm-reviews-e{epochs}"
+def fine_tuned(cache: Path | None = None, *, epochs: int = EPOCHS) -> Path:
+    """The best checkpoint of MiniLM fine-tuned on the shipped reviews (made once in ``cache``, default
+    :data:`CACHE`, then reused)."""
+    run = (CACHE if cache is None else Path(cache)) / f"minilm-reviews-e{epochs}"
     done = run / "BEST"
     if done.is_file() and Path(done.read_text().strip()).is_dir():
         return Path(done.read_text().strip())

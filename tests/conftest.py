@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -12,6 +13,7 @@ import pytest  # noqa: E402
 
 from attnviz.testing import tiny_model  # noqa: E402
 
+GALLERY = Path(__file__).resolve().parents[1] / "gallery"
 TEXTS = ["The cat sat on the mat.", "Hello world!", "A quick brown fox jumps over the lazy dog today."]
 
 
@@ -106,3 +108,28 @@ def minilm(minilm_path):
     from attnviz.modeling import load_model
 
     return load_model(minilm_path)
+
+
+def load_script(path: Path):
+    """A script (gallery/*.py) imported as a module without running its main()."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"script_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def reviews_minilm(minilm_path, tmp_path_factory):
+    """FinetuneResult of MiniLM fine-tuned on the shipped reviews, made once per session with
+    gallery/relevance_reviews.py's own settings into a fresh cache folder (``output_dir.parent``): the
+    fine-tune test checks it, the relevance gallery measures it (one fine-tune, not two)."""
+    from attnviz.training.finetuning import FinetuneResult
+
+    gallery = load_script(GALLERY / "relevance_reviews.py")
+    cache = tmp_path_factory.mktemp("gallery-cache")
+    best = gallery.fine_tuned(cache)
+    result = FinetuneResult.load(cache / f"minilm-reviews-e{gallery.EPOCHS}")
+    assert result.best_checkpoint == best
+    return result

@@ -54,22 +54,60 @@ def test_every_script_has_expectations():
     assert sorted(EXPECTED) == SCRIPTS
 
 
-@pytest.mark.parametrize("name", SCRIPTS)
-def test_example_scripts_run_on_a_tiny_model(name, tmp_path):
+# Runs every example script in ONE fresh interpreter (one start and one import of torch and transformers,
+# not six), each as `python SCRIPT --model M --out OUT` from its own folder: sys.argv and the working
+# directory set, run as __main__, stdout kept, a traceback or a non-zero exit recorded.
+RUNNER = """
+import contextlib, io, json, os, runpy, sys, traceback
+for job in json.loads(sys.argv[1]):
+    os.chdir(job["cwd"])
+    sys.argv = [job["script"], *job["args"]]
+    stdout, error, code = io.StringIO(), "", 0
+    with contextlib.redirect_stdout(stdout):
+        try:
+            runpy.run_path(job["script"], run_name="__main__")
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)
+            error = "" if code == 0 else f"SystemExit({exit.code!r})"
+        except BaseException:
+            code, error = 1, traceback.format_exc()
+    with open(job["record"], "w") as f:
+        json.dump({"returncode": code, "stdout": stdout.getvalue(), "stderr": error}, f)
+"""
+
+
+@pytest.fixture(scope="module")
+def script_runs(tmp_path_factory):
+    """name -> (its folder, {"returncode", "stdout", "stderr"}) for every example script, all run once."""
+    import json
+
     from attnviz.testing import save_tiny_model
 
-    kind, head = ("gpt2", "lm") if "generat" in name else ("bert", None)
-    model = save_tiny_model(kind, tmp_path / "model", head=head)
-    done = subprocess.run([sys.executable, str(EXAMPLES / name), "--model", str(model), "--out", str(tmp_path / "out")],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    models = tmp_path_factory.mktemp("models")
+    bert, gpt2 = save_tiny_model("bert", models / "bert"), save_tiny_model("gpt2", models / "gpt2", head="lm")
+    jobs, folders = [], {}
+    for name in SCRIPTS:
+        folders[name] = folder = tmp_path_factory.mktemp(Path(name).stem)
+        model = gpt2 if "generat" in name else bert
+        jobs.append({"script": str(EXAMPLES / name), "cwd": str(folder), "record": str(folder / "run.json"),
+                     "args": ["--model", str(model), "--out", str(folder / "out")]})
+    done = subprocess.run([sys.executable, "-c", RUNNER, json.dumps(jobs)], cwd=models, capture_output=True,
+                          text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-2000:]
-    out = tmp_path / "out"
+    return {name: (folders[name], json.loads((folders[name] / "run.json").read_text())) for name in SCRIPTS}
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_example_scripts_run_on_a_tiny_model(name, script_runs):
+    folder, done = script_runs[name]
+    assert done["returncode"] == 0, done["stderr"][-2000:]
+    out = folder / "out"
     for pattern in EXPECTED[name]:
         found = sorted(out.glob(pattern))
         assert found, f"{name} wrote no {pattern} (it wrote {sorted(p.name for p in out.rglob('*'))})"
         for path in found:
             _check_file(path)
-    printed = [Path(word) for word in done.stdout.split() if word.startswith(str(out))]
+    printed = [Path(word) for word in done["stdout"].split() if word.startswith(str(out))]
     assert printed and all(p.exists() for p in printed), "the paths the script prints must exist"
 
 

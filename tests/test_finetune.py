@@ -144,14 +144,15 @@ def test_attnviz_finetune_is_the_function_after_submodule_import():
 
 
 @pytest.mark.slow
-def test_minilm_reaches_85_percent_and_last_layers_change_most(minilm_path, tmp_path):
+def test_minilm_reaches_85_percent_and_last_layers_change_most(minilm_path, reviews_minilm):
+    """On the session's fine-tune (gallery/relevance_reviews.py's settings: 2 epochs, batch 16, length 64,
+    seed 0). Measured: accuracy 0.8875 after epoch 1, 0.90 after 2; layer cosines before/after on 24
+    validation texts 0.9996 (layer 0) ... 0.81 (layer 5, the lowest)."""
     from attnviz.data import load_reviews
 
-    data = load_reviews()
-    result = attnviz.finetune(minilm_path, data, tmp_path / "run", epochs=3, batch_size=16, max_length=64,
-                              disable_tqdm=True, num_threads=1)
+    result = reviews_minilm
     assert result.final_accuracy >= 0.85
-    texts = list(data["validation"]["text"])[:24]
+    texts = list(load_reviews()["validation"]["text"])[:24]
     comp = attnviz.compare(minilm_path, result.best_checkpoint, texts=texts)
     assert comp.layer_cosine[-1] < comp.layer_cosine[0]
     assert int(np.argmin(comp.layer_cosine)) >= comp.layer_cosine.size // 2  # the change is in the upper half

@@ -22,6 +22,14 @@ def gallery():
     return module
 
 
+@pytest.fixture(scope="module")
+def induction_model(gallery, tmp_path_factory):
+    """The tiny GPT-2 trained once for the module's two tests of it (seed 0; training stops early once
+    the copy loss is ~0.001, so the 30 s budget is only a ceiling): its folder."""
+    # seed 0 shows both heads after ~1000 steps (~8 s on a busy 2-core CPU)
+    return gallery.train_induction_model(tmp_path_factory.mktemp("induction") / "model", seconds_budget=30, seed=0)
+
+
 def test_tokenizer_is_word_level_with_bos(gallery):
     tok = gallery.build_tokenizer()
     ids = tok("cat dog cat")["input_ids"]
@@ -122,13 +130,11 @@ def test_short_training_improves_the_loss_and_saves_a_loadable_model(gallery, tm
 
 
 @pytest.mark.slow
-def test_training_forms_a_previous_token_head_and_an_induction_head(gallery, tmp_path):
-    # seed 0 shows both heads after ~1000 steps (~8 s on a busy 2-core CPU); training stops
-    # early once the copy loss is ~0.001, so the budget is only a ceiling
-    path = gallery.train_induction_model(tmp_path / "model", seconds_budget=30, seed=0)
-    model, tok = attnviz.load_model(path)
+def test_training_forms_a_previous_token_head_and_an_induction_head(gallery, induction_model):
+    model, tok = attnviz.load_model(induction_model)
     scores = gallery.induction_scores(attnviz.extract(model, gallery.held_out_texts(8), tokenizer=tok))
-    untrained = gallery.induction_scores(attnviz.extract(*_untrained(gallery), gallery.held_out_texts(8)))
+    plain, plain_tok = _untrained(gallery)
+    untrained = gallery.induction_scores(attnviz.extract(plain, gallery.held_out_texts(8), tokenizer=plain_tok))
     assert scores["previous_token"][0].max() > 0.5 > untrained["previous_token"][0].max()
     assert scores["induction"][1].max() > 0.5 > untrained["induction"][1].max()
 
@@ -139,9 +145,8 @@ def _untrained(gallery):
 
 
 @pytest.mark.slow
-def test_knocking_out_the_induction_edge_breaks_copying_and_another_head_does_not(gallery, tmp_path):
-    path = gallery.train_induction_model(tmp_path / "model", seconds_budget=30, seed=0)
-    model, tok = attnviz.load_model(path)
+def test_knocking_out_the_induction_edge_breaks_copying_and_another_head_does_not(gallery, induction_model):
+    model, tok = attnviz.load_model(induction_model)
     texts = gallery.held_out_texts(16)
     scores = gallery.induction_scores(attnviz.extract(model, texts, tokenizer=tok))
     result = gallery.knockout_accuracies(model, tok, texts, scores)
