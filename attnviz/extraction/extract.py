@@ -38,18 +38,15 @@ from attnviz.extraction.inputs import (
     padding_side_for,
     tokenize_texts,
 )
-from attnviz.extraction.running import check_selection, progress_bar, streaming_or_eager
+from attnviz.extraction.running import check_selection, open_writer, run_batches, streaming_or_eager
 from attnviz.extraction.streaming import NAME as STREAMING
 from attnviz.extraction.streaming import query_spec_json
-from attnviz.families import model_dims
 from attnviz.modeling import (
     ModelLike,
     Tokenizer,
     inspection_mode,
     max_positions,
     model_data_call,
-    model_fingerprint,
-    model_name,
     resolve_model,
 )
 
@@ -162,7 +159,6 @@ def extract(
     limit = max_length or max_positions(model, tokenizer)
     encoded = tokenize_texts(tokenizer, texts, pairs, limit)
     check_vocabulary(model, encoded, targets)
-    dims = model_dims(cfg)
     keep_layers, keep_heads = check_selection(model, layers, heads, queries, reduce_heads,
                                               [len(e["input_ids"]) for e in encoded])
     side = padding_side_for(model, padding_side or getattr(tokenizer, "padding_side", "right"), enc_dec)
@@ -172,59 +168,26 @@ def extract(
                       "it uses right padding, which gives the same maps (padding is removed)",
                       UserWarning, stacklevel=2)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    options = dict(queries=queries, reduce_heads=reduce_heads)
-    writer = None
-    if out is not None:  # write shard by shard; each shard's texts are batched by length
-        from attnviz.store import CaptureWriter
+    digest = texts if pairs is None and targets is None else {"texts": texts, "pairs": pairs, "targets": targets}
+    writer = open_writer(out, digest, shard_size, model=model, selection_model=model, dtype=dtype,
+                         reduce_heads=reduce_heads, queries=queries, keep_layers=keep_layers, keep_heads=keep_heads)
 
-        writer = CaptureWriter(out, texts=texts if pairs is None and targets is None else
-                               {"texts": texts, "pairs": pairs, "targets": targets}, shard_size=shard_size)
-        writer.check_settings({"model_name": model_name(model), "model_fingerprint": model_fingerprint(model),
-                               "dtype": dtype, "reduce_heads": reduce_heads,
-                               "queries": query_spec_json(queries),
-                               "layers": keep_layers or (list(range(dims["layers"])) if dims["layers"] else None),
-                               "heads": keep_heads or (list(range(dims["heads"])) if dims["heads"] else None)})
+    def run_batch(run: BatchRunner, batch: list[int]) -> list[Example]:
+        dec = [targets[i] for i in batch] if targets is not None else None
+        examples = run([encoded[i] for i in batch], dec)
+        for i, ex in zip(batch, examples, strict=True):
+            ex.text = texts[i]
+            ex.text_pair = pairs[i] if pairs else None
+            ex.decoder_text = decoder_texts[i] if isinstance(decoder_texts, list) else None
+        return examples
 
-    def plan() -> list[tuple[list[int], int | None]]:
-        """(batch, shard finished by it or None); without ``out`` one group of every text."""
-        groups = [(list(range(len(texts))), None)] if writer is None else \
-            [(list(range(*writer.shard_range(k))), k) for k in range(writer.num_shards) if not writer.done(k)]
-        steps = []
-        for group, shard in groups:
-            order = sorted(group, key=lambda i: len(encoded[i]["input_ids"]))
-            cuts = list(range(0, len(order), batch_size))
-            steps += [(order[s:s + batch_size], shard if s == cuts[-1] else None) for s in cuts]
-        return steps
-
-    def wrap(run, exs):
-        return _wrap(model, run, exs, dtype)
-
-    def run_all(streaming: bool):
-        run = BatchRunner(model, tokenizer, keep_layers, keep_heads, hidden_states, dtype, side, pad_id,
-                          streaming=streaming, **options)
-        examples: list[Example | None] = [None] * len(texts)
-        with inspection_mode(model, implementation=STREAMING if streaming else "eager"):
-            for batch, shard in progress_bar(plan(), progress):
-                items = [encoded[i] for i in batch]
-                dec = [targets[i] for i in batch] if targets is not None else None
-                for i, ex in zip(batch, run(items, dec), strict=True):
-                    ex.text = texts[i]
-                    ex.text_pair = pairs[i] if pairs else None
-                    ex.decoder_text = decoder_texts[i] if isinstance(decoder_texts, list) else None
-                    examples[i] = ex
-                if shard is not None:  # the shard is complete: write it, drop it from memory
-                    assert writer is not None, "shards are planned only with out="
-                    start, stop = writer.shard_range(shard)
-                    writer.add_shard(wrap(run, examples[start:stop]), shard)
-                    examples[start:stop] = [None] * (stop - start)
-        return run, examples
-
-    run, examples = streaming_or_eager(run_all, stacklevel=3)
-    if writer is not None:
-        from attnviz.store import load
-
-        return load(writer.close(), lazy=True)
-    return wrap(run, examples)
+    return run_batches(model, [len(e["input_ids"]) for e in encoded], batch_size=batch_size, writer=writer,
+                       progress=progress, run_batch=run_batch, wrap=lambda run, exs: _wrap(model, run, exs, dtype),
+                       make_runner=lambda streaming: BatchRunner(model, tokenizer, keep_layers, keep_heads,
+                                                                 hidden_states, dtype, side, pad_id,
+                                                                 streaming=streaming, queries=queries,
+                                                                 reduce_heads=reduce_heads),
+                       stacklevel=3)
 
 
 def extract_ids(

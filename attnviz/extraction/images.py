@@ -46,7 +46,7 @@ import numpy as np
 from attnviz.capture import Capture, Example
 from attnviz.extraction.batching import DTYPES, BatchRunner, capture_from
 from attnviz.extraction.inputs import check_count
-from attnviz.families import family_of, model_dims, submodule
+from attnviz.families import family_of, submodule
 
 #: File name endings read as images (``str`` paths; a ``pathlib.Path`` is always read as an image).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -616,24 +616,16 @@ def _prepare_vlm(model: Any, processor: Any, texts: Any, pictures: list) -> dict
 def _drive(plan: dict, *, batch_size: int, layers: Any, heads: Any, hidden_states: bool, dtype: str,
            progress: bool | None, queries: Any, reduce_heads: str | None, out: Any, shard_size: int) -> Capture:
     """Run a prepared extraction in batches (shard by shard with ``out``), per layer, eager as the fallback."""
-    from attnviz.extraction.running import check_selection, progress_bar, streaming_or_eager
+    from attnviz.extraction.running import check_selection, open_writer, run_batches
     from attnviz.extraction.streaming import NAME as STREAMING
     from attnviz.extraction.streaming import query_spec_json
-    from attnviz.modeling import inspection_mode, model_fingerprint, model_name
 
     model, items, label = plan["model"], plan["items"], plan["label"]
-    keep_layers, keep_heads = check_selection(plan["selection_model"], layers, heads, queries, reduce_heads,
-                                              [len(it["input_ids"]) for it in items])
-    writer = None
-    if out is not None:
-        from attnviz.store import CaptureWriter
-
-        dims = model_dims(plan["selection_model"].config)
-        writer = CaptureWriter(out, texts=plan["digest"], shard_size=shard_size)
-        writer.check_settings({"model_name": model_name(model), "model_fingerprint": model_fingerprint(model),
-                               "dtype": dtype, "reduce_heads": reduce_heads, "queries": query_spec_json(queries),
-                               "layers": keep_layers or list(range(dims["layers"] or 0)) or None,
-                               "heads": keep_heads or list(range(dims["heads"] or 0)) or None})
+    lengths = [len(it["input_ids"]) for it in items]
+    keep_layers, keep_heads = check_selection(plan["selection_model"], layers, heads, queries, reduce_heads, lengths)
+    writer = open_writer(out, plan["digest"], shard_size, model=model, selection_model=plan["selection_model"],
+                         dtype=dtype, reduce_heads=reduce_heads, queries=queries, keep_layers=keep_layers,
+                         keep_heads=keep_heads)
 
     def wrap(run: BatchRunner, examples: list) -> Capture:
         cap = capture_from(model, examples, num_layers=run.num_layers, num_heads=run.num_heads,
@@ -643,35 +635,13 @@ def _drive(plan: dict, *, batch_size: int, layers: Any, heads: Any, hidden_state
         cap.is_decoder = cap.is_decoder or plan.get("is_decoder", False)
         return cap
 
-    def steps() -> list[tuple[list[int], int | None]]:
-        groups = [(list(range(len(items))), None)] if writer is None else \
-            [(list(range(*writer.shard_range(k))), k) for k in range(writer.num_shards) if not writer.done(k)]
-        out = []
-        for group, shard in groups:  # texts of one length together, as extract() does
-            order = sorted(group, key=lambda i: len(items[i]["input_ids"]))
-            out += [(order[s:s + batch_size], shard if s + batch_size >= len(order) else None)
-                    for s in range(0, len(order), batch_size)]
-        return out
-
-    def run_all(streaming: bool):
+    def make_runner(streaming: bool) -> BatchRunner:
         args = (model,) if plan["tokenizer"] is None else (model, plan["tokenizer"])
-        run = plan["runner"](*args, keep_layers, keep_heads, hidden_states, dtype, queries=queries,
-                             reduce_heads=reduce_heads, streaming=streaming)
-        examples: list[Example | None] = [None] * len(items)
-        with inspection_mode(model, implementation=STREAMING if streaming else "eager"):
-            for batch, shard in progress_bar(steps(), progress):
-                for i, ex in zip(batch, run([items[i] for i in batch], None), strict=True):
-                    examples[i] = label(ex, i)
-                if shard is not None:
-                    assert writer is not None, "shards are planned only with out="
-                    start, stop = writer.shard_range(shard)
-                    writer.add_shard(wrap(run, examples[start:stop]), shard)
-                    examples[start:stop] = [None] * (stop - start)
-        return run, examples
+        return plan["runner"](*args, keep_layers, keep_heads, hidden_states, dtype, queries=queries,
+                              reduce_heads=reduce_heads, streaming=streaming)
 
-    run, examples = streaming_or_eager(run_all, stacklevel=5)
-    if writer is not None:
-        from attnviz.store import load
+    def run_batch(run: BatchRunner, batch: list[int]) -> list[Example]:
+        return [label(ex, i) for i, ex in zip(batch, run([items[i] for i in batch], None), strict=True)]
 
-        return load(writer.close(), lazy=True)
-    return wrap(run, examples)
+    return run_batches(model, lengths, batch_size=batch_size, writer=writer, progress=progress,
+                       make_runner=make_runner, run_batch=run_batch, wrap=wrap, stacklevel=5)

@@ -2,7 +2,9 @@
 
 :func:`check_selection` checks ``layers``/``heads``/``queries``/``reduce_heads`` before any model
 runs; :func:`streaming_or_eager` runs layer by layer and falls back to eager attention, with a
-warning, where a model bypasses the attention interface; :func:`progress_bar` is the bar.
+warning, where a model bypasses the attention interface; :func:`progress_bar` is the bar;
+:func:`open_writer`, :func:`plan_batches` and :func:`run_batches` are the batch loop itself (shard by
+shard into a capture folder with ``out=``), shared by text and image extraction.
 
 Example:
     >>> from attnviz.testing import tiny_model
@@ -11,10 +13,11 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["check_row_options", "check_selection", "progress_bar", "streaming_or_eager"]
+__all__ = ["check_row_options", "check_selection", "open_writer", "plan_batches", "progress_bar", "run_batches",
+           "streaming_or_eager"]
 
 import warnings
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from attnviz.extraction.batching import StreamingUnavailable
 from attnviz.extraction.inputs import select_indices
@@ -98,3 +101,94 @@ def check_row_options(queries: Any, reduce: str | None, enc_dec: bool, lengths: 
             resolve_queries(queries, n)
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"text {i}: {exc}") from None
+
+
+def open_writer(out: Any, digest: Any, shard_size: int, *, model: Any, selection_model: Any, dtype: str,
+                reduce_heads: str | None, queries: Any, keep_layers: list[int] | None,
+                keep_heads: list[int] | None) -> Any:
+    """The capture folder's writer for ``out=`` (None without it), its settings checked against a resumed folder.
+
+    ``digest`` is what identifies the inputs (the texts, or texts and image fingerprints);
+    ``selection_model`` is the model whose layers and heads are kept (a VLM's language model).
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> model = tiny_model("bert")[0]
+        >>> open_writer(None, ["a"], 8, model=model, selection_model=model, dtype="float32", reduce_heads=None,
+        ...             queries=None, keep_layers=None, keep_heads=None) is None
+        True
+    """
+    if out is None:
+        return None
+    from attnviz.extraction.streaming import query_spec_json
+    from attnviz.modeling import model_fingerprint, model_name
+    from attnviz.store import CaptureWriter
+
+    dims = model_dims(selection_model.config)
+    writer = CaptureWriter(out, texts=digest, shard_size=shard_size)
+    writer.check_settings({"model_name": model_name(model), "model_fingerprint": model_fingerprint(model),
+                           "dtype": dtype, "reduce_heads": reduce_heads, "queries": query_spec_json(queries),
+                           "layers": keep_layers or list(range(dims["layers"] or 0)) or None,
+                           "heads": keep_heads or list(range(dims["heads"] or 0)) or None})
+    return writer
+
+
+def plan_batches(lengths: Sequence[int], batch_size: int, writer: Any = None) -> list[tuple[list[int], int | None]]:
+    """``(batch, shard finished by it or None)`` steps: inputs of one length together, shard by shard with a writer.
+
+    Without a writer every input is one group; with one, only the shards not yet written.
+
+    Example:
+        >>> plan_batches([5, 3, 4], 2)
+        [([1, 2], None), ([0], None)]
+    """
+    groups = [(list(range(len(lengths))), None)] if writer is None else \
+        [(list(range(*writer.shard_range(k))), k) for k in range(writer.num_shards) if not writer.done(k)]
+    steps: list[tuple[list[int], int | None]] = []
+    for group, shard in groups:
+        order = sorted(group, key=lambda i: lengths[i])
+        steps += [(order[s:s + batch_size], shard if s + batch_size >= len(order) else None)
+                  for s in range(0, len(order), batch_size)]
+    return steps
+
+
+def run_batches(model: Any, lengths: Sequence[int], *, batch_size: int, writer: Any, progress: bool | None,
+                make_runner: Callable[[bool], Any], run_batch: Callable[[Any, list[int]], list],
+                wrap: Callable[[Any, list], Any], stacklevel: int) -> Any:
+    """Run every batch layer by layer (eager as the fallback) and return the Capture.
+
+    ``make_runner(streaming)`` builds the batch runner, ``run_batch(runner, indices)`` gives the
+    examples of one batch, ``wrap(runner, examples)`` makes a Capture of them. With a ``writer``
+    each shard is written as soon as it is complete and dropped from memory, and a lazy Capture
+    over the folder is returned.
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> model = tiny_model("bert")[0]
+        >>> run_batches(model, [3, 2], batch_size=1, writer=None, progress=False,
+        ...             make_runner=lambda streaming: None, run_batch=lambda run, batch: batch,
+        ...             wrap=lambda run, examples: examples, stacklevel=2)
+        [0, 1]
+    """
+    from attnviz.extraction.streaming import NAME as STREAMING
+    from attnviz.modeling import inspection_mode
+
+    def run_all(streaming: bool) -> tuple[Any, list]:
+        run = make_runner(streaming)
+        examples: list = [None] * len(lengths)
+        with inspection_mode(model, implementation=STREAMING if streaming else "eager"):
+            for batch, shard in progress_bar(plan_batches(lengths, batch_size, writer), progress):
+                for i, ex in zip(batch, run_batch(run, batch), strict=True):
+                    examples[i] = ex
+                if shard is not None:  # the shard is complete: write it, drop it from memory
+                    start, stop = writer.shard_range(shard)
+                    writer.add_shard(wrap(run, examples[start:stop]), shard)
+                    examples[start:stop] = [None] * (stop - start)
+        return run, examples
+
+    run, examples = streaming_or_eager(run_all, stacklevel=stacklevel + 1)
+    if writer is not None:
+        from attnviz.store import load
+
+        return load(writer.close(), lazy=True)
+    return wrap(run, examples)
