@@ -44,6 +44,23 @@ Tokenizer = Optional["PreTrainedTokenizerBase"]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+def model_task(model: Any) -> str | None:
+    """What a model predicts: ``"classification"`` (a ``*ForSequenceClassification``), ``"lm"`` (a decoder-only
+    ``*ForCausalLM`` / ``*LMHeadModel``) or None (no task head the analyses know).
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> model_task(tiny_model("gpt2", head="lm")[0]), model_task(tiny_model("bert")[0])
+        ('lm', None)
+    """
+    name = type(model).__name__
+    if name.endswith("ForSequenceClassification"):
+        return "classification"
+    if name.endswith(("ForCausalLM", "LMHeadModel")) and not getattr(model.config, "is_encoder_decoder", False):
+        return "lm"
+    return None
+
+
 def is_tokenizer(value: Any) -> bool:
     """Whether ``value`` is a tokenizer or processor (what the old call forms passed second).
 

@@ -36,7 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from attnviz.extraction.intervene import RowEdits, intervene_rows
-from attnviz.modeling import ModelLike, Tokenizer, input_device, model_name, resolve_model
+from attnviz.modeling import ModelLike, Tokenizer, input_device, model_name, model_task, resolve_model
 from attnviz.results import ResultIO
 
 SOURCES = ("previous", "all", "self", "first")
@@ -250,11 +250,10 @@ class HeadPatching(ResultIO):
 
 
 def _task(model: Any) -> str:
+    task = model_task(model)
+    if task is not None:
+        return task
     name = type(model).__name__
-    if name.endswith("ForSequenceClassification"):
-        return "classification"
-    if name.endswith(("ForCausalLM", "LMHeadModel")) and not model.config.is_encoder_decoder:
-        return "lm"
     raise ValueError(f"this analysis needs a causal language model (*ForCausalLM) or a sequence classifier "
                      f"(*ForSequenceClassification); got {name}: load the checkpoint with its task head")
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from attnviz.modeling import model_task
+
 __all__ = ["per_example", "prepare"]
 
 
@@ -27,11 +29,10 @@ class _Data:
 
 
 def _task(model: Any) -> str:
+    task = model_task(model)
+    if task is not None:
+        return task
     name = type(model).__name__
-    if name.endswith("ForSequenceClassification"):
-        return "classification"
-    if name.endswith(("ForCausalLM", "LMHeadModel")):
-        return "lm"
     raise ValueError(f"head_importance needs a sequence classifier (*ForSequenceClassification, loss on the "
                      f"labels) or a causal language model (*ForCausalLM, next-token loss); got {name}: load the "
                      "checkpoint with its task head")

@@ -35,7 +35,7 @@ import numpy as np
 
 from attnviz.capture import Capture, Example
 from attnviz.families import family_of, layer_modules, model_dims
-from attnviz.modeling import ModelLike, Tokenizer, resolve_model
+from attnviz.modeling import ModelLike, Tokenizer, model_task, resolve_model
 from attnviz.results import ResultIO
 
 __all__ = ["METHODS", "Relevance", "relevance"]
@@ -203,11 +203,10 @@ class Relevance(ResultIO):
 
 
 def _task(model: Any) -> str:
+    task = model_task(model)
+    if task is not None:
+        return task
     name = type(model).__name__
-    if name.endswith("ForSequenceClassification"):
-        return "classification"
-    if name.endswith(("ForCausalLM", "LMHeadModel")):
-        return "lm"
     raise ValueError(f"relevance needs a prediction to explain: a sequence classifier (*ForSequenceClassification) "
                      f"or a causal language model (*ForCausalLM); got {name}: load the checkpoint with its task "
                      "head (attnviz.modeling.load_model(path, task=...)) or fine-tune one (attnviz.finetune)")
