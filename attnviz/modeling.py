@@ -28,7 +28,7 @@ import functools
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, TypeVar, Union, overload
 
 from attnviz.families import FAMILIES, max_positions_of
 
@@ -44,9 +44,15 @@ Tokenizer = Optional["PreTrainedTokenizerBase"]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def model_task(model: Any) -> str | None:
+@overload
+def model_task(model: Any) -> str | None: ...
+@overload
+def model_task(model: Any, *, needed_by: str) -> str: ...
+def model_task(model: Any, *, needed_by: str | None = None) -> str | None:
     """What a model predicts: ``"classification"`` (a ``*ForSequenceClassification``), ``"lm"`` (a decoder-only
     ``*ForCausalLM`` / ``*LMHeadModel``) or None (no task head the analyses know).
+
+    ``needed_by`` names an analysis that needs one of the two: then None is a ValueError with the fix.
 
     Example:
         >>> from attnviz.testing import tiny_model
@@ -58,6 +64,10 @@ def model_task(model: Any) -> str | None:
         return "classification"
     if name.endswith(("ForCausalLM", "LMHeadModel")) and not getattr(model.config, "is_encoder_decoder", False):
         return "lm"
+    if needed_by is not None:
+        raise ValueError(f"{needed_by} needs a sequence classifier (*ForSequenceClassification) or a causal "
+                         f"language model (*ForCausalLM); got {name}: load the checkpoint with its task head "
+                         "(attnviz.modeling.load_model(path, task=...)) or fine-tune one (attnviz.finetune)")
     return None
 
 

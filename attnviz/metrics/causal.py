@@ -249,15 +249,6 @@ class HeadPatching(ResultIO):
 # shared helpers
 
 
-def _task(model: Any) -> str:
-    task = model_task(model)
-    if task is not None:
-        return task
-    name = type(model).__name__
-    raise ValueError(f"this analysis needs a causal language model (*ForCausalLM) or a sequence classifier "
-                     f"(*ForSequenceClassification); got {name}: load the checkpoint with its task head")
-
-
 def _num_layers(model: Any) -> int:
     from attnviz.families import model_dims
 
@@ -355,7 +346,7 @@ def knockout_map(model: ModelLike, texts: Sequence[str] | str, *, tokenizer: Tok
 
     started = time.perf_counter()
     model, tokenizer = resolve_model(model, tokenizer)
-    task = _task(model)
+    task = model_task(model, needed_by="knockout_map")
     texts = [texts] if isinstance(texts, str) else [str(t) for t in texts]
     if not texts:
         raise ValueError("knockout_map needs at least one text")
@@ -447,7 +438,7 @@ def head_patching(model: ModelLike, clean: Sequence[str] | str, corrupt: Sequenc
 
     started = time.perf_counter()
     model, tokenizer = resolve_model(model, tokenizer)
-    task = _task(model)
+    task = model_task(model, needed_by="head_patching")
     clean = [clean] if isinstance(clean, str) else list(clean)
     corrupt = [corrupt] if isinstance(corrupt, str) else list(corrupt)
     if len(clean) != len(corrupt) or not clean:

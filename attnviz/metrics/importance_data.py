@@ -28,16 +28,6 @@ class _Data:
     num_examples: int
 
 
-def _task(model: Any) -> str:
-    task = model_task(model)
-    if task is not None:
-        return task
-    name = type(model).__name__
-    raise ValueError(f"head_importance needs a sequence classifier (*ForSequenceClassification, loss on the "
-                     f"labels) or a causal language model (*ForCausalLM, next-token loss); got {name}: load the "
-                     "checkpoint with its task head")
-
-
 def _texts_labels(data: Any, task: str, text_column: str, label_column: str, split: str):
     """(texts, labels or None) from the accepted data forms."""
     from attnviz.data import load_labeled, load_reviews
@@ -93,7 +83,7 @@ def prepare(model: Any, tokenizer: Any, data: Any, *, batch_size: int, max_lengt
     """
     import torch
 
-    task = _task(model)
+    task = model_task(model, needed_by="head_importance")
     texts, labels = _texts_labels(data, task, text_column, label_column, split)
     if labels is not None and task == "classification":
         names = getattr(model.config, "label2id", None) or {}

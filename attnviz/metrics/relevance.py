@@ -202,16 +202,6 @@ class Relevance(ResultIO):
 # computation
 
 
-def _task(model: Any) -> str:
-    task = model_task(model)
-    if task is not None:
-        return task
-    name = type(model).__name__
-    raise ValueError(f"relevance needs a prediction to explain: a sequence classifier (*ForSequenceClassification) "
-                     f"or a causal language model (*ForCausalLM); got {name}: load the checkpoint with its task "
-                     "head (attnviz.modeling.load_model(path, task=...)) or fine-tune one (attnviz.finetune)")
-
-
 def _targets(target: Any, n: int, task: str, model: Any, tokenizer: Any) -> list[int | None]:
     """Per text: a class/token id, or None (the prediction)."""
     items = list(target) if isinstance(target, (list, tuple)) else [target] * n
@@ -283,7 +273,7 @@ def relevance(model: ModelLike, texts: str | Sequence[str], *, tokenizer: Tokeni
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     model, tokenizer = resolve_model(model, tokenizer)
-    task = _task(model)
+    task = model_task(model, needed_by="relevance")
     fam = family_of(model.config)
     if getattr(model.config, "is_encoder_decoder", False) or (fam is not None and fam.decoder_layers):
         raise ValueError("relevance supports encoder-only and decoder-only models; this is an encoder-decoder: "
