@@ -32,7 +32,8 @@ def test_round_trip_is_exact(fixture, request, tmp_path):
 def test_round_trip_float16_and_classifier(tmp_path, texts):
     from attnviz.testing import tiny_model
 
-    cap = attnviz.extract(*tiny_model("bert", head="sequence-classification"), texts, dtype="float16")
+    model, tok = tiny_model("bert", head="sequence-classification")
+    cap = attnviz.extract(model, texts, tokenizer=tok, dtype="float16")
     back = load(cap.save(tmp_path / "c.safetensors"))
     _assert_same(cap, back)
     assert back.id2label == {0: "negative", 1: "positive"}

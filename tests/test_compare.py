@@ -30,8 +30,9 @@ def _rows(rng, shape):
 def pair():
     """Two tiny BERTs with different random weights, captured on the same texts."""
     texts = ["the cat sat on the mat", "a dog", "this movie was wonderful"]
-    a = attnviz.extract(*tiny_model("bert", seed=0), texts)
-    b = attnviz.extract(*tiny_model("bert", seed=1), texts)
+    (m0, t0), (m1, t1) = tiny_model("bert", seed=0), tiny_model("bert", seed=1)
+    a = attnviz.extract(m0, texts, tokenizer=t0)
+    b = attnviz.extract(m1, texts, tokenizer=t1)
     return a, b
 
 
@@ -135,11 +136,12 @@ def test_mismatched_texts_name_the_example_and_token():
 
 def test_mismatched_layers_or_heads():
     texts = ["the cat sat"]
-    small = attnviz.extract(*tiny_model("bert"), texts)
-    deeper = attnviz.extract(*tiny_model("bert", num_hidden_layers=3), texts)
+    (model, tok), (deep, deep_tok) = tiny_model("bert"), tiny_model("bert", num_hidden_layers=3)
+    small = attnviz.extract(model, texts, tokenizer=tok)
+    deeper = attnviz.extract(deep, texts, tokenizer=deep_tok)
     with pytest.raises(CaptureMismatchError, match=r"before 2 layers x 4 heads .* after 3 x 4"):
         attnviz.compare(small, deeper)
-    some_heads = attnviz.extract(*tiny_model("bert"), texts, heads=[0, 1])
+    some_heads = attnviz.extract(model, texts, tokenizer=tok, heads=[0, 1])
     with pytest.raises(CaptureMismatchError, match="heads 0-3.*heads 0-1"):
         attnviz.compare(small, some_heads)
 

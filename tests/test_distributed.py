@@ -120,7 +120,8 @@ def test_ray_equals_local_on_minilm_from_a_ray_dataset(ray_local, minilm_path):
     from attnviz.modeling import load_model
 
     texts = TEXTS[:48]
-    local = dataset_stats(*load_model(minilm_path), texts, batch_size=2, progress=False)
+    model, tok = load_model(minilm_path)
+    local = dataset_stats(model, texts, tokenizer=tok, batch_size=2, progress=False)
     ds = ray_local.data.from_items([{"text": t} for t in texts], override_num_blocks=2)  # not one block per row
     got = dataset_stats(minilm_path, ds, batch_size=2, progress=False, engine="ray", num_workers=2, tokenizer=None)
     assert_same(local, got)
@@ -258,7 +259,8 @@ def test_extract_dataset_resumes_after_the_driver_is_killed_and_ray_finishes_it(
                                   progress=False)
     assert read_manifest(out)["complete"] and len(list(out.glob("shard-*.safetensors"))) == 5
     assert {p: (out / p).stat().st_mtime_ns for p in first} == first  # finished shards were skipped
-    _equal_captures(cap, attnviz.extract(*load_model(model_dir), texts, layers=[1], progress=False))
+    model, tok = load_model(model_dir)
+    _equal_captures(cap, attnviz.extract(model, texts, tokenizer=tok, layers=[1], progress=False))
     # once complete, a rerun does nothing (no Ray job) and returns the same capture
     again = attnviz.extract_dataset(model_dir, data, out, engine="ray", shard_size=4, layers=[1], progress=False)
     assert len(again) == 18

@@ -15,7 +15,8 @@ TEXTS = ["the cat sat on the mat", "a dog barked", "hello world", "the film was 
 
 @pytest.fixture(scope="module")
 def caps():
-    return [attnviz.extract(*tiny_model("bert", seed=s), TEXTS) for s in (0, 1, 2)]
+    pairs = [tiny_model("bert", seed=s) for s in (0, 1, 2)]
+    return [attnviz.extract(model, TEXTS, tokenizer=tok) for model, tok in pairs]
 
 
 def test_per_example_means_are_what_compare_reports(caps):

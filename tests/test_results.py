@@ -32,8 +32,9 @@ METHODS = ("to_dict", "to_json", "save", "load", "to_frame", "plot")
 def results(tmp_path_factory):
     from attnviz.testing import tiny_model
 
-    cap = attnviz.extract(*tiny_model("bert"), ["the cat sat", "a dog"])
-    other = attnviz.extract(*tiny_model("bert", seed=1), ["the cat sat", "a dog"])
+    (m0, t0), (m1, t1) = tiny_model("bert"), tiny_model("bert", seed=1)
+    cap = attnviz.extract(m0, ["the cat sat", "a dog"], tokenizer=t0)
+    other = attnviz.extract(m1, ["the cat sat", "a dog"], tokenizer=t1)
     run = tmp_path_factory.mktemp("run")
     return {
         "Capture": cap,

@@ -53,9 +53,11 @@ def test_next_token_probabilities_and_readable_tokens(tiny_gpt2):
 
 def test_models_without_an_lm_head_are_refused(tiny_bert, tiny_t5):
     with pytest.raises(ValueError, match="no LM head"):
-        logit_lens(*tiny_model("gpt2"), TEXT)  # GPT2Model: no unembedding
+        model, tok = tiny_model("gpt2")
+        logit_lens(model, TEXT, tokenizer=tok)  # GPT2Model: no unembedding
     with pytest.raises(ValueError, match="masked LM"):
-        logit_lens(*tiny_model("bert", head="lm"), TEXT)
+        model, tok = tiny_model("bert", head="lm")
+        logit_lens(model, TEXT, tokenizer=tok)
     with pytest.raises(ValueError, match="encoder-decoder"):
         logit_lens(tiny_t5[0], TEXT, tokenizer=tiny_t5[1])
 

@@ -70,7 +70,8 @@ def test_registry_refusals(registered):
     with pytest.raises(TypeError, match="fn must be a function"):
         register_metric("other", 3, "x")
     with pytest.raises(ValueError, match="register_metric"):
-        head_stats(attnviz.extract(*__import__("attnviz.testing").testing.tiny_model("bert"), "a b"),
+        model, tok = __import__("attnviz.testing").testing.tiny_model("bert")
+        head_stats(attnviz.extract(model, "a b", tokenizer=tok),
                    metrics=["nope"])
     with pytest.raises(ValueError, match="cross-attention"):
         attnviz.metrics.definitions.check_metrics(["last"], kind="cross")

@@ -12,8 +12,9 @@ from attnviz.testing import tiny_model
 @pytest.fixture(scope="module")
 def comp():
     texts = ["the cat sat on the mat", "a dog"]
-    a = attnviz.extract(*tiny_model("bert", seed=0), texts)
-    b = attnviz.extract(*tiny_model("bert", seed=1), texts)
+    (m0, t0), (m1, t1) = tiny_model("bert", seed=0), tiny_model("bert", seed=1)
+    a = attnviz.extract(m0, texts, tokenizer=t0)
+    b = attnviz.extract(m1, texts, tokenizer=t1)
     return attnviz.compare(a, b)
 
 

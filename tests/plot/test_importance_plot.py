@@ -13,7 +13,8 @@ from attnviz.testing import tiny_model
 @pytest.fixture(scope="module")
 def comparison():
     texts = ["the cat sat", "a dog barked", "hello world"]
-    caps = [attnviz.extract(*tiny_model("bert", seed=s), texts) for s in (0, 1, 2)]
+    pairs = [tiny_model("bert", seed=s) for s in (0, 1, 2)]
+    caps = [attnviz.extract(model, texts, tokenizer=tok) for model, tok in pairs]
     return attnviz.compare(caps[0], caps[1], baseline=caps[2])
 
 
