@@ -128,23 +128,26 @@ def accuracy(model: Any, images: np.ndarray, labels: np.ndarray) -> float:
     return float((logits.argmax(-1).numpy() == labels).mean())
 
 
-def train_shape_model(out_dir: str | os.PathLike, *, seconds_budget: float = 100, seed: int = 0) -> Path:
+def train_shape_model(out_dir: str | os.PathLike, *, seconds_budget: float = 100, seed: int = 0,
+                      max_steps: int | None = None) -> Path:
     """Train the tiny ViT for at most ``seconds_budget`` seconds and save it (with its processor) to ``out_dir``.
 
     Stops early once the accuracy on 256 held-out images reaches :data:`TARGET_ACCURACY` (checked
-    every 100 steps). ``train_log.json`` records steps, seconds, losses and accuracy.
+    every 100 steps), or after ``max_steps`` steps (None: no limit), which makes the run the same
+    whatever the machine's load (one thread, fixed seeds). ``train_log.json`` records steps,
+    seconds, losses and accuracy.
     """
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # measured: on a busy 2-core machine two threads are ~10x slower per step
     try:
-        return _train(Path(out_dir), seconds_budget, seed)
+        return _train(Path(out_dir), seconds_budget, seed, max_steps)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(out: Path, seconds_budget: float, seed: int) -> Path:
+def _train(out: Path, seconds_budget: float, seed: int, max_steps: int | None = None) -> Path:
     import torch
 
     torch.manual_seed(seed)
@@ -153,7 +156,7 @@ def _train(out: Path, seconds_budget: float, seed: int) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=0.01)
     held_images, held_labels, _ = make_images(256, seed=10_000 + seed)
     start, step, losses, acc = time.perf_counter(), 0, [], 0.0
-    while time.perf_counter() - start < seconds_budget:
+    while time.perf_counter() - start < seconds_budget and (max_steps is None or step < max_steps):
         images, labels, _ = make_images(BATCH, seed=seed * 1_000_003 + step)
         loss = torch.nn.functional.cross_entropy(model(pixel_values=_pixels(images)).logits,
                                                  torch.from_numpy(labels))
