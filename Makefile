@@ -11,18 +11,22 @@ OUT ?= attnviz-demo
 
 .PHONY: demo test lint install install-dev browser bench bench-peers gallery docs clean
 
+# One pip call per target (torch pinned beside attnviz: one resolve, one build of the editable wheel) and
+# --no-compile: Python compiles the modules a run imports on first use, not all of ray, jupyterlab, torch...
+PIP_INSTALL := $(PIP) install --quiet --no-compile
+
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+	$(PIP_INSTALL) --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) install --quiet "$(TORCH)"
-	$(PIP) install --quiet -e ".[demo,notebook]"
+	$(PIP_INSTALL) "$(TORCH)" -e ".[demo,notebook]"
 	touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
-	$(PIP) install --quiet -e ".[demo,notebook,dev]"
-	touch $@
+# install-dev installs what install does too (and marks it done), in the same single pip call.
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PIP_INSTALL) "$(TORCH)" -e ".[demo,notebook,dev]"
+	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
