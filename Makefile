@@ -44,8 +44,12 @@ lint: install-dev
 	$(VENV)/bin/ruff check attnviz tests benchmarks gallery examples
 	$(VENV)/bin/mypy
 
+# Two pytest-xdist workers (one per core), each running whole test modules (--dist loadfile: a module's
+# fixtures -- a built site, a trained model, a server -- are made once): the tests that wait on servers,
+# browsers and kernels overlap the others. PYTEST_ARGS= runs the suite in one process.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 test: install-dev browser lint
-	MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q
+	MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: install-dev
 	for b in benchmarks/bench_*.py; do [ $$b = benchmarks/bench_peers.py ] && continue; \

@@ -13,6 +13,13 @@ import pytest  # noqa: E402
 
 from attnviz.testing import tiny_model  # noqa: E402
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two pytest-xdist workers on two cores: one torch thread each, not two threads each
+    # competing for both cores (measured on gallery/tiny_vit.py: ~10x slower per step on a busy machine)
+    import torch
+
+    torch.set_num_threads(1)
+
 GALLERY = Path(__file__).resolve().parents[1] / "gallery"
 TEXTS = ["The cat sat on the mat.", "Hello world!", "A quick brown fox jumps over the lazy dog today."]
 
@@ -125,11 +132,17 @@ def reviews_minilm(minilm_path, tmp_path_factory):
     """FinetuneResult of MiniLM fine-tuned on the shipped reviews, made once per session with
     gallery/relevance_reviews.py's own settings into a fresh cache folder (``output_dir.parent``): the
     fine-tune test checks it, the relevance gallery measures it (one fine-tune, not two)."""
+    from filelock import FileLock
+
     from attnviz.training.finetuning import FinetuneResult
 
     gallery = load_script(GALLERY / "relevance_reviews.py")
-    cache = tmp_path_factory.mktemp("gallery-cache")
-    best = gallery.fine_tuned(cache)
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test`: the first worker to need it fine-tunes, the other reuses
+        cache = tmp_path_factory.getbasetemp().parent / "gallery-cache"  # this run's folder, shared by its workers
+    else:
+        cache = tmp_path_factory.mktemp("gallery-cache")
+    with FileLock(f"{cache}.lock"):
+        best = gallery.fine_tuned(cache)
     result = FinetuneResult.load(cache / f"minilm-reviews-e{gallery.EPOCHS}")
     assert result.best_checkpoint == best
     return result
