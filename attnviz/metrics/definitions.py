@@ -233,12 +233,11 @@ def register_metric(name: str, fn: MetricFn, description: str, *, label: str | N
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
+        >>> from attnviz.testing import tiny_capture
         >>> def last_token(att, tokens):            # attention on the last token, mean over queries
         ...     return att[..., -1].mean(axis=-1)
         >>> _ = register_metric("last", last_token, "(1/n) sum_i A[i, n-1]", overwrite=True)
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, ["the cat sat"], tokenizer=tok)
+        >>> cap = tiny_capture("bert", ["the cat sat"])
         >>> attnviz.metrics.head_stats(cap, metrics=["last"]).values["last"].shape
         (2, 4)
         >>> unregister_metric("last")
