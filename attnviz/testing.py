@@ -412,6 +412,10 @@ def tiny_capture(family: str = "bert", texts: str | Sequence[str] = "the cat sat
     """
     from attnviz.extraction.extract import extract
 
+    if family in TINY_VISION_FAMILIES + TINY_VLM_FAMILIES:
+        raise ValueError(f"tiny_capture is for text families, and {family!r} takes images: use "
+                         f"model, processor = tiny_model({family!r}) and "
+                         "attnviz.extract(model, images, processor=processor)")
     model, tok = tiny_model(family, head=head, seed=seed)
     return extract(model, texts, tokenizer=tok, **extract_options)
 

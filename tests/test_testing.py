@@ -66,3 +66,10 @@ def test_tiny_capture_is_extract_on_the_tiny_model():
         np.testing.assert_array_equal(a.cross_attentions, b.cross_attentions)
     other = tiny_capture("t5", "the cat sat", head="lm", seed=4, decoder_texts="le chat", layers=[1])
     assert not np.array_equal(other[0].cross_attentions, got[0].cross_attentions)  # the seed reaches the model
+
+
+def test_tiny_capture_refuses_an_image_family_with_the_call_to_use():
+    from attnviz.testing import tiny_capture
+
+    with pytest.raises(ValueError, match=r"takes images: use model, processor = tiny_model\('vit'\)"):
+        tiny_capture("vit")
