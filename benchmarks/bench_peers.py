@@ -266,12 +266,14 @@ def _measure(tool: str, shape: str, task: str, model, tok, ids, repeats: int, sa
         np.save(save, np.ascontiguousarray(array, dtype=np.float32))
     kept = int(array.nbytes)
     del result, array
+    cpus = [cpu]
     for _ in range(repeats - 1):
-        begin = time.perf_counter()
+        begin, cpu = time.perf_counter(), time.process_time()
         fn()
         memory.wait()
         times.append(time.perf_counter() - begin)
-    return {"peak": peak, "time": min(times), "cpu": cpu, "kept": kept}
+        cpus.append(time.process_time() - cpu)
+    return {"peak": peak, "time": min(times), "cpu": min(cpus), "kept": kept}
 
 
 def _child(python: str, *args: str) -> dict:
@@ -340,6 +342,9 @@ def main() -> None:
                         help="cuda: model on the GPU, memory = torch.cuda.max_memory_allocated")
     parser.add_argument("--quick", action="store_true", help="GPT-2-small shape, 512 tokens, one call each")
     parser.add_argument("--skip-check", action="store_true", help="skip the equality check (done by an earlier run)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="show the process's CPU time (all threads) instead of the wall time: steadier on a "
+                             "machine shared with other jobs")
     parser.add_argument("--case", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--gpu-cases", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
@@ -364,7 +369,8 @@ def print_table(args) -> None:
     labels = {"all": "every layer", "one": "layer 0", "last": "last row, every layer"}
     where = f"CPU ({os.cpu_count()} cores); peak RSS over the loaded model, first call" if args.device == "cpu" \
         else "GPU; peak torch.cuda.max_memory_allocated over the loaded model, first call"
-    print(f"random weights, {where}; time best of {args.repeats}; python for the cases: {args.python}")
+    clock = "CPU time" if args.cpu_time else "wall time"
+    print(f"random weights, {where}; {clock} best of {args.repeats}; python for the cases: {args.python}")
     print("| shape | tokens | task | " + " | ".join(args.tools) + " |")
     print("|---|---|---|" + "---|" * len(args.tools))
     cases = [(task, tokens) for tokens in args.tokens for task in args.tasks]
@@ -378,19 +384,21 @@ def print_table(args) -> None:
             cells, bare = [], results.get("bare", {}).get((task, tokens))
             for tool in args.tools:
                 ok = verdict.get((tool, task), "ok")
-                cells.append(f"cannot: {ok}" if ok != "ok" else _cell(tool, task, results[tool][task, tokens], bare))
+                cells.append(f"cannot: {ok}" if ok != "ok" else
+                             _cell(tool, task, results[tool][task, tokens], bare, "cpu" if args.cpu_time else "time"))
             print(f"| {names[shape]} | {tokens} | {labels[task]} | " + " | ".join(cells) + " |", flush=True)
 
 
-def _cell(tool: str, task: str, r: dict, bare: dict | None) -> str:
-    """One table cell: peak memory and best time, with the ratios to bare transformers."""
+def _cell(tool: str, task: str, r: dict, bare: dict | None, clock: str = "time") -> str:
+    """One table cell: peak memory and best time (``clock``: "time" wall, "cpu" CPU), with the ratios to
+    bare transformers."""
     if "peak" not in r:
         return r.get("skip") or r.get("error", "?")
     ratio = "" if bare is None or "peak" not in bare or tool == "bare" else \
-        f" ({r['peak'] / bare['peak']:.2f}x mem, {r['time'] / bare['time']:.2f}x time)"
+        f" ({r['peak'] / bare['peak']:.2f}x mem, {r[clock] / bare[clock]:.2f}x time)"
     note = " (computes every layer)" if tool in ("bare", "nnsight") and task != "all" or \
         tool == "tlens" and task == "last" else ""
-    return f"{r['peak'] / MiB:.0f} MiB, {r['time']:.2f} s{ratio}{note}"
+    return f"{r['peak'] / MiB:.0f} MiB, {r[clock]:.2f} s{ratio}{note}"
 
 
 if __name__ == "__main__":
