@@ -346,9 +346,8 @@ class Capture(ResultIO):
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("gpt2")
-        >>> cap = attnviz.extract(model, "hello there", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("gpt2", "hello there")
         >>> cap.model_type, cap[0].attentions.ndim
         ('gpt2', 4)
     """
@@ -613,9 +612,8 @@ class Capture(ResultIO):
 
         Example:
             >>> import attnviz
-            >>> from attnviz.testing import tiny_model
-            >>> model, tok = tiny_model("bert")
-            >>> grid = attnviz.extract(model, "the cat", tokenizer=tok).plot(layers=[0])
+            >>> from attnviz.testing import tiny_capture
+            >>> grid = tiny_capture("bert", "the cat").plot(layers=[0])
             >>> len(grid.axes) >= 1
             True
         """

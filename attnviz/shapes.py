@@ -8,9 +8,8 @@ hidden-state rows report mean, std, min, max and the mean L2 norm of the token v
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> report = attnviz.shape_report(attnviz.extract(model, "the cat sat", tokenizer=tok))
+    >>> from attnviz.testing import tiny_capture
+    >>> report = attnviz.shape_report(tiny_capture("bert", "the cat sat"))
     >>> [row.axes for row in report.rows[:1]]
     [('example', 'head', 'query', 'key')]
     >>> "attentions[1]" in str(report)
@@ -81,9 +80,8 @@ class ShapeReport(ResultIO):
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("gpt2")
-        >>> rep = attnviz.shape_report(attnviz.extract(model, "hello world", tokenizer=tok))
+        >>> from attnviz.testing import tiny_capture
+        >>> rep = attnviz.shape_report(tiny_capture("gpt2", "hello world"))
         >>> rep.to_dict()["rows"][0]["stats"]["row_sum_max_error"] < 1e-5
         True
     """

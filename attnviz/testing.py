@@ -13,12 +13,17 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["TINY_VISION_FAMILIES", "TINY_VLM_FAMILIES", "save_tiny_model", "tiny_config", "tiny_model", "tiny_processor", "tiny_tokenizer"]
+__all__ = ["TINY_VISION_FAMILIES", "TINY_VLM_FAMILIES", "save_tiny_model", "tiny_capture", "tiny_config", "tiny_model",
+           "tiny_processor", "tiny_tokenizer"]
 
 import functools
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from attnviz.capture import Capture
 
 TINY_FAMILIES = ("bert", "distilbert", "roberta", "gpt2", "bart", "t5")
 # Decoder LLM families (random weights, byte-level BPE tokenizer): grouped-query attention,
@@ -386,6 +391,33 @@ def tiny_model(family: str = "bert", *, head: str | None = None, seed: int = 0,
     model = cls(cfg)
     model.eval()
     return model, tok
+
+
+def tiny_capture(family: str = "bert", texts: str | Sequence[str] = "the cat sat", *, head: str | None = None,
+                 seed: int = 0, **extract_options: Any) -> Capture:
+    """What a tiny random model of ``family`` attends to in ``texts``: a :class:`~attnviz.Capture`.
+
+    The short form of ``model, tok = tiny_model(family, head=head, seed=seed)`` then
+    ``attnviz.extract(model, texts, tokenizer=tok, **extract_options)``, for examples and tests
+    that need a capture but not the model; ``extract_options`` are :func:`attnviz.extract`'s
+    (``layers=``, ``queries=``, ``decoder_texts=``, ``out=`` ...). Its maps come from random
+    weights: they show shapes and code paths, not what a trained model looks at.
+
+    Example:
+        >>> cap = tiny_capture("bert", ["the cat sat", "a dog"], layers=[1])
+        >>> len(cap), cap.layers, cap[0].tokens
+        (2, [1], ['[CLS]', 'the', 'cat', 'sat', '[SEP]'])
+        >>> tiny_capture("gpt2", seed=1)[0].attentions.shape  # 2 layers, 4 heads, 3 tokens
+        (2, 4, 3, 3)
+    """
+    from attnviz.extraction.extract import extract
+
+    if family in TINY_VISION_FAMILIES + TINY_VLM_FAMILIES:
+        raise ValueError(f"tiny_capture is for text families, and {family!r} takes images: use "
+                         f"model, processor = tiny_model({family!r}) and "
+                         "attnviz.extract(model, images, processor=processor)")
+    model, tok = tiny_model(family, head=head, seed=seed)
+    return extract(model, texts, tokenizer=tok, **extract_options)
 
 
 def save_tiny_model(family: str, path: str | os.PathLike, **kwargs: Any) -> Path:

@@ -89,6 +89,9 @@ def run_case(case: str, tokens: int, device: str = "cpu") -> dict:
         model.set_attn_implementation("eager")
         out = model(**ids, output_attentions=True)
         kept = sum(a.numel() * a.element_size() for a in out.attentions)
+    elif case == "sdpa_forward":
+        model(**ids)
+        kept = 0
     elif case == "one_layer":
         cap = attnviz.extract(model, text, max_length=tokens, layers=[0], hidden_states=False, tokenizer=tok)
         kept = cap[0].attentions.nbytes
@@ -174,9 +177,12 @@ def main() -> None:
               f"extract(layers=[0]) {o / MiB:6.0f} MiB (keeps {one['kept'] / MiB:.0f} MiB)  "
               f"ratio {o / b:.3f} (goal <= 0.25)")
     if args.long:
+        plain = _subprocess("--case", "sdpa_forward", "--tokens", str(args.long), *dev)
+        print(f"  {args.long:6d} tokens, a plain sdpa forward (no weights): peak {memory} over start "
+              f"{(plain['peak'] - plain['start']) / MiB:.0f} MiB")
         last = _subprocess("--case", "last_query", "--tokens", str(args.long), *dev)
         full = 8 * 16 * args.long ** 2 * 4
-        print(f"  {args.long:6d} tokens, queries='last', every layer: peak RSS {last['peak'] / GiB:.2f} GiB "
+        print(f"  {args.long:6d} tokens, queries='last', every layer: peak {memory} {last['peak'] / GiB:.2f} GiB "
               f"(over start {(last['peak'] - last['start']) / MiB:.0f} MiB; goal < 3 GiB; "
               f"a bare forward's maps alone: {full / GiB:.0f} GiB)")
     if args.time_tokens:

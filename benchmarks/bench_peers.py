@@ -23,6 +23,12 @@ Then each case runs in a fresh process: the peak resident memory over the loaded
 kernel's high-water mark, reset after loading) on the first call, and the time, best of
 ``--repeats`` calls in that process.
 
+``--device cuda``: the model is built on the GPU and the memory is
+``torch.cuda.max_memory_allocated`` over the loaded model (reset before each case, so one process
+per tool and shape runs its cases one after the other; every earlier result is freed first), the
+time is taken after ``torch.cuda.synchronize``. attnviz keeps its maps in pinned host memory, the
+peers on the GPU; the table says how much each tool keeps and where.
+
 The peers live in a separate virtual environment so that they cannot change the main one::
 
     make bench-peers                       # makes .peers-venv (torch==2.13.0, -e ., transformer-lens, nnsight), runs --quick
@@ -52,8 +58,9 @@ CHECK_TOKENS = 128
 TOLERANCE = 1e-5
 
 
-def build(shape: str, tokens: int):
-    """A random-weight model of ``shape`` ("gpt2" or "llama"), its tiny tokenizer and ``tokens`` ids."""
+def build(shape: str, tokens: int, device: str = "cpu"):
+    """A random-weight model of ``shape`` ("gpt2" or "llama") on ``device``, its tiny tokenizer and
+    ``tokens`` ids (the model takes inputs up to ``max(tokens, 1024)`` tokens)."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
@@ -65,15 +72,34 @@ def build(shape: str, tokens: int):
     if shape == "gpt2":
         cfg = GPT2Config(vocab_size=50257, n_positions=max(tokens, 1024), n_embd=768, n_layer=12, n_head=12,
                          **special)
-        model = GPT2LMHeadModel(cfg)
+        with torch.device(device):
+            model = GPT2LMHeadModel(cfg)
     else:
         cfg = LlamaConfig(vocab_size=32000, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
                           num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=max(tokens, 4096),
                           tie_word_embeddings=True, **special)
-        model = LlamaForCausalLM(cfg)
+        with torch.device(device):
+            model = LlamaForCausalLM(cfg)
     model.eval()
-    ids = torch.randint(5, len(tok), (tokens,), generator=torch.Generator().manual_seed(1)).tolist()
-    return model, tok, ids
+    return model, tok, make_ids(tok, tokens)
+
+
+def make_ids(tok, tokens: int) -> list[int]:
+    """``tokens`` random token ids of ``tok``'s vocabulary (the same for every tool)."""
+    import torch
+
+    return torch.randint(5, len(tok), (tokens,), generator=torch.Generator().manual_seed(1)).tolist()
+
+
+_WRAPPERS: dict = {}
+
+
+def _wrapped(model, tool: str, make):
+    """The peer's wrapper around ``model``, made once per model (a process may run several cases)."""
+    key = (id(model), tool)
+    if key not in _WRAPPERS:
+        _WRAPPERS[key] = make()
+    return _WRAPPERS[key]
 
 
 def _layer_path(model, shape: str, layer: int):
@@ -90,7 +116,7 @@ def make_task(tool: str, shape: str, task: str, model, tok, ids):
     torch.set_grad_enabled(False)
     n_layers = model.config.num_hidden_layers
     layers = [0] if task == "one" else list(range(n_layers))
-    x = torch.tensor([ids])
+    x = torch.tensor([ids], device=model.device)
     if tool == "bare":
         model.set_attn_implementation("eager")
 
@@ -99,8 +125,8 @@ def make_task(tool: str, shape: str, task: str, model, tok, ids):
 
         def convert(maps):
             if task == "last":
-                return np.stack([maps[l][0, :, -1:].numpy() for l in layers])
-            return np.stack([maps[l][0].numpy() for l in layers])
+                return np.stack([maps[l][0, :, -1:].cpu().numpy() for l in layers])
+            return np.stack([maps[l][0].cpu().numpy() for l in layers])
         return run, convert
     if tool == "attnviz":
         from attnviz.extraction.extract import extract_ids
@@ -116,7 +142,8 @@ def make_task(tool: str, shape: str, task: str, model, tok, ids):
         except ImportError as exc:
             return f"not installed ({exc.name})"
         arch = "GPT2LMHeadModel" if shape == "gpt2" else "LlamaForCausalLM"
-        bridge = build_bridge_from_module(model, arch, hf_config=model.config, tokenizer=None)
+        bridge = _wrapped(model, "tlens", lambda: build_bridge_from_module(model, arch, hf_config=model.config,
+                                                                           tokenizer=None))
         names = [f"blocks.{l}.attn.hook_pattern" for l in layers]
         extra = {"stop_at_layer": 1} if task == "one" else {"pos_slice": -1} if task == "last" else {}
 
@@ -124,7 +151,7 @@ def make_task(tool: str, shape: str, task: str, model, tok, ids):
             return bridge.run_with_cache(x, names_filter=names, return_cache_object=False, **extra)[1]
 
         def convert(cache):
-            out = np.stack([cache[n][0].numpy() for n in names])
+            out = np.stack([cache[n][0].cpu().numpy() for n in names])
             return out if task != "last" or out.shape[2] == 1 else out[:, :, -1:]
         return run, convert
     if tool == "nnsight":
@@ -133,7 +160,7 @@ def make_task(tool: str, shape: str, task: str, model, tok, ids):
         except ImportError as exc:
             return f"not installed ({exc.name})"
         model.set_attn_implementation("eager")
-        traced = NNsight(model)
+        traced = _wrapped(model, "nnsight", lambda: NNsight(model))
 
         def run():
             saved = []
@@ -142,12 +169,8 @@ def make_task(tool: str, shape: str, task: str, model, tok, ids):
                     w = _layer_path(traced, shape, l).output[1]
                     saved.append((w[:, :, -1:] if task == "last" else w).save())
             return saved
-        return run, lambda saved: np.stack([s[0].numpy() for s in saved])
+        return run, lambda saved: np.stack([s[0].cpu().numpy() for s in saved])
     raise ValueError(tool)
-
-
-def _reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")  # VmHWM back to the current RSS (Linux >= 4.0)
 
 
 def _status(field: str) -> int:
@@ -161,36 +184,101 @@ def run_case(tool: str, shape: str, task: str, tokens: int, repeats: int, save: 
     """One case in this fresh process: peak RSS over the loaded model on the first call, best time."""
     import warnings
 
-    import numpy as np
-
     warnings.simplefilter("ignore")
     model, tok, ids = build(shape, tokens)
+    return _measure(tool, shape, task, model, tok, ids, repeats, save, _HostMemory())
+
+
+def run_gpu_cases(tool: str, shape: str, cases: list[tuple[str, int]], repeats: int,
+                  save_dir: str | None) -> list[dict]:
+    """Every (task, tokens) case of one tool and shape in this process, on the GPU: the peak of
+    ``torch.cuda.max_memory_allocated`` over the loaded model (reset before each case), best time."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    model, tok, _ = build(shape, max(n for _, n in cases), device="cuda")
+    results = []
+    for task, tokens in cases:
+        save = str(Path(save_dir, f"{tool}-{task}-{tokens}.npy")) if save_dir else None
+        results.append(_measure(tool, shape, task, model, tok, make_ids(tok, tokens), repeats, save,
+                                _GpuMemory()))
+    return results
+
+
+class _HostMemory:
+    """Peak resident memory of this process over a start (the kernel's high-water mark, reset)."""
+
+    def start(self) -> None:
+        Path("/proc/self/clear_refs").write_text("5")  # VmHWM back to the current RSS (Linux >= 4.0)
+        self.base = _status("VmRSS")
+
+    def wait(self) -> None:
+        pass
+
+    def peak(self) -> int:
+        return _status("VmHWM") - self.base
+
+
+class _GpuMemory:
+    """Peak GPU memory allocated over a start (``torch.cuda.max_memory_allocated``, reset)."""
+
+    def start(self) -> None:
+        import gc
+
+        import torch
+
+        gc.collect()
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+        self.base = torch.cuda.memory_allocated()
+
+    def wait(self) -> None:
+        import torch
+
+        torch.cuda.synchronize()
+
+    def peak(self) -> int:
+        import torch
+
+        return torch.cuda.max_memory_allocated() - self.base
+
+
+def _measure(tool: str, shape: str, task: str, model, tok, ids, repeats: int, save: str | None, memory) -> dict:
+    """Peak memory of the first call of ``task`` with ``tool`` (``memory`` measures it), best time of
+    ``repeats`` calls, the bytes kept; the result saved to ``save`` (numpy) when given."""
+    import numpy as np
+
     made = make_task(tool, shape, task, model, tok, ids)
     if isinstance(made, str):
         return {"skip": made}
     fn, convert = made
-    _reset_peak()
-    start = _status("VmRSS")
+    memory.start()
     times = []
     begin, cpu = time.perf_counter(), time.process_time()
     result = fn()
+    memory.wait()
     times.append(time.perf_counter() - begin)
     cpu = time.process_time() - cpu
-    peak = _status("VmHWM") - start
+    peak = memory.peak()
     array = convert(result)
     if save:
         np.save(save, np.ascontiguousarray(array, dtype=np.float32))
     kept = int(array.nbytes)
     del result, array
+    cpus = [cpu]
     for _ in range(repeats - 1):
-        begin = time.perf_counter()
+        begin, cpu = time.perf_counter(), time.process_time()
         fn()
+        memory.wait()
         times.append(time.perf_counter() - begin)
-    return {"peak": peak, "time": min(times), "cpu": cpu, "kept": kept}
+        cpus.append(time.process_time() - cpu)
+    return {"peak": peak, "time": min(times), "cpu": min(cpus), "kept": kept}
 
 
 def _child(python: str, *args: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), HF_HUB_OFFLINE="1",
+    path = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, PYTHONPATH=path, HF_HUB_OFFLINE="1",
                TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     done = subprocess.run([python, __file__, *args], capture_output=True, text=True, env=env)
     lines = done.stdout.strip().splitlines()
@@ -199,27 +287,45 @@ def _child(python: str, *args: str) -> dict:
     return json.loads(lines[-1])
 
 
-def check(python: str, shape: str, tools, tasks) -> dict:
+def measure(python: str, device: str, tool: str, shape: str, cases: list[tuple[str, int]], repeats: int,
+            save_dir: str | None = None) -> dict:
+    """{(task, tokens): result} of one tool and shape: a fresh process per case on the CPU, one process
+    for all of them on the GPU."""
+    save = ["--save", save_dir] if save_dir else []
+    if device == "cuda":
+        spec = ",".join(f"{task}:{tokens}" for task, tokens in cases)
+        got = _child(python, "--gpu-cases", tool, shape, spec, "--repeats", str(repeats), *save)
+        results = got if isinstance(got, list) else [got] * len(cases)
+        return dict(zip(cases, results, strict=True))
+    out = {}
+    for task, tokens in cases:
+        path = ["--save", str(Path(save_dir, f"{tool}-{task}-{tokens}.npy"))] if save_dir else []
+        out[task, tokens] = _child(python, "--case", tool, shape, task, str(tokens), "--repeats", str(repeats), *path)
+    return out
+
+
+def check(python: str, device: str, shape: str, tools, tasks) -> dict:
     """Every tool's result at CHECK_TOKENS tokens against bare transformers: 'ok' or why not."""
     import numpy as np
 
     verdict = {}
+    cases = [(task, CHECK_TOKENS) for task in tasks]
     with tempfile.TemporaryDirectory() as tmp:
-        for task in tasks:
-            ref = Path(tmp, f"bare-{task}.npy")
-            _child(python, "--case", "bare", shape, task, str(CHECK_TOKENS), "--repeats", "1", "--save", str(ref))
-            for tool in tools:
-                if tool == "bare":
-                    continue
-                path = Path(tmp, f"{tool}-{task}.npy")
-                got = _child(python, "--case", tool, shape, task, str(CHECK_TOKENS), "--repeats", "1",
-                             "--save", str(path))
+        measure(python, device, "bare", shape, cases, 1, tmp)
+        for tool in tools:
+            if tool == "bare":
+                continue
+            results = measure(python, device, tool, shape, cases, 1, tmp)
+            for task, tokens in cases:
+                got = results[task, tokens]
                 if "skip" in got or "error" in got:
                     verdict[tool, task] = got.get("skip") or got["error"]
                     continue
-                a, b = np.load(path), np.load(ref)
-                same = a.shape == b.shape and float(np.abs(a - b).max()) <= TOLERANCE
-                verdict[tool, task] = "ok" if same else f"differs (shape {a.shape} vs {b.shape})"
+                a = np.load(Path(tmp, f"{tool}-{task}-{tokens}.npy"))
+                b = np.load(Path(tmp, f"bare-{task}-{tokens}.npy"))
+                diff = float(np.abs(a - b).max()) if a.shape == b.shape else float("inf")
+                verdict[tool, task] = "ok" if diff <= TOLERANCE else \
+                    f"differs (shape {a.shape} vs {b.shape}, max difference {diff:.1e})"
     return verdict
 
 
@@ -232,44 +338,67 @@ def main() -> None:
     parser.add_argument("--tools", nargs="*", default=list(TOOLS), choices=TOOLS)
     parser.add_argument("--tasks", nargs="*", default=list(TASKS), choices=TASKS)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="cuda: model on the GPU, memory = torch.cuda.max_memory_allocated")
     parser.add_argument("--quick", action="store_true", help="GPT-2-small shape, 512 tokens, one call each")
     parser.add_argument("--skip-check", action="store_true", help="skip the equality check (done by an earlier run)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="show the process's CPU time (all threads) instead of the wall time: steadier on a "
+                             "machine shared with other jobs")
     parser.add_argument("--case", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--gpu-cases", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
         tool, shape, task, tokens = args.case
         print(json.dumps(run_case(tool, shape, task, int(tokens), args.repeats, args.save)))
         return
+    if args.gpu_cases:
+        tool, shape, spec = args.gpu_cases
+        cases = [(task, int(n)) for task, n in (c.split(":") for c in spec.split(","))]
+        print(json.dumps(run_gpu_cases(tool, shape, cases, args.repeats, args.save)))
+        return
     if args.quick:
         args.shapes, args.tokens, args.repeats = ["gpt2"], [512], 1
+    print_table(args)
+
+
+def print_table(args) -> None:
+    """Check every tool, measure every case, print the markdown table."""
     names = {"gpt2": "GPT-2-small", "llama": "Llama-3.2-1B"}
     labels = {"all": "every layer", "one": "layer 0", "last": "last row, every layer"}
-    print(f"random weights, CPU ({os.cpu_count()} cores); peak RSS over the loaded model, first call; "
-          f"time best of {args.repeats}; python for the cases: {args.python}")
+    where = f"CPU ({os.cpu_count()} cores); peak RSS over the loaded model, first call" if args.device == "cpu" \
+        else "GPU; peak torch.cuda.max_memory_allocated over the loaded model, first call"
+    clock = "CPU time" if args.cpu_time else "wall time"
+    print(f"random weights, {where}; {clock} best of {args.repeats}; python for the cases: {args.python}")
     print("| shape | tokens | task | " + " | ".join(args.tools) + " |")
     print("|---|---|---|" + "---|" * len(args.tools))
+    cases = [(task, tokens) for tokens in args.tokens for task in args.tasks]
     for shape in args.shapes:
-        verdict = {} if args.skip_check else check(args.python, shape, args.tools, args.tasks)
-        for tokens in args.tokens:
-            for task in args.tasks:
-                cells, bare = [], None
-                for tool in args.tools:
-                    ok = verdict.get((tool, task), "ok")
-                    if ok != "ok":
-                        cells.append(f"cannot: {ok}")
-                        continue
-                    r = _child(args.python, "--case", tool, shape, task, str(tokens), "--repeats", str(args.repeats))
-                    if "peak" not in r:
-                        cells.append(r.get("skip") or r.get("error", "?"))
-                        continue
-                    bare = r if tool == "bare" else bare
-                    ratio = "" if bare is None or tool == "bare" else \
-                        f" ({r['peak'] / bare['peak']:.2f}x mem, {r['time'] / bare['time']:.2f}x time)"
-                    note = " (computes every layer)" if tool in ("bare", "nnsight") and task != "all" or \
-                        tool == "tlens" and task == "last" else ""
-                    cells.append(f"{r['peak'] / MiB:.0f} MiB, {r['time']:.2f} s{ratio}{note}")
-                print(f"| {names[shape]} | {tokens} | {labels[task]} | " + " | ".join(cells) + " |", flush=True)
+        verdict = {} if args.skip_check else check(args.python, args.device, shape, args.tools, args.tasks)
+        results = {}
+        for tool in args.tools:
+            usable = [c for c in cases if verdict.get((tool, c[0]), "ok") == "ok"]
+            results[tool] = measure(args.python, args.device, tool, shape, usable, args.repeats) if usable else {}
+        for task, tokens in cases:
+            cells, bare = [], results.get("bare", {}).get((task, tokens))
+            for tool in args.tools:
+                ok = verdict.get((tool, task), "ok")
+                cells.append(f"cannot: {ok}" if ok != "ok" else
+                             _cell(tool, task, results[tool][task, tokens], bare, "cpu" if args.cpu_time else "time"))
+            print(f"| {names[shape]} | {tokens} | {labels[task]} | " + " | ".join(cells) + " |", flush=True)
+
+
+def _cell(tool: str, task: str, r: dict, bare: dict | None, clock: str = "time") -> str:
+    """One table cell: peak memory and best time (``clock``: "time" wall, "cpu" CPU), with the ratios to
+    bare transformers."""
+    if "peak" not in r:
+        return r.get("skip") or r.get("error", "?")
+    ratio = "" if bare is None or "peak" not in bare or tool == "bare" else \
+        f" ({r['peak'] / bare['peak']:.2f}x mem, {r[clock] / bare[clock]:.2f}x time)"
+    note = " (computes every layer)" if tool in ("bare", "nnsight") and task != "all" or \
+        tool == "tlens" and task == "last" else ""
+    return f"{r['peak'] / MiB:.0f} MiB, {r[clock]:.2f} s{ratio}{note}"
 
 
 if __name__ == "__main__":

@@ -262,3 +262,43 @@ def test_the_pass_stops_after_the_last_kept_layer_when_nothing_later_is_read():
     finally:
         handle.remove()
     np.testing.assert_array_equal(early[0].attentions, full[0].attentions)
+
+
+def test_copies_to_a_strided_host_target_go_head_by_head_into_contiguous_pieces(monkeypatch):
+    """A block of some query rows is strided by head in the kept array: torch would copy it through
+    a pageable temporary (and wait), so each head's rows are copied on their own."""
+    import torch
+
+    kept = torch.zeros(4, 10, 6)
+    target = kept[:, 2:5]                                  # rows 2..4 of every head: not contiguous
+    block = torch.randn(4, 3, 8)[..., 1:7]                 # the device block, keys cut: not contiguous
+    copies = []
+    real_copy = torch.Tensor.copy_
+
+    def copy_(self, src, non_blocking=False):
+        copies.append((self.is_contiguous(), non_blocking))
+        return real_copy(self, src, non_blocking=non_blocking)
+
+    monkeypatch.setattr(torch.Tensor, "copy_", copy_)
+    streaming._copy_to_host(target, block)
+    monkeypatch.undo()
+    assert copies == [(True, True)] * 4
+    assert torch.equal(kept[:, 2:5], block) and not kept[:, :2].any() and not kept[:, 5:].any()
+
+
+def test_ungrouped_module_with_repeated_keys_gives_the_grouped_output():
+    """The GPU float32 path of grouped-query layers (keys and values repeated, the module seen as
+    ungrouped) computes what transformers' sdpa computes with the groups."""
+    import torch
+    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+
+    model, _ = tiny_model("llama")
+    attn = model.layers[0].self_attn
+    groups = attn.num_key_value_groups
+    assert groups > 1
+    q, k, v = torch.randn(1, 4, 7, 16), torch.randn(1, 4 // groups, 7, 16), torch.randn(1, 4 // groups, 7, 16)
+    want = sdpa_attention_forward(attn, q, k, v, None, scaling=0.25)[0]
+    got = sdpa_attention_forward(streaming._Ungrouped(attn), q, repeat_kv(k, groups), repeat_kv(v, groups), None,
+                                 scaling=0.25)[0]
+    torch.testing.assert_close(got, want)
+    assert streaming._Ungrouped(attn).is_causal == attn.is_causal

@@ -46,3 +46,30 @@ def test_the_shipped_vocabulary_is_what_training_makes(family):
     shipped, trained = tiny_tokenizer(family).backend_tokenizer, _train(family)
     assert type(shipped.model) is type(trained.model)
     assert abs(shipped.get_vocab_size() - trained.get_vocab_size()) <= 2
+
+
+def test_tiny_capture_is_extract_on_the_tiny_model():
+    """tiny_capture(family, texts, head=, seed=, **options) == extract(tiny_model(family, head=, seed=), texts, ...)."""
+    import numpy as np
+
+    from attnviz import extract
+    from attnviz.testing import tiny_capture, tiny_model
+
+    model, tok = tiny_model("t5", head="lm", seed=3)
+    want = extract(model, ["the cat sat", "a dog"], decoder_texts=["le chat", "un chien"], layers=[1], tokenizer=tok)
+    got = tiny_capture("t5", ["the cat sat", "a dog"], head="lm", seed=3, decoder_texts=["le chat", "un chien"],
+                       layers=[1])
+    assert got.layers == want.layers == [1] and len(got) == len(want) == 2
+    for a, b in zip(got, want, strict=True):
+        assert a.tokens == b.tokens and a.decoder_tokens == b.decoder_tokens
+        np.testing.assert_array_equal(a.attentions, b.attentions)
+        np.testing.assert_array_equal(a.cross_attentions, b.cross_attentions)
+    other = tiny_capture("t5", "the cat sat", head="lm", seed=4, decoder_texts="le chat", layers=[1])
+    assert not np.array_equal(other[0].cross_attentions, got[0].cross_attentions)  # the seed reaches the model
+
+
+def test_tiny_capture_refuses_an_image_family_with_the_call_to_use():
+    from attnviz.testing import tiny_capture
+
+    with pytest.raises(ValueError, match=r"takes images: use model, processor = tiny_model\('vit'\)"):
+        tiny_capture("vit")

@@ -16,9 +16,8 @@ padding never enters):
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, ["the cat sat", "a dog"], tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> cap = tiny_capture("bert", ["the cat sat", "a dog"])
     >>> comp = attnviz.compare(cap, cap)
     >>> float(comp.cosine.min().round(6)), float(comp.js.max().round(6))
     (1.0, 0.0)

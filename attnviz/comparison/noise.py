@@ -13,11 +13,9 @@
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert", seed=0)
-    >>> a = attnviz.extract(model, ["the cat sat", "a dog", "hello world"], tokenizer=tok)
-    >>> model, tok = tiny_model("bert", seed=1)
-    >>> b = attnviz.extract(model, ["the cat sat", "a dog", "hello world"], tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> a = tiny_capture("bert", ["the cat sat", "a dog", "hello world"], seed=0)
+    >>> b = tiny_capture("bert", ["the cat sat", "a dog", "hello world"], seed=1)
     >>> ci = bootstrap_intervals(per_example(a, b), n=200)
     >>> ci["change"].shape, bool((ci["change"][..., 0] <= ci["change"][..., 1]).all())
     ((2, 4, 2), True)
@@ -47,9 +45,8 @@ def per_example(a: Capture, b: Capture) -> dict[str, np.ndarray]:
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, ["a cat", "a dog"], tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", ["a cat", "a dog"])
         >>> per_example(cap, cap)["cosine"].shape
         (2, 2, 4)
     """
@@ -110,10 +107,8 @@ def seed_noise(after: Capture, other_seed: Capture) -> np.ndarray:
     (mean over examples): the change a head shows by chance alone.
 
     Example:
-        >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", "the cat")
         >>> float(seed_noise(cap, cap).max()) < 1e-6
         True
     """

@@ -44,11 +44,9 @@ class Comparison(ResultIO):
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert", seed=0)
-        >>> a = attnviz.extract(model, "the cat sat", tokenizer=tok)
-        >>> model, tok = tiny_model("bert", seed=1)
-        >>> b = attnviz.extract(model, "the cat sat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> a = tiny_capture("bert", "the cat sat", seed=0)
+        >>> b = tiny_capture("bert", "the cat sat", seed=1)
         >>> comp = attnviz.compare(a, b)
         >>> comp.cosine.shape, bool(comp.top(1)[0]["change"] == comp.change.max())
         ((2, 4), True)
@@ -136,9 +134,8 @@ class Comparison(ResultIO):
 
         Example:
             >>> import attnviz
-            >>> from attnviz.testing import tiny_model
-            >>> model, tok = tiny_model("bert")
-            >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
+            >>> from attnviz.testing import tiny_capture
+            >>> cap = tiny_capture("bert", "hi")
             >>> bool(attnviz.compare(cap, cap).metric("change").max() < 1e-6)
             True
         """
@@ -152,9 +149,8 @@ class Comparison(ResultIO):
 
         Example:
             >>> import attnviz
-            >>> from attnviz.testing import tiny_model
-            >>> model, tok = tiny_model("bert")
-            >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
+            >>> from attnviz.testing import tiny_capture
+            >>> cap = tiny_capture("bert", "hi")
             >>> sorted(attnviz.compare(cap, cap).top(1)[0])
             ['change', 'cosine', 'entropy_change', 'head', 'js', 'layer']
         """
@@ -186,9 +182,8 @@ class Comparison(ResultIO):
 
         Example:
             >>> import attnviz
-            >>> from attnviz.testing import tiny_model
-            >>> model, tok = tiny_model("bert")
-            >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
+            >>> from attnviz.testing import tiny_capture
+            >>> cap = tiny_capture("bert", "hi")
             >>> attnviz.compare(cap, cap).layer_records()[0]["layer"]
             0
         """
@@ -207,9 +202,8 @@ class Comparison(ResultIO):
 
         Example:
             >>> import attnviz
-            >>> from attnviz.testing import tiny_model
-            >>> model, tok = tiny_model("bert")
-            >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
+            >>> from attnviz.testing import tiny_capture
+            >>> cap = tiny_capture("bert", "hi")
             >>> attnviz.compare(cap, cap).to_dict()["units"]["js"]
             'nats'
         """
@@ -256,9 +250,8 @@ class Comparison(ResultIO):
 
         Example:
             >>> import attnviz
-            >>> from attnviz.testing import tiny_model
-            >>> model, tok = tiny_model("bert")
-            >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
+            >>> from attnviz.testing import tiny_capture
+            >>> cap = tiny_capture("bert", "hi")
             >>> Comparison.from_dict(attnviz.compare(cap, cap).to_dict()).cosine.shape
             (2, 4)
         """
@@ -366,9 +359,8 @@ class Comparison(ResultIO):
 
         Example:
             >>> import attnviz
-            >>> from attnviz.testing import tiny_model
-            >>> model, tok = tiny_model("bert")
-            >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
+            >>> from attnviz.testing import tiny_capture
+            >>> cap = tiny_capture("bert", "the cat")
             >>> len(attnviz.compare(cap, cap).plot("head", layer=1, head=0).axes)
             3
         """

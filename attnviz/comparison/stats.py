@@ -25,10 +25,8 @@ def statistics(a: Capture, b: Capture) -> dict[str, Any]:
     """Per (layer, head) means over examples: cosine, JS divergence, entropy before/after; hidden cosine.
 
     Example:
-        >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", "the cat")
         >>> float(statistics(cap, cap)["cosine"].min()) > 0.9999
         True
     """

@@ -327,7 +327,7 @@ class Session:
         dst = self.out[kind][example][self.kept_layers(kind).index(layer)]
         if not _on_host(block.device):  # converted there, copied into pinned memory without waiting
             target = torch.from_numpy(dst[:, first:first + block.shape[1]])
-            target.copy_(block.detach().to(target.dtype), non_blocking=True)
+            _copy_to_host(target, block.detach().to(target.dtype))
             self.pending = True
             self.seen.add(site)
             return
@@ -353,6 +353,20 @@ class Session:
 def _on_host(device: Any) -> bool:
     """Whether tensors on ``device`` are in host memory (the CPU; 'meta' holds no data)."""
     return getattr(device, "type", str(device)) in ("cpu", "meta")
+
+
+def _copy_to_host(target: Any, block: Any) -> None:
+    """Copy an accelerator ``block`` into the pinned host ``target`` without waiting.
+
+    torch copies into a host tensor that is not contiguous through a pageable temporary, which
+    waits for the device and copies twice; a block of some query rows is such a target (its rows
+    are strided by head). So each head's rows, contiguous in the kept array, are copied on their own.
+    """
+    if target.is_contiguous():
+        target.copy_(block, non_blocking=True)
+        return
+    for piece, part in zip(target, block, strict=True):
+        _copy_to_host(piece, part)
 
 
 def _host_buffer(shape: tuple, dtype: Any, pinned: bool) -> Any:
@@ -448,9 +462,27 @@ def _layer_output(module, query, key, value, mask, dropout, scaling, kwargs):
     """The layer's output without weights: sdpa, or blockwise eager where sdpa cannot do it."""
     if kwargs.get("softcap") is not None or kwargs.get("s_aux") is not None:
         return _eager_output(module, query, key, value, mask, dropout, scaling, kwargs)
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 
+    groups = getattr(module, "num_key_value_groups", 1)
+    if groups > 1 and mask is None and query.device.type == "cuda" and query.dtype.itemsize == 4:
+        # transformers asks sdpa for grouped-query attention here, which only its flash kernel (half
+        # precision) fuses: in float32 it falls back to the math kernel, which holds the whole
+        # (heads x T x T) scores. Repeated keys and values let the memory-efficient kernel run.
+        key, value, module = repeat_kv(key, groups), repeat_kv(value, groups), _Ungrouped(module)
     return sdpa_attention_forward(module, query, key, value, mask, dropout=dropout, scaling=scaling, **kwargs)[0]
+
+
+class _Ungrouped:
+    """An attention module as seen by transformers' sdpa function once keys and values are repeated."""
+
+    num_key_value_groups = 1
+
+    def __init__(self, module: Any):
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
 
 
 def _eager_output(module, query, key, value, mask, dropout, scaling, kwargs, on_block=None):

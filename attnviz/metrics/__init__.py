@@ -18,9 +18,8 @@
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, ["the cat sat on the mat"], tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> cap = tiny_capture("bert", ["the cat sat on the mat"])
     >>> attnviz.metrics.head_stats(cap).top(1, by="cls")[0].layer in cap.layers
     True
 """

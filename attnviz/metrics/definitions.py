@@ -55,8 +55,10 @@ Example:
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -96,79 +98,19 @@ class Metric:
         return self.fn is None
 
 
+#: The built-in statistics' records, one JSON object a line in display order: ``name``, ``label``,
+#: ``cross`` and ``description`` (its source and exact formula; the module docstring above says it at length).
+BUILTIN_FILE = Path(__file__).resolve().parents[1] / "data" / "metrics.jsonl"
+
+
+def _builtins(path: Path = BUILTIN_FILE) -> dict[str, Metric]:
+    """The records of :data:`BUILTIN_FILE`, by name, in its order (a built-in has no ``fn``: the kernel computes it)."""
+    rows = (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    return {row["name"]: Metric(fn=None, **row) for row in rows}
+
+
 #: The built-in statistics, by name, in display order.
-METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric("entropy", None,
-           "Clark et al. 2019 (What Does BERT Look At?): A <- 0.9999 A + 0.0001/n, "
-           "H = (1/n) sum_i -sum_j A[i,j] ln A[i,j], nats (uniform = ln n)",
-           label="entropy (nats)", cross=True),
-    Metric("entropy_norm", None,
-           "attnviz's own: entropy / ln n (1 = uniform, 0 = one-hot); not in Clark et al. 2019",
-           label="entropy / ln n", cross=True),
-    Metric("cls_entropy", None,
-           "Clark et al. 2019: entropy of the [CLS] (first token) row, -sum_j A[0,j] ln A[0,j], "
-           "same smoothing, nats",
-           label="[CLS] row entropy (nats)", cross=False),
-    Metric("cls", None,
-           "Clark et al. 2019: (1/n) sum_i sum_{j in [CLS]} A[i,j], [CLS] = the first token",
-           label="attention to [CLS]", cross=True),
-    Metric("sep", None,
-           "Clark et al. 2019: (1/n) sum_i sum_{j in SEP} A[i,j], SEP = the [SEP] tokens (else the last token)",
-           label="attention to [SEP]", cross=True),
-    Metric("sep_sep", None,
-           "Clark et al. 2019: (1/|SEP|) sum_{i in SEP} sum_{j in SEP} A[i,j], [SEP] queries to [SEP] keys",
-           label="[SEP] to [SEP]", cross=False),
-    Metric("rest_sep", None,
-           "Clark et al. 2019: (1/(n-|SEP|)) sum_{i not in SEP} sum_{j in SEP} A[i,j], other queries "
-           "to [SEP] keys",
-           label="other tokens to [SEP]", cross=False),
-    Metric("punct", None,
-           "Clark et al. 2019: (1/n) sum_i sum_{j in P} A[i,j], P = tokens '.' or ',' (their code)",
-           label="attention to '.' and ','", cross=True),
-    Metric("punct_unicode", None,
-           "attnviz's own: as punct with P = every token made only of Unicode punctuation or "
-           "symbols (! ? ; : ' -- $ ...)",
-           label="attention to punctuation/symbols", cross=True),
-    Metric("self", None,
-           "Clark et al. 2019: (1/n) sum_i A[i,i], attention to the token itself",
-           label="attention to self", cross=False),
-    Metric("prev", None,
-           "Clark et al. 2019: (1/n) sum_i A[i,i-1], attention to the previous token",
-           label="attention to previous token", cross=False),
-    Metric("next", None,
-           "Clark et al. 2019: (1/n) sum_i A[i,i+1], attention to the next token",
-           label="attention to next token", cross=False),
-    Metric("distance", None,
-           "attnviz's own: (1/n) sum_i sum_j A[i,j] |i-j|, mean attention distance in tokens",
-           label="mean attention distance (tokens)", cross=False),
-    Metric("pixel_distance", None,
-           "Dosovitskiy et al. 2021 (ViT, fig. 7): mean over patch queries i of "
-           "sum_j A[i,j] d(i,j) / sum_j A[i,j] over patch keys j, d = distance of the patch centres "
-           "in pixels of the image as the model saw it; image examples only",
-           label="mean attention distance (pixels)", cross=False),
-    Metric("confidence", None,
-           "Voita et al. 2019 (Analyzing Multi-Head Self-Attention): (1/n) sum_i max_j A[i,j]",
-           label="confidence (max weight)", cross=True),
-    Metric("sink", None,
-           "Xiao et al. 2023 (Attention Sinks): (1/(n-1)) sum_{i>0} A[i,0], attention on the first token",
-           label="attention-sink score", cross=False),
-    Metric("vertical", None,
-           "Kovaleva et al. 2019 (Dark Secrets of BERT), score of attnviz's pattern rule: (1/n) x "
-           "off-band attention on the 2 most attended keys",
-           label="vertical score", cross=False),
-    Metric("diagonal", None,
-           "Kovaleva et al. 2019, score of attnviz's pattern rule: (1/n) sum_i sum_{|i-j|<=1} A[i,j], "
-           "[CLS]/[SEP] keys excluded",
-           label="diagonal score", cross=False),
-    Metric("block", None,
-           "Kovaleva et al. 2019, score of attnviz's pattern rule: mean over plain queries of their attention "
-           "on plain keys of their own sentence/segment",
-           label="block score", cross=False),
-    Metric("induction", None,
-           "Olsson et al. 2022 (Induction Heads): mean over queries i whose token last occurred at p, "
-           "p+1 < i, of A[i,p+1]; undefined where no token repeats",
-           label="induction score", cross=False),
-)}
+METRICS: dict[str, Metric] = _builtins()
 
 #: Statistics defined for image examples only (their patch grid): computed by default for images.
 IMAGE_METRICS: tuple[str, ...] = ("pixel_distance",)
@@ -233,12 +175,11 @@ def register_metric(name: str, fn: MetricFn, description: str, *, label: str | N
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
+        >>> from attnviz.testing import tiny_capture
         >>> def last_token(att, tokens):            # attention on the last token, mean over queries
         ...     return att[..., -1].mean(axis=-1)
         >>> _ = register_metric("last", last_token, "(1/n) sum_i A[i, n-1]", overwrite=True)
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, ["the cat sat"], tokenizer=tok)
+        >>> cap = tiny_capture("bert", ["the cat sat"])
         >>> attnviz.metrics.head_stats(cap, metrics=["last"]).values["last"].shape
         (2, 4)
         >>> unregister_metric("last")

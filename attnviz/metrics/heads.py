@@ -2,9 +2,8 @@
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, ["the cat sat on the mat.", "a dog barked!"], tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> cap = tiny_capture("bert", ["the cat sat on the mat.", "a dog barked!"])
     >>> stats = head_stats(cap, metrics=["cls", "sep", "prev"])
     >>> stats.values["cls"].shape == (len(cap.layers), len(cap.heads))
     True
@@ -39,9 +38,8 @@ def head_stats(capture: Capture, *, metrics: Iterable[str] | str | None = None, 
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("gpt2")
-        >>> stats = head_stats(attnviz.extract(model, ["hello there, world"], tokenizer=tok), metrics="sink")
+        >>> from attnviz.testing import tiny_capture
+        >>> stats = head_stats(tiny_capture("gpt2", ["hello there, world"]), metrics="sink")
         >>> bool((stats.values["sink"] > 0).all())
         True
     """

@@ -22,17 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from attnviz import modeling
 from attnviz.extraction.tokens import display_tokens, is_byte_level
 from attnviz.families import NORM_NAMES, family_of, is_masked_lm
-from attnviz.modeling import (
-    ModelLike,
-    Tokenizer,
-    input_device,
-    inspection_mode,
-    max_positions,
-    model_data_call,
-    resolve_model,
-)
+from attnviz.modeling import ModelLike, Tokenizer, model_data_call
 from attnviz.results import ResultIO, json_nan, json_safe
 
 
@@ -148,15 +141,15 @@ def logit_lens(model: ModelLike, text: str, *, tokenizer: Tokenizer = None, top_
     """
     import torch
 
-    model, tokenizer = resolve_model(model, tokenizer)
+    model, tokenizer = modeling.resolve_model(model, tokenizer)
     unembed = _check_model(model)
     if not isinstance(text, str) or not text.strip():
         raise ValueError("text must be a non-empty string: pass the prompt to look through, e.g. 'The cat sat'")
     if top_k < 1:
         raise ValueError(f"top_k={top_k}: keep at least one token")
-    enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=max_positions(model, tokenizer))
-    enc = {k: v.to(input_device(model)) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
-    with inspection_mode(model):
+    enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=modeling.max_positions(model, tokenizer))
+    enc = {k: v.to(modeling.input_device(model)) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+    with modeling.inspection_mode(model):
         out = model(**enc, output_hidden_states=True, return_dict=True, use_cache=False)
         states = [h[0] for h in out.hidden_states]
         norm = final_norm if final_norm is not None else final_norm_of(model)

@@ -19,10 +19,8 @@ by ``A = 0.5 W + 0.5 I`` and the rows are renormalised to sum to 1:
   max-flow problems, so it refuses inputs longer than ``max_tokens``.
 
 Example:
-    >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, "the cat sat on the mat", tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> cap = tiny_capture("bert", "the cat sat on the mat")
     >>> r = rollout(cap)
     >>> r.matrix.shape == (len(cap[0].tokens),) * 2, bool(np.allclose(r.matrix.sum(1), 1))
     (True, True)
@@ -250,10 +248,8 @@ def rollout(capture: Capture, *, example: int = 0, start_layer: int = 0, head_fu
     the image and patch layout: ``.plot()`` draws the [CLS] row over the image.
 
     Example:
-        >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("gpt2")
-        >>> cap = attnviz.extract(model, "hello there world", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("gpt2", "hello there world")
         >>> r = rollout(cap, head_fusion="max", start_layer=1)
         >>> r.layers, r.per_layer.shape[0]
         ([1], 1)
@@ -285,10 +281,8 @@ def attention_flow(capture: Capture, *, example: int = 0, start_layer: int = 0, 
     (layer, position, token), the last equal to ``matrix``; it costs layers times more.
 
     Example:
-        >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, "a cat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", "a cat")
         >>> f = attention_flow(cap)
         >>> f.method, bool(np.allclose(f.matrix.sum(1), 1))
         ('flow', True)

@@ -2,9 +2,8 @@
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> stats = attnviz.metrics.head_stats(attnviz.extract(model, ["the cat sat", "a dog"], tokenizer=tok))
+    >>> from attnviz.testing import tiny_capture
+    >>> stats = attnviz.metrics.head_stats(tiny_capture("bert", ["the cat sat", "a dog"]))
     >>> stats.values["entropy"].shape, stats.records_count == 2 * 4 * len(stats.metrics)
     ((2, 4), True)
 """

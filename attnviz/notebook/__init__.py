@@ -17,9 +17,8 @@ anywidget and bertviz are optional: ``pip install 'attnviz[notebook]'``.
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> cap = tiny_capture("bert", "the cat sat")
     >>> type(attnviz.notebook.model_view(cap)).__name__
     'ModelView'
 """

@@ -5,10 +5,8 @@ and a token list; for encoder-decoder models ``encoder_attention``,
 ``decoder_attention``, ``cross_attention``, ``encoder_tokens`` and ``decoder_tokens``.
 
 Example:
-    >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> cap = tiny_capture("bert", "the cat sat")
     >>> kw = to_bertviz(cap)
     >>> len(kw["attention"]), tuple(kw["attention"][0].shape), kw["tokens"][0]
     (2, (1, 4, 5, 5), '[CLS]')
@@ -54,9 +52,8 @@ def to_bertviz(capture: Capture, example: int = 0, *, kind: str | None = None) -
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("t5", head="lm")
-        >>> cap = attnviz.extract(model, "the cat", decoder_texts="le chat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("t5", "the cat", head="lm", decoder_texts="le chat")
         >>> sorted(to_bertviz(cap))
         ['cross_attention', 'decoder_attention', 'decoder_tokens', 'encoder_attention', 'encoder_tokens']
     """

@@ -8,9 +8,8 @@ only global is ``window.attnvizViews``, so several views on one page do not clas
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, "the cat sat on the mat", tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> cap = tiny_capture("bert", "the cat sat on the mat")
     >>> view = head_view(cap)
     >>> "http" in str(view), "attnvizViews" in view._repr_html_()
     (False, True)
@@ -53,10 +52,8 @@ class HtmlView:
         payload: the JSON-ready data of the view (tokens, indices, encoded maps).
 
     Example:
-        >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("gpt2")
-        >>> view = model_view(attnviz.extract(model, "hello there", tokenizer=tok))
+        >>> from attnviz.testing import tiny_capture
+        >>> view = model_view(tiny_capture("gpt2", "hello there"))
         >>> str(view).startswith("<!DOCTYPE html>")
         True
     """
@@ -100,10 +97,9 @@ class HtmlView:
         """Write the standalone HTML page to ``path`` atomically and return the path.
 
         Example:
-            >>> import tempfile, pathlib, attnviz
-            >>> from attnviz.testing import tiny_model
-            >>> model, tok = tiny_model("bert")
-            >>> view = head_view(attnviz.extract(model, "hi", tokenizer=tok))
+            >>> import tempfile, pathlib
+            >>> from attnviz.testing import tiny_capture
+            >>> view = head_view(tiny_capture("bert", "hi"))
             >>> view.save(pathlib.Path(tempfile.mkdtemp()) / "v.html").suffix
             '.html'
         """
@@ -114,10 +110,8 @@ class HeadView(HtmlView):
     """The bertviz-style view returned by :func:`head_view`.
 
     Example:
-        >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> view = head_view(attnviz.extract(model, "the cat", tokenizer=tok))
+        >>> from attnviz.testing import tiny_capture
+        >>> view = head_view(tiny_capture("bert", "the cat"))
         >>> isinstance(view, HeadView), "<script" in str(view)
         (True, True)
     """
@@ -129,10 +123,8 @@ class ModelView(HtmlView):
     """The layer x head thumbnail view returned by :func:`model_view`.
 
     Example:
-        >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> view = model_view(attnviz.extract(model, "the cat", tokenizer=tok))
+        >>> from attnviz.testing import tiny_capture
+        >>> view = model_view(tiny_capture("bert", "the cat"))
         >>> isinstance(view, ModelView), view._repr_html_() != ""
         (True, True)
     """
@@ -179,9 +171,8 @@ def head_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | Non
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("t5", head="lm")
-        >>> cap = attnviz.extract(model, "the cat", decoder_texts="le chat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("t5", "the cat", head="lm", decoder_texts="le chat")
         >>> [k["name"] for k in head_view(cap).payload["kinds"]]
         ['encoder', 'decoder', 'cross']
     """
@@ -216,10 +207,8 @@ def model_view(capture: Capture, *, example: int = 0, layers: Sequence[int] | No
     row (k chosen to fit unless given), saying on the page how much weight was dropped.
 
     Example:
-        >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", "the cat sat")
         >>> view = model_view(cap, layers=[1], heads=[0, 2])
         >>> view.payload["kinds"][0]["layers"], view.payload["kinds"][0]["heads"]
         ([1], [0, 2])
@@ -289,9 +278,8 @@ def explorer_view(capture: Capture, *, examples: Sequence[int] | None = None, la
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, ["the cat sat", "hello"], tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", ["the cat sat", "hello"])
         >>> view = explorer_view(cap, example=1, head="mean")
         >>> view.payload["initialExample"], view.payload["initialHead"]
         (1, 'mean')
@@ -470,10 +458,8 @@ def value_kinds(values: Mapping[str, Any] | None, capture: Capture, kinds: Seque
     must have the shape of the attention's for the same layers and heads.
 
     Example:
-        >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", "the cat")
         >>> [name for name, _ in value_kinds({"same": cap}, cap, select_kinds(cap), example=0, kind=None,
         ...                                  layers=None, heads=None)]
         ['same']

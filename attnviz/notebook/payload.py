@@ -8,10 +8,8 @@ its own maximum, ``q = round(255 * a / max(a))``, so a weight is known to within
 decodes them with the browser's own ``DecompressionStream``: no library, no network.
 
 Example:
-    >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> cap = tiny_capture("bert", "the cat sat")
     >>> kinds = select_kinds(cap, example=0)
     >>> entry = encode_kind(kinds[0])
     >>> np.allclose(decode_maps(entry), kinds[0].maps, atol=kinds[0].maps.max() / 500)
@@ -106,10 +104,8 @@ def select_kinds(capture: Capture, *, example: int = 0, kind: str | None = None,
     raises a ValueError that lists the valid ones.
 
     Example:
-        >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", "the cat")
         >>> select_kinds(cap, heads=[1, 3])[0].maps.shape[:2]
         (2, 2)
     """

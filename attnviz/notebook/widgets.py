@@ -21,9 +21,8 @@ anywidget is optional: ``pip install 'attnviz[notebook]'``.
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, ["the cat sat", "hello"], tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> cap = tiny_capture("bert", ["the cat sat", "hello"])
     >>> w = explorer(cap, layer=1, head=2)
     >>> w.layer, w.head, w.query
     (1, 2, None)
@@ -109,9 +108,8 @@ def explorer(capture: Capture, *, examples: Sequence[int] | None = None, layers:
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("gpt2")
-        >>> w = explorer(attnviz.extract(model, "hello world", tokenizer=tok), view="grid")
+        >>> from attnviz.testing import tiny_capture
+        >>> w = explorer(tiny_capture("gpt2", "hello world"), view="grid")
         >>> w.view, w.kind, w.example
         ('grid', 'self', 0)
     """
@@ -130,10 +128,8 @@ def _explorer_class() -> type:
         """The explorer widget returned by :func:`explorer`.
 
         Example:
-            >>> import attnviz
-            >>> from attnviz.testing import tiny_model
-            >>> model, tok = tiny_model("bert")
-            >>> w = explorer(attnviz.extract(model, "the cat", tokenizer=tok))
+            >>> from attnviz.testing import tiny_capture
+            >>> w = explorer(tiny_capture("bert", "the cat"))
             >>> w.head = "mean"; w.query = 1
             >>> w.selection()["head"], w.html().payload["initialQuery"]
             ('mean', 1)

@@ -24,9 +24,8 @@ changes ``matplotlib.rcParams``.
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, "the cat sat on the mat", tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> cap = tiny_capture("bert", "the cat sat on the mat")
     >>> grid = attnviz.plot.head_grid(cap)
     >>> ax = attnviz.plot.token_heatmap(cap, layer=1, head="mean")
 """

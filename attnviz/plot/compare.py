@@ -11,11 +11,9 @@
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert", seed=0)
-    >>> a = attnviz.extract(model, "the cat sat", tokenizer=tok)
-    >>> model, tok = tiny_model("bert", seed=1)
-    >>> b = attnviz.extract(model, "the cat sat", tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> a = tiny_capture("bert", "the cat sat", seed=0)
+    >>> b = tiny_capture("bert", "the cat sat", seed=1)
     >>> fig = head_difference(attnviz.compare(a, b), layer=1, head=2)
     >>> [ax.get_title() for ax in fig.axes]
     ['before', 'after', 'after - before']
@@ -52,9 +50,8 @@ def change_map(comparison: Any, *, metric: str = "change", ax: Axes | None = Non
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", "the cat")
         >>> ax = change_map(attnviz.compare(cap, cap), metric="entropy_change")
         >>> ax.images[0].get_array().shape
         (2, 4)
@@ -81,9 +78,8 @@ def layer_lines(comparison: Any, *, ax: Axes | None = None, **kwargs: Any) -> Ax
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", "the cat")
         >>> ax = layer_lines(attnviz.compare(cap, cap))
         >>> [text.get_text() for text in ax.get_legend().get_texts()]
         ['attention maps', 'hidden states (layer output)']
@@ -119,9 +115,8 @@ def head_difference(comparison: Any, *, layer: int, head: int, example: int = 0,
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", "the cat")
         >>> fig = head_difference(attnviz.compare(cap, cap), layer=0, head=1)
         >>> float(abs(fig.axes[2].images[0].get_array()).max())
         0.0
@@ -182,9 +177,8 @@ def change_figure(comparison: Any, *, metric: str = "change", **kwargs: Any) -> 
 
     Example (with :func:`layers_figure`):
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, "hi", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", "hi")
         >>> comparison = attnviz.compare(cap, cap)
         >>> change_figure(comparison).axes[0].get_xlabel(), layers_figure(comparison).axes[0].get_xlabel()
         ('head', 'layer')
@@ -231,9 +225,8 @@ def save_figures(comparison: Any, folder: str | os.PathLike, *, dpi: float = 200
 
     Example:
         >>> import tempfile, attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, "the cat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", "the cat")
         >>> [p.name for p in save_figures(attnviz.compare(cap, cap), tempfile.mkdtemp())][:2]
         ['change_map.png', 'entropy_change_map.png']
     """

@@ -7,9 +7,8 @@ file's metadata, and rcParams are restored afterwards.
 Example:
     >>> import tempfile, pathlib
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> cap = tiny_capture("bert", "the cat sat")
     >>> grid = attnviz.plot.head_grid(cap)
     >>> out = save_figure(grid, pathlib.Path(tempfile.mkdtemp()) / "grid.pdf", width="page")
     >>> out.read_bytes()[:5]

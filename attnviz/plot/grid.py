@@ -11,9 +11,8 @@ are made only when asked for, as transparent overlays in each cell's token coord
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> cap = tiny_capture("bert", "the cat sat")
     >>> grid = attnviz.plot.head_grid(cap, layers=[1], heads=[0, 2])
     >>> grid.axes.shape, grid.matrix(1, 2).shape
     ((1, 2), (5, 5))
@@ -66,9 +65,8 @@ class HeadGrid(FigureView):
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("gpt2")
-        >>> grid = head_grid(attnviz.extract(model, "hello there", tokenizer=tok))
+        >>> from attnviz.testing import tiny_capture
+        >>> grid = head_grid(tiny_capture("gpt2", "hello there"))
         >>> grid.layers, grid.heads
         ([0, 1], [0, 1, 2, 3])
     """
@@ -120,10 +118,8 @@ class HeadGrid(FigureView):
         """(y, x) in :attr:`ax` data coordinates of the first query/key of a cell (model numbers).
 
         Example:
-            >>> import attnviz
-            >>> from attnviz.testing import tiny_model
-            >>> model, tok = tiny_model("bert")
-            >>> grid = head_grid(attnviz.extract(model, "a b", tokenizer=tok))
+            >>> from attnviz.testing import tiny_capture
+            >>> grid = head_grid(tiny_capture("bert", "a b"))
             >>> grid.cell_origin(1, 2) == (grid.shape[0] + grid.gap, 2 * (grid.shape[1] + grid.gap))
             True
         """
@@ -189,10 +185,8 @@ class HeadGrid(FigureView):
         so ``grid.axes[i, j].add_patch(...)`` marks a token pair of that cell.
 
         Example:
-            >>> import attnviz
-            >>> from attnviz.testing import tiny_model
-            >>> model, tok = tiny_model("bert")
-            >>> grid = head_grid(attnviz.extract(model, "a b", tokenizer=tok), heads=[1, 3])
+            >>> from attnviz.testing import tiny_capture
+            >>> grid = head_grid(tiny_capture("bert", "a b"), heads=[1, 3])
             >>> grid.axes.shape, [float(x) for x in grid.axes[0, 1].get_xlim()]
             ((2, 2), [-0.5, 3.5])
         """
@@ -217,10 +211,8 @@ class HeadGrid(FigureView):
         Read back from the mosaic image, so it is exactly what the figure shows.
 
         Example:
-            >>> import attnviz
-            >>> from attnviz.testing import tiny_model
-            >>> model, tok = tiny_model("bert")
-            >>> cap = attnviz.extract(model, "a b", tokenizer=tok)
+            >>> from attnviz.testing import tiny_capture
+            >>> cap = tiny_capture("bert", "a b")
             >>> np.allclose(head_grid(cap).matrix(1, 3), cap[0].attentions[1, 3])
             True
         """
@@ -410,9 +402,8 @@ def head_grid(
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, "the cat sat on the mat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", "the cat sat on the mat")
         >>> grid = head_grid(cap, scale="row", hide_special=True)
         >>> grid.axes.shape, len([a for a in grid.figure.axes if a.get_label() == "<colorbar>"])
         ((2, 4), 1)

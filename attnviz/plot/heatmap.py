@@ -2,9 +2,8 @@
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> cap = tiny_capture("bert", "the cat sat")
     >>> ax = attnviz.plot.token_heatmap(cap, layer=1, head=2)
     >>> [t.get_text() for t in ax.get_xticklabels()]
     ['[CLS]', 'the', 'cat', 'sat', '[SEP]']
@@ -70,9 +69,8 @@ def token_heatmap(
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", "the cat sat")
         >>> ax = token_heatmap(cap, layer=0, head="mean", hide_special=True, annotate=True)
         >>> ax.images[0].get_array().shape
         (3, 3)

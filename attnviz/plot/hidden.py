@@ -6,9 +6,8 @@ everywhere in attnviz).
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> cap = tiny_capture("bert", "the cat sat")
     >>> ax = attnviz.plot.hidden_norms(cap)
     >>> [t.get_text() for t in ax.get_yticklabels()]
     ['embeddings', 'layer 0', 'layer 1']
@@ -57,9 +56,8 @@ def hidden_norms(
 
     Example:
         >>> import attnviz, numpy as np
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", "the cat sat")
         >>> ax = hidden_norms(cap, hide_special=True)
         >>> np.allclose(ax.images[0].get_array(), np.linalg.norm(cap[0].hidden_states[:, 1:-1], axis=-1))
         True
@@ -99,10 +97,8 @@ class LayerSimilarity(FigureView):
         colorbar: the shared colour bar.
 
     Example:
-        >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> sim = layer_similarity(attnviz.extract(model, "the cat", tokenizer=tok))
+        >>> from attnviz.testing import tiny_capture
+        >>> sim = layer_similarity(tiny_capture("bert", "the cat"))
         >>> sim.matrix.shape, sim.axes.shape
         ((3, 3), (2,))
     """
@@ -139,10 +135,9 @@ def layer_similarity(
         cmap: colour map; width: figure width in inches; title: figure title.
 
     Example:
-        >>> import attnviz, numpy as np
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> sim = layer_similarity(attnviz.extract(model, "the cat sat", tokenizer=tok))
+        >>> import numpy as np
+        >>> from attnviz.testing import tiny_capture
+        >>> sim = layer_similarity(tiny_capture("bert", "the cat sat"))
         >>> bool(np.allclose(np.diag(sim.matrix), 1, atol=1e-5)), bool(np.allclose(sim.to_final[-1], 1, atol=1e-5))
         (True, True)
     """

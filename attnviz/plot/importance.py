@@ -121,11 +121,9 @@ def matters_vs_changed(importance: Any, comparison: Any, *, metric: str = "chang
     Example:
         >>> import attnviz
         >>> from attnviz.metrics.importance import HeadImportance
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert", seed=0)
-        >>> a = attnviz.extract(model, "the cat sat", tokenizer=tok)
-        >>> model, tok = tiny_model("bert", seed=1)
-        >>> b = attnviz.extract(model, "the cat sat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> a = tiny_capture("bert", "the cat sat", seed=0)
+        >>> b = tiny_capture("bert", "the cat sat", seed=1)
         >>> imp = HeadImportance(np.arange(8.0).reshape(2, 4), np.zeros((2, 4)))
         >>> fig = matters_vs_changed(imp, attnviz.compare(a, b))
         >>> len(fig.axes), fig.axes[2].get_xlabel()

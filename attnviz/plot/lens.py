@@ -1,13 +1,6 @@
 """The logit-lens table: layers x positions, each cell the top token, shaded by its probability.
 
-Example:
-    >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("gpt2", head="lm")
-    >>> lens = attnviz.metrics.logit_lens(model, "the cat sat", tokenizer=tok)
-    >>> ax = lens_table(lens)
-    >>> ax.images[0].get_array().shape == (len(lens.labels), len(lens.tokens))
-    True
+:func:`lens_table` draws it (its docstring has the example); ``LogitLens.plot()`` calls it.
 """
 from __future__ import annotations
 
@@ -37,8 +30,10 @@ def lens_table(lens: Any, *, ax: Axes | None = None, cmap: Any = None, annotate:
         >>> import attnviz
         >>> from attnviz.testing import tiny_model
         >>> model, tok = tiny_model("gpt2", head="lm")
-        >>> lens = attnviz.metrics.logit_lens(model, "hello", tokenizer=tok)
+        >>> lens = attnviz.metrics.logit_lens(model, "the cat sat", tokenizer=tok)
         >>> ax = lens_table(lens)
+        >>> ax.images[0].get_array().shape == (len(lens.labels), len(lens.tokens))
+        True
         >>> ax.texts[0].get_text().rstrip("…") in lens.top_tokens[0][0][0]
         True
     """

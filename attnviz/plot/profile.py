@@ -7,9 +7,8 @@ hide the rest. Short inputs get token labels; long ones get position ticks.
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("gpt2")
-    >>> cap = attnviz.extract(model, "the cat sat on the mat", queries="last", tokenizer=tok)
+    >>> from attnviz.testing import tiny_capture
+    >>> cap = tiny_capture("gpt2", "the cat sat on the mat", queries="last")
     >>> ax = attnviz.plot.query_profile(cap)
     >>> ax.images[0].get_array().shape == (cap.num_layers, cap[0].num_tokens)
     True
@@ -64,9 +63,8 @@ def query_profile(
 
     Example:
         >>> import attnviz
-        >>> from attnviz.testing import tiny_model
-        >>> model, tok = tiny_model("bert")
-        >>> cap = attnviz.extract(model, "the cat sat", tokenizer=tok)
+        >>> from attnviz.testing import tiny_capture
+        >>> cap = tiny_capture("bert", "the cat sat")
         >>> query_profile(cap, query=0, head=1, scale="linear").get_ylabel()
         'layer'
     """

@@ -2,9 +2,8 @@
 
 Example:
     >>> import attnviz
-    >>> from attnviz.testing import tiny_model
-    >>> model, tok = tiny_model("bert")
-    >>> r = attnviz.metrics.rollout(attnviz.extract(model, "the cat sat", tokenizer=tok))
+    >>> from attnviz.testing import tiny_capture
+    >>> r = attnviz.metrics.rollout(tiny_capture("bert", "the cat sat"))
     >>> ax = rollout_heatmap(r)
     >>> ax.images[0].get_array().shape
     (5, 5)
