@@ -185,6 +185,7 @@ def run_case(tool: str, shape: str, task: str, tokens: int, repeats: int, save: 
     import warnings
 
     warnings.simplefilter("ignore")
+    _set_threads()
     model, tok, ids = build(shape, tokens)
     return _measure(tool, shape, task, model, tok, ids, repeats, save, _HostMemory())
 
@@ -203,6 +204,14 @@ def run_gpu_cases(tool: str, shape: str, cases: list[tuple[str, int]], repeats: 
         results.append(_measure(tool, shape, task, model, tok, make_ids(tok, tokens), repeats, save,
                                 _GpuMemory()))
     return results
+
+
+def _set_threads() -> None:
+    """torch's thread count from ``--threads`` (passed to the cases as BENCH_PEERS_THREADS)."""
+    import torch
+
+    if os.environ.get("BENCH_PEERS_THREADS"):
+        torch.set_num_threads(int(os.environ["BENCH_PEERS_THREADS"]))
 
 
 class _HostMemory:
@@ -345,6 +354,8 @@ def main() -> None:
     parser.add_argument("--cpu-time", action="store_true",
                         help="show the process's CPU time (all threads) instead of the wall time: steadier on a "
                              "machine shared with other jobs")
+    parser.add_argument("--threads", type=int, help="torch threads in every case (with --cpu-time, 1 keeps "
+                                                     "idle threads' spinning out of the CPU time)")
     parser.add_argument("--case", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--gpu-cases", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--save", help=argparse.SUPPRESS)
@@ -360,6 +371,8 @@ def main() -> None:
         return
     if args.quick:
         args.shapes, args.tokens, args.repeats = ["gpt2"], [512], 1
+    if args.threads:
+        os.environ["BENCH_PEERS_THREADS"] = str(args.threads)
     print_table(args)
 
 
@@ -369,7 +382,7 @@ def print_table(args) -> None:
     labels = {"all": "every layer", "one": "layer 0", "last": "last row, every layer"}
     where = f"CPU ({os.cpu_count()} cores); peak RSS over the loaded model, first call" if args.device == "cpu" \
         else "GPU; peak torch.cuda.max_memory_allocated over the loaded model, first call"
-    clock = "CPU time" if args.cpu_time else "wall time"
+    clock = ("CPU time" if args.cpu_time else "wall time") + (f", {args.threads} thread(s)" if args.threads else "")
     print(f"random weights, {where}; {clock} best of {args.repeats}; python for the cases: {args.python}")
     print("| shape | tokens | task | " + " | ".join(args.tools) + " |")
     print("|---|---|---|" + "---|" * len(args.tools))

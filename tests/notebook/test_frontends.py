@@ -92,7 +92,9 @@ def test_views_in_sandboxed_frames_as_vscode_and_colab(browser, bert_capture, ti
             assert roots.count() == len(fragments), where
         model = frame.locator('.attnviz-view[data-attnviz-view="model"]')
         if model.count():
-            for _ in range(5):  # one click lost to a late re-layout of the frame was seen once at load 5: retry, bounded
+            frame.locator('.attnviz-view[data-attnviz-view="model"][data-attnviz-rendered]').wait_for(
+                state="attached", timeout=20_000)
+            for _ in range(3):  # one click lost to a late re-layout of the frame was seen once at load 5: retry, bounded
                 model.locator('canvas.av-thumb[data-layer="1"][data-head="2"]').click()
                 if model.get_attribute("data-selected") == "1,2":
                     break
