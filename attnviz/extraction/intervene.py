@@ -155,9 +155,10 @@ class _Edits:
         if keeps and getattr(session, "differentiable", False):
             raise NotImplementedError("relevance/gradients inside attnviz.intervene are not supported yet: run "
                                       "them on the unedited model, or use extract() inside intervene")
-        edited_mask, dead = (mask, None) if blocked is None else _edited_mask(module, mask, query, key, kwargs, blocked)
-        weights = None
+        weights, dead = None, None
         if keeps or self.record:  # every row's weights: eager blocks with the edited mask
+            edited_mask, dead = (mask, None) if blocked is None else \
+                _edited_mask(module, mask, query, key, kwargs, blocked)
             weights = query.new_empty((batch, heads, tq, tk), dtype=torch.float32)
 
             def gather(first, w):
@@ -167,13 +168,16 @@ class _Edits:
                                           on_block=gather)
         else:
             out = streaming._layer_output(module, query, key, value, mask, dropout, scaling, kwargs)
-            if blocked is not None:  # only the rows that lose an edge are computed again
+            if blocked is not None:  # only the rows that lose an edge are computed again, with their mask
                 touched = blocked.any(dim=(1, 3))
                 for b in torch.nonzero(touched.any(1)).flatten().tolist():
                     rows = torch.nonzero(touched[b]).flatten()
-                    o, _ = streaming._eager_call(module, query, key, value, edited_mask, dropout, scaling, kwargs,
-                                                 slice(b, b + 1), rows)
-                    out[b, rows] = o[0].to(out.dtype)
+                    row_mask, row_dead = _edited_mask(module, mask, query, key, kwargs, blocked, slice(b, b + 1), rows)
+                    o, _ = streaming._eager_call(module, query, key, value, mask, dropout, scaling, kwargs,
+                                                 slice(b, b + 1), rows, block_mask=row_mask)
+                    o = o[0]
+                    o[row_dead[0].T] = 0  # rows left with no key: 0 weights and output (documented)
+                    out[b, rows] = o.to(out.dtype)
         if dead is not None and bool(dead.any()):
             b, h, q = torch.nonzero(dead, as_tuple=True)
             out[b, q, h] = 0
@@ -270,17 +274,19 @@ def _fit_pattern(pattern: Any, batch: int, tq: int, tk: int, like: Any) -> Any:
     return pattern.expand(batch, tq, tk) if pattern.ndim == 2 or pattern.shape[0] == 1 else pattern
 
 
-def _edited_mask(module, mask, query, key, kwargs, blocked):
-    """The additive mask with the blocked edges at the dtype's minimum, and the rows it leaves no key.
+def _edited_mask(module, mask, query, key, kwargs, blocked, batch: slice = slice(None), rows=None):
+    """The additive mask with the blocked edges at the dtype's minimum, and the rows it leaves no key,
+    for the query ``rows`` (default: all) of the examples ``batch``.
 
-    Returns (mask (batch, head, query, key), dead (batch, head, query) or None).
+    Returns (mask (batch, head, rows, key), dead (batch, head, rows)).
     """
     import torch
 
     tq, tk = query.shape[2], key.shape[2]
     low = torch.finfo(query.dtype).min
-    base = streaming._block_mask(module, mask, slice(None), torch.arange(tq, device=query.device), query, tq, tk,
-                                 kwargs)
+    rows = torch.arange(tq, device=query.device) if rows is None else rows
+    blocked = blocked[batch][:, :, rows]
+    base = streaming._block_mask(module, mask, batch, rows, query, tq, tk, kwargs)
     full = query.new_zeros(blocked.shape)
     if base is not None:
         full = full + base[..., :tk].to(full.dtype)

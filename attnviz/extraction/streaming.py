@@ -584,13 +584,15 @@ def _chunks(rows, per_row: int):
     return [rows[i:i + size] for i in range(0, len(rows), size)]
 
 
-def _eager_call(module, query, key, value, mask, dropout, scaling, kwargs, batch: slice, rows):
-    """The family's eager function on ``rows`` of the examples ``batch``, masks and biases cut alike."""
+def _eager_call(module, query, key, value, mask, dropout, scaling, kwargs, batch: slice, rows, block_mask=None):
+    """The family's eager function on ``rows`` of the examples ``batch``, masks and biases cut alike
+    (``block_mask``: the additive mask of those rows, when the caller has made it)."""
     eager = _eager_function(module)
     q = query[batch][:, :, rows]
     tq, tk = query.shape[2], key.shape[2]
     cut = {k: _cut(v, batch, rows, tq, tk) for k, v in kwargs.items()}
-    block_mask = _block_mask(module, mask, batch, rows, q, tq, tk, kwargs)
+    if block_mask is None:
+        block_mask = _block_mask(module, mask, batch, rows, q, tq, tk, kwargs)
     return eager(module, q, key[batch], value[batch], block_mask, dropout=dropout, scaling=scaling, **cut)
 
 

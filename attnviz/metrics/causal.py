@@ -28,6 +28,7 @@ from __future__ import annotations
 
 __all__ = ["HeadPatching", "KnockoutMap", "head_patching", "knockout_map"]
 
+import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -274,13 +275,25 @@ def _padded(rows: Sequence[list[int]], pad: int, device: Any) -> dict[str, Any]:
 
 
 def _scores(model: Any, batch: dict[str, Any], task: str, positions: Sequence[int]) -> Any:
-    """Log-probabilities (rows, vocab or labels) at each row's position (LM) or of the labels."""
+    """Logits (rows, vocab or labels) at each row's position (LM) or of the labels.
+
+    No key/value cache is built, and a language model computes its (token x vocabulary) logits
+    only at the positions asked for (``logits_to_keep``) where its forward takes that option.
+    """
     import torch
 
-    logits = model(**batch).logits.float()
-    if task == "lm":
-        logits = logits[torch.arange(len(positions)), torch.as_tensor(positions, device=logits.device)]
-    return logits
+    accepts = inspect.signature(model.forward).parameters
+    options = {"use_cache": False} if "use_cache" in accepts else {}
+    if task != "lm":
+        return model(**batch, **options).logits.float()
+    wanted = torch.as_tensor(positions)
+    if "logits_to_keep" in accepts:
+        kept = torch.unique(wanted)  # sorted: row i's logits are at kept's index of its position
+        logits = model(**batch, **options, logits_to_keep=kept.to(batch["input_ids"].device)).logits.float()
+        wanted = torch.searchsorted(kept, wanted)
+    else:
+        logits = model(**batch, **options).logits.float()
+    return logits[torch.arange(len(positions)), wanted.to(logits.device)]
 
 
 def _position(spec: Any, length: int, what: str) -> int:

@@ -91,3 +91,22 @@ def test_head_patching_round_trip_and_errors(tmp_path):
         head_patching(model, ["the cat sat"], ["the cat sat on the mat"], tokenizer=tok)
     with pytest.raises(ValueError, match="metric"):
         head_patching(model, ["the cat"], ["the dog"], tokenizer=tok, metric="label_prob")
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama"])
+def test_scores_keep_only_the_asked_positions_and_equal_the_full_logits(family):
+    """_scores asks the model for the logits of the rows' positions only (logits_to_keep, no cache):
+    the same numbers as the full logits at those positions, rows of different lengths included."""
+    import torch
+
+    from attnviz.metrics.causal import _padded, _scores
+
+    model, tok = tiny_model(family, head="lm")
+    rows = [tok(t)["input_ids"] for t in ["the cat sat on the mat", "a dog", "the bird sang a song today"]]
+    batch = _padded(rows, 0, "cpu")
+    positions = [len(r) - 1 for r in rows]
+    with torch.no_grad():
+        full = model(**batch).logits
+        got = _scores(model, batch, "lm", positions)
+    assert got.shape == (3, full.shape[-1])
+    torch.testing.assert_close(got, full[torch.arange(3), torch.tensor(positions)], atol=1e-5, rtol=1e-5)
