@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,23 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def word_tokenizer(words: Sequence[str], specials: Sequence[str], *, template: str, bos: str, eos: str,
+                   max_length: int) -> Any:
+    """A word-level fast tokenizer: ids ``specials`` then ``words``, texts split on white space and wrapped
+    by ``template`` (tokenizers' TemplateProcessing ``single``, e.g. ``"<s> $A </s>"``); ``<pad>`` and
+    ``<unk>`` must be among ``specials``."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {w: i for i, w in enumerate((*specials, *words))}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.post_processor = processors.TemplateProcessing(
+        single=template, special_tokens=[(t, vocab[t]) for t in template.split() if t in vocab])
+    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token=bos, eos_token=eos,
+                                   pad_token="<pad>", unk_token="<unk>", model_max_length=max_length)
 
 
 def save_trained(model: Any, tok: Any, out: Path, log: dict) -> Path:

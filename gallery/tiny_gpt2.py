@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _training beside this script, however it is imported
-from _training import demo_arguments, one_thread, save_trained  # noqa: E402
+from _training import demo_arguments, one_thread, save_trained, word_tokenizer  # noqa: E402
 
 from attnviz.metrics.roles import induction_keys
 
@@ -71,16 +71,7 @@ def build_tokenizer():
         >>> tok.convert_ids_to_tokens(tok("cat dog cat")["input_ids"])
         ['<bos>', 'cat', 'dog', 'cat']
     """
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {w: i for i, w in enumerate(SPECIALS + tuple(WORDS))}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    backend.post_processor = processors.TemplateProcessing(
-        single="<bos> $A", special_tokens=[("<bos>", vocab["<bos>"])])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<bos>", eos_token="<bos>",
-                                   pad_token="<pad>", unk_token="<unk>", model_max_length=POSITIONS)
+    return word_tokenizer(WORDS, SPECIALS, template="<bos> $A", bos="<bos>", eos="<bos>", max_length=POSITIONS)
 
 
 def build_model(tokenizer: Any, seed: int = 0):

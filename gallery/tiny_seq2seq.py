@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _training beside this script, however it is imported
-from _training import demo_arguments, one_thread, save_trained  # noqa: E402
+from _training import demo_arguments, one_thread, save_trained, word_tokenizer  # noqa: E402
 
 WORDS = ("cat dog sun red blue tree fish bird moon star rock leaf rain snow wind fire milk salt "
          "gold iron rose lake hill road boat ship door lamp book ring bell coin frog wolf bear corn").split()
@@ -65,16 +65,7 @@ def build_tokenizer():
         >>> tok.convert_ids_to_tokens(tok("cat dog")["input_ids"])
         ['<s>', 'cat', 'dog', '</s>']
     """
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {w: i for i, w in enumerate(SPECIALS + tuple(WORDS))}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    backend.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=[("<s>", vocab["<s>"]), ("</s>", vocab["</s>"])])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", unk_token="<unk>", model_max_length=POSITIONS)
+    return word_tokenizer(WORDS, SPECIALS, template="<s> $A </s>", bos="<s>", eos="</s>", max_length=POSITIONS)
 
 
 def build_model(tokenizer: Any, seed: int = 0):
