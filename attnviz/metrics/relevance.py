@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -160,9 +160,13 @@ class Relevance(ResultIO):
                    model_type=doc.get("model_type", ""), extra=dict(doc.get("extra") or {}))
 
     # --- views ----------------------------------------------------------------------
-    def as_capture(self) -> Capture:
+    def as_capture(self, *, part: str = "signed") -> Capture:
         """A :class:`~attnviz.Capture` whose attentions are the relevance maps, for ``token_heatmap``,
         ``head_grid`` and the HTML views (``extra["values"]`` names the method).
+
+        ``part``: ``"signed"`` (the maps as they are), ``"abs"``, ``"positive"`` (``max(x, 0)``) or
+        ``"negative"`` (``max(-x, 0)``). ``grad_attention`` maps are signed; the HTML views draw a
+        0..max scale and refuse negative entries, so pass them one of the other parts.
 
         Example:
             >>> import attnviz
@@ -173,15 +177,22 @@ class Relevance(ResultIO):
             >>> cap[0].attentions.shape[1], cap.extra["values"]
             (4, 'relevance:value_norm')
         """
+        parts: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+            "signed": lambda m: m, "abs": np.abs, "positive": lambda m: np.maximum(m, 0),
+            "negative": lambda m: np.maximum(-m, 0)}
+        if part not in parts:
+            raise ValueError(f"part={part!r}: use one of {sorted(parts)}")
         heads = self.maps[0].shape[1] if self.maps else 1
-        examples = [Example(tokens=list(t), display_tokens=list(t), attentions=np.asarray(m, dtype=np.float32),
+        examples = [Example(tokens=list(t), display_tokens=list(t),
+                            attentions=parts[part](np.asarray(m, dtype=np.float32)),
                             special_mask=list(s), text=None if self.texts is None else self.texts[i])
                     for i, (t, m, s) in enumerate(zip(self.tokens, self.maps, self.special or [], strict=True))]
         total = max(self.layers) + 1 if self.layers else 0
         return Capture(examples, model_name=self.model_name, model_type=self.model_type, num_layers=total,
                        num_heads=heads, layers=list(self.layers), heads=list(range(heads)),
                        is_decoder=self.task == "lm", attn_implementation="attnviz",
-                       extra={"values": f"relevance:{self.method}", "targets": list(self.target_names)})
+                       extra={"values": f"relevance:{self.method}" + ("" if part == "signed" else f":{part}"),
+                              "targets": list(self.target_names)})
 
     def plot(self, *, example: int = 0, ax=None, **kwargs: Any):
         """The tokens as a strip coloured by relevance (see :func:`attnviz.plot.relevance.relevance_strip`).

@@ -206,6 +206,10 @@ def quantise(maps: np.ndarray, gamma: int = 1) -> tuple[np.ndarray, np.ndarray]:
     scales = np.empty(layers * heads, dtype=np.float32)
     for li in range(layers):
         layer = np.asarray(maps[li], dtype=np.float32)
+        if layer.size and layer.min() < 0:
+            raise ValueError(f"layer {li} of these maps has negative entries (min {layer.min():.3g}): the views "
+                             "draw a 0..max scale and would cut them at 0. Pass non-negative maps, e.g. "
+                             'Relevance.as_capture(part="abs") or part="positive" for signed relevance')
         peak = layer.reshape(heads, -1).max(axis=1) if layer.size else np.ones(heads, np.float32)
         peak = np.where(peak > 0, peak, 1.0).astype(np.float32)
         scaled = layer / peak[:, None, None]

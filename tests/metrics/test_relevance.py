@@ -212,3 +212,15 @@ def test_value_norm_with_grouped_query_attention_equals_a_hand_computation():
             expected[layer, h] = a[0, h].numpy() * np.linalg.norm(f, axis=-1)[None, :]
     rel = relevance(model, TEXTS[1], tokenizer=tok, method="value_norm")
     np.testing.assert_allclose(rel.maps[0], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_as_capture_parts_of_signed_maps():
+    signed = np.array([[[[0.5, -0.25], [-1.0, 0.0]]]], dtype=np.float32)
+    rel = Relevance("grad_attention", [["a", "b"]], [np.array([0.2, -0.8])], [signed])
+    assert np.array_equal(rel.as_capture()[0].attentions, signed)
+    assert np.array_equal(rel.as_capture(part="abs")[0].attentions, np.abs(signed))
+    assert np.array_equal(rel.as_capture(part="positive")[0].attentions, [[[[0.5, 0], [0, 0]]]])
+    assert np.array_equal(rel.as_capture(part="negative")[0].attentions, [[[[0, 0.25], [1.0, 0]]]])
+    assert rel.as_capture(part="abs").extra["values"] == "relevance:grad_attention:abs"
+    with pytest.raises(ValueError, match="part='square'"):
+        rel.as_capture(part="square")

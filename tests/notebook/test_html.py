@@ -176,3 +176,16 @@ def test_values_are_checked(bert_capture, gpt2_capture):
         mv(bert_capture, values={"bad": 3})
     with pytest.raises(ValueError, match="captured attention"):
         mv(bert_capture, values={"attention": bert_capture})
+
+
+def test_views_refuse_signed_maps_instead_of_cutting_them_at_zero():
+    """grad_attention relevance is signed: the views' 0..max scale would silently show 0 for every
+    negative entry, so they name the problem and the fix."""
+    from attnviz.metrics import Relevance
+
+    signed = np.array([[[[0.5, -0.25], [-1.0, 0.0]]]], dtype=np.float32)
+    rel = Relevance("grad_attention", [["a", "b"]], [np.array([0.2, -0.8])], [signed])
+    with pytest.raises(ValueError, match=r'negative entries \(min -1\).*part="abs"'):
+        head_view(rel.as_capture())._repr_html_()
+    page = head_view(rel.as_capture(part="abs"))._repr_html_()
+    assert "data-attnviz-view" in page
