@@ -22,9 +22,9 @@ import json
 import os
 import random
 import resource
-import subprocess
-import sys
 import time
+
+from _common import run_json
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -70,9 +70,7 @@ def child_memory(n: int, batch_size: int) -> None:
 
 
 def memory(n: int, batch_size: int) -> dict:
-    cmd = [sys.executable, __file__, "--child-memory", str(n), "--batch-size", str(batch_size)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return run_json(__file__, "--child-memory", str(n), "--batch-size", str(batch_size))
 
 
 def bare_loop(model, tok, texts: list[str], batch_size: int) -> None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
+
+from _common import run_json
 
 WORDS = ("the movie was surprisingly good and the actors played their parts with real warmth "
          "although the plot dragged in the middle and the ending felt rushed to me").split()
@@ -75,10 +75,8 @@ def main() -> None:
     results: dict[str, list[dict]] = {"loop": [], "extract": []}
     for _ in range(args.rounds):
         for side in ("loop", "extract"):
-            cmd = [sys.executable, __file__, "--side", side, "--texts", str(args.texts),
-                   "--tokens", str(args.tokens), "--batch-size", str(args.batch_size)]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            results[side].append(json.loads(out.strip().splitlines()[-1]))
+            results[side].append(run_json(__file__, "--side", side, "--texts", str(args.texts),
+                                          "--tokens", str(args.tokens), "--batch-size", str(args.batch_size)))
     loop_t = min(r["seconds"] for r in results["loop"])
     ext_t = min(r["seconds"] for r in results["extract"])
     mib = 1024 ** 2

@@ -22,16 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_long_context import _reset_peak, _status, build_model  # noqa: E402
-
-MiB = 1024 ** 2
+from _common import MiB, reset_peak, run_json, status  # noqa: E402
+from bench_long_context import build_model  # noqa: E402
 
 
 def prompt_of(tok, text: str, tokens: int) -> str:
@@ -75,8 +73,8 @@ def run_case(case: str, tokens: int, new: int) -> dict:
     n_prompt = len(tok(prompt)["input_ids"])
     torch.set_grad_enabled(False)
     options = dict(max_new_tokens=new, min_new_tokens=new, hidden_states=False)
-    _reset_peak()
-    start, begin = _status("VmRSS"), time.perf_counter()
+    reset_peak()
+    start, begin = status("VmRSS"), time.perf_counter()
     if case == "old":
         out, maps = old_generation(model, tok, prompt, new)
         kept = maps.nbytes + sum(a.numel() * a.element_size() for step in out.attentions for a in step)
@@ -95,13 +93,8 @@ def run_case(case: str, tokens: int, new: int) -> dict:
     else:
         raise ValueError(case)
     seconds = time.perf_counter() - begin
-    return {"case": case, "prompt": n_prompt, "start": start, "peak": _status("VmHWM"), "kept": kept,
+    return {"case": case, "prompt": n_prompt, "start": start, "peak": status("VmHWM"), "kept": kept,
             "seconds": seconds}
-
-
-def _subprocess(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -115,7 +108,7 @@ def main() -> None:
         return
     print(f"Llama architecture, random weights: 8 layers x 16 heads, 4 KV heads, hidden 256 (CPU); "
           f"prompt ~{args.tokens} tokens, {args.new} new tokens")
-    results = {case: _subprocess("--case", case, "--tokens", str(args.tokens), "--new", str(args.new))
+    results = {case: run_json(__file__, "--case", case, "--tokens", str(args.tokens), "--new", str(args.new))
                for case in ("old", "plain", "one_layer", "last_query")}
     old = results["old"]["peak"] - results["old"]["start"]
     labels = {"old": "old: generate(output_attentions=True) + stitched maps",

@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -86,15 +88,23 @@ def bertviz_pages(cap: Capture) -> dict[str, int]:
     return out
 
 
-def browser_load(paths: list[Path]) -> dict[str, float]:
+@contextmanager
+def offline_browser() -> Iterator:
+    """A headless Chromium context (1400 x 900) that loads file: URLs only."""
     from playwright.sync_api import sync_playwright
 
-    times = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         context.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
+        yield context
+        browser.close()
+
+
+def browser_load(paths: list[Path]) -> dict[str, float]:
+    times = {}
+    with offline_browser() as context:
         for path in paths:
             page = context.new_page()
             start = time.perf_counter()
@@ -103,7 +113,6 @@ def browser_load(paths: list[Path]) -> dict[str, float]:
                 page.wait_for_selector("[data-attnviz-rendered]", state="attached", timeout=120_000)
             times[path.name] = time.perf_counter() - start
             page.close()
-        browser.close()
     return times
 
 
@@ -123,14 +132,8 @@ CONTROLS = {
 
 def control_times(paths: list[Path]) -> dict[str, dict[str, float]]:
     """Per page: seconds to first render, then the ms each applicable control blocks the page."""
-    from playwright.sync_api import sync_playwright
-
     out: dict[str, dict[str, float]] = {}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        context.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
+    with offline_browser() as context:
         for path in paths:
             page = context.new_page()
             start = time.perf_counter()
@@ -143,7 +146,6 @@ def control_times(paths: list[Path]) -> dict[str, dict[str, float]]:
                     row[name] = ms
             out[path.name] = row
             page.close()
-        browser.close()
     return out
 
 

@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-MiB = 1024 ** 2
+from _common import MiB, reset_peak, run_json, status
+
 VLM_TEXT = ("Describe the picture in detail: what is in the foreground, what is in the background, which "
             "colours dominate, and is there a cat or a dog anywhere in it?")
 
@@ -89,17 +87,6 @@ def build(name: str, images: int):
     return model, dict(inputs), extract
 
 
-def _reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
-
-
-def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} missing from /proc/self/status")
-
-
 def _bare(model, inputs):
     model.set_attn_implementation("eager")
     try:
@@ -126,8 +113,8 @@ def run_case(name: str, case: str, images: int) -> dict:
     model, inputs, extract = build(name, images)
     torch.set_grad_enabled(False)
     _warm_up(model, inputs, extract)
-    _reset_peak()
-    start = _status("VmRSS")
+    reset_peak()
+    start = status("VmRSS")
     if case == "bare":
         out = _bare(model, inputs)
         kept = sum(a.numel() * a.element_size() for a in out.attentions)
@@ -136,7 +123,7 @@ def run_case(name: str, case: str, images: int) -> dict:
         cap = extract(layers=[0]) if case == "one_layer" else extract(queries=[0] if name == "vit" else "last")
         kept = sum(ex.attentions.nbytes for ex in cap)
         tokens = cap[0].attentions.shape[-1]
-    return {"case": case, "start": start, "peak": _status("VmHWM"), "kept": kept, "tokens": tokens}
+    return {"case": case, "start": start, "peak": status("VmHWM"), "kept": kept, "tokens": tokens}
 
 
 def run_timing(name: str, images: int, rounds: int, threads: int | None = None) -> dict:
@@ -162,11 +149,6 @@ def run_timing(name: str, images: int, rounds: int, threads: int | None = None) 
     return best
 
 
-def _subprocess(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=["vit", "vlm"], choices=["vit", "vlm"])
@@ -186,7 +168,7 @@ def main() -> None:
     for name in args.models:
         common = ["--model", name, "--images", str(args.images)]
         bare = {"tokens": 197 if name == "vit" else 1601, "peak": 1, "start": 0, "kept": 0} if args.skip_memory \
-            else _subprocess(*common, "--case", "bare")
+            else run_json(__file__, *common, "--case", "bare")
         title = (f"ViT-base shape (12 x 12 heads, hidden 768), {args.images} images of {bare['tokens']} tokens"
                  if name == "vit" else f"LLaVA shape (CLIP tower 4 layers; Llama 8 x 8 heads, hidden 512), "
                                        f"{bare['tokens']} tokens (1,521 image tokens)")
@@ -198,11 +180,11 @@ def main() -> None:
         memory_cases = (("one_layer", "extract(layers=[0])"),
                         ("queries", "extract(queries=[0])" if name == "vit" else "extract(queries='last')"))
         for case, label in () if args.skip_memory else memory_cases:
-            got = _subprocess(*common, "--case", case)
+            got = run_json(__file__, *common, "--case", case)
             used = got["peak"] - got["start"]
             print(f"  memory  {label:29s}: {used / MiB:8.1f} MiB, ratio {used / base:.3f} (goal <= 0.25)")
         threads = ["--threads", str(args.threads)] if args.threads else []
-        best = _subprocess(*common, "--case", "timing", "--rounds", str(args.rounds), *threads)
+        best = run_json(__file__, *common, "--case", "timing", "--rounds", str(args.rounds), *threads)
         print(f"  time    bare output_attentions=True : {best['bare']:.3f} s wall, {best['bare_cpu']:.3f} s CPU "
               f"(best of {args.rounds}{f', {args.threads} thread(s)' if args.threads else ''})")
         print(f"  time    extract, every layer        : {best['all_layers']:.3f} s wall, "

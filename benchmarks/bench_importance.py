@@ -21,17 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import time
+
+from _common import classifier, interleaved_medians, timed
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def timed(fn) -> tuple[float, float]:
-    w, c = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - w, time.process_time() - c
 
 
 def main() -> None:
@@ -46,20 +40,13 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from attnviz.data import load_reviews
     from attnviz.metrics.importance import head_importance
     from attnviz.metrics.importance_data import _to
     from attnviz.metrics.importance_data import prepare as _prepare
-    from attnviz.modeling import default_model_path
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    path = args.model or str(default_model_path())
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
-    tok = AutoTokenizer.from_pretrained(path)
-    model.eval()
+    model, tok, path = classifier(args.model, args.threads)
     data = load_reviews()
     prepared = _prepare(model, tok, data, batch_size=args.batch_size, max_length=args.max_length,
                         text_column="text", label_column="label", split="validation")
@@ -83,11 +70,7 @@ def main() -> None:
         [("forward_backward", forward_backward), ("forward", forward), ("gradient", gradient)]
     for _, fn in order:                                    # warm-up
         fn()
-    runs: dict[str, list] = {name: [] for name, _ in order}
-    for r in range(args.repeats):
-        for name, fn in order[r % len(order):] + order[:r % len(order)]:
-            runs[name].append(timed(fn))
-    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in runs.items()}
+    med = interleaved_medians(order, args.repeats)
     result = {"texts": prepared.num_examples, "batch_size": args.batch_size, "max_length": args.max_length,
               "threads": args.threads, "model": path, "seconds": med}
     if not args.skip_gradient:

@@ -23,13 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-GiB = 1024 ** 3
-MiB = 1024 ** 2
+from _common import GiB, MiB, reset_peak, run_json, status
 
 
 def build_model(tokens: int):
@@ -52,17 +48,6 @@ def build_model(tokens: int):
     return model, tok, text
 
 
-def _reset_peak() -> None:
-    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
-
-
-def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} missing from /proc/self/status")
-
-
 def run_case(case: str, tokens: int, device: str = "cpu") -> dict:
     """One memory case in this (fresh) process: returns the peak over the start, in bytes (RSS on the
     CPU, ``torch.cuda.max_memory_allocated`` on CUDA)."""
@@ -83,8 +68,8 @@ def run_case(case: str, tokens: int, device: str = "cpu") -> dict:
         torch.cuda.reset_peak_memory_stats()
         start = torch.cuda.memory_allocated()
     else:
-        _reset_peak()
-        start = _status("VmRSS")
+        reset_peak()
+        start = status("VmRSS")
     if case == "bare":
         model.set_attn_implementation("eager")
         out = model(**ids, output_attentions=True)
@@ -101,7 +86,7 @@ def run_case(case: str, tokens: int, device: str = "cpu") -> dict:
         assert cap[0].attentions.shape == (8, 16, 1, tokens), cap[0].attentions.shape
     else:
         raise ValueError(case)
-    peak = torch.cuda.max_memory_allocated() if cuda else _status("VmHWM")
+    peak = torch.cuda.max_memory_allocated() if cuda else status("VmHWM")
     return {"case": case, "tokens": tokens, "start": start, "peak": peak, "kept": kept, "device": device}
 
 
@@ -144,11 +129,6 @@ def run_timing(tokens: int, rounds: int, device: str = "cpu") -> dict:
     return best
 
 
-def _subprocess(*args: str) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="*", default=[2048, 4096])
@@ -170,23 +150,23 @@ def main() -> None:
     print(f"Llama architecture, random weights: 8 layers x 16 heads, 4 KV heads, hidden 256 ({args.device}); "
           f"memory: {memory}")
     for tokens in args.lengths:
-        bare = _subprocess("--case", "bare", "--tokens", str(tokens), *dev)
-        one = _subprocess("--case", "one_layer", "--tokens", str(tokens), *dev)
+        bare = run_json(__file__, "--case", "bare", "--tokens", str(tokens), *dev)
+        one = run_json(__file__, "--case", "one_layer", "--tokens", str(tokens), *dev)
         b, o = bare["peak"] - bare["start"], one["peak"] - one["start"]
         print(f"  {tokens:6d} tokens, peak {memory} over start: bare output_attentions forward {b / MiB:8.0f} MiB, "
               f"extract(layers=[0]) {o / MiB:6.0f} MiB (keeps {one['kept'] / MiB:.0f} MiB)  "
               f"ratio {o / b:.3f} (goal <= 0.25)")
     if args.long:
-        plain = _subprocess("--case", "sdpa_forward", "--tokens", str(args.long), *dev)
+        plain = run_json(__file__, "--case", "sdpa_forward", "--tokens", str(args.long), *dev)
         print(f"  {args.long:6d} tokens, a plain sdpa forward (no weights): peak {memory} over start "
               f"{(plain['peak'] - plain['start']) / MiB:.0f} MiB")
-        last = _subprocess("--case", "last_query", "--tokens", str(args.long), *dev)
+        last = run_json(__file__, "--case", "last_query", "--tokens", str(args.long), *dev)
         full = 8 * 16 * args.long ** 2 * 4
         print(f"  {args.long:6d} tokens, queries='last', every layer: peak {memory} {last['peak'] / GiB:.2f} GiB "
               f"(over start {(last['peak'] - last['start']) / MiB:.0f} MiB; goal < 3 GiB; "
               f"a bare forward's maps alone: {full / GiB:.0f} GiB)")
     if args.time_tokens:
-        t = _subprocess("--case", "timing", "--tokens", str(args.time_tokens), "--rounds", str(args.rounds), *dev)
+        t = run_json(__file__, "--case", "timing", "--tokens", str(args.time_tokens), "--rounds", str(args.rounds), *dev)
         print(f"  time at {args.time_tokens} tokens (best of {args.rounds}): bare eager forward {t['bare']:.2f} s, "
               f"sdpa forward without weights {t['sdpa']:.2f} s")
         print(f"    extract(layers=[0])  {t['one_layer']:.2f} s  ratio {t['one_layer'] / t['bare']:.3f} (goal <= 0.35)")

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
+
+from _common import run_json
 
 
 def run_case(case: str, calls: int, warmup: int, model_kind: str, tokens: int) -> dict:
@@ -86,10 +86,8 @@ def main() -> None:
         print(json.dumps(run_case(args.case, args.calls, args.warmup, args.model, args.tokens)))
         return
     for case in ("extract", "dataset_stats", "intervene"):
-        done = subprocess.run([sys.executable, __file__, "--case", case, "--calls", str(args.calls),
-                               "--warmup", str(args.warmup), "--model", args.model, "--tokens", str(args.tokens)],
-                              capture_output=True, text=True, check=True)
-        r = json.loads(done.stdout.strip().splitlines()[-1])
+        r = run_json(__file__, "--case", case, "--calls", str(args.calls), "--warmup", str(args.warmup),
+                     "--model", args.model, "--tokens", str(args.tokens))
         print(f"{case:>13} ({r['model']}, {r['calls']} calls): peak RSS {r['peak_after_warmup_mib']:.0f} MiB after "
               f"{r['warmup']} -> {r['peak_after_all_mib']:.0f} MiB after all ({r['peak_growth_pct']:+.2f}%, goal < 5%); "
               f"resident {r['resident_after_warmup_mib']:.0f} -> {r['resident_after_all_mib']:.0f} MiB "

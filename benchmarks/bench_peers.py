@@ -51,7 +51,8 @@ import tempfile
 import time
 from pathlib import Path
 
-MiB = 2 ** 20
+from _common import MiB, reset_peak, status
+
 TOOLS = ("bare", "attnviz", "tlens", "nnsight")
 TASKS = ("all", "one", "last")
 CHECK_TOKENS = 128
@@ -173,13 +174,6 @@ def make_task(tool: str, shape: str, task: str, model, tok, ids):
     raise ValueError(tool)
 
 
-def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"{field} missing from /proc/self/status")
-
-
 def run_case(tool: str, shape: str, task: str, tokens: int, repeats: int, save: str | None) -> dict:
     """One case in this fresh process: peak RSS over the loaded model on the first call, best time."""
     import warnings
@@ -218,14 +212,14 @@ class _HostMemory:
     """Peak resident memory of this process over a start (the kernel's high-water mark, reset)."""
 
     def start(self) -> None:
-        Path("/proc/self/clear_refs").write_text("5")  # VmHWM back to the current RSS (Linux >= 4.0)
-        self.base = _status("VmRSS")
+        reset_peak()  # VmHWM back to the current RSS
+        self.base = status("VmRSS")
 
     def wait(self) -> None:
         pass
 
     def peak(self) -> int:
-        return _status("VmHWM") - self.base
+        return status("VmHWM") - self.base
 
 
 class _GpuMemory:

@@ -18,17 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import time
+
+from _common import classifier, interleaved_medians
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def timed(fn) -> tuple[float, float]:
-    w, c = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - w, time.process_time() - c
 
 
 def main() -> None:
@@ -43,18 +37,11 @@ def main() -> None:
     args = parser.parse_args()
 
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from attnviz.data import load_reviews
     from attnviz.metrics import relevance
-    from attnviz.modeling import default_model_path
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    path = args.model or str(default_model_path())
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
-    tok = AutoTokenizer.from_pretrained(path)
-    model.eval()
+    model, tok, path = classifier(args.model, args.threads)
     texts = list(load_reviews()["validation"]["text"])[:args.texts]
     batches = [tok(texts[s:s + args.batch_size], return_tensors="pt", padding=True, truncation=True,
                    max_length=args.max_length) for s in range(0, len(texts), args.batch_size)]
@@ -71,12 +58,7 @@ def main() -> None:
                   max_length=args.max_length)
 
     forward_backward(), rel()                               # warm-up
-    runs: dict[str, list[tuple[float, float]]] = {"forward_backward": [], "relevance": []}
-    order = [("forward_backward", forward_backward), ("relevance", rel)]
-    for r in range(args.repeats):
-        for name, fn in order[r % 2:] + order[:r % 2]:
-            runs[name].append(timed(fn))
-    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in runs.items()}
+    med = interleaved_medians([("forward_backward", forward_backward), ("relevance", rel)], args.repeats)
     print(json.dumps({"method": args.method, "texts": len(texts), "batch_size": args.batch_size,
                       "max_length": args.max_length, "threads": args.threads, "model": path, "seconds": med,
                       "relevance_over_forward_backward": {"wall": med["relevance"][0] / med["forward_backward"][0],

@@ -22,11 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 
+from _common import run_json
 from bench_extract import make_texts
 
 
@@ -90,11 +89,9 @@ def main() -> None:
     results = {}
     try:
         for case in ("memory", "disk", "eager", "lazy"):
-            cmd = [sys.executable, __file__, "--case", case, "--texts", str(args.texts), "--tokens",
-                   str(args.tokens), "--batch-size", str(args.batch_size), "--shard-size", str(args.shard_size),
-                   "--folder", folder]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            results[case] = json.loads(out.strip().splitlines()[-1])
+            results[case] = run_json(__file__, "--case", case, "--texts", str(args.texts), "--tokens",
+                                     str(args.tokens), "--batch-size", str(args.batch_size), "--shard-size",
+                                     str(args.shard_size), "--folder", folder)
         on_disk = sum(p.stat().st_size for p in __import__("pathlib").Path(folder).iterdir())
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -38,7 +38,6 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -47,6 +46,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _training beside this script, however it is imported
+from _training import demo_arguments, one_thread, save_trained, word_tokenizer  # noqa: E402
 
 from attnviz.metrics.roles import induction_keys
 
@@ -69,16 +71,7 @@ def build_tokenizer():
         >>> tok.convert_ids_to_tokens(tok("cat dog cat")["input_ids"])
         ['<bos>', 'cat', 'dog', 'cat']
     """
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {w: i for i, w in enumerate(SPECIALS + tuple(WORDS))}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    backend.post_processor = processors.TemplateProcessing(
-        single="<bos> $A", special_tokens=[("<bos>", vocab["<bos>"])])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<bos>", eos_token="<bos>",
-                                   pad_token="<pad>", unk_token="<unk>", model_max_length=POSITIONS)
+    return word_tokenizer(WORDS, SPECIALS, template="<bos> $A", bos="<bos>", eos="<bos>", max_length=POSITIONS)
 
 
 def build_model(tokenizer: Any, seed: int = 0):
@@ -153,17 +146,13 @@ def train_induction_model(out_dir: str | os.PathLike, *, seconds_budget: float =
     trained = [w for w in model.parameters() if w.requires_grad]
     opt = torch.optim.AdamW(trained, lr=LR, weight_decay=0.01)
     model.train()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: one thread is fastest, and several fight on a busy CPU
-    try:
+    with one_thread():
         steps, losses, seconds = _train_loop(model, opt, gen, bos, first, seconds_budget)
-    finally:
-        torch.set_num_threads(threads)
     model.eval()
     log = {"steps": steps, "seconds": round(seconds, 2),
            "initial_copy_loss": losses[0], "final_copy_loss": float(np.mean(losses[-10:])),
            "chance_loss": float(np.log(len(WORDS))), "seed": seed}
-    return _save(model, tok, Path(out_dir), log)
+    return save_trained(model, tok, Path(out_dir), log)
 
 
 def _train_loop(model: Any, opt: Any, gen: Any, bos: int, first: int, budget: float) -> tuple[int, list[float], float]:
@@ -188,16 +177,6 @@ def _train_loop(model: Any, opt: Any, gen: Any, bos: int, first: int, budget: fl
         if len(losses) > 50 and np.mean(losses[-50:]) < STOP_LOSS:
             break
     return steps, losses, time.perf_counter() - start
-
-
-def _save(model: Any, tok: Any, out: Path, log: dict) -> Path:
-    from attnviz.atomic import atomic_folder, atomic_write_text
-
-    with atomic_folder(out) as staging:
-        model.save_pretrained(staging)
-        tok.save_pretrained(staging)
-        atomic_write_text(staging / "training.json", json.dumps(log, indent=2) + "\n")
-    return out
 
 
 def induction_scores(capture: Any, example: int | None = None) -> dict[str, np.ndarray]:
@@ -386,12 +365,8 @@ def _figures(cap: Any, out: Path, scores: dict[str, np.ndarray]) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python gallery/tiny_gpt2.py --out DIR [--seconds S] [--seed N]``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="gallery/out/tiny_gpt2", help="output folder")
-    parser.add_argument("--seconds", type=float, default=60, help="training budget in seconds")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    demo(Path(args.out), args.seconds, args.seed)
+    args = demo_arguments(__doc__, argv, out="gallery/out/tiny_gpt2", seconds=60)
+    demo(args.out, args.seconds, args.seed)
     return 0
 
 

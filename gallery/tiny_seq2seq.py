@@ -32,7 +32,6 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -41,6 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _training beside this script, however it is imported
+from _training import demo_arguments, one_thread, save_trained, word_tokenizer  # noqa: E402
 
 WORDS = ("cat dog sun red blue tree fish bird moon star rock leaf rain snow wind fire milk salt "
          "gold iron rose lake hill road boat ship door lamp book ring bell coin frog wolf bear corn").split()
@@ -63,16 +65,7 @@ def build_tokenizer():
         >>> tok.convert_ids_to_tokens(tok("cat dog")["input_ids"])
         ['<s>', 'cat', 'dog', '</s>']
     """
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {w: i for i, w in enumerate(SPECIALS + tuple(WORDS))}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    backend.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", special_tokens=[("<s>", vocab["<s>"]), ("</s>", vocab["</s>"])])
-    return PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>",
-                                   pad_token="<pad>", unk_token="<unk>", model_max_length=POSITIONS)
+    return word_tokenizer(WORDS, SPECIALS, template="<s> $A </s>", bos="<s>", eos="</s>", max_length=POSITIONS)
 
 
 def build_model(tokenizer: Any, seed: int = 0):
@@ -189,19 +182,15 @@ def train_reversal_model(out_dir: str | os.PathLike, *, seconds_budget: float = 
     model = build_model(tok, seed)
     held_out = held_out_sources()
     exclude = {tuple(tok.convert_tokens_to_ids(s.split())) for s in held_out}
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny matrices: one thread is fastest, and several fight on a busy CPU
-    try:
+    with one_thread():
         torch.manual_seed(seed)
         steps, losses, seconds = _train_loop(model, tok, np.random.default_rng(seed), exclude, seconds_budget)
         model.eval()
         accuracy = exact_match(model, tok, held_out)
-    finally:
-        torch.set_num_threads(threads)
     log = {"steps": steps, "seconds": round(seconds, 2), "initial_loss": losses[0],
            "final_loss": float(np.mean(losses[-10:])), "chance_loss": float(np.log(len(WORDS))),
            "exact_match": accuracy, "held_out": len(held_out), "batch": BATCH, "seed": seed}
-    return _save(model, tok, Path(out_dir), log)
+    return save_trained(model, tok, Path(out_dir), log)
 
 
 def _train_loop(model: Any, tok: Any, rng: np.random.Generator, exclude: set, budget: float):
@@ -252,16 +241,6 @@ def exact_match(model: Any, tokenizer: Any, sources: list[str]) -> float:
             texts = tokenizer.batch_decode(out, skip_special_tokens=True)
             right += sum(t.split() == reverse_text(s).split() for t, s in zip(texts, group, strict=True))
     return right / len(sources)
-
-
-def _save(model: Any, tok: Any, out: Path, log: dict) -> Path:
-    from attnviz.atomic import atomic_folder, atomic_write_text
-
-    with atomic_folder(out) as staging:
-        model.save_pretrained(staging)
-        tok.save_pretrained(staging)
-        atomic_write_text(staging / "training.json", json.dumps(log, indent=2) + "\n")
-    return out
 
 
 def alignment_pairs(example: Any, *, target: str = "predicted") -> list[tuple[int, int]]:
@@ -370,12 +349,8 @@ def _figures(cap: Any, out: Path, layer: int) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python gallery/tiny_seq2seq.py --out DIR [--seconds S] [--seed N]``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default="gallery/out/tiny_seq2seq", help="output folder")
-    parser.add_argument("--seconds", type=float, default=45, help="training budget in seconds")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    demo(Path(args.out), args.seconds, args.seed)
+    args = demo_arguments(__doc__, argv, out="gallery/out/tiny_seq2seq", seconds=45)
+    demo(args.out, args.seconds, args.seed)
     return 0
 
 

@@ -32,7 +32,6 @@ Example:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -41,6 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _training beside this script, however it is imported
+from _training import demo_arguments, one_thread  # noqa: E402
 
 SHAPES = ("circle", "square", "triangle")
 SIZE, PATCH = 32, 8
@@ -137,14 +139,8 @@ def train_shape_model(out_dir: str | os.PathLike, *, seconds_budget: float = 100
     whatever the machine's load (one thread, fixed seeds). ``train_log.json`` records steps,
     seconds, losses and accuracy.
     """
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # measured: on a busy 2-core machine two threads are ~10x slower per step
-    try:
+    with one_thread():
         return _train(Path(out_dir), seconds_budget, seed, max_steps)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(out: Path, seconds_budget: float, seed: int, max_steps: int | None = None) -> Path:
@@ -276,11 +272,7 @@ def demo(out: Path, seconds: float, seed: int, dpi: int = 150) -> dict[str, Any]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("tiny_vit_demo"))
-    parser.add_argument("--seconds", type=float, default=100.0, help="training time budget")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    args = demo_arguments(__doc__, argv, out="tiny_vit_demo", seconds=100.0)
     result = demo(args.out, args.seconds, args.seed)
     print(json.dumps({k: v for k, v in result.items() if k not in ("losses_every_100_steps", "capture")}, indent=1))
     return 0

@@ -127,6 +127,12 @@ def load_script(path: Path):
     return module
 
 
+@pytest.fixture(scope="module")
+def gallery(request):
+    """The gallery script that the test module names in its ``SCRIPT``, imported as a module (once per module)."""
+    return load_script(request.module.SCRIPT)
+
+
 @pytest.fixture(scope="session")
 def reviews_minilm(minilm_path, tmp_path_factory):
     """FinetuneResult of MiniLM fine-tuned on the shipped reviews, made once per session with

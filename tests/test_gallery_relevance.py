@@ -2,21 +2,12 @@
 shares on MiniLM fine-tuned on the shipped reviews."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "gallery" / "relevance_reviews.py"
-
-
-@pytest.fixture(scope="module")
-def gallery():
-    spec = importlib.util.spec_from_file_location("gallery_relevance_reviews", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = Path(__file__).resolve().parents[1] / "gallery" / "relevance_reviews.py"  # the `gallery` fixture (tests/conftest.py) imports it
 
 
 def test_top_tokens_skip_special_tokens(gallery):

@@ -1,7 +1,6 @@
 """gallery/tiny_gpt2.py: the tokenizer, the training run (short budget) and the head scores."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,15 +10,7 @@ import pytest
 import attnviz
 from attnviz.capture import Capture, Example
 
-SCRIPT = Path(__file__).resolve().parents[1] / "gallery" / "tiny_gpt2.py"
-
-
-@pytest.fixture(scope="module")
-def gallery():
-    spec = importlib.util.spec_from_file_location("gallery_tiny_gpt2", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = Path(__file__).resolve().parents[1] / "gallery" / "tiny_gpt2.py"  # the `gallery` fixture (tests/conftest.py) imports it
 
 
 @pytest.fixture(scope="module")

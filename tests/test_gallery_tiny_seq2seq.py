@@ -1,7 +1,6 @@
 """gallery/tiny_seq2seq.py: the tokenizer, the task, the alignment score and a short training run."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,15 +10,7 @@ import pytest
 import attnviz
 from attnviz.capture import Capture, Example
 
-SCRIPT = Path(__file__).resolve().parents[1] / "gallery" / "tiny_seq2seq.py"
-
-
-@pytest.fixture(scope="module")
-def gallery():
-    spec = importlib.util.spec_from_file_location("gallery_tiny_seq2seq", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPT = Path(__file__).resolve().parents[1] / "gallery" / "tiny_seq2seq.py"  # the `gallery` fixture (tests/conftest.py) imports it
 
 
 def test_tokenizer_wraps_words_like_bart(gallery):

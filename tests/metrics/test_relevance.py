@@ -76,12 +76,12 @@ def test_grad_attention_and_a_given_class(bert_classifier):
         relevance(model, TEXTS[0], tokenizer=tok, target="nope")
 
 
-def test_value_norm_equals_a_hand_computation(bert_classifier):
-    model, tok = bert_classifier
-    enc = tok(TEXTS[1], return_tensors="pt")
+def eager_attentions_and_values(model, enc, value_projections) -> tuple:
+    """The eager forward's attention maps of ``enc`` and, by layer, the output of each layer's value
+    projection (the modules ``value_projections``, in layer order)."""
     values = {}
-    hooks = [layer.attention.self.value.register_forward_hook(
-        lambda m, a, o, i=i: values.__setitem__(i, o.detach())) for i, layer in enumerate(model.bert.encoder.layer)]
+    hooks = [v.register_forward_hook(lambda m, a, o, i=i: values.__setitem__(i, o.detach()))
+             for i, v in enumerate(value_projections)]
     model.set_attn_implementation("eager")
     try:
         with torch.no_grad():
@@ -90,6 +90,14 @@ def test_value_norm_equals_a_hand_computation(bert_classifier):
         model.set_attn_implementation("sdpa")
         for h in hooks:
             h.remove()
+    return att, values
+
+
+def test_value_norm_equals_a_hand_computation(bert_classifier):
+    model, tok = bert_classifier
+    enc = tok(TEXTS[1], return_tensors="pt")
+    att, values = eager_attentions_and_values(model, enc, [layer.attention.self.value
+                                                            for layer in model.bert.encoder.layer])
     heads, d = model.config.num_attention_heads, model.config.hidden_size // model.config.num_attention_heads
     n = enc["input_ids"].shape[1]
     expected = np.zeros((len(att), heads, n, n))
@@ -189,18 +197,8 @@ def test_value_norm_with_grouped_query_attention_equals_a_hand_computation():
     model, tok = tiny_model("llama", head="lm", initializer_range=0.3)
     assert model.config.num_key_value_heads < model.config.num_attention_heads
     enc = tok(TEXTS[1], return_tensors="pt")
-    values = {}
     layers = model.model.layers
-    hooks = [layer.self_attn.v_proj.register_forward_hook(lambda m, a, o, i=i: values.__setitem__(i, o.detach()))
-             for i, layer in enumerate(layers)]
-    model.set_attn_implementation("eager")
-    try:
-        with torch.no_grad():
-            att = model(**enc, output_attentions=True).attentions
-    finally:
-        model.set_attn_implementation("sdpa")
-        for h in hooks:
-            h.remove()
+    att, values = eager_attentions_and_values(model, enc, [layer.self_attn.v_proj for layer in layers])
     heads, kv = model.config.num_attention_heads, model.config.num_key_value_heads
     d = model.config.hidden_size // heads
     n = enc["input_ids"].shape[1]

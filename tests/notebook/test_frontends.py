@@ -18,26 +18,28 @@ from __future__ import annotations
 import html
 import json
 import os
-import secrets
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 import attnviz
 from attnviz.notebook import explorer, explorer_view, head_view, model_view, neuron_view
+from tests.notebook.servers import (
+    ROOT,
+    command,
+    jupyter,
+    kernel_words,
+    new_notebook,
+    offline,
+    wait_idle,
+    write_notebook,
+)
 from tests.notebook.test_browser import CHROMIUM, SHOTS, browser  # noqa: F401 (fixture)
-from tests.notebook.test_jupyterlab import free_port, kernel_print
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)"),
 ]
-nbformat = pytest.importorskip("nbformat")
-ROOT = Path(__file__).resolve().parents[2]
+pytest.importorskip("nbformat")
 CELLS = [
     "import attnviz\nfrom attnviz.testing import tiny_model\n"
     "model, tok = tiny_model('bert')\n"
@@ -46,20 +48,6 @@ CELLS = [
     "attnviz.notebook.model_view(cap)",
     "w = attnviz.notebook.explorer(cap)\nw",
 ]
-
-
-def offline(context, *allowed: str) -> list[str]:
-    outside: list[str] = []
-
-    def route(r):
-        if r.request.url.startswith(allowed) or r.request.url.startswith(("about:", "data:", "blob:")):
-            r.continue_()
-        else:
-            outside.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
-    return outside
 
 
 def test_views_in_sandboxed_frames_as_vscode_and_colab(browser, bert_capture, tiny_bert, tmp_path):  # noqa: F811
@@ -118,8 +106,7 @@ def test_nbconvert_export_shows_the_views_without_a_kernel(browser, tmp_path):  
     nbclient = pytest.importorskip("nbclient")
     nbconvert = pytest.importorskip("nbconvert")
     pytest.importorskip("anywidget")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = new_notebook(CELLS)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     old = dict(os.environ)
     os.environ.update(env)
@@ -153,42 +140,9 @@ def test_nbconvert_export_shows_the_views_without_a_kernel(browser, tmp_path):  
 def notebook7(tmp_path_factory):
     pytest.importorskip("notebook", reason="Notebook 7 is not installed (pip install 'attnviz[dev]')")
     home = tmp_path_factory.mktemp("nb7")
-    work = home / "work"
-    work.mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS + [
-        "w.layer = 1\nw.head = 2\nprint('set:', w.layer, w.head)"]])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, work / "views.ipynb")
-    port, token = free_port(), secrets.token_hex(16)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JUPYTER_CONFIG_DIR=str(home / "config"),
-               JUPYTER_DATA_DIR=str(home / "data"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-               IPYTHONDIR=str(home / "ipython"))
-    log = open(home / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "notebook", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-         "--JupyterNotebookApp.expose_app_in_browser=True"] + (["--allow-root"] if os.geteuid() == 0 else []),
-        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=1)
-                break
-            except OSError:
-                if server.poll() is not None:
-                    raise RuntimeError((home / "server.log").read_text()) from None
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("Notebook 7 did not start:\n" + (home / "server.log").read_text())
+    write_notebook(home / "work" / "views.ipynb", CELLS + ["w.layer = 1\nw.head = 2\nprint('set:', w.layer, w.head)"])
+    with jupyter("notebook", home, ["--JupyterNotebookApp.expose_app_in_browser=True"]) as (url, token):
         yield url, token
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 def test_notebook7_views_and_two_way_widget(browser, notebook7):  # noqa: F811
@@ -198,11 +152,8 @@ def test_notebook7_views_and_two_way_widget(browser, notebook7):  # noqa: F811
     page = context.new_page()
     page.goto(f"{url}/notebooks/views.ipynb?token={token}")
     page.wait_for_function("window.jupyterapp && document.querySelector('.jp-NotebookPanel .jp-Cell')", timeout=60_000)
-    page.wait_for_function(
-        "() => { const w = window.jupyterapp.shell.currentWidget;"
-        " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
-        " return k && k.status === 'idle'; }", timeout=90_000)
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    wait_idle(page)
+    command(page, "notebook:run-all-cells")
     page.wait_for_function("document.body.innerText.includes('set: 1 2')", timeout=120_000)
     # head view, model view, the widget and its (hidden) static copy
     page.wait_for_function("document.querySelectorAll('[data-attnviz-rendered]').length === 4", timeout=30_000)
@@ -210,11 +161,7 @@ def test_notebook7_views_and_two_way_widget(browser, notebook7):  # noqa: F811
     page.wait_for_function("document.querySelector('[data-attnviz-widget]').getAttribute('data-layer') === '1'")
     assert not page.locator("[data-attnviz-twin]").is_visible()
     widget.locator('select[name="head"]').select_option("max")
-    for _ in range(50):
-        if kernel_print(page, "print(w.head)").strip() == "max":
-            break
-        time.sleep(0.1)
-    assert kernel_print(page, "print(w.head)").strip() == "max"
+    assert kernel_words(page, "print(w.head)", ["max"]) == ["max"]
     model = page.locator('.attnviz-view[data-attnviz-view="model"]')
     model.locator('canvas.av-thumb[data-layer="1"][data-head="3"]').click()
     assert model.get_attribute("data-selected") == "1,3"

@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
+from tests.notebook.servers import command, jupyter, kernel_print, kernel_words, offline, wait_idle, write_notebook
 from tests.notebook.test_browser import CHROMIUM, SHOTS, browser, contrast  # noqa: F401 (fixture)
 
 pytestmark = [
@@ -31,7 +26,6 @@ nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("jupyterlab", reason="jupyterlab is not installed (pip install 'attnviz[dev]')")
 pytest.importorskip("anywidget")
 
-ROOT = Path(__file__).resolve().parents[2]
 CELLS = [
     "import attnviz\nfrom attnviz.testing import tiny_model\n"
     "model, tok = tiny_model('bert')\n"
@@ -43,98 +37,33 @@ CELLS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server on localhost with one notebook to run; yields (url, token, notebook path)."""
     home = tmp_path_factory.mktemp("lab")
-    work = home / "work"
-    work.mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, work / "views.ipynb")
+    path = write_notebook(home / "work" / "views.ipynb", CELLS)
     settings = home / "settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
     (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     apputils = home / "settings" / "@jupyterlab" / "apputils-extension"
     apputils.mkdir(parents=True)
     (apputils / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    port, token = free_port(), secrets.token_hex(16)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JUPYTER_CONFIG_DIR=str(home / "config"),
-               JUPYTER_DATA_DIR=str(home / "data"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
-               IPYTHONDIR=str(home / "ipython"), MPLBACKEND="module://matplotlib_inline.backend_inline")
-    log = open(home / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-         f"--LabApp.user_settings_dir={home / 'settings'}", f"--LabApp.workspaces_dir={home / 'workspaces'}",
-         "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False",
-         "--LabApp.extension_manager=readonly"] + (["--allow-root"] if os.geteuid() == 0 else []),
-        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=1)
-                break
-            except OSError:
-                if server.poll() is not None:
-                    raise RuntimeError((home / "server.log").read_text()) from None
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("JupyterLab did not start:\n" + (home / "server.log").read_text())
-        yield url, token, work / "views.ipynb"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+    with jupyter("jupyterlab", home, [f"--LabApp.user_settings_dir={home / 'settings'}",
+                                      f"--LabApp.workspaces_dir={home / 'workspaces'}",
+                                      "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False",
+                                      "--LabApp.extension_manager=readonly"],
+                 MPLBACKEND="module://matplotlib_inline.backend_inline") as (url, token):
+        yield url, token, path
 
 
 def open_lab(browser, url: str, token: str):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    outside: list[str] = []
-
-    def route(r):
-        if r.request.url.startswith(url) or r.request.url.startswith("ws://127.0.0.1"):
-            r.continue_()
-        else:
-            outside.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
+    outside = offline(context, url, "ws://127.0.0.1")
     page = context.new_page()
     page.goto(f"{url}/lab/tree/views.ipynb?token={token}")
     page.wait_for_function("window.jupyterapp && document.querySelector('.jp-NotebookPanel .jp-Cell')",
                            timeout=60_000)
     return context, page, outside
-
-
-def command(page, name: str, args: dict | None = None):
-    return page.evaluate("([n, a]) => window.jupyterapp.commands.execute(n, a)", [name, args or {}])
-
-
-def wait_idle(page, timeout: int = 90_000):
-    page.wait_for_function(
-        "() => { const w = window.jupyterapp.shell.currentWidget;"
-        " const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;"
-        " return k && k.status === 'idle'; }", timeout=timeout)
-
-
-def kernel_print(page, code: str) -> str:
-    """Run code in the notebook's kernel and return what it printed."""
-    return page.evaluate(
-        "async (code) => { const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;"
-        " const f = k.requestExecute({code}); let out = '';"
-        " f.onIOPub = (m) => { if (m.header.msg_type === 'stream') { out += m.content.text; } };"
-        " await f.done; return out; }", code)
 
 
 def test_run_save_restart_reopen(browser, lab):
@@ -159,11 +88,7 @@ def test_run_save_restart_reopen(browser, lab):
     assert kernel_print(page, "print(w.layer, w.head, w.query)").split() == ["0", "2", "2"]
     widget.locator('select[name="view"]').select_option("grid")
     widget.locator('canvas.av-thumb[data-layer="1"][data-head="3"]').click()
-    for _ in range(50):
-        if kernel_print(page, "print(w.view, w.layer, w.head)").split() == ["grid", "1", "3"]:
-            break
-        time.sleep(0.1)
-    assert kernel_print(page, "print(w.view, w.layer, w.head)").split() == ["grid", "1", "3"]
+    assert kernel_words(page, "print(w.view, w.layer, w.head)", ["grid", "1", "3"]) == ["grid", "1", "3"]
     kernel_print(page, "w.view = 'head'; w.head = 'mean'")
     page.wait_for_function("document.querySelector('[data-attnviz-widget]').getAttribute('data-head') === 'mean'")
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -7,15 +7,10 @@ Screenshots go to /tmp/notebook_shots/.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
+from tests.notebook.servers import ROOT, free_port, offline, server
 from tests.notebook.test_browser import CHROMIUM, SHOTS, browser  # noqa: F401 (fixture)
 
 pytestmark = [
@@ -25,7 +20,6 @@ pytestmark = [
 pytest.importorskip("marimo", reason="marimo is not installed")
 pytest.importorskip("anywidget")
 
-ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = '''import marimo
 
 app = marimo.App()
@@ -60,12 +54,6 @@ if __name__ == "__main__":
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def marimo_app(tmp_path_factory):
     home = tmp_path_factory.mktemp("marimo")
@@ -73,44 +61,15 @@ def marimo_app(tmp_path_factory):
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT), HOME=str(home), MPLBACKEND="Agg",
                HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    log = open(home / "server.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "marimo", "run", str(home / "views.py"), "--headless",
-                               "--host", "127.0.0.1", "--port", str(port), "--no-token"],
-                              cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(url, timeout=1)
-                break
-            except OSError:
-                if server.poll() is not None:
-                    raise RuntimeError((home / "server.log").read_text()) from None
-                time.sleep(0.5)
-        else:
-            raise RuntimeError("marimo did not start:\n" + (home / "server.log").read_text())
+    with server("marimo", ["run", str(home / "views.py"), "--headless", "--host", "127.0.0.1", "--port", str(port),
+                           "--no-token"], cwd=home, env=env, ready=url, log=home / "server.log"):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 def test_explorer_is_two_way_in_marimo(browser, marimo_app):
     context = browser.new_context(viewport={"width": 1400, "height": 1400})
-    outside: list[str] = []
-
-    def route(r):
-        if r.request.url.startswith((marimo_app, "ws://127.0.0.1", "blob:", "data:")):
-            r.continue_()
-        else:
-            outside.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
+    outside = offline(context, marimo_app, "ws://127.0.0.1")
     page = context.new_page()
     page.goto(marimo_app)
     widget = page.locator("[data-attnviz-widget]")  # locators reach into marimo's shadow roots
