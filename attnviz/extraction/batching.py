@@ -1,9 +1,12 @@
 """Batches for the model: padding, one forward pass with attentions, and per-example crops.
 
 :class:`BatchRunner` pads tokenized texts itself (right padding, or left padding with
-position ids so results equal unpadded input), runs the model with
-``output_attentions=True`` and cuts every example's maps out of the batch, so that no
-padding row or column survives. :func:`attnviz.extract` and
+position ids so results equal unpadded input) and runs one forward pass. Normally that pass
+runs under attnviz's own attention function (:mod:`.streaming`), which computes and keeps only
+the selected layers, heads and rows of each example, never a padding row or column. Only for a
+model whose attention bypasses transformers' attention interface does it fall back (with a
+warning, :func:`.running.streaming_or_eager`) to ``output_attentions=True``, every layer's maps at
+once, and cut every example's maps out of the batch. :func:`attnviz.extract` and
 :func:`attnviz.metrics.dataset_stats` use it.
 
 Example:
