@@ -357,14 +357,20 @@ def test_values_menu_switches_the_maps(open_view, sharp_capture):
     p.page.wait_for_function("document.querySelector('.attnviz-view').getAttribute('data-values') === 'squared'")
     p.page.click('canvas.av-thumb[data-layer="1"][data-head="2"]')
     assert p.canvas("canvas.av-big") != attention
+    # another map's numbers need not be weights in 0..1: it starts on the per-map scale
+    assert p.page.locator(".av-values-view select[name='scale']").input_value() == "map"
     p.shot("values_model_view.png")
     p.check_clean()
 
-    p = open_view(explorer_view(sharp_capture, values=values, layer=1, head=3), "values_explorer.html")
+    p = open_view(explorer_view(sharp_capture, values=values, layer=1, head=3, scale="sqrt"), "values_explorer.html")
     p.page.select_option('select[name="values"]', "2")
     p.page.wait_for_function("document.querySelector('.attnviz-view').getAttribute('data-values') === 'via as_capture'")
     view = p.page.locator(".av-values-view")
     assert (view.get_attribute("data-layer"), view.get_attribute("data-head")) == ("1", "3")  # the selection stays
+    assert view.locator("select[name='scale']").first.input_value() == "map"
+    p.page.select_option('select[name="values"]', "0")
+    p.page.wait_for_function("document.querySelector('.attnviz-view').getAttribute('data-values') === 'attention'")
+    assert view.locator("select[name='scale']").first.input_value() == "sqrt"  # attention: the view's own scale
     p.shot("values_explorer_view.png")
     p.check_clean()
 

@@ -400,7 +400,9 @@
 
   /* A "Values" menu over the view: attention, or one of the other maps of the same tokens
    * (payload.values / each example's values); the view is drawn again with that set, at the
-   * same example, layer and head where it has a controller (the explorer). */
+   * same example, layer and head where it has a controller (the explorer). Another map's
+   * numbers need not be weights in 0..1 (relevance of 1e-5, value norms of 30), so it starts on
+   * the per-map scale; attention starts on the view's own. */
   function withValues(root, type, payload, hooks) {
     var bar = core.el("div", "av-bar av-values"), sub = core.el("div", "av-values-view"), ctl = null, which = 0;
     var fallback = root.querySelector(".av-fallback");
@@ -424,6 +426,7 @@
         p.initialLayer = Math.max(0, k.layers.indexOf(s.layer));
         p.initialHead = s.head === "mean" || s.head === "max" ? s.head : Math.max(0, k.heads.indexOf(s.head));
       }
+      p.scale = i ? "map" : payload.scale;
       which = i;
       sub.textContent = "";
       root.setAttribute("data-values", payload.valueNames[i]);
