@@ -229,6 +229,7 @@ class BatchRunner:
             out = SimpleNamespace(hidden_states=None, encoder_hidden_states=None, decoder_hidden_states=None)
         finally:
             self.session.stop_early = False
+        self.session.layer_done()  # the last copies to host memory are complete, whichever path made them
         missing = self.session.missing()
         if missing:
             raise StreamingUnavailable(f"no attention call reached attnviz for {missing[0][0]} layer "

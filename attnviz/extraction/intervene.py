@@ -304,6 +304,7 @@ def _report(session: Any, site: tuple[str, int], weights: Any) -> None:
         return
     for b, r in enumerate(session.rows[site[0]]):
         session.store(site, b, 0, weights[b][:, r.rows.to(weights.device)])
+    session.layer_done()
 
 
 @contextlib.contextmanager

@@ -231,3 +231,30 @@ def test_per_row_edits_equal_separate_runs():
     torch.testing.assert_close(rows[1:2], a, rtol=0, atol=1e-5)
     torch.testing.assert_close(rows[2:3], b, rtol=0, atol=1e-5)
     torch.testing.assert_close(rows[0:1], plain, rtol=0, atol=1e-5)
+
+
+def test_extract_inside_waits_for_the_copies_of_an_edited_last_layer(monkeypatch):
+    """On an accelerator (faked here) an edited kept layer's blocks go to pinned memory without
+    waiting: the pass must wait for them before the capture is read, also when that layer is the
+    last one kept."""
+    model, tok = tiny_model("gpt2", head="lm")
+    n = len(tok(TEXTS[0])["input_ids"])
+    edits = {(1, None): [(n - 1, 0)]}
+    with intervene(model, block=edits):
+        expected = attnviz.extract(model, TEXTS[:1], tokenizer=tok, layers=[1], hidden_states=False)[0].attentions
+    events = []
+    real_copy = torch.Tensor.copy_
+
+    def copy_(self, src, non_blocking=False):
+        events.append("copy" if non_blocking else "blocking copy")
+        return real_copy(self, src, non_blocking=non_blocking)
+
+    monkeypatch.setattr(streaming, "_on_host", lambda device: False)
+    monkeypatch.setattr(streaming, "_host_buffer", lambda shape, dtype, pin: torch.empty(shape, dtype=dtype))
+    monkeypatch.setattr(streaming, "_synchronize", lambda device: events.append("wait"))
+    monkeypatch.setattr(torch.Tensor, "copy_", copy_)
+    with intervene(model, block=edits):
+        got = attnviz.extract(model, TEXTS[:1], tokenizer=tok, layers=[1], hidden_states=False)[0].attentions
+    monkeypatch.undo()
+    assert "copy" in events and events[-1] == "wait", events
+    assert abs(got - expected).max() < 1e-6
