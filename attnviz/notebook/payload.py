@@ -254,7 +254,7 @@ def encode_kind(data: KindData, *, compress: bool = True, top_k: int | None = No
     if top_k is not None and top_k < q.shape[-1]:
         idx, val, dropped = sparse_rows(q, top_k, gamma)
         raw = idx.astype("<u2").tobytes() + val.tobytes()
-        extra = {"sparse": int(min(top_k, q.shape[-1])), "dropped": [round(float(x), 5) for x in dropped.ravel()]}
+        extra.update(sparse=int(min(top_k, q.shape[-1])), dropped=[round(float(x), 5) for x in dropped.ravel()])
     else:
         raw = q.tobytes()
     if data.query_rows is not None:

@@ -45,6 +45,16 @@ def test_sparse_rows_keep_the_strongest_keys_exactly():
     assert dropped[0, 0] == pytest.approx(0.2)
 
 
+def test_sparse_rows_on_the_square_root_scale_decode_as_the_dense_ones():
+    """A long page cut to its top keys keeps its square-root scale: the page (and decode_maps)
+    must know the bytes are on it."""
+    kind = select_kinds(synthetic(300, 1, heads=2))[0]
+    dense, entry = decode_maps(encode_kind(kind, gamma=2)), encode_kind(kind, top_k=20, gamma=2)
+    assert entry["gamma"] == 2 and entry["sparse"] == 20
+    sparse = decode_maps(entry)
+    np.testing.assert_allclose(sparse[sparse > 0], dense[sparse > 0], rtol=1e-6)
+
+
 def test_rows_kept_with_queries_display_as_captured():
     cap = synthetic(600, 2, heads=3, rows=[598, 599])
     view = model_view(cap)
