@@ -93,9 +93,6 @@ class KnockoutMap(ResultIO):
         self.change = np.asarray(self.change, dtype=np.float64)
         self.windows = [[int(x) for x in w] for w in self.windows]
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, KnockoutMap) and self.to_dict() == other.to_dict()
-
     def __repr__(self) -> str:
         return f"KnockoutMap({len(self.texts)} text(s) x {len(self.windows)} window(s), sources={self.sources!r})"
 
@@ -189,9 +186,6 @@ class HeadPatching(ResultIO):
     def __post_init__(self) -> None:
         self.recovered = np.asarray(self.recovered, dtype=np.float64)
         self.patched = np.asarray(self.patched, dtype=np.float64)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, HeadPatching) and self.to_dict() == other.to_dict()
 
     def __repr__(self) -> str:
         layers, heads = self.recovered.shape

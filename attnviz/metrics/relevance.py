@@ -87,9 +87,6 @@ class Relevance(ResultIO):
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Relevance) and self.to_dict() == other.to_dict()
-
     def __repr__(self) -> str:
         return f"Relevance(method={self.method!r}, {len(self)} text(s), layers={len(self.layers)}, task={self.task!r})"
 

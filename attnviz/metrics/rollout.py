@@ -82,9 +82,6 @@ class Rollout(ResultIO):
     patch_grid: tuple[int, int] | None = None
     patch_positions: np.ndarray | None = None
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Rollout) and self.to_dict() == other.to_dict()
-
     def __repr__(self) -> str:
         return (f"Rollout(method={self.method!r}, {len(self.tokens)} tokens, layers "
                 f"{self.layers[0]}-{self.layers[-1]}, head_fusion={self.head_fusion!r})")
