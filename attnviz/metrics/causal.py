@@ -37,6 +37,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from attnviz.extraction.intervene import RowEdits, intervene_rows
+from attnviz.families import is_causal
 from attnviz.modeling import ModelLike, Tokenizer, input_device, model_name, model_task, resolve_model
 from attnviz.results import ResultIO
 
@@ -361,7 +362,7 @@ def knockout_map(model: ModelLike, texts: Sequence[str] | str, *, tokenizer: Tok
     if not 1 <= int(window) <= layers:
         raise ValueError(f"window={window}: use 1 to {layers} (the model has {layers} layers)")
     windows = [list(range(s, s + int(window))) for s in range(layers - int(window) + 1)]
-    causal = task == "lm" or _decoder_classifier(model)
+    causal = task == "lm" or is_causal(model.config)  # a decoder's classifier reads the last token
     target = target if target is not None else ("last" if causal else "first")
     encoded = _encode(tokenizer, texts, max_length)
     targets = [_position(target, len(ids), "target") for ids in encoded]
@@ -398,13 +399,6 @@ def knockout_map(model: ModelLike, texts: Sequence[str] | str, *, tokenizer: Tok
     return KnockoutMap(change, windows, texts=texts, targets=targets, predicted=names, base_prob=base.tolist(),
                        sources=sources if isinstance(sources, str) else [int(p) for p in sources], task=task,
                        model_name=model_name(model), seconds=time.perf_counter() - started)
-
-
-def _decoder_classifier(model: Any) -> bool:
-    """A sequence classifier on a decoder (GPT-2 style): it reads the last token."""
-    from attnviz.families import is_causal
-
-    return bool(is_causal(model.config))
 
 
 def _label_names(model: Any, tokenizer: Any, task: str, ids: Sequence[int]) -> list[str]:

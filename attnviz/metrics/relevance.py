@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from attnviz.capture import Capture, Example
-from attnviz.families import family_of, layer_modules, model_dims
+from attnviz.families import family_of, is_causal, layer_modules, model_dims
 from attnviz.modeling import ModelLike, Tokenizer, model_task, resolve_model
 from attnviz.results import ResultIO
 
@@ -292,7 +292,7 @@ def relevance(model: ModelLike, texts: str | Sequence[str], *, tokenizer: Tokeni
     wanted = _targets(target, len(texts), task, model, tokenizer)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    causal = task == "lm" or bool(fam is not None and fam.causal)
+    causal = task == "lm" or is_causal(model.config)  # a decoder's classifier reads the last token
     dims = model_dims(model.config)
     heads = int(dims["heads"] or 0)
     byte_level = is_byte_level(tokenizer)
