@@ -19,7 +19,8 @@ Example:
 """
 from __future__ import annotations
 
-__all__ = ["AttentionUnavailableError", "ModelLike", "Tokenizer", "check_attentions", "default_model_path", "input_device",
+__all__ = ["AttentionUnavailableError", "ModelLike", "Tokenizer", "check_attentions", "default_model_path", "forward_parameters",
+           "input_device",
            "inspection_mode", "is_tokenizer", "load_model", "max_positions", "model_data_call", "model_fingerprint",
            "model_name", "resolve_model", "tokenizer_for"]
 
@@ -326,6 +327,24 @@ def model_fingerprint(model: Any) -> str:
             sample = torch.cat([flat[::step][:FINGERPRINT_SAMPLES], flat[-1:]])
             digest.update(sample.to("cpu", torch.float32).numpy().astype("<f4").tobytes())
     return digest.hexdigest()
+
+
+def forward_parameters(model: Any) -> frozenset[str]:
+    """The keyword arguments ``model.forward`` takes (a forward with ``**kwargs`` is taken to accept
+    ``token_type_ids``, ``position_ids`` and ``use_cache`` too, as transformers' models do).
+
+    Example:
+        >>> from attnviz.testing import tiny_model
+        >>> sorted({"use_cache", "logits_to_keep"} & forward_parameters(tiny_model("gpt2", head="lm")[0]))
+        ['logits_to_keep', 'use_cache']
+    """
+    import inspect
+
+    params = inspect.signature(model.forward).parameters
+    names = set(params)
+    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        names |= {"token_type_ids", "position_ids", "use_cache"}
+    return frozenset(names)
 
 
 def input_device(model: Any):

@@ -22,7 +22,6 @@ Example:
 """
 from __future__ import annotations
 
-import inspect
 from types import SimpleNamespace
 from typing import Any, Sequence
 
@@ -33,7 +32,7 @@ from attnviz.capture import Capture, Example
 from attnviz.extraction.streaming import resolve_queries
 from attnviz.extraction.tokens import display_tokens, is_byte_level, special_mask
 from attnviz.families import is_causal, position_offset
-from attnviz.modeling import check_attentions, input_device, model_fingerprint, model_name
+from attnviz.modeling import check_attentions, forward_parameters, input_device, model_fingerprint, model_name
 
 __all__ = ["BatchRunner", "StreamingUnavailable", "capture_from", "reduce_heads"]
 
@@ -90,9 +89,7 @@ class BatchRunner:
 
         self.torch_dtype = getattr(torch, dtype)
         self.device = input_device(model)
-        params = inspect.signature(model.forward).parameters
-        self.accepts = set(params) if not any(p.kind == p.VAR_KEYWORD for p in params.values()) \
-            else set(params) | {"token_type_ids", "position_ids", "use_cache"}
+        self.accepts = forward_parameters(model)
         self.byte_level = is_byte_level(tokenizer)
         self.offset = position_offset(model.config)
         self.num_layers = self.num_heads = self.num_decoder_layers = None

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 __all__ = ["HeadPatching", "KnockoutMap", "head_patching", "knockout_map"]
 
-import inspect
 import math
 import time
 from dataclasses import dataclass, field
@@ -38,7 +37,15 @@ import numpy as np
 
 from attnviz.extraction.intervene import RowEdits, intervene_rows
 from attnviz.families import is_causal
-from attnviz.modeling import ModelLike, Tokenizer, input_device, model_name, model_task, resolve_model
+from attnviz.modeling import (
+    ModelLike,
+    Tokenizer,
+    forward_parameters,
+    input_device,
+    model_name,
+    model_task,
+    resolve_model,
+)
 from attnviz.results import ResultIO
 
 SOURCES = ("previous", "all", "self", "first")
@@ -269,15 +276,16 @@ def _padded(rows: Sequence[list[int]], pad: int, device: Any) -> dict[str, Any]:
     return {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
 
 
-def _scores(model: Any, batch: dict[str, Any], task: str, positions: Sequence[int]) -> Any:
+def _scores(model: Any, batch: dict[str, Any], task: str, positions: Sequence[int],
+            accepts: frozenset[str]) -> Any:
     """Logits (rows, vocab or labels) at each row's position (LM) or of the labels.
 
     No key/value cache is built, and a language model computes its (token x vocabulary) logits
-    only at the positions asked for (``logits_to_keep``) where its forward takes that option.
+    only at the positions asked for (``logits_to_keep``) where its forward takes that option
+    (``accepts``: :func:`attnviz.modeling.forward_parameters`).
     """
     import torch
 
-    accepts = inspect.signature(model.forward).parameters
     options = {"use_cache": False} if "use_cache" in accepts else {}
     if task != "lm":
         return model(**batch, **options).logits.float()
@@ -354,6 +362,7 @@ def knockout_map(model: ModelLike, texts: Sequence[str] | str, *, tokenizer: Tok
 
     started = time.perf_counter()
     model, tokenizer = resolve_model(model, tokenizer)
+    accepts = forward_parameters(model)
     task = model_task(model, needed_by="knockout_map")
     texts = [texts] if isinstance(texts, str) else [str(t) for t in texts]
     if not texts:
@@ -376,7 +385,8 @@ def knockout_map(model: ModelLike, texts: Sequence[str] | str, *, tokenizer: Tok
             base_logp: list[Any] = [None] * len(texts)
             for s in range(0, len(order), batch_size):
                 idx = order[s:s + batch_size]
-                out = _scores(model, _padded([encoded[i] for i in idx], pad, device), task, [targets[i] for i in idx])
+                out = _scores(model, _padded([encoded[i] for i in idx], pad, device), task, [targets[i] for i in idx],
+                              accepts)
                 for i, row in zip(idx, out.log_softmax(-1), strict=True):
                     base_logp[i] = row
             predicted = [int(base_logp[i].argmax()) for i in range(len(texts))]
@@ -389,7 +399,7 @@ def knockout_map(model: ModelLike, texts: Sequence[str] | str, *, tokenizer: Tok
                          for r, (i, w) in enumerate(chunk)]
                 batch = _padded([encoded[i] for i, _ in chunk], pad, device)
                 with intervene_rows(model, edits):
-                    logp = _scores(model, batch, task, [targets[i] for i, _ in chunk]).log_softmax(-1)
+                    logp = _scores(model, batch, task, [targets[i] for i, _ in chunk], accepts).log_softmax(-1)
                 for r, (i, w) in enumerate(chunk):
                     knocked[i, w] = float(logp[r, predicted[i]].exp())
     finally:
@@ -439,6 +449,7 @@ def head_patching(model: ModelLike, clean: Sequence[str] | str, corrupt: Sequenc
 
     started = time.perf_counter()
     model, tokenizer = resolve_model(model, tokenizer)
+    accepts = forward_parameters(model)
     task = model_task(model, needed_by="head_patching")
     clean = [clean] if isinstance(clean, str) else list(clean)
     corrupt = [corrupt] if isinstance(corrupt, str) else list(corrupt)
@@ -467,8 +478,8 @@ def head_patching(model: ModelLike, clean: Sequence[str] | str, corrupt: Sequenc
                                      f"{len(ids_b)}: patching needs the same positions; reword one of them")
                 last = len(ids_a) - 1
                 with intervene_rows(model, [], record=True) as rec:
-                    clean_scores = _scores(model, _padded([ids_a], 0, device), task, [last])[0]
-                corrupt_scores = _scores(model, _padded([ids_b], 0, device), task, [last])[0]
+                    clean_scores = _scores(model, _padded([ids_a], 0, device), task, [last], accepts)[0]
+                corrupt_scores = _scores(model, _padded([ids_b], 0, device), task, [last], accepts)[0]
                 score = _metric_fn(metric, tokenizer, clean_scores, corrupt_scores, answers[p] if answers else None)
                 ends[p, :2] = score(clean_scores), score(corrupt_scores)
                 source = {l: rec.recorded[("self", l)] for l in range(layers)}
@@ -487,7 +498,8 @@ def head_patching(model: ModelLike, clean: Sequence[str] | str, corrupt: Sequenc
                                 merged["outputs"][(l, h)] = head_out[0, :, h]
                         edits.append(RowEdits(rows=[r], **merged))
                     with intervene_rows(model, edits):
-                        out = _scores(model, _padded([ids_b] * len(chunk), 0, device), task, [last] * len(chunk))
+                        out = _scores(model, _padded([ids_b] * len(chunk), 0, device), task, [last] * len(chunk),
+                                      accepts)
                     for r in range(len(chunk)):
                         index = s + r
                         if index < len(sites):

@@ -100,6 +100,7 @@ def test_scores_keep_only_the_asked_positions_and_equal_the_full_logits(family):
     import torch
 
     from attnviz.metrics.causal import _padded, _scores
+    from attnviz.modeling import forward_parameters
 
     model, tok = tiny_model(family, head="lm")
     rows = [tok(t)["input_ids"] for t in ["the cat sat on the mat", "a dog", "the bird sang a song today"]]
@@ -107,6 +108,6 @@ def test_scores_keep_only_the_asked_positions_and_equal_the_full_logits(family):
     positions = [len(r) - 1 for r in rows]
     with torch.no_grad():
         full = model(**batch).logits
-        got = _scores(model, batch, "lm", positions)
+        got = _scores(model, batch, "lm", positions, forward_parameters(model))
     assert got.shape == (3, full.shape[-1])
     torch.testing.assert_close(got, full[torch.arange(3), torch.tensor(positions)], atol=1e-5, rtol=1e-5)
