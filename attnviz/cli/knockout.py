@@ -89,9 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from attnviz.metrics.causal import knockout_map
 
     show_warnings_briefly()
-    texts = texts_from(args)
-    if not texts:
-        raise ValueError('no input text: pass --data FILE (.txt, .csv or .jsonl) or --text "some text" (repeatable)')
+    texts = texts_from(args)  # raises 'no input text' with the fix when none is given
     out = check_output_dir(args.out)
     model, tok = model_from(args)
     result = knockout_map(model, texts, tokenizer=tok, target=args.target, sources=args.sources,
