@@ -379,8 +379,7 @@ def save_capture(capture: Capture, path: str | os.PathLike, *, shard_size: int =
     return path
 
 
-_ST_DTYPES = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64", "int32": "I32",
-              "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL"}
+_ST_DTYPES = {np.dtype(v).name: k for k, v in _DTYPES.items()}  # numpy dtype name -> safetensors code
 
 
 def _write_safetensors(path: Path, tensors: dict[str, Any], metadata: dict[str, str]) -> None:
