@@ -18,11 +18,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from matplotlib.axes import Axes
 
-from attnviz.plot.theme import SEQUENTIAL
+from attnviz.plot.theme import DIVERGING, SEQUENTIAL
 from attnviz.plot.ticks import fit_token_ticks, literal
 from attnviz.plot.view import PlotAxesView
-
-DIVERGING = "RdBu_r"
 
 
 def _scores(values: Any, n: int, name: str) -> np.ndarray:
