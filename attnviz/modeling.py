@@ -314,18 +314,29 @@ def model_fingerprint(model: Any) -> str:
     """
     import hashlib
 
+    import numpy as np
     import torch
 
-    digest = hashlib.sha256()
+    headers, samples = [], []
     with torch.no_grad():
         for name, param in model.named_parameters():
-            digest.update(f"{name}|{tuple(param.shape)}|{param.dtype}|".encode())
+            header = f"{name}|{tuple(param.shape)}|{param.dtype}|".encode()
             if param.device.type == "meta" or param.numel() == 0:
+                headers.append((header, 0))
                 continue
             flat = param.detach().reshape(-1)
             step = max(1, flat.numel() // FINGERPRINT_SAMPLES)
-            sample = torch.cat([flat[::step][:FINGERPRINT_SAMPLES], flat[-1:]])
-            digest.update(sample.to("cpu", torch.float32).numpy().astype("<f4").tobytes())
+            samples.append(torch.cat([flat[::step][:FINGERPRINT_SAMPLES], flat[-1:]]).float())
+            headers.append((header, len(samples[-1])))
+        # one copy to the host for every sample (on an accelerator: one wait, not one per parameter)
+        values = torch.cat([s.to(samples[0].device) for s in samples]).to("cpu").numpy().astype("<f4") \
+            if samples else np.empty(0, "<f4")
+    digest, start = hashlib.sha256(), 0
+    for header, count in headers:
+        digest.update(header)
+        if count:
+            digest.update(values[start:start + count].tobytes())
+            start += count
     return digest.hexdigest()
 
 

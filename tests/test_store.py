@@ -396,3 +396,29 @@ def test_the_fingerprint_is_saved_loaded_and_round_trips(bert_capture, tmp_path)
     assert read_manifest(tmp_path / "f")["meta"]["model_fingerprint"] == bert_capture.model_fingerprint
     model = attnviz.testing.tiny_model("bert")[0]
     assert model_fingerprint(model) == bert_capture.model_fingerprint  # same seed, same weights
+
+
+def test_the_fingerprint_hashes_each_parameter_in_turn_as_documented():
+    """The digest is the documented per-parameter one (name|shape|dtype|, then its float32 sample),
+    whatever order the samples are copied to the host in: folders written earlier keep matching.
+    Half-precision and meta parameters included."""
+    import hashlib
+
+    import torch
+
+    from attnviz.modeling import FINGERPRINT_SAMPLES, model_fingerprint
+
+    model = attnviz.testing.tiny_model("llama")[0]
+    model.layers[0].mlp.to(torch.bfloat16)
+    with torch.device("meta"):
+        model.register_module("unloaded", torch.nn.Linear(3, 2))
+    digest = hashlib.sha256()
+    for name, param in model.named_parameters():
+        digest.update(f"{name}|{tuple(param.shape)}|{param.dtype}|".encode())
+        if param.device.type == "meta":
+            continue
+        flat = param.detach().reshape(-1)
+        step = max(1, flat.numel() // FINGERPRINT_SAMPLES)
+        sample = torch.cat([flat[::step][:FINGERPRINT_SAMPLES], flat[-1:]]).to(torch.float32)
+        digest.update(sample.numpy().astype("<f4").tobytes())
+    assert model_fingerprint(model) == digest.hexdigest()
