@@ -95,12 +95,18 @@ def test_readme_blocks_run_with_deprecation_warnings_as_errors(tmp_path, monkeyp
     save_tiny_model("bert", tmp_path / "run" / "best", head="sequence-classification")  # what `attnviz finetune` leaves
     namespace: dict = {"texts": [f"The film number {i} was good." for i in range(42)],
                        "long_text": " ".join(["attention is all you need"] * 40)}
-    ran = 0
-    for block in _readme_blocks():
-        if any(marker in block for marker in NOT_RUN):
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", DeprecationWarning)
-            exec(compile(block, str(README), "exec"), namespace)
-        ran += 1
+    from attnviz.metrics import registered_metrics, unregister_metric
+
+    before, ran = set(registered_metrics()), 0
+    try:
+        for block in _readme_blocks():
+            if any(marker in block for marker in NOT_RUN):
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", DeprecationWarning)
+                exec(compile(block, str(README), "exec"), namespace)
+            ran += 1
+    finally:  # the guides register metrics ("first_max"): the registry is process-wide, leave it as found
+        for name in set(registered_metrics()) - before:
+            unregister_metric(name)
     assert ran >= 5 and isinstance(namespace["cap"], attnviz.Capture)
