@@ -118,3 +118,19 @@ def test_knockout_on_the_gpu_equals_the_cpu():
     on_cpu = attnviz.metrics.knockout_map(model, text, tokenizer=tok)
     on_gpu = attnviz.metrics.knockout_map(model.to("cuda"), text, tokenizer=tok)
     np.testing.assert_allclose(on_gpu.change, on_cpu.change, atol=1e-4)
+
+
+def test_extract_inside_intervene_on_the_gpu_equals_the_cpu():
+    """The edited layer is the last one kept: its copies to host memory must be waited for."""
+    from attnviz.extraction.intervene import intervene
+
+    model, tok = tiny_model("gpt2", head="lm")
+    text = "the cat sat on the mat"
+    n = len(tok(text)["input_ids"])
+    edits = {(1, None): [(n - 1, 0), (n - 1, 1)]}
+    with intervene(model, block=edits):
+        on_cpu = attnviz.extract(model, text, tokenizer=tok, layers=[1], hidden_states=False)[0].attentions
+    model.to("cuda")
+    with intervene(model, block=edits):
+        on_gpu = attnviz.extract(model, text, tokenizer=tok, layers=[1], hidden_states=False)[0].attentions
+    np.testing.assert_allclose(on_gpu, on_cpu, atol=1e-5)
